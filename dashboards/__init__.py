@@ -1,0 +1,1 @@
+"""Dash apps: layouts and callbacks only; analysis logic lives in saekit."""

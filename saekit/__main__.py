@@ -1,0 +1,5 @@
+import sys
+
+from saekit.cli.main import main
+
+sys.exit(main())
