@@ -1,0 +1,602 @@
+"""Latent summaries: one streaming pass over a store hook, encoded with an SAE.
+
+For every latent we keep, in memory bounded by ``d_sae`` (never by the number of samples):
+
+- firing frequency per token row and per sample, mean of positive activations, max activation;
+- a histogram of positive activations in units of the latent's max activation;
+- the top-K samples by per-sample max activation, with the per-token activations and store
+  positions of those samples (for patch heatmaps and text highlights);
+- samples spread over the quantiles of the latent's per-sample activation distribution;
+- the nearest latents by decoder-direction cosine.
+
+Streaming rule: rows of one sample are contiguous in the store's sequential order, so the rows of
+the last sample of each batch are held back and joined to the next batch; every sample is then
+seen whole exactly once. Top-K and the quantile reservoir are merged per batch with one
+``torch.topk`` over ``[d_sae, K + samples_in_batch]``; per-token activations are copied only for
+the (latent, slot) pairs whose occupant changed, so the big ``[d_sae, K, T]`` arrays are never
+reordered during the pass.
+
+The histogram is exact in a per-latent dyadic frame: each latent's bins span ``[0, s]`` with
+``s`` a power of two at or above its running max; when the max outgrows ``s``, ``s`` doubles and
+neighbouring bins merge pairwise (no information is invented). At the end the counts are
+re-binned onto shared edges over ``[0, 1]`` (activation / max_act) by linear interpolation of the
+cumulative counts within internal bins (the only approximation).
+
+Quantile samples come from a per-latent reservoir of uniformly random firing samples (random keys
+merged with the same top-k routine, seeded), sorted by activation and cut into equal-count bands,
+lowest band first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+KIND = "latent_summaries"
+_ARRAYS = (
+    "freq", "sample_freq", "mean_act", "max_act", "hist_edges", "hist_counts",
+    "top_sample_ids", "top_values", "top_token_acts", "top_positions",
+    "quantile_sample_ids", "quantile_values", "neighbours", "neighbour_cos",
+)
+
+
+@dataclasses.dataclass
+class LatentSummaries:
+    """Per-latent statistics of one SAE over one store hook (see the module docstring).
+
+    Shapes: L = d_sae, K = top_k, T = tokens_per_sample (max tokens per sample seen),
+    Q = n_quantiles, S = per_quantile, N = n_neighbours.
+    """
+
+    hook: str
+    d_sae: int
+    n_samples: int
+    n_rows: int
+    tokens_per_sample: int
+    sae_fingerprint: str
+    store_fingerprint: str
+    freq: np.ndarray                 # [L] float32, fraction of rows where z > 0
+    sample_freq: np.ndarray          # [L] float32, fraction of samples where any token has z > 0
+    mean_act: np.ndarray             # [L] float32, mean of positive activations (0 if dead)
+    max_act: np.ndarray              # [L] float32
+    hist_edges: np.ndarray           # [n_bins + 1] float32 over [0, 1] in units of max_act
+    hist_counts: np.ndarray          # [L, n_bins] int64, positive activations only
+    top_sample_ids: np.ndarray       # [L, K] int64, -1 = empty, best first
+    top_values: np.ndarray           # [L, K] float32, per-sample max activation (0 where empty)
+    top_token_acts: np.ndarray       # [L, K, T] float16
+    top_positions: np.ndarray        # [L, K, T] int32, store position of each token, -1 = padding
+    quantile_sample_ids: np.ndarray  # [L, Q, S] int64, -1 = none; band 0 = lowest activations
+    quantile_values: np.ndarray      # [L, Q, S] float32
+    neighbours: np.ndarray           # [L, N] int64, nearest latents by decoder cosine
+    neighbour_cos: np.ndarray        # [L, N] float32
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def top_k(self) -> int:
+        return int(self.top_sample_ids.shape[1])
+
+    @property
+    def live(self) -> np.ndarray:
+        """Bool [L]: latents that fired at least once."""
+        return self.freq > 0
+
+    def top_examples(self, latent: int) -> list[dict[str, Any]]:
+        """The latent's top samples, best first: {sample_id, activation, token_acts [T'], positions [T']}
+        with padding removed."""
+        out = []
+        for k in range(self.top_k):
+            sid = int(self.top_sample_ids[latent, k])
+            if sid < 0:
+                break
+            pos = self.top_positions[latent, k]
+            keep = pos >= 0
+            if not keep.any():  # a pooled sample: its one row carries position -1
+                keep[0] = True
+            out.append({
+                "sample_id": sid,
+                "activation": float(self.top_values[latent, k]),
+                "token_acts": self.top_token_acts[latent, k][keep].astype(np.float32),
+                "positions": pos[keep].astype(np.int64),
+            })
+        return out
+
+    # ------------------------------------------------------------------ checks
+    def check_matches(self, sae: Any = None, store: Any = None, hook: str | None = None) -> None:
+        """Raise SaekitError when these summaries were made from a different SAE, store or hook."""
+        if hook is not None and hook != self.hook:
+            raise SaekitError(f"latent summaries are for hook {self.hook!r}, not {hook!r}; recompute them")
+        if sae is not None:
+            fp = sae_fingerprint(sae)
+            if fp != self.sae_fingerprint:
+                raise SaekitError(
+                    f"latent summaries are stale: made from SAE {self.sae_fingerprint}, this SAE is {fp}; recompute them")
+        if store is not None:
+            fp = store_fingerprint(store, self.hook)
+            if fp != self.store_fingerprint:
+                raise SaekitError(
+                    f"latent summaries are stale: made from store {self.store_fingerprint}, this store is {fp}; recompute them")
+
+    # ------------------------------------------------------------------ io
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``summaries.json`` + ``arrays.npz`` into ``directory`` atomically (temp dir, then rename)."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+        try:
+            np.savez(tmp / "arrays.npz", **{k: getattr(self, k) for k in _ARRAYS})
+            meta = {
+                "kind": KIND,
+                "format_version": FORMAT_VERSION,
+                "hook": self.hook,
+                "d_sae": self.d_sae,
+                "n_samples": self.n_samples,
+                "n_rows": self.n_rows,
+                "tokens_per_sample": self.tokens_per_sample,
+                "sae_fingerprint": self.sae_fingerprint,
+                "store_fingerprint": self.store_fingerprint,
+                "params": self.params,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            # summaries.json last: its presence marks a complete directory
+            (tmp / "summaries.json").write_text(json.dumps(meta, indent=2))
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "LatentSummaries":
+        directory = Path(directory)
+        meta_path = directory / "summaries.json"
+        if not meta_path.is_file() or not (directory / "arrays.npz").is_file():
+            raise SaekitError(f"{directory} holds no latent summaries (expected summaries.json and arrays.npz)")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("kind") != KIND:
+            raise SaekitError(f"{meta_path} is not a latent-summaries file (kind={meta.get('kind')!r})")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise SaekitError(
+                f"{meta_path} has format_version {meta.get('format_version')}, expected {FORMAT_VERSION}; recompute it")
+        with np.load(directory / "arrays.npz") as z:
+            arrays = {k: z[k] for k in _ARRAYS}
+        return cls(
+            hook=meta["hook"], d_sae=int(meta["d_sae"]), n_samples=int(meta["n_samples"]),
+            n_rows=int(meta["n_rows"]), tokens_per_sample=int(meta["tokens_per_sample"]),
+            sae_fingerprint=meta["sae_fingerprint"], store_fingerprint=meta["store_fingerprint"],
+            params=meta.get("params", {}), **arrays,
+        )
+
+
+# ---------------------------------------------------------------------------- fingerprints
+def _sae_tensor(sae: Any, name: str):
+    t = getattr(sae, name, None)
+    if t is None:
+        return None
+    return t.detach().to("cpu").float().contiguous().numpy()
+
+
+def sae_fingerprint(sae: Any) -> str:
+    """Hash of the SAE's config and weights (16 hex chars); changes whenever the SAE does."""
+    h = hashlib.sha256()
+    cfg = getattr(sae, "cfg", None)
+    if cfg is not None:
+        cfg_d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+        h.update(json.dumps(cfg_d, sort_keys=True, default=str).encode())
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        arr = _sae_tensor(sae, name)
+        if arr is not None:
+            h.update(name.encode())
+            h.update(arr.tobytes())
+    # state the SAE keeps outside those tensors (normalisation, thresholds) still changes encode()
+    if hasattr(sae, "state_dict"):
+        for k, v in sorted(sae.state_dict().items()):
+            if k not in ("W_enc", "b_enc", "W_dec", "b_dec"):
+                h.update(k.encode())
+                h.update(v.detach().to("cpu").float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def store_fingerprint(store: Any, hook: str) -> str:
+    """Hash of the store's identity for one hook: attrs, sizes and the first/last rows (16 hex chars)."""
+    h = hashlib.sha256()
+    attrs = dict(getattr(store, "attrs", {}) or {})
+    for volatile in ("n_committed", "stats", "complete"):
+        attrs.pop(volatile, None)
+    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    n = int(store.n_rows(hook))
+    h.update(f"{hook}|{n}|{store.d(hook)}|{getattr(store, 'n_samples', -1)}".encode())
+    if n:
+        h.update(np.ascontiguousarray(store.read_rows(hook, 0, min(n, 64)), dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(store.read_rows(hook, max(0, n - 64), n), dtype=np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def default_summaries_dir(sae_dir: str | os.PathLike, store: Any, hook: str) -> Path:
+    """Where summaries of ``store``/``hook`` live next to an SAE checkpoint: SAE_DIR/summaries/<store-fp>/."""
+    return Path(sae_dir) / "summaries" / store_fingerprint(store, hook)
+
+
+def load_or_compute(sae: Any, sae_dir: str | os.PathLike, store: Any, hook: str | None = None,
+                    **kwargs: Any) -> LatentSummaries:
+    """Load fresh summaries from SAE_DIR/summaries/<store-fp>/ or compute and save them there."""
+    store = _open_store(store)
+    hook = _resolve_hook(sae, store, hook)
+    target = default_summaries_dir(sae_dir, store, hook)
+    if (target / "summaries.json").is_file():
+        try:
+            s = LatentSummaries.load(target)
+            s.check_matches(sae=sae, hook=hook)
+            wanted_k = kwargs.get("top_k")
+            if wanted_k is None or wanted_k <= s.top_k:
+                log.info("reusing latent summaries in %s", target)
+                return s
+        except SaekitError as exc:
+            log.info("recomputing latent summaries: %s", exc)
+    s = compute_summaries(sae, store, hook, **kwargs)
+    s.save(target)
+    return s
+
+
+# ---------------------------------------------------------------------------- the pass
+def _open_store(store: Any) -> Any:
+    if isinstance(store, (str, os.PathLike)):
+        from stores import ActivationStore
+
+        return ActivationStore.open(store)
+    return store
+
+
+def _resolve_hook(sae: Any, store: Any, hook: str | None) -> str:
+    if hook is None:
+        hook = getattr(getattr(sae, "cfg", None), "hook", None)
+        if not hook or hook not in store.hooks:
+            if len(store.hooks) == 1:
+                hook = list(store.hooks)[0]
+            else:
+                raise SaekitError(f"say which hook to use (--hook); the store has {sorted(store.hooks)}")
+    if hook not in store.hooks:
+        raise SaekitError(f"hook {hook!r} is not in the store (it has {sorted(store.hooks)})")
+    return hook
+
+
+def sae_dims(sae: Any) -> tuple[int, int]:
+    """(d_in, d_sae) of an SAE, read from its decoder [d_sae, d_in]."""
+    d_sae, d_in = (int(x) for x in sae.W_dec.shape)
+    return d_in, d_sae
+
+
+def check_sae_matches_store(sae: Any, store: Any, hook: str) -> None:
+    d_in, _ = sae_dims(sae)
+    d = int(store.d(hook))
+    if d != d_in:
+        raise SaekitError(
+            f"the SAE expects inputs of dimension {d_in} but store hook {hook!r} has dimension {d}; "
+            "use the SAE trained on this hook")
+
+
+def _iter_whole_samples(store: Any, hook: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (acts [B, d], sample_id [B], position [B]) holding only whole samples."""
+    carry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    for acts, sid, pos in store.iter_batches(hook, batch_size, shuffle=False, with_index=True):
+        acts = np.asarray(acts, dtype=np.float32)
+        sid = np.asarray(sid, dtype=np.int64)
+        pos = np.asarray(pos, dtype=np.int32)
+        if carry is not None:
+            acts = np.concatenate([carry[0], acts])
+            sid = np.concatenate([carry[1], sid])
+            pos = np.concatenate([carry[2], pos])
+        if len(sid) == 0:
+            continue
+        last = sid[-1]
+        cut = len(sid)
+        while cut > 0 and sid[cut - 1] == last:
+            cut -= 1
+        carry = (acts[cut:], sid[cut:], pos[cut:])
+        if cut:
+            yield acts[:cut], sid[:cut], pos[:cut]
+    if carry is not None and len(carry[1]):
+        yield carry
+
+
+def _merge_slots(keys_LK, cand_LS):
+    """Which (latent, slot) pairs a candidate takes over when keeping the K largest keys.
+
+    keys_LK: current keys ( -inf = empty ), cand_LS: candidate keys ( -inf = not a candidate ).
+    Returns (latent, slot, candidate) index tensors. Per latent the freed slots and the entering
+    candidates are equal in number, and ``nonzero`` lists both row-major, so they pair up directly.
+    """
+    import torch
+
+    L, K = keys_LK.shape
+    comb = torch.cat([keys_LK, cand_LS], dim=1)
+    chosen = comb.topk(K, dim=1).indices
+    sel = torch.zeros_like(comb, dtype=torch.bool)
+    sel.scatter_(1, chosen, True)
+    freed = (~sel[:, :K]).nonzero()
+    entering = sel[:, K:].nonzero()
+    lat, slot, cand = freed[:, 0], freed[:, 1], entering[:, 1]
+    ok = cand_LS[lat, cand] > float("-inf")
+    return lat[ok], slot[ok], cand[ok]
+
+
+def compute_summaries(
+    sae: Any,
+    store: Any,
+    hook: str | None = None,
+    top_k: int = 16,
+    n_quantiles: int = 5,
+    per_quantile: int = 4,
+    batch_size: int | None = None,
+    device: Any = None,
+    n_bins: int = 40,
+    n_neighbours: int = 10,
+    max_tokens: int = 1024,
+    seed: int = 0,
+    progress: bool = True,
+) -> LatentSummaries:
+    """One streaming pass of ``store``/``hook`` through ``sae.encode`` (see the module docstring).
+
+    ``batch_size`` rows per read (default keeps a dense [B, d_sae] block near 16 M floats);
+    ``max_tokens`` caps T, the per-token activations kept for each top sample (the per-sample max
+    still uses every token). Same seed => same result.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    store = _open_store(store)
+    hook = _resolve_hook(sae, store, hook)
+    check_sae_matches_store(sae, store, hook)
+    d_in, L = sae_dims(sae)
+    if top_k < 1 or n_quantiles < 1 or per_quantile < 1 or n_bins < 1:
+        raise SaekitError("top_k, n_quantiles, per_quantile and n_bins must all be >= 1")
+    if device is None:
+        device = sae.W_dec.device
+    device = torch.device(device)
+    param = next(iter(sae.parameters())) if hasattr(sae, "parameters") else sae.W_dec
+    sae_dtype = param.dtype
+    if batch_size is None:
+        batch_size = int(min(8192, max(256, 2 ** 24 // max(L, 1))))
+    K, Q, S = top_k, n_quantiles, per_quantile
+    R = max(Q * S * 4, 32)  # reservoir of random firing samples for the quantile picks
+    n_int = 2 * n_bins      # internal dyadic bins
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ninf = float("-inf")
+
+    # running state (on device, except the big per-token arrays which live in host RAM)
+    count_pos = torch.zeros(L, dtype=torch.float64, device=device)
+    sum_pos = torch.zeros(L, dtype=torch.float64, device=device)
+    max_act = torch.zeros(L, dtype=torch.float32, device=device)
+    sample_fired = torch.zeros(L, dtype=torch.float64, device=device)
+    scale = torch.zeros(L, dtype=torch.float32, device=device)
+    hist = torch.zeros(L, n_int, dtype=torch.int64, device=device)
+    top_keys = torch.full((L, K), ninf, device=device)
+    top_ids = torch.full((L, K), -1, dtype=torch.int64, device=device)
+    res_keys = torch.full((L, R), ninf, device=device)
+    res_vals = torch.zeros(L, R, device=device)
+    res_ids = torch.full((L, R), -1, dtype=torch.int64, device=device)
+    T = 1
+    tok_acts = np.zeros((L, K, T), dtype=np.float16)
+    tok_pos = np.full((L, K, T), -1, dtype=np.int32)
+    n_rows = 0
+    n_samples = 0
+
+    total = int(store.n_rows(hook))
+    bar = tqdm(total=total, desc=f"summaries {hook}", unit="row", disable=not progress, leave=False)
+    with torch.no_grad():
+        for acts, sid, pos in _iter_whole_samples(store, hook, batch_size):
+            B = len(sid)
+            x = torch.from_numpy(acts).to(device=device, dtype=sae_dtype)
+            z = sae.encode(x).float()  # [B, L]
+            # --- token-level statistics
+            posmask = z > 0
+            count_pos += posmask.sum(0)
+            sum_pos += torch.where(posmask, z, 0.0).sum(0, dtype=torch.float64)
+            bmax = z.amax(0).clamp_min(0)
+            max_act = torch.maximum(max_act, bmax)
+            _hist_update(hist, scale, z, posmask, bmax, n_int)
+            # --- group rows into whole samples: local index and rank inside the sample
+            sid_t = torch.from_numpy(sid).to(device)
+            change = torch.ones(B, dtype=torch.bool, device=device)
+            change[1:] = sid_t[1:] != sid_t[:-1]
+            local = change.cumsum(0) - 1
+            starts = change.nonzero().squeeze(1)
+            n_b = int(starts.numel())
+            rank = torch.arange(B, device=device) - starts[local]
+            T_b = int(rank.max()) + 1
+            z_pad = torch.zeros(n_b, T_b, L, device=device)
+            z_pad[local, rank] = z
+            pos_pad = torch.full((n_b, T_b), -1, dtype=torch.int32, device=device)
+            pos_pad[local, rank] = torch.from_numpy(pos).to(device)
+            run_ids = sid_t[starts]
+            smax = z_pad.amax(1)  # [n_b, L]
+            fired = smax > 0
+            sample_fired += fired.sum(0)
+            # --- top-K by per-sample max
+            cand = torch.where(fired, smax, ninf).T.contiguous()  # [L, n_b]
+            lat, slot, c = _merge_slots(top_keys, cand)
+            if lat.numel():
+                top_keys[lat, slot] = cand[lat, c]
+                top_ids[lat, slot] = run_ids[c]
+                T_keep = min(T_b, max_tokens)
+                if T_keep > T:
+                    tok_acts = np.pad(tok_acts, ((0, 0), (0, 0), (0, T_keep - T)))
+                    tok_pos = np.pad(tok_pos, ((0, 0), (0, 0), (0, T_keep - T)), constant_values=-1)
+                    T = T_keep
+                new_acts = z_pad[c, :T_keep, lat].to(torch.float16).cpu().numpy()
+                new_pos = pos_pad[c, :T_keep].cpu().numpy()
+                li, si = lat.cpu().numpy(), slot.cpu().numpy()
+                tok_acts[li, si, :] = 0
+                tok_pos[li, si, :] = -1
+                tok_acts[li, si, :T_keep] = new_acts
+                tok_pos[li, si, :T_keep] = new_pos
+            # --- reservoir of random firing samples (uniform: keep the R largest random keys)
+            rkeys = torch.rand(n_b, L, generator=gen, device=device)
+            rcand = torch.where(fired, rkeys, ninf).T.contiguous()
+            lat, slot, c = _merge_slots(res_keys, rcand)
+            if lat.numel():
+                res_keys[lat, slot] = rcand[lat, c]
+                res_vals[lat, slot] = smax.T[lat, c]
+                res_ids[lat, slot] = run_ids[c]
+            n_rows += B
+            n_samples += n_b
+            bar.update(B)
+    bar.close()
+    if n_rows == 0:
+        raise SaekitError(f"store hook {hook!r} has no committed rows to summarise")
+
+    # --- finalise: order top slots best first
+    order = top_keys.argsort(dim=1, descending=True)
+    top_vals = top_keys.gather(1, order)
+    top_ids = top_ids.gather(1, order)
+    top_vals = torch.where(top_ids >= 0, top_vals, 0.0)
+    order_np = order.cpu().numpy()
+    tok_acts = np.take_along_axis(tok_acts, order_np[:, :, None], axis=1)
+    tok_pos = np.take_along_axis(tok_pos, order_np[:, :, None], axis=1)
+
+    hist_edges, hist_counts = _hist_finalise(hist, scale, max_act, n_bins)
+    q_ids, q_vals = _quantile_picks(res_vals, res_ids, Q, S)
+    nb, nb_cos = decoder_neighbours(sae.W_dec, n_neighbours)
+
+    mean_act = torch.where(count_pos > 0, sum_pos / count_pos.clamp_min(1), 0.0)
+    return LatentSummaries(
+        hook=hook,
+        d_sae=L,
+        n_samples=n_samples,
+        n_rows=n_rows,
+        tokens_per_sample=T,
+        sae_fingerprint=sae_fingerprint(sae),
+        store_fingerprint=store_fingerprint(store, hook),
+        freq=(count_pos / n_rows).float().cpu().numpy(),
+        sample_freq=(sample_fired / n_samples).float().cpu().numpy(),
+        mean_act=mean_act.float().cpu().numpy(),
+        max_act=max_act.cpu().numpy(),
+        hist_edges=hist_edges,
+        hist_counts=hist_counts,
+        top_sample_ids=top_ids.cpu().numpy(),
+        top_values=top_vals.float().cpu().numpy(),
+        top_token_acts=tok_acts,
+        top_positions=tok_pos,
+        quantile_sample_ids=q_ids,
+        quantile_values=q_vals,
+        neighbours=nb,
+        neighbour_cos=nb_cos,
+        params={"top_k": K, "n_quantiles": Q, "per_quantile": S, "n_bins": n_bins,
+                "n_neighbours": n_neighbours, "max_tokens": max_tokens, "seed": seed,
+                "batch_size": batch_size},
+    )
+
+
+# ---------------------------------------------------------------------------- histogram helpers
+def _hist_update(hist, scale, z, posmask, bmax, n_int: int) -> None:
+    """Add this batch's positive activations to the dyadic per-latent histograms (in place)."""
+    import torch
+
+    fired = bmax > 0
+    if not bool(fired.any()):
+        return
+    fresh = fired & (scale == 0)
+    if bool(fresh.any()):
+        scale[fresh] = torch.exp2(torch.ceil(torch.log2(bmax[fresh])))
+    # double the frame of latents whose max outgrew it, merging bins pairwise each time
+    while True:
+        grow = bmax > scale
+        if not bool(grow.any()):
+            break
+        idx = grow.nonzero().squeeze(1)
+        h = hist[idx]
+        merged = h.view(len(idx), n_int // 2, 2).sum(-1)
+        hist[idx] = torch.cat([merged, torch.zeros_like(merged)], dim=1)
+        scale[idx] = scale[idx] * 2
+    rows, lat = posmask.nonzero(as_tuple=True)
+    vals = z[rows, lat]
+    b = (vals / scale[lat] * n_int).long().clamp_(0, n_int - 1)
+    hist.view(-1).index_add_(0, lat * n_int + b, torch.ones_like(b))
+
+
+def _hist_finalise(hist, scale, max_act, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Re-bin the dyadic histograms onto shared edges over [0, 1] in units of max_act."""
+    import torch
+
+    L, n_int = hist.shape
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, device=hist.device)
+    cum = torch.zeros(L, n_int + 1, dtype=torch.float64, device=hist.device)
+    cum[:, 1:] = hist.double().cumsum(1)
+    ratio = torch.where(scale > 0, max_act.double() / scale.double().clamp_min(1e-30), 0.0)
+    t = edges[None, :] * ratio[:, None] * n_int  # position of each shared edge in internal bins
+    j0 = t.floor().long().clamp(0, n_int - 1)
+    frac = (t - j0).clamp(0, 1)
+    c_at = cum.gather(1, j0) + frac * (cum.gather(1, j0 + 1) - cum.gather(1, j0))
+    c_at[:, -1] = cum[:, -1]  # nothing lies above max_act
+    c_at = c_at.round().long()
+    counts = c_at.diff(dim=1).clamp_min(0)
+    return edges.float().cpu().numpy(), counts.cpu().numpy()
+
+
+def _quantile_picks(res_vals, res_ids, Q: int, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """S samples from each of Q equal-count bands of each latent's reservoir, lowest band first."""
+    import torch
+
+    L, R = res_vals.shape
+    valid = res_ids >= 0
+    n_valid = valid.sum(1)  # [L]
+    v = torch.where(valid, res_vals, float("inf"))
+    order = v.argsort(dim=1)  # valid entries ascending, invalid at the end
+    vals_sorted = res_vals.gather(1, order)
+    ids_sorted = res_ids.gather(1, order)
+    qs = torch.arange(Q, device=res_vals.device, dtype=torch.float64)
+    ss = torch.arange(S, device=res_vals.device, dtype=torch.float64)
+    frac = ((qs[:, None] + (ss[None, :] + 0.5) / S) / Q).reshape(-1)  # [Q*S] in (0, 1)
+    idx = (frac[None, :] * n_valid[:, None].double()).floor().long()
+    idx = torch.minimum(idx, (n_valid[:, None] - 1).clamp_min(0))
+    ids = ids_sorted.gather(1, idx)
+    vals = vals_sorted.gather(1, idx)
+    dup = torch.zeros_like(idx, dtype=torch.bool)
+    dup[:, 1:] = idx[:, 1:] == idx[:, :-1]
+    empty = (n_valid == 0)[:, None] | dup
+    ids = torch.where(empty, -1, ids)
+    vals = torch.where(empty, 0.0, vals)
+    return ids.reshape(L, Q, S).cpu().numpy(), vals.reshape(L, Q, S).float().cpu().numpy()
+
+
+def decoder_neighbours(W_dec, n: int = 10, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest latents by cosine of decoder rows W_dec [L, d], in row chunks (never an L x L matrix).
+
+    Returns (indices [L, n] int64, cosines [L, n] float32), best first; n is capped at L - 1.
+    """
+    import torch
+
+    with torch.no_grad():
+        W = W_dec.detach().float()
+        W = W / W.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        L = W.shape[0]
+        n_eff = max(0, min(n, L - 1))
+        idx_out = np.full((L, n), -1, dtype=np.int64)
+        cos_out = np.zeros((L, n), dtype=np.float32)
+        if n_eff == 0:
+            return idx_out, cos_out
+        for start in range(0, L, chunk):
+            stop = min(L, start + chunk)
+            sims = W[start:stop] @ W.T  # [chunk, L]
+            ar = torch.arange(stop - start, device=sims.device)
+            sims[ar, ar + start] = float("-inf")
+            top = sims.topk(n_eff, dim=1)
+            idx_out[start:stop, :n_eff] = top.indices.cpu().numpy()
+            cos_out[start:stop, :n_eff] = top.values.cpu().numpy()
+    return idx_out, cos_out
