@@ -1,0 +1,11 @@
+"""Sparse autoencoders: one module per architecture behind one SAE interface.
+
+    from saekit.sae import SAE
+    sae = SAE.load(dir); z = sae.encode(x); x_hat = sae.decode(z); idx, val = sae.encode_sparse(x)
+"""
+from saekit.sae.base import SAE, StepOutput, TrainContext
+from saekit.sae.config import ARCHS, SAEConfig
+from saekit.sae.checkpoint import load_sae, save_sae
+from saekit.sae import relu, topk, batchtopk, jumprelu, matryoshka  # noqa: F401,E402  (register archs)
+
+__all__ = ["SAE", "SAEConfig", "ARCHS", "StepOutput", "TrainContext", "load_sae", "save_sae"]

@@ -1,0 +1,231 @@
+"""The SAE module: shared parameters, raw-space encode/decode, and the per-architecture extension points.
+
+Parameters (all in the normalised input space):
+  W_enc [d_in, d_sae] (stored internally transposed, W_encT [d_sae, d_in], so that rows can be
+  gathered), b_enc [d_sae], W_dec [d_sae, d_in] with unit-norm rows, b_dec [d_in].
+Architectures subclass SAE in their own module and register themselves in ARCH_CLASSES.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from saekit.errors import SaekitError
+from saekit.sae.config import SAEConfig
+from saekit.sae.normalization import NormState, denormalize, normalize
+from saekit.sae.sparse_ops import SparseCode
+
+ARCH_CLASSES: dict[str, type["SAE"]] = {}
+
+
+def register(cls: type["SAE"]) -> type["SAE"]:
+    ARCH_CLASSES[cls.arch] = cls
+    return cls
+
+
+@dataclass
+class TrainContext:
+    """What the trainer tells an architecture about the current step."""
+
+    dead_idx: torch.Tensor | None = None  # latents that have not fired for a while
+    k_aux: int = 256
+    aux_coeff: float = 1 / 32
+    sparse_kernels: bool = True
+    autocast_dtype: torch.dtype | None = None
+
+
+@dataclass
+class StepOutput:
+    """Loss and cheap per-step statistics (no dense B x d_sae work needed to compute them)."""
+
+    loss: torch.Tensor
+    sse: torch.Tensor  # sum over rows of ||x_n - x_hat_n||^2 (detached)
+    nnz: int  # number of nonzero latents in the batch
+    fired: torch.Tensor  # [d_sae] int64 counts of rows each latent fired on
+    aux_loss: torch.Tensor | None = None
+    min_active: torch.Tensor | None = None  # smallest selected activation (batchtopk threshold EMA)
+
+
+class SAE(nn.Module):
+    arch: ClassVar[str] = ""
+    extra_tensors: ClassVar[dict[str, str]] = {}  # name -> "scalar" | "d_sae"
+
+    def __init__(self, cfg: SAEConfig):
+        super().__init__()
+        if cfg.arch != self.arch:
+            raise SaekitError(f"config arch {cfg.arch!r} does not match module arch {self.arch!r}")
+        self.cfg = cfg
+        m, d = cfg.d_sae, cfg.d_in
+        self.W_encT = nn.Parameter(torch.empty(m, d))
+        self.b_enc = nn.Parameter(torch.zeros(m))
+        self.W_dec = nn.Parameter(torch.empty(m, d))
+        self.b_dec = nn.Parameter(torch.zeros(d))
+        self.reset_parameters(torch.Generator().manual_seed(0))
+
+    # ---- construction ------------------------------------------------------------------------------
+    @staticmethod
+    def create(cfg: SAEConfig, seed: int = 0) -> "SAE":
+        """A fresh SAE of cfg.arch with the recipe's init (unit-norm decoder rows, W_enc = W_dec^T)."""
+        cls = ARCH_CLASSES.get(cfg.arch)
+        if cls is None:
+            raise SaekitError(f"unknown SAE architecture {cfg.arch!r} (expected one of {', '.join(ARCH_CLASSES)})")
+        sae = cls(cfg)
+        sae.reset_parameters(torch.Generator().manual_seed(seed))
+        return sae
+
+    @torch.no_grad()
+    def reset_parameters(self, gen: torch.Generator) -> None:
+        W = torch.randn(self.cfg.d_sae, self.cfg.d_in, generator=gen)
+        W /= W.norm(dim=1, keepdim=True)
+        self.W_dec.copy_(W)
+        self.W_encT.copy_(W)
+        self.b_enc.zero_()
+        self.b_dec.zero_()
+
+    # ---- public API --------------------------------------------------------------------------------
+    @property
+    def W_enc(self) -> torch.Tensor:
+        """Encoder [d_in, d_sae] (a view of the internal transposed storage)."""
+        return self.W_encT.t()
+
+    @property
+    def device(self) -> torch.device:
+        return self.W_dec.device
+
+    def _prep(self, x: torch.Tensor) -> tuple[torch.Tensor, NormState, tuple[int, ...]]:
+        if x.shape[-1] != self.cfg.d_in:
+            raise SaekitError(f"SAE input has last dimension {x.shape[-1]}, expected d_in={self.cfg.d_in}")
+        lead = tuple(x.shape[:-1])
+        x2 = x.reshape(-1, self.cfg.d_in).to(device=self.device, dtype=self.W_dec.dtype)
+        xn, st = normalize(self.cfg, x2)
+        return xn, st, lead
+
+    def pre_acts(self, xn_BD: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_enc, xn_BD - self.b_dec, self.W_encT.t())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense latents [..., d_sae] for raw activations x [..., d_in]."""
+        xn, _, lead = self._prep(x)
+        return self._encode_n(xn).reshape(*lead, self.cfg.d_sae)
+
+    def encode_sparse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices [B, K], values [B, K]) of the active latents, strongest first.
+
+        K = k for topk; for variable-L0 architectures K is the largest count of active latents in the
+        batch and shorter rows are padded with value 0 (their padding indices are arbitrary)."""
+        xn, _, _ = self._prep(x)
+        return self._encode_sparse_n(xn)
+
+    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw-space reconstruction [..., d_in] of latents z [..., d_sae].
+
+        x (the raw input) is only needed for layernorm-normalised SAEs, to undo the per-row statistics."""
+        lead = tuple(z.shape[:-1])
+        z2 = z.reshape(-1, self.cfg.d_sae).to(device=self.device, dtype=self.W_dec.dtype)
+        st = None
+        if x is not None:
+            _, st, _ = self._prep(x)
+        xn_hat = z2 @ self.W_dec + self.b_dec
+        return denormalize(self.cfg, xn_hat, st).reshape(*lead, self.cfg.d_in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xn, st, lead = self._prep(x)
+        xn_hat = self._encode_n(xn) @ self.W_dec + self.b_dec
+        return denormalize(self.cfg, xn_hat, st).reshape(*lead, self.cfg.d_in).to(x.dtype)
+
+    # ---- architecture extension points -------------------------------------------------------------
+    def _encode_n(self, xn_BD: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _encode_sparse_n(self, xn_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return dense_to_padded(self._encode_n(xn_BD))
+
+    def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
+        """Loss of one batch of normalised inputs (the trainer calls backward on .loss)."""
+        raise NotImplementedError
+
+    def after_step(self, out: StepOutput) -> None:
+        """Per-step state updates that are not gradient steps (e.g. the batchtopk threshold EMA)."""
+
+    def to_save(self) -> dict[str, torch.Tensor]:
+        """Tensors as written to weights.safetensors (W_enc in its public [d_in, d_sae] layout)."""
+        return {
+            "W_enc": self.W_encT.detach().t().contiguous(),
+            "b_enc": self.b_enc.detach().clone(),
+            "W_dec": self.W_dec.detach().clone(),
+            "b_dec": self.b_dec.detach().clone(),
+            **{name: getattr(self, name).detach().clone() for name in self.extra_tensors},
+        }
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        m, d = self.cfg.d_sae, self.cfg.d_in
+        shapes = {"W_enc": (d, m), "b_enc": (m,), "W_dec": (m, d), "b_dec": (d,)}
+        for name, kind in self.extra_tensors.items():
+            shapes[name] = () if kind == "scalar" else (m,)
+        return shapes
+
+    @torch.no_grad()
+    def load_tensors(self, tensors: dict[str, torch.Tensor], where: str = "checkpoint") -> None:
+        expected = self.expected_shapes()
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise SaekitError(f"{where} is missing tensors {missing} for a {self.arch} SAE")
+        unexpected = sorted(set(tensors) - set(expected))
+        if unexpected:
+            raise SaekitError(f"{where} has unexpected tensors {unexpected} for a {self.arch} SAE")
+        for name, shape in expected.items():
+            if tuple(tensors[name].shape) != shape:
+                raise SaekitError(
+                    f"{where}: tensor {name} has shape {list(tensors[name].shape)}, expected {list(shape)} "
+                    f"(d_in={self.cfg.d_in}, d_sae={self.cfg.d_sae})"
+                )
+        self.W_encT.copy_(tensors["W_enc"].t())
+        self.b_enc.copy_(tensors["b_enc"])
+        self.W_dec.copy_(tensors["W_dec"])
+        self.b_dec.copy_(tensors["b_dec"])
+        for name in self.extra_tensors:
+            getattr(self, name).copy_(tensors[name])
+
+    # ---- checkpoint --------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        from saekit.sae.checkpoint import save_sae
+
+        save_sae(self, directory)
+
+    @staticmethod
+    def load(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
+        from saekit.sae.checkpoint import load_sae
+
+        return load_sae(directory, device=device)
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        return f"arch={c.arch}, d_in={c.d_in}, d_sae={c.d_sae}, k={c.k}, hook={c.hook!r}"
+
+
+def dense_to_padded(z_BM: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, values) of the nonzero entries of each row, strongest first, padded with zeros."""
+    K = max(int((z_BM != 0).sum(dim=1).max().item()) if z_BM.numel() else 0, 1)
+    vals, idx = z_BM.topk(K, dim=1)
+    vals = torch.where(vals > 0, vals, torch.zeros_like(vals))
+    return idx, vals
+
+
+def code_to_padded(code: SparseCode) -> tuple[torch.Tensor, torch.Tensor]:
+    counts = code.crow.diff()
+    B = code.batch_size
+    K = max(int(counts.max().item()) if B else 0, 1)
+    rows = torch.repeat_interleave(torch.arange(B, device=code.col.device), counts)
+    pos = torch.arange(code.col.numel(), device=code.col.device) - code.crow[:-1][rows]
+    idx = torch.zeros(B, K, dtype=torch.int64, device=code.col.device)
+    vals = torch.zeros(B, K, dtype=code.val.dtype, device=code.val.device)
+    idx[rows, pos] = code.col
+    vals[rows, pos] = code.val
+    order = vals.argsort(dim=1, descending=True)
+    return idx.gather(1, order), vals.gather(1, order)
+
+

@@ -1,0 +1,75 @@
+"""SAE checkpoints: DIR/config.json + DIR/weights.safetensors, written atomically, loaded without training code."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from saekit.errors import SaekitError
+from saekit.sae.base import ARCH_CLASSES, SAE
+from saekit.sae.config import ARCHS, SAEConfig
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.safetensors"
+FORMAT = "saekit-sae"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_sae(sae: SAE, directory: str | Path) -> None:
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{WEIGHTS_NAME}.tmp{os.getpid()}"
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in sae.to_save().items()}
+    save_file(tensors, str(tmp), metadata={"format": FORMAT, "arch": sae.cfg.arch})
+    os.replace(tmp, out / WEIGHTS_NAME)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **sae.cfg.to_dict()}
+    atomic_write_bytes(out / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+def read_config(directory: str | Path) -> SAEConfig:
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise SaekitError(f"{directory} is not an SAE checkpoint: {CONFIG_NAME} not found")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SaekitError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(meta, dict):
+        raise SaekitError(f"{path} must hold a JSON object")
+    meta.pop("format", None)
+    version = meta.pop("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise SaekitError(f"{path} has format_version {version}, this saekit reads {FORMAT_VERSION}")
+    if meta.get("arch") not in ARCHS:
+        raise SaekitError(f"{path}: unknown SAE architecture {meta.get('arch')!r} (expected one of {', '.join(ARCHS)})")
+    return SAEConfig.from_dict(meta)
+
+
+def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> SAE:
+    import saekit.sae  # noqa: F401  (registers every architecture)
+
+    cfg = read_config(directory)
+    wpath = Path(directory) / WEIGHTS_NAME
+    if not wpath.is_file():
+        raise SaekitError(f"{directory} is not a complete SAE checkpoint: {WEIGHTS_NAME} not found")
+    try:
+        tensors = load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise SaekitError(f"{wpath} is not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
+    sae = ARCH_CLASSES[cfg.arch](cfg)
+    sae.load_tensors(tensors, where=str(wpath))
+    sae.eval()
+    return sae.to(device)

@@ -1,0 +1,99 @@
+"""The SAE's frozen configuration: everything needed to rebuild the module from config.json."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from saekit.errors import SaekitError
+
+ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka")
+NORMALIZATIONS = ("scale", "layernorm", "none")
+TOPK_STYLE = ("topk", "batchtopk", "matryoshka")
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """Shape, architecture and input normalisation of one SAE.
+
+    normalization:
+      "scale"     x_n = x * norm_scale, norm_scale = 1/sqrt(E||x||^2) estimated on the store, so the
+                  normalised inputs have unit mean squared norm;
+      "layernorm" x_n = (x - mean_token) / std_token per row, undone with the same row's statistics;
+      "none"      x_n = x.
+    All weights live in the normalised space; encode/decode/forward take and return raw activations.
+    """
+
+    arch: str
+    d_in: int
+    d_sae: int
+    k: int | None = None
+    hook: str = ""
+    normalization: str = "scale"
+    norm_scale: float = 1.0
+    # relu
+    l1_coeff: float = 5.0
+    l1_decoder_norm: bool = False
+    # jumprelu
+    l0_coeff: float = 1e-3
+    bandwidth: float = 0.05
+    init_threshold: float = 0.05
+    # matryoshka: ends of the nested prefix groups (the last one is d_sae)
+    matryoshka_prefixes: tuple[int, ...] = ()
+    # provenance from the store: which model, and which tokens were captured ("all", "patches", ...)
+    model_id: str = ""
+    tokens: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise SaekitError(f"unknown SAE architecture {self.arch!r} (expected one of {', '.join(ARCHS)})")
+        if self.d_in <= 0 or self.d_sae <= 0:
+            raise SaekitError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
+        if self.normalization not in NORMALIZATIONS:
+            raise SaekitError(
+                f"unknown normalization {self.normalization!r} (expected one of {', '.join(NORMALIZATIONS)})"
+            )
+        if not (math.isfinite(self.norm_scale) and self.norm_scale > 0):
+            raise SaekitError(f"norm_scale must be a positive finite number, got {self.norm_scale}")
+        if self.arch in TOPK_STYLE:
+            if self.k is None or self.k <= 0:
+                raise SaekitError(f"--k must be a positive integer for arch {self.arch!r}, got {self.k}")
+            if self.k >= self.d_sae:
+                raise SaekitError(f"k={self.k} must be smaller than the SAE width d_sae={self.d_sae}")
+        if self.arch == "matryoshka":
+            prefixes = self.matryoshka_prefixes or default_prefixes(self.d_sae)
+            object.__setattr__(self, "matryoshka_prefixes", tuple(int(p) for p in prefixes))
+            p = self.matryoshka_prefixes
+            if any(b <= a for a, b in zip(p, p[1:])) or p[0] <= 0 or p[-1] != self.d_sae:
+                raise SaekitError(
+                    f"matryoshka_prefixes must increase strictly and end at d_sae={self.d_sae}, got {list(p)}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise SaekitError(f"SAE config has unknown fields {unknown} (expected a subset of {sorted(names)})")
+        d = dict(d)
+        if "matryoshka_prefixes" in d:
+            d["matryoshka_prefixes"] = tuple(d["matryoshka_prefixes"])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise SaekitError(f"SAE config is incomplete: {exc}") from exc
+
+    def replace(self, **changes: Any) -> "SAEConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def default_prefixes(d_sae: int) -> tuple[int, ...]:
+    """Nested groups doubling in size: d/16, d/8, d/4, d/2, d (duplicates and zeros dropped)."""
+    ends = sorted({d_sae // 2**i for i in range(4, -1, -1)} - {0})
+    return tuple(ends)

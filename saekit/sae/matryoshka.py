@@ -1,0 +1,30 @@
+"""Matryoshka-BatchTopK SAE (Bussmann et al. 2025; Nabeshima 2024).
+
+BatchTopK selection; the loss averages the reconstruction error of every nested prefix of latents
+(cfg.matryoshka_prefixes, e.g. d/16, d/8, ..., d), so early latents learn general features that
+must stand on their own. Inference is BatchTopK's thresholded encoder.
+"""
+from __future__ import annotations
+
+import torch
+
+from saekit.sae.base import TrainContext, register
+from saekit.sae.batchtopk import BatchTopKSAE
+from saekit.sae.sparse_ops import SparseCode
+from saekit.sae.topk_training import decode_code
+
+
+@register
+class MatryoshkaSAE(BatchTopKSAE):
+    arch = "matryoshka"
+
+    def _loss(self, xn_BD, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
+        ends = torch.tensor(self.cfg.matryoshka_prefixes, device=code.col.device)
+        group = torch.bucketize(code.col, ends, right=True)  # entry j with col < ends[0] is group 0
+        recon = self.b_dec.expand_as(xn_BD)
+        losses = []
+        for g in range(len(self.cfg.matryoshka_prefixes)):
+            part = SparseCode(code.crow, code.col, code.val * (group == g).to(code.val.dtype))
+            recon = recon + decode_code(self, part, ctx, bias=False)
+            losses.append((xn_BD - recon).pow(2).sum(-1).mean())
+        return torch.stack(losses).mean(), xn_BD - recon

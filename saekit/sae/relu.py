@@ -1,0 +1,44 @@
+"""ReLU SAE with an L1 penalty (Bricken et al. 2023).
+
+l1_decoder_norm=True follows Anthropic's April 2024 update: decoder rows are left free and the L1
+term weights each latent by its decoder norm; the norms are folded into the encoder when saving so
+the checkpoint still has unit-norm decoder rows and computes the same function.
+Dead latents are resampled by the trainer (saekit.train.resample).
+"""
+from __future__ import annotations
+
+import torch
+
+from saekit.sae.base import SAE, StepOutput, TrainContext, register
+
+
+@register
+class ReLUSAE(SAE):
+    arch = "relu"
+
+    @property
+    def constrain_decoder(self) -> bool:
+        return not self.cfg.l1_decoder_norm
+
+    def _encode_n(self, xn_BD: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.pre_acts(xn_BD))
+
+    def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
+        z = torch.relu(self.pre_acts(xn_BD))
+        recon = z @ self.W_dec + self.b_dec
+        sse_rows = (xn_BD - recon).pow(2).sum(-1)
+        if self.cfg.l1_decoder_norm:
+            l1 = (z * self.W_dec.norm(dim=1)).sum(-1).mean()
+        else:
+            l1 = z.sum(-1).mean()
+        loss = sse_rows.mean() + self.cfg.l1_coeff * l1
+        fired = (z.detach() > 0).sum(0)
+        return StepOutput(loss, sse_rows.detach().sum(), int(fired.sum()), fired)
+
+    @torch.no_grad()
+    def fold_decoder_norms(self) -> None:
+        """Make decoder rows unit-norm without changing the function: z_j scales up by ||W_dec_j||."""
+        n = self.W_dec.norm(dim=1).clamp_min(1e-12)
+        self.W_dec.div_(n[:, None])
+        self.W_encT.mul_(n[:, None])
+        self.b_enc.mul_(n)

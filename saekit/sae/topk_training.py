@@ -1,0 +1,122 @@
+"""Training pieces shared by the top-k style SAEs (topk, batchtopk, matryoshka): encode-select, AuxK.
+
+One dense encoder GEMM runs without autograd; the selected pre-activations re-enter the graph
+through gather_pre, so the backward never materialises a B x d_sae gradient. With
+ctx.sparse_kernels=False the same maths runs densely (reference path, also used by tests).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Callable
+
+import torch
+
+from saekit.sae.base import SAE, TrainContext
+from saekit.sae.sparse_ops import SparseCode, fixed_k_crow, gather_pre, sparse_decode
+
+Selector = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # pre -> (crow, col)
+
+
+def _autocast(sae: SAE, ctx: TrainContext):
+    if ctx.autocast_dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=sae.device.type, dtype=ctx.autocast_dtype)
+
+
+def encode_for_training(
+    sae: SAE, xn_BD: torch.Tensor, ctx: TrainContext, select: Selector
+) -> tuple[SparseCode, torch.Tensor, torch.Tensor]:
+    """(code with graph-connected values, detached pre-activations [B, d_sae], x_c = xn - b_dec)."""
+    x_c = xn_BD - sae.b_dec
+    if ctx.sparse_kernels:
+        with torch.no_grad(), _autocast(sae, ctx):
+            pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t()).float()
+        crow, col = select(pre)
+        rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
+        pre_val = pre[rows, col]
+        val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc))
+        return SparseCode(crow, col, val), pre, x_c
+    pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
+    pre = pre_g.detach()
+    crow, col = select(pre)
+    rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
+    return SparseCode(crow, col, torch.relu(pre_g[rows, col])), pre, x_c
+
+
+def decode_code(sae: SAE, code: SparseCode, ctx: TrainContext, bias: bool = True) -> torch.Tensor:
+    if ctx.sparse_kernels:
+        out = sparse_decode(code, sae.W_dec)
+    else:
+        B = code.batch_size
+        rows = torch.repeat_interleave(torch.arange(B, device=code.col.device), code.crow.diff())
+        z = torch.zeros(B, sae.cfg.d_sae, dtype=code.val.dtype, device=code.val.device)
+        z = z.index_put((rows, code.col), code.val)
+        out = z @ sae.W_dec
+    return out + sae.b_dec if bias else out
+
+
+def select_topk(k: int) -> Selector:
+    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        col = pre.topk(k, dim=1, sorted=False).indices.reshape(-1)
+        return fixed_k_crow(pre.shape[0], k, pre.device), col
+
+    return select
+
+
+def select_batch_topk(k: int) -> Selector:
+    """The B*k largest pre-activations of the whole batch (a row may get more or fewer than k)."""
+
+    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, m = pre.shape
+        n = B * k
+        k2 = min(m, 4 * k)
+        cand_val, cand_col = pre.topk(k2, dim=1, sorted=False)
+        top = cand_val.reshape(-1).topk(n, sorted=False).indices
+        rows = top // k2
+        counts = torch.bincount(rows, minlength=B)
+        if k2 < m and bool((counts == k2).any()):
+            # a row filled all its candidates, so it may own more: fall back to the exact global top-n
+            flat = pre.reshape(-1).topk(n, sorted=False).indices
+            rows, cols = flat // m, flat % m
+        else:
+            cols = cand_col.reshape(-1)[top]
+        vals = pre[rows, cols]
+        keep = vals > 0
+        rows, cols = rows[keep], cols[keep]
+        order = torch.argsort(rows * m + cols)
+        rows, cols = rows[order], cols[order]
+        crow = torch.zeros(B + 1, dtype=torch.int64, device=pre.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B), 0)
+        return crow, cols
+
+    return select
+
+
+def auxk_loss(
+    sae: SAE, pre: torch.Tensor, x_c: torch.Tensor, residual_BD: torch.Tensor, ctx: TrainContext
+) -> torch.Tensor | None:
+    """AuxK (Gao et al. 2024): the top-k_aux dead latents model the residual error, normalised by its variance."""
+    if ctx.dead_idx is None or ctx.dead_idx.numel() == 0 or ctx.aux_coeff == 0:
+        return None
+    dead = ctx.dead_idx
+    kk = min(ctx.k_aux, dead.numel())
+
+    def select(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc = p.index_select(1, dead).topk(kk, dim=1, sorted=False).indices
+        return fixed_k_crow(p.shape[0], kk, p.device), dead[loc].reshape(-1)
+
+    crow, col = select(pre)
+    rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
+    if ctx.sparse_kernels:
+        val = torch.relu(gather_pre(crow, col, pre[rows, col], x_c, sae.W_encT, sae.b_enc))
+    else:
+        pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
+        val = torch.relu(pre_g[rows, col])
+    e_hat = decode_code(sae, SparseCode(crow, col, val), ctx, bias=False)
+    e = residual_BD.detach()
+    denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
+    return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
+
+
+def fired_counts(code: SparseCode, d_sae: int) -> torch.Tensor:
+    return torch.bincount(code.col[code.val.detach() > 0], minlength=d_sae)
