@@ -1,0 +1,164 @@
+"""ShardReader: read-only view of the committed part of ONE store file.
+
+Opened read-only; a file still being written (or left by a killed writer) is opened in SWMR
+read mode, so only rows below ``n_committed`` are ever returned.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from stores.dtypes import STORAGE_DTYPES, to_float32
+from stores.errors import StoreError
+from stores.layout import FORMAT_VERSION, HOOKS_GROUP, NORM_QUANTILES, SAMPLES_GROUP, decode_attr, read_user_attrs
+from stores.samples import SampleTable
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+DEFAULT_CACHE_BYTES = 4 << 20
+
+
+def open_h5(path: Path, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.File, bool]:
+    """Open a store file read-only; returns (file, opened_in_swmr_mode)."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no such store file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head != HDF5_SIGNATURE:
+        raise StoreError(f"{path}: not an HDF5 activation store (no HDF5 signature at the start of the file)")
+    kw = dict(rdcc_nbytes=rdcc_nbytes, rdcc_nslots=521)
+    try:
+        return h5py.File(path, "r", **kw), False
+    except OSError as exc:
+        if "already open for write" not in str(exc):
+            raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+    try:  # being written now, or left open by a killed writer: the SWMR view is consistent
+        return h5py.File(path, "r", swmr=True, **kw), True
+    except OSError as exc:
+        raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class ShardReader:
+    """Committed rows, samples and attributes of one store file."""
+
+    def __init__(self, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.path = Path(path)
+        self._rdcc = rdcc_nbytes
+        self._f: h5py.File | None = None
+        self._samples: SampleTable | None = None
+        self._load()
+
+    def _load(self) -> None:
+        f, self.swmr = open_h5(self.path, self._rdcc)
+        try:
+            self._read_header(f)
+        except StoreError:
+            f.close()
+            raise
+        except (KeyError, OSError, ValueError, TypeError) as exc:
+            f.close()
+            raise StoreError(f"{self.path}: not a valid activation store ({_first_line(exc)})") from None
+        self._f = f
+
+    def _read_header(self, f: h5py.File) -> None:
+        a = f.attrs
+        if "format_version" not in a or HOOKS_GROUP not in f:
+            raise StoreError(f"{self.path}: HDF5 file is not an activation store (no format_version / hooks)")
+        self.format_version = int(a["format_version"])
+        if self.format_version > FORMAT_VERSION:
+            raise StoreError(
+                f"{self.path}: store format version {self.format_version} is newer than this saekit reads "
+                f"(<= {FORMAT_VERSION}); upgrade saekit"
+            )
+        self.hooks: list[str] = json.loads(decode_attr(a["hooks"]))
+        self.dtype: str = decode_attr(a["dtype"])
+        if self.dtype not in STORAGE_DTYPES:
+            raise StoreError(f"{self.path}: unknown store dtype {self.dtype!r}")
+        committed = np.asarray(a["n_committed"], dtype=np.int64)
+        if committed.shape != (len(self.hooks) + 1,):
+            raise StoreError(f"{self.path}: n_committed has {committed.size} entries, expected {len(self.hooks) + 1}")
+        self.committed = {h: int(committed[i]) for i, h in enumerate(self.hooks)}
+        self.n_samples = int(committed[-1])
+        self.complete = bool(int(a["complete"]))
+        self.created = decode_attr(a.get("created", ""))
+        self.attrs: dict[str, Any] = read_user_attrs(a)
+        self._acts = {h: f[HOOKS_GROUP][h]["acts"] for h in self.hooks}
+        self._sid = {h: f[HOOKS_GROUP][h]["sample_id"] for h in self.hooks}
+        self._pos = {h: f[HOOKS_GROUP][h]["position"] for h in self.hooks}
+
+    def refresh(self) -> None:
+        """Pick up rows committed since opening (a concurrent writer)."""
+        self.close()
+        self._samples = None
+        self._load()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    # ------------------------------------------------------------------ geometry
+    def d(self, hook: str) -> int:
+        return int(self._acts[hook].shape[1])
+
+    def rows_per_chunk(self, hook: str) -> int:
+        return int(self._acts[hook].chunks[0])
+
+    def dataset(self, hook: str) -> h5py.Dataset:
+        return self._acts[hook]
+
+    # ------------------------------------------------------------------ rows
+    def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [start, stop) in storage dtype (caller checked bounds)."""
+        ds = self._acts[hook]
+        if out is None:
+            out = np.empty((stop - start, ds.shape[1]), dtype=ds.dtype)
+        if stop > start:
+            try:
+                ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot read rows {start}:{stop} of {hook!r} ({_first_line(exc)}); file truncated or corrupt?") from None
+        return out
+
+    def read_rows(self, hook: str, start: int, stop: int) -> np.ndarray:
+        return to_float32(self.read_raw(hook, start, stop), self.dtype)
+
+    def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return (np.asarray(self._sid[hook][start:stop], np.int64), np.asarray(self._pos[hook][start:stop], np.int32))
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read the row index of {hook!r} ({_first_line(exc)})") from None
+
+    # ------------------------------------------------------------------ samples / stats
+    @property
+    def samples(self) -> SampleTable:
+        if self._samples is None:
+            sg = self._f[SAMPLES_GROUP]  # type: ignore[index]
+            m = self.n_samples
+            ids = np.asarray(sg["sample_id"][:m], np.int64)
+            ends = np.asarray(sg["record_end"][:m], np.int64)
+            blob = np.asarray(sg["records"][: int(ends[-1]) if m else 0], np.uint8)
+            self._samples = SampleTable(ids, ends, blob)
+        return self._samples
+
+    def cached_stats(self, hook: str) -> dict[str, Any] | None:
+        g = self._f[HOOKS_GROUP][hook]  # type: ignore[index]
+        if int(g.attrs.get("stats_n", -1)) != self.committed[hook]:
+            return None
+        qs = np.asarray(g["stats_norm_quantiles"][:], np.float64)
+        return {
+            "n": int(g.attrs["stats_n"]),
+            "mean": np.asarray(g["stats_mean"][:], np.float64),
+            "var": np.asarray(g["stats_var"][:], np.float64),
+            "norm_quantiles": {q: float(v) for q, v in zip(NORM_QUANTILES, qs)},
+            "mean_sq_norm": float(g.attrs["stats_mean_sq_norm"]),
+            "n_nonfinite": int(g.attrs.get("stats_n_nonfinite", 0)),
+        }

@@ -1,0 +1,316 @@
+"""ActivationStore: the one entry point. ``create``/``resume`` give a StoreWriter;
+``open`` gives a reader over a .h5 file or a shard directory, which reads as one store."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from stores.batching import Batch, Segment, iter_segments, partition
+from stores.dtypes import to_float32
+from stores.errors import StoreError
+from stores.samples import SampleTable
+from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
+from stores.shards import shard_files
+from stores.stats import compute_stats
+from stores.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER_BYTES = 256 << 20
+
+
+class ActivationStore:
+    """Read-only view of the committed rows of a store file or shard directory."""
+
+    # ------------------------------------------------------------------ writing
+    @staticmethod
+    def create(
+        path: str | os.PathLike,
+        hooks: Mapping[str, int],
+        dtype: str = "float16",
+        attrs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> StoreWriter:
+        """New store file for writing (see StoreWriter.create for keyword options)."""
+        return StoreWriter.create(path, hooks, dtype, attrs, **kwargs)
+
+    @staticmethod
+    def resume(path: str | os.PathLike) -> StoreWriter:
+        """Reopen a store for appending after a crash or a close: truncates to the last commit."""
+        from stores.resume import resume_store
+
+        return resume_store(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> "ActivationStore":
+        return cls(path, rdcc_nbytes)
+
+    # ------------------------------------------------------------------ reading
+    def __init__(self, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            files = shard_files(self.path)
+            self.is_sharded = True
+        elif self.path.exists():
+            files = [self.path]
+            self.is_sharded = False
+        else:
+            raise StoreError(f"{self.path}: no such store (expected a .h5 file or a shard directory)")
+        self._shards: list[ShardReader] = []
+        try:
+            for p in files:
+                self._shards.append(ShardReader(p, rdcc_nbytes))
+        except StoreError:
+            self.close()
+            raise
+        self._check_shards()
+        self._samples: SampleTable | None = None
+        self._stats: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _check_shards(self) -> None:
+        first = self._shards[0]
+        for s in self._shards[1:]:
+            if s.hooks != first.hooks or s.dtype != first.dtype or any(s.d(h) != first.d(h) for h in s.hooks):
+                raise StoreError(f"{self.path}: shard {s.path.name} has different hooks/d/dtype than {first.path.name}")
+        self.hooks: list[str] = list(first.hooks)
+        self.dtype: str = first.dtype
+        self.attrs: dict[str, Any] = dict(first.attrs)
+        self.format_version: int = first.format_version
+        self._offsets = {h: np.cumsum([0] + [s.committed[h] for s in self._shards]) for h in self.hooks}
+
+    def refresh(self) -> None:
+        """Re-read committed counts (to follow a concurrent SWMR writer)."""
+        for s in self._shards:
+            s.refresh()
+        self._check_shards()
+        self._samples = None
+        self._stats.clear()
+        self._runs.clear()
+
+    def close(self) -> None:
+        for s in self._shards:
+            s.close()
+
+    def __enter__(self) -> "ActivationStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ metadata
+    def d(self, hook: str) -> int:
+        return self._shards[0].d(self._hook(hook))
+
+    def n_rows(self, hook: str) -> int:
+        return int(self._offsets[self._hook(hook)][-1])
+
+    @property
+    def n_samples(self) -> int:
+        return sum(s.n_samples for s in self._shards)
+
+    @property
+    def complete(self) -> bool:
+        return all(s.complete for s in self._shards)
+
+    @property
+    def samples(self) -> SampleTable:
+        if self._samples is None:
+            self._samples = SampleTable.concat([s.samples for s in self._shards])
+        return self._samples
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        return self.samples.sample_ids
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [s.path for s in self._shards]
+
+    def _hook(self, hook: str) -> str:
+        if hook not in self._offsets:
+            raise StoreError(f"unknown hook {hook!r}; this store has: {', '.join(self.hooks)}")
+        return hook
+
+    # ------------------------------------------------------------------ rows
+    def _locate(self, hook: str, row: int) -> int:
+        return int(np.searchsorted(self._offsets[hook], row, side="right") - 1)
+
+    def _pieces(self, hook: str, start: int, stop: int) -> Iterator[tuple[ShardReader, int, int, int]]:
+        """(shard, local_start, local_stop, out_offset) covering global rows [start, stop)."""
+        off = self._offsets[hook]
+        k = self._locate(hook, start)
+        row = start
+        while row < stop:
+            shard = self._shards[k]
+            hi = min(stop, int(off[k + 1]))
+            if hi > row:
+                yield shard, row - int(off[k]), hi - int(off[k]), row - start
+            row = max(row, hi)
+            k += 1
+
+    def _check_range(self, hook: str, start: int, stop: int) -> None:
+        n = self.n_rows(hook)
+        if not (0 <= start <= stop <= n):
+            raise StoreError(f"rows {start}:{stop} out of range for hook {hook!r} with {n} committed rows")
+
+    def read_rows(self, hook: str, start: int, stop: int) -> np.ndarray:
+        """Committed rows [start, stop) of ``hook`` as float32 [n, d]."""
+        self._hook(hook)
+        self._check_range(hook, start, stop)
+        out = np.empty((stop - start, self.d(hook)), np.float32)
+        for shard, a, b, o in self._pieces(hook, start, stop):
+            out[o : o + b - a] = shard.read_rows(hook, a, b)
+        return out
+
+    def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sample_id int64[n], position int32[n]) of rows [start, stop)."""
+        self._hook(hook)
+        self._check_range(hook, start, stop)
+        sids, poss = [], []
+        for shard, a, b, _ in self._pieces(hook, start, stop):
+            s, p = shard.read_index(hook, a, b)
+            sids.append(s)
+            poss.append(p)
+        if not sids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        return np.concatenate(sids), np.concatenate(poss)
+
+    def _sample_runs(self, hook: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-hook index of contiguous runs: (sample_id, start, stop) sorted by sample id."""
+        if hook not in self._runs:
+            ids, starts, stops = [], [], []
+            n = self.n_rows(hook)
+            block = 1 << 20
+            prev_id, prev_start = None, 0
+            for a in range(0, n, block):
+                b = min(n, a + block)
+                sid, _ = self.read_index(hook, a, b)
+                change = np.flatnonzero(np.diff(sid)) + 1
+                bounds = np.concatenate([[0], change, [b - a]])
+                for lo, hi in zip(bounds[:-1], bounds[1:]):
+                    s = int(sid[lo])
+                    if prev_id is not None and s == prev_id and lo == 0:
+                        continue  # run continues across the block boundary
+                    if prev_id is not None:
+                        ids.append(prev_id)
+                        starts.append(prev_start)
+                        stops.append(a + int(lo))
+                    prev_id, prev_start = s, a + int(lo)
+            if prev_id is not None:
+                ids.append(prev_id)
+                starts.append(prev_start)
+                stops.append(n)
+            ids_a = np.asarray(ids, np.int64)
+            order = np.argsort(ids_a, kind="stable")
+            self._runs[hook] = (ids_a[order], np.asarray(starts, np.int64)[order], np.asarray(stops, np.int64)[order])
+        return self._runs[hook]
+
+    def rows_for_sample(self, hook: str, sample_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """All committed rows of one sample: (acts float32 [n, d], position int32 [n])."""
+        self._hook(hook)
+        ids, starts, stops = self._sample_runs(hook)
+        lo, hi = np.searchsorted(ids, sample_id, "left"), np.searchsorted(ids, sample_id, "right")
+        if lo == hi:
+            raise StoreError(f"sample id {sample_id} has no rows for hook {hook!r}")
+        acts = [self.read_rows(hook, int(starts[i]), int(stops[i])) for i in range(lo, hi)]
+        pos = [self.read_index(hook, int(starts[i]), int(stops[i]))[1] for i in range(lo, hi)]
+        return np.concatenate(acts), np.concatenate(pos)
+
+    def segments(self, hook: str) -> list[Segment]:
+        """The store's chunks of ``hook`` as (shard, start, stop), committed rows only."""
+        segs: list[Segment] = []
+        for k, s in enumerate(self._shards):
+            n, rpc = s.committed[hook], s.rows_per_chunk(hook)
+            segs.extend((k, a, min(n, a + rpc)) for a in range(0, n, rpc))
+        return segs
+
+    def default_buffer_rows(self, hook: str) -> int:
+        rpc = self._shards[0].rows_per_chunk(hook)
+        return max(4 * rpc, DEFAULT_BUFFER_BYTES // (4 * self.d(hook)) // rpc * rpc)
+
+    def iter_batches(
+        self,
+        hook: str,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        buffer_rows: int | None = None,
+        drop_last: bool = False,
+        with_index: bool = False,
+    ) -> Iterator[Batch]:
+        """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
+
+        shuffle=False: store order (rank r gets chunks r, r+W, ...). shuffle=True: chunks in
+        a permutation drawn from (seed, epoch), rows mixed in a buffer of ``buffer_rows``
+        float32 rows (default about 256 MiB); the same arguments give the same batches, and
+        the ranks 0..world_size-1 partition the rows (disjoint, together complete).
+        """
+        self._hook(hook)
+        if batch_size <= 0:
+            raise StoreError(f"batch_size must be positive, got {batch_size}")
+        if not (0 <= rank < world_size):
+            raise StoreError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        segs = partition(self.segments(hook), shuffle, seed, epoch, rank, world_size)
+        buffer_rows = self.default_buffer_rows(hook) if buffer_rows is None else max(1, int(buffer_rows))
+        rng = np.random.default_rng([seed, epoch, rank, 1])
+        shards, dtype = self._shards, self.dtype
+
+        def read(seg: Segment, out: np.ndarray, want_index: bool):
+            shard = shards[seg[0]]
+            raw = shard.read_raw(hook, seg[1], seg[2])
+            to_float32(raw, dtype, out)
+            return shard.read_index(hook, seg[1], seg[2]) if want_index else None
+
+        return iter_segments(segs, read, self.d(hook), batch_size, buffer_rows, shuffle, rng, drop_last, with_index)
+
+    # ------------------------------------------------------------------ stats / info
+    def stats(self, hook: str) -> dict[str, Any]:
+        """{"n", "mean" [d], "var" [d], "norm_quantiles": {q: v}, "mean_sq_norm", "n_nonfinite"};
+        cached in the file at close, computed in one streaming pass otherwise."""
+        self._hook(hook)
+        if hook not in self._stats:
+            cached = self._shards[0].cached_stats(hook) if len(self._shards) == 1 else None
+            if cached is None:
+                n = self.n_rows(hook)
+                cached = compute_stats(
+                    (b for b in self.iter_batches(hook, max(1, self.default_buffer_rows(hook) // 8))),
+                    self.d(hook),
+                    n_expected=n,
+                )
+            self._stats[hook] = cached
+        return self._stats[hook]
+
+    def info(self) -> dict[str, Any]:
+        """Summary printed by ``saekit store info --json``."""
+        return {
+            "path": str(self.path),
+            "format_version": self.format_version,
+            "complete": self.complete,
+            "model_id": self.attrs.get("model_id", ""),
+            "model_revision": self.attrs.get("model_revision", ""),
+            "config_hash": self.attrs.get("config_hash", ""),
+            "dtype": self.dtype,
+            "created": self._shards[0].created,
+            "n_samples": self.n_samples,
+            "hooks": {
+                h: {"rows": self.n_rows(h), "d": self.d(h), "dtype": self.dtype,
+                    "rows_per_chunk": self._shards[0].rows_per_chunk(h)}
+                for h in self.hooks
+            },
+            "committed": {"rows": {h: self.n_rows(h) for h in self.hooks}, "samples": self.n_samples},
+            "shards": [
+                {"file": s.path.name, "complete": s.complete, "samples": s.n_samples, "rows": dict(s.committed)}
+                for s in self._shards
+            ],
+            "attrs": self.attrs,
+        }
