@@ -1,0 +1,133 @@
+"""Monosemanticity Score (MS) of SAE latents, after Pach et al. 2025, "Sparse Autoencoders Learn
+Monosemantic Features in Vision-Language Models" (arXiv 2504.02821).
+
+Definition (the paper's, in our notation). For latent k with activations a_n over N images,
+min-max normalise over those images, ã_n = (a_n - min_m a_m) / (max_m a_m - min_m a_m); weight each
+pair of distinct images by r_nm = ã_n ã_m; let s_nm = cos(e_n, e_m) be the cosine similarity of
+an independent image embedding (the paper uses DINOv2; here any embedding: DINOv2 pooled features
+or the aligned text-space embedding). Then
+
+    MS_k = sum_{n<m} r_nm s_nm / sum_{n<m} r_nm.
+
+O(N·d) form. With unit-norm e_n, sum_{n != m} ã_n ã_m cos(e_n, e_m) = ||sum_n ã_n e_n||^2 - sum_n ã_n^2,
+and sum_{n != m} ã_n ã_m = (sum_n ã_n)^2 - sum_n ã_n^2; both halves of the n<m sums cancel, so
+
+    MS_k = (||sum_n ã_n e_n||^2 - sum_n ã_n^2) / ((sum_n ã_n)^2 - sum_n ã_n^2).
+
+MS is invariant to scaling a, so only the shift by min matters. Writing b = a - min, all needed
+sums follow from running sums of a, a^2, a·e, e and the count, which makes a one-pass streaming
+accumulator exact (``MonosemanticityAccumulator``). A latent whose weights are all zero (never
+varies) or that weights fewer than two images gets NaN.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from saekit.errors import SaekitError
+
+
+def _as_f64(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _unit_rows(e: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(e, axis=1, keepdims=True)
+    return e / np.maximum(n, 1e-12)
+
+
+def _check(acts: np.ndarray, emb: np.ndarray) -> None:
+    if acts.ndim != 2 or emb.ndim != 2 or acts.shape[0] != emb.shape[0]:
+        raise SaekitError(
+            f"monosemanticity needs activations [N, L] and embeddings [N, D] over the same N images, "
+            f"got {acts.shape} and {emb.shape}")
+
+
+def monosemanticity_score(acts_NL: Any, emb_ND: Any) -> np.ndarray:
+    """MS for every latent (column) of ``acts_NL`` against image embeddings ``emb_ND``, in O(N·D·L).
+
+    Returns float64 [L]; NaN where undefined (constant activations or fewer than two images).
+    """
+    a = _as_f64(acts_NL)
+    e = _as_f64(emb_ND)
+    _check(a, e)
+    acc = MonosemanticityAccumulator(a.shape[1], e.shape[1])
+    acc.update(a, e)
+    return acc.result()
+
+
+def monosemanticity_score_pairwise(acts_NL: Any, emb_ND: Any) -> np.ndarray:
+    """The O(N^2) definition, literally: a reference for tests and small N."""
+    a = _as_f64(acts_NL)
+    e = _unit_rows(_as_f64(emb_ND))
+    _check(a, e)
+    N, L = a.shape
+    S = e @ e.T
+    iu = np.triu_indices(N, k=1)
+    out = np.full(L, np.nan)
+    for k in range(L):
+        lo, hi = a[:, k].min(), a[:, k].max()
+        if hi <= lo:
+            continue
+        t = (a[:, k] - lo) / (hi - lo)
+        R = np.outer(t, t)
+        den = R[iu].sum()
+        if den > 0:
+            out[k] = (R[iu] * S[iu]).sum() / den
+    return out
+
+
+class MonosemanticityAccumulator:
+    """Exact streaming MS: feed (activations [B, L], embeddings [B, D]) batches of images, then
+    ``result()``. Memory O(L·D), independent of the number of images."""
+
+    def __init__(self, n_latents: int, d_emb: int):
+        self.L, self.D = int(n_latents), int(d_emb)
+        self.n = 0
+        self.sum_a = np.zeros(self.L)
+        self.sum_a2 = np.zeros(self.L)
+        self.sum_ae = np.zeros((self.L, self.D))
+        self.sum_e = np.zeros(self.D)
+        self.min_a = np.full(self.L, np.inf)
+        self.max_a = np.full(self.L, -np.inf)
+
+    def update(self, acts_BL: Any, emb_BD: Any) -> None:
+        a = _as_f64(acts_BL)
+        e = _unit_rows(_as_f64(emb_BD))
+        _check(a, e)
+        if a.shape[1] != self.L or e.shape[1] != self.D:
+            raise SaekitError(f"expected activations [B, {self.L}] and embeddings [B, {self.D}], "
+                              f"got {a.shape} and {e.shape}")
+        if not len(a):
+            return
+        self.n += len(a)
+        self.sum_a += a.sum(0)
+        self.sum_a2 += (a * a).sum(0)
+        self.sum_ae += a.T @ e
+        self.sum_e += e.sum(0)
+        self.min_a = np.minimum(self.min_a, a.min(0))
+        self.max_a = np.maximum(self.max_a, a.max(0))
+
+    def result(self) -> np.ndarray:
+        """MS per latent, float64 [L] (NaN where undefined)."""
+        out = np.full(self.L, np.nan)
+        if self.n < 2:
+            return out
+        m = self.min_a
+        scale = self.max_a - m
+        ok = scale > 0
+        # b = a - m;  sums of b, b^2 and b·e from the raw running sums
+        sb = self.sum_a - self.n * m
+        sb2 = self.sum_a2 - 2 * m * self.sum_a + self.n * m * m
+        sbe = self.sum_ae - m[:, None] * self.sum_e[None, :]
+        # scale-invariant, but divide by the range anyway to keep magnitudes near 1
+        s = np.where(ok, scale, 1.0)
+        sb, sb2, sbe = sb / s, sb2 / (s * s), sbe / s[:, None]
+        num = (sbe * sbe).sum(1) - sb2
+        den = sb * sb - sb2
+        good = ok & (den > 1e-12 * np.maximum(sb * sb, 1e-300))
+        out[good] = num[good] / den[good]
+        return out

@@ -1,0 +1,59 @@
+"""Monosemanticity Score: O(N·d) form equals the O(N^2) definition; known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from saekit.analysis.monosemanticity import (
+    MonosemanticityAccumulator,
+    monosemanticity_score,
+    monosemanticity_score_pairwise,
+)
+from saekit.errors import SaekitError
+
+
+def test_linear_form_equals_pairwise_definition():
+    rng = np.random.default_rng(0)
+    N, L, D = 57, 9, 12
+    acts = np.maximum(rng.normal(size=(N, L)), 0) * rng.uniform(0.5, 3, size=L)
+    acts[:, 3] += 2.0  # min > 0: the min-max shift matters
+    emb = rng.normal(size=(N, D)) * rng.uniform(0.1, 5, size=(N, 1))  # not unit-norm on purpose
+    fast = monosemanticity_score(acts, emb)
+    slow = monosemanticity_score_pairwise(acts, emb)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+
+
+def test_streaming_equals_one_shot():
+    rng = np.random.default_rng(1)
+    acts = np.abs(rng.normal(size=(40, 5)))
+    emb = rng.normal(size=(40, 7))
+    acc = MonosemanticityAccumulator(5, 7)
+    for s in range(0, 40, 6):
+        acc.update(acts[s:s + 6], emb[s:s + 6])
+    np.testing.assert_allclose(acc.result(), monosemanticity_score_pairwise(acts, emb), rtol=1e-9)
+
+
+def test_known_answers():
+    rng = np.random.default_rng(2)
+    N, D = 60, 16
+    concept = np.zeros(D)
+    concept[0] = 1
+    labels = np.arange(N) % 3 == 0
+    emb = rng.normal(size=(N, D)) * 0.05
+    emb[labels] += concept * 3  # images of one concept share a direction
+    acts = np.zeros((N, 3))
+    acts[labels, 0] = rng.uniform(1, 2, size=labels.sum())  # fires only on the concept
+    acts[:, 1] = rng.uniform(0, 1, size=N)                   # fires on everything
+    acts[:, 2] = 1.0                                         # constant: undefined
+    ms = monosemanticity_score(acts, emb)
+    assert ms[0] > 0.95
+    assert ms[1] < 0.5
+    assert np.isnan(ms[2])
+    # identical embeddings give MS exactly 1 whatever the activations
+    same = monosemanticity_score(acts[:, :2], np.ones((N, D)))
+    np.testing.assert_allclose(same, 1.0)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(SaekitError, match="same N"):
+        monosemanticity_score(np.zeros((4, 2)), np.zeros((5, 3)))
