@@ -1,0 +1,123 @@
+"""Causal language models through transformer_lens' TransformerBridge.
+
+The bridge (TL 4.x) already names its HookPoints the TransformerLens way without compatibility
+mode (which would fold LayerNorms into the weights and change what the activations mean), so
+every hook is the bridge's own HookPoint, and a torch forward hook returning a tensor replaces what
+the HookPoint passes on. All are writable (attention patterns too) except hook_resid_mid, which the
+bridge aliases to the second LayerNorm's input.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from saekit.errors import SaekitError
+from saekit.models.base import HookSite, HookedModel, check_selection, first_tensor, post_site
+
+log = logging.getLogger(__name__)
+
+_READ_ONLY_MID = ("in the TransformerBridge hook_resid_mid is the second LayerNorm's input (ln2.hook_in), so "
+                  "writing it would change what the MLP sees but not the residual stream")
+_PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "mlp.hook_post", "attn.hook_pattern", "hook_resid_post")
+
+
+class TLModel(HookedModel):
+    """Adapter for a TransformerBridge.
+
+    TLModel(bridge, model_id, revision="", max_length=None)
+    TLModel.from_hf(hf_model, tokenizer, model_id, revision="", max_length=None)   # boots the bridge
+    """
+
+    modality = "text"
+
+    def __init__(self, bridge: nn.Module, model_id: str, revision: str = "", max_length: int | None = None):
+        self.bridge = bridge.eval()
+        self.module = bridge
+        self.model_id = model_id
+        self.revision = revision or ""
+        cfg = bridge.cfg
+        self.n_layers = int(cfg.n_layers)
+        self.d_model = int(cfg.d_model)
+        tok = bridge.tokenizer
+        if tok is None:
+            raise SaekitError(f"{model_id}: the TransformerBridge has no tokenizer")
+        tok.padding_side = "right"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        self.tokenizer = tok
+        n_ctx = int(getattr(cfg, "n_ctx", 0) or 0) or 1024
+        self.max_length = int(max_length or min(n_ctx, 1024))
+        hook_dict = bridge.hook_dict
+        self._hook_dict = hook_dict
+        names = [f"blocks.{i}.{n}" for i in range(self.n_layers) for n in _PER_LAYER]
+        names.append("ln_final.hook_normalized")
+        self._names = [n for n in names if n in hook_dict]
+
+    @classmethod
+    def from_hf(cls, hf_model: nn.Module, tokenizer: Any, model_id: str, revision: str = "",
+                max_length: int | None = None) -> "TLModel":
+        from transformer_lens import TransformerBridge
+
+        if not getattr(hf_model.config, "architectures", None):
+            hf_model.config.architectures = [type(hf_model).__name__]
+        try:
+            bridge = TransformerBridge.boot_transformers(model_id, hf_model=hf_model.eval(), tokenizer=tokenizer)
+        except ValueError as exc:
+            raise SaekitError(f"{model_id}: TransformerBridge cannot wrap {type(hf_model).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]}") from None
+        return cls(bridge, model_id=model_id, revision=revision, max_length=max_length)
+
+    def hook_names(self) -> list[str]:
+        return list(self._names)
+
+    def _canonical_site(self, hook: str) -> HookSite | None:
+        hp = self._hook_dict.get(hook)
+        if hp is None:
+            return None
+        if hook.endswith("hook_resid_mid"):
+            return HookSite(hp, "post", "lm", first_tensor, None, read_only_reason=_READ_ONLY_MID)
+        return post_site(hp, "lm")
+
+    def default_tower(self, inputs: Mapping[str, torch.Tensor] | None = None) -> str:
+        return "lm"
+
+    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> Any:
+        return self.bridge(inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Next-token logits [B, T, vocab]."""
+        with torch.no_grad():
+            return self._run(inputs, "lm")
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
+
+    def prepare(self, samples: Sequence[Any]) -> dict[str, torch.Tensor]:
+        texts = [s.text for s in samples]
+        if not texts or any(t is None for t in texts):
+            src = next((s.source for s in samples if s.text is None), "?")
+            raise SaekitError(f"{self.model_id} is a language model and needs text samples; {src!r} has no text")
+        return self.tokenize(texts)
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        tok = self.tokenizer
+        return sorted({i for i in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) if i is not None})
+
+    def token_mask(self, inputs: Mapping[str, torch.Tensor], select: str, hook: str | None = None) -> torch.Tensor:
+        """bool [B, T]: all = non-padding tokens, nonspecial = also not BOS/EOS/PAD."""
+        check_selection(select)
+        if hook is not None:
+            self.resolve(hook)
+        att = inputs["attention_mask"].bool()
+        if select == "all":
+            return att
+        if select in ("cls", "patches"):
+            raise SaekitError(f"--tokens {select} needs a vision model; language models take all or nonspecial")
+        ids = inputs["input_ids"]
+        special = torch.tensor(self.special_token_ids, device=ids.device)
+        return att & ~torch.isin(ids, special)
