@@ -1,0 +1,439 @@
+"""High-norm artifact tokens in vision transformers (Darcet et al. 2024, "Vision Transformers Need Registers").
+
+Per layer (the residual stream after block i, `blocks.{i}.hook_resid_post`) over the patch tokens:
+the token-norm distribution, outlier tokens, the outlier fraction, where they sit (heatmaps), how
+similar they are to their 4-neighbour patches (outliers are dissimilar to their neighbours at the
+layer; Darcet et al. find their *input* patches redundant, i.e. similar to their neighbours), and
+the share of the CLS token's attention they take (averaged over heads; the attention of block i
+reads block i's input, so the outliers counted there are those of layer i - 1).
+
+Outliers: norm > threshold. A fixed threshold applies to every layer (Darcet et al. use 150 for
+DINOv2 ViT-g at one layer); without one the threshold is found per layer from the distribution's
+gap (see `auto_threshold`), which yields none on a clean model.
+
+Register neurons and test-time registers (Jiang et al. 2025) live in `saekit.analysis.registers`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class ArtifactConfig:
+    """threshold: fixed norm threshold for every layer (None: automatic per layer).
+    min_ratio / min_gap: the automatic rule's parameters (see `auto_threshold`).
+    detect_layer: the layer whose outliers register neurons are scored at (-1: last).
+    layer_cap: register neurons come from layers <= cap (None: the first layer with outliers).
+    top_k: number of register neurons. register_init: "zeros" | "mean" (see saekit.models.extra_tokens)."""
+
+    threshold: float | None = None
+    min_ratio: float = 2.5
+    min_gap: float = 1.3
+    batch_size: int = 8
+    n_bins: int = 40
+    heatmap_samples: int = 8
+    max_listed_outliers: int = 5000
+    detect_layer: int = -1
+    layer_cap: int | None = None
+    top_k: int = 10
+    register_init: str = "zeros"
+    ttr_images: int = 32
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not (math.isfinite(self.threshold) and self.threshold > 0):
+            raise SaekitError(f"--threshold must be a positive number, got {self.threshold}")
+        if self.min_ratio <= 1 or self.min_gap <= 1:
+            raise SaekitError(f"min_ratio and min_gap must be > 1, got {self.min_ratio} and {self.min_gap}")
+        if self.batch_size < 1 or self.top_k < 1:
+            raise SaekitError("batch_size and top_k must be >= 1")
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+def auto_threshold(norms: np.ndarray, min_ratio: float = 2.5, min_gap: float = 1.3) -> float | None:
+    """Threshold separating high-norm outliers from the bulk of a layer's patch-token norms, or None.
+
+    Sort the norms; among consecutive pairs (a, b) above the median with b >= min_ratio * median
+    and b / a >= min_gap (a jump in log-norm of at least log(min_gap)), take the LOWEST one: the
+    first clear gap above the bulk. The threshold is sqrt(a * b). The lowest, not the largest,
+    because the high-norm mode is itself spread out (its sparse top can hold a larger jump than the
+    bulk-to-outlier valley). A clean layer has no token min_ratio times its median, so no outliers.
+    """
+    x = np.sort(np.asarray(norms, dtype=np.float64).ravel())
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return None
+    med = float(np.median(x))
+    if med <= 0:
+        return None
+    start = int(np.searchsorted(x, med, side="left"))
+    a, b = x[start:-1], x[start + 1:]
+    if a.size == 0:
+        return None
+    ok = (b >= min_ratio * med) & (b >= min_gap * np.maximum(a, 1e-12))
+    hits = np.nonzero(ok)[0]
+    if hits.size == 0:
+        return None
+    i = int(hits[0])
+    return float(math.sqrt(max(a[i], 1e-12) * b[i]))
+
+
+# ----------------------------------------------------------------------------- per-batch statistics
+
+
+def layer_hooks(n_layers: int) -> list[str]:
+    return [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
+
+
+def neighbour_cosine(acts_BPD: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Mean cosine of each patch with its (up to 4) grid neighbours: [B, P]."""
+    B, P, D = acts_BPD.shape
+    gh, gw = grid
+    if gh * gw != P:
+        raise SaekitError(f"{P} patch tokens do not form the model's {gh}x{gw} patch grid")
+    x = torch.nn.functional.normalize(acts_BPD.float(), dim=-1).reshape(B, gh, gw, D)
+    total = torch.zeros(B, gh, gw, device=x.device)
+    count = torch.zeros(1, gh, gw, device=x.device)
+    v = (x[:, 1:] * x[:, :-1]).sum(-1)
+    total[:, 1:] += v
+    total[:, :-1] += v
+    count[:, 1:] += 1
+    count[:, :-1] += 1
+    h = (x[:, :, 1:] * x[:, :, :-1]).sum(-1)
+    total[:, :, 1:] += h
+    total[:, :, :-1] += h
+    count[:, :, 1:] += 1
+    count[:, :, :-1] += 1
+    return (total / count.clamp(min=1)).reshape(B, P)
+
+
+@dataclass
+class TokenStats:
+    """Per-token numbers gathered in one pass: arrays [N, L, P] (input_cos: [N, P])."""
+
+    sample_ids: list[Any] = field(default_factory=list)
+    norms: list[np.ndarray] = field(default_factory=list)
+    cos: list[np.ndarray] = field(default_factory=list)
+    cls_attn: list[np.ndarray] = field(default_factory=list)
+    input_cos: list[np.ndarray] = field(default_factory=list)
+    thumbnails: list[Any] = field(default_factory=list)
+
+    def stacked(self, name: str) -> np.ndarray | None:
+        parts = getattr(self, name)
+        return np.concatenate(parts, axis=0) if parts else None
+
+
+def _batches(samples: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(samples), size):
+        yield samples[i:i + size]
+
+
+def vision_checks(model: Any) -> None:
+    if getattr(model, "patch_grid", None) is None or not getattr(model, "n_layers", 0):
+        raise SaekitError(f"artifact detection needs a vision transformer with a patch grid; "
+                          f"{getattr(model, 'model_id', '?')} is a {getattr(model, 'modality', '?')} model")
+
+
+def patch_positions(model: Any, inputs: Any) -> torch.Tensor:
+    """Token indices of the patch tokens (same for every image of a ViT): [P]."""
+    mask = model.token_mask(inputs, "patches")
+    return torch.nonzero(mask[0], as_tuple=False).flatten()
+
+
+def gather_token_stats(model: Any, samples: Sequence[Any], cfg: ArtifactConfig) -> TokenStats:
+    """One pass over `samples`: patch norms, neighbour cosines and CLS attention at every layer."""
+    from tqdm.auto import tqdm
+
+    vision_checks(model)
+    L = int(model.n_layers)
+    names = set(model.hook_names())
+    patterns = [f"blocks.{i}.attn.hook_pattern" for i in range(L)]
+    have_pattern = all(p in names for p in patterns)
+    hooks = ["blocks.0.hook_resid_pre"] + layer_hooks(L) + (patterns if have_pattern else [])
+    stats = TokenStats()
+    for batch in tqdm(list(_batches(samples, cfg.batch_size)), desc="artifacts: token norms", leave=False):
+        inputs = model.prepare(batch)
+        acts = model.capture(inputs, hooks)
+        pos = patch_positions(model, inputs)
+        norms, cos, attn = [], [], []
+        for i in range(L):
+            x = acts[f"blocks.{i}.hook_resid_post"][:, pos].float()
+            norms.append(x.norm(dim=-1))
+            cos.append(neighbour_cosine(x, model.patch_grid))
+            if have_pattern:
+                cls_idx = int(torch.nonzero(model.token_mask(inputs, "cls")[0])[0])
+                attn.append(acts[patterns[i]][:, :, cls_idx, :].float().mean(1)[:, pos])
+        stats.norms.append(torch.stack(norms, 1).cpu().numpy())
+        stats.cos.append(torch.stack(cos, 1).cpu().numpy())
+        if have_pattern:
+            stats.cls_attn.append(torch.stack(attn, 1).cpu().numpy())
+        stats.input_cos.append(neighbour_cosine(acts["blocks.0.hook_resid_pre"][:, pos].float(), model.patch_grid).cpu().numpy())
+        stats.sample_ids.extend(getattr(s, "id", k) for k, s in enumerate(batch, start=len(stats.sample_ids)))
+        for s in batch:
+            if len(stats.thumbnails) < cfg.heatmap_samples:
+                stats.thumbnails.append(getattr(s, "image", None))
+    if not stats.norms:
+        raise SaekitError("no images to analyse (expected a dataset with at least one image)")
+    return stats
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+@dataclass
+class ArtifactReport:
+    model: str
+    n_images: int
+    layers: list[dict[str, Any]]
+    first_outlier_layer: int | None
+    outliers: list[dict[str, Any]]
+    outliers_truncated: bool
+    masks: np.ndarray                  # bool [N, L, P]
+    norms: np.ndarray                  # [N, L, P]
+    thresholds: list[float | None]
+    sample_ids: list[Any]
+    patch_grid: tuple[int, int]
+    n_prefix_tokens: int
+    register_neurons: list[dict[str, Any]] = field(default_factory=list)
+    test_time_registers: dict[str, Any] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, dataset: dict[str, Any] | None = None, heatmaps: dict[int, str] | None = None) -> dict[str, Any]:
+        layers = []
+        for row in self.layers:
+            row = dict(row)
+            if heatmaps and row["layer"] in heatmaps:
+                row["heatmap"] = heatmaps[row["layer"]]
+            layers.append(row)
+        return {"kind": "artifacts", "format_version": FORMAT_VERSION, "model": self.model,
+                "dataset": dataset or {}, "n_images": self.n_images, "params": self.config,
+                "patch_grid": list(self.patch_grid), "layers": layers,
+                "first_outlier_layer": self.first_outlier_layer, "outliers": self.outliers,
+                "outliers_truncated": self.outliers_truncated, "register_neurons": self.register_neurons,
+                "test_time_registers": self.test_time_registers}
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
+def summarize(model: Any, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactReport:
+    norms = stats.stacked("norms")          # [N, L, P]
+    cos = stats.stacked("cos")
+    cls_attn = stats.stacked("cls_attn")
+    input_cos = stats.stacked("input_cos")  # [N, P]
+    N, L, P = norms.shape
+    thresholds: list[float | None] = []
+    masks = np.zeros_like(norms, dtype=bool)
+    for i in range(L):
+        t = cfg.threshold if cfg.threshold is not None else auto_threshold(norms[:, i], cfg.min_ratio, cfg.min_gap)
+        thresholds.append(t)
+        if t is not None:
+            masks[:, i] = norms[:, i] > t
+    layers = []
+    for i in range(L):
+        n_i, m_i = norms[:, i], masks[:, i]
+        hi = float(n_i.max()) if n_i.size else 1.0
+        counts, edges = np.histogram(n_i, bins=cfg.n_bins, range=(0.0, hi if hi > 0 else 1.0))
+        row: dict[str, Any] = {
+            "layer": i, "hook": f"blocks.{i}.hook_resid_post",
+            "norm_quantiles": {str(q): float(np.quantile(n_i, q)) for q in QUANTILES},
+            "hist": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+            "threshold": thresholds[i], "n_outliers": int(m_i.sum()), "outlier_frac": float(m_i.mean()),
+            "max_over_median": float(n_i.max() / max(np.median(n_i), 1e-12)),
+            "cos_to_neighbours": {"outliers": _mean_or_none(cos[:, i][m_i]), "normal": _mean_or_none(cos[:, i][~m_i])},
+            "input_cos_to_neighbours": {"outliers": _mean_or_none(input_cos[m_i]), "normal": _mean_or_none(input_cos[~m_i])},
+        }
+        if cls_attn is not None and i > 0:
+            prev = masks[:, i - 1]
+            share = (cls_attn[:, i] * prev).sum(-1)   # per image: CLS attention on the outliers of its input
+            row["cls_attention_share"] = {"outliers": float(share.mean()) if prev.any() else None,
+                                          "uniform": float(prev.mean()),
+                                          "patches": float(cls_attn[:, i].sum(-1).mean())}
+        else:
+            row["cls_attention_share"] = None
+        layers.append(row)
+    first = next((i for i in range(L) if masks[:, i].any()), None)
+    outliers, truncated = [], False
+    g_w = model.patch_grid[1]
+    n_prefix = int(getattr(model, "n_prefix_tokens", 1))
+    for n, li, p in zip(*np.nonzero(masks)):
+        if len(outliers) >= cfg.max_listed_outliers:
+            truncated = True
+            break
+        outliers.append({"sample_id": _jsonable(stats.sample_ids[n]), "layer": int(li), "position": int(p) + n_prefix,
+                         "patch": int(p), "row": int(p) // g_w, "col": int(p) % g_w, "norm": float(norms[n, li, p])})
+    params = {"threshold": cfg.threshold, "min_ratio": cfg.min_ratio, "min_gap": cfg.min_gap,
+              "detect_layer": cfg.detect_layer, "layer_cap": cfg.layer_cap, "top_k": cfg.top_k,
+              "register_init": cfg.register_init}
+    return ArtifactReport(model=str(getattr(model, "model_id", "")), n_images=N, layers=layers, first_outlier_layer=first,
+                          outliers=outliers, outliers_truncated=truncated, masks=masks, norms=norms, thresholds=thresholds,
+                          sample_ids=list(stats.sample_ids), patch_grid=tuple(model.patch_grid),
+                          n_prefix_tokens=n_prefix, config=params)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return v
+
+
+def analyze_artifacts(model: Any, samples: Sequence[Any], cfg: ArtifactConfig = ArtifactConfig(),
+                      registers: bool = True) -> tuple[ArtifactReport, TokenStats]:
+    """Token norms and outliers per layer; with `registers`, also register neurons and the
+    before/after effect of a test-time register (skipped, with a note, when there are no outliers)."""
+    stats = gather_token_stats(model, samples, cfg)
+    report = summarize(model, stats, cfg)
+    if registers:
+        from saekit.analysis.registers import evaluate_test_time_registers, find_register_neurons
+
+        if report.first_outlier_layer is None:
+            report.test_time_registers = {"skipped": "no outlier tokens found"}
+        else:
+            neurons = find_register_neurons(model, samples, report, cfg)
+            report.register_neurons = [n.to_dict() for n in neurons]
+            report.test_time_registers = evaluate_test_time_registers(model, samples, report, neurons, cfg)
+    return report, stats
+
+
+# ----------------------------------------------------------------------------- capture integration
+
+
+def artifact_token_mask(model: Any, inputs: Any, layer: int | None = None, threshold: float | None = None,
+                        min_ratio: float = 2.5, min_gap: float = 1.3) -> torch.Tensor:
+    """bool [B, T]: True at artifact (high-norm) patch tokens, for `saekit capture --exclude-artifacts`.
+
+    Norms are read at blocks.{layer}.hook_resid_post (default: the last layer: a token that becomes
+    an artifact anywhere is one there too, since artifacts persist to the output). With no fixed
+    `threshold`, the automatic gap rule runs on this batch's patch norms at that layer.
+    """
+    vision_checks(model)
+    L = int(model.n_layers)
+    layer = L - 1 if layer is None else (layer + L if layer < 0 else layer)
+    if not 0 <= layer < L:
+        raise SaekitError(f"artifact layer {layer} is out of range (the model has {L} layers)")
+    hook = f"blocks.{layer}.hook_resid_post"
+    x = model.capture(inputs, [hook])[hook]
+    patches = model.token_mask(inputs, "patches").to(x.device)
+    norms = x.float().norm(dim=-1)
+    t = threshold if threshold is not None else auto_threshold(norms[patches].cpu().numpy(), min_ratio, min_gap)
+    if t is None:
+        return torch.zeros_like(patches)
+    return (norms > t) & patches
+
+
+# ----------------------------------------------------------------------------- heatmaps and report
+
+
+def _colormap(v: np.ndarray) -> np.ndarray:
+    """[0, 1] -> RGB uint8, a dark-blue -> yellow ramp."""
+    stops = np.array([[13, 8, 135], [126, 3, 168], [204, 71, 120], [248, 149, 64], [240, 249, 33]], np.float64)
+    v = np.clip(v, 0, 1) * (len(stops) - 1)
+    lo = np.floor(v).astype(int).clip(0, len(stops) - 2)
+    f = (v - lo)[..., None]
+    return (stops[lo] * (1 - f) + stops[lo + 1] * f).astype(np.uint8)
+
+
+def heatmap_png(path: Path, norms_NP: np.ndarray, masks_NP: np.ndarray, grid: tuple[int, int],
+                thumbnails: Sequence[Any] = (), cell: int = 12, title: str = "") -> None:
+    """One row per image: the image (when given) and its patch-norm map, outliers outlined in white."""
+    from PIL import Image, ImageDraw
+
+    gh, gw = grid
+    n = norms_NP.shape[0]
+    tile = max(gh, gw) * cell
+    has_thumb = any(t is not None for t in thumbnails)
+    cols = 2 if has_thumb else 1
+    W, H = cols * (tile + 8) + 8, n * (tile + 8) + 28
+    img = Image.new("RGB", (W, H), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((8, 6), title, fill="black")
+    vmax = float(norms_NP.max()) if norms_NP.size else 1.0
+    for r in range(n):
+        y0 = 28 + r * (tile + 8)
+        x0 = 8
+        if has_thumb:
+            t = thumbnails[r] if r < len(thumbnails) else None
+            if t is not None:
+                img.paste(t.convert("RGB").resize((tile, tile)), (x0, y0))
+            x0 += tile + 8
+        rgb = _colormap(norms_NP[r].reshape(gh, gw) / max(vmax, 1e-12))
+        hm = Image.fromarray(rgb, "RGB").resize((gw * cell, gh * cell), Image.NEAREST)
+        img.paste(hm, (x0, y0))
+        for p in np.nonzero(masks_NP[r])[0]:
+            rr, cc = divmod(int(p), gw)
+            draw.rectangle([x0 + cc * cell, y0 + rr * cell, x0 + (cc + 1) * cell - 1, y0 + (rr + 1) * cell - 1],
+                           outline="white", width=2)
+    tmp = path.with_suffix(".png.tmp")
+    img.save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def write_heatmaps(report: ArtifactReport, stats: TokenStats, out_dir: Path, n_samples: int = 8) -> dict[int, str]:
+    """heatmaps/layer_XX.png for every layer; returns {layer: relative path}."""
+    hdir = out_dir / "heatmaps"
+    hdir.mkdir(parents=True, exist_ok=True)
+    k = min(n_samples, report.n_images)
+    paths = {}
+    for i in range(len(report.layers)):
+        rel = f"heatmaps/layer_{i:02d}.png"
+        heatmap_png(out_dir / rel, report.norms[:k, i], report.masks[:k, i], report.patch_grid,
+                    stats.thumbnails[:k], title=f"layer {i}: patch-token norms (outliers outlined)")
+        paths[i] = rel
+    return paths
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """A self-contained index.html for artifacts.json."""
+    import html
+
+    esc = html.escape
+    rows = []
+    for r in doc["layers"]:
+        q = r["norm_quantiles"]
+        cos = r["cos_to_neighbours"]
+        share = r.get("cls_attention_share") or {}
+        fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
+        link = f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""
+        rows.append(
+            f"<tr><td>{r['layer']}</td><td>{fmt(q['0.5'])}</td><td>{fmt(q['1.0'])}</td><td>{fmt(r['threshold'])}</td>"
+            f"<td>{r['n_outliers']}</td><td>{r['outlier_frac']:.4f}</td><td>{fmt(cos['outliers'])} / {fmt(cos['normal'])}</td>"
+            f"<td>{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}</td>"
+            f"<td>{link}</td></tr>")
+    neurons = "".join(f"<tr><td>{n['layer']}</td><td>{n['neuron']}</td><td>{n['score']:.4g}</td></tr>"
+                      for n in doc.get("register_neurons") or [])
+    ttr = doc.get("test_time_registers")
+    ttr_html = f"<pre>{esc(__import__('json').dumps(ttr, indent=2))}</pre>" if ttr else "<p>not run</p>"
+    first = doc.get("first_outlier_layer")
+    imgs = "".join(f"<h3>layer {r['layer']}</h3><img src=\"{esc(r['heatmap'])}\">" for r in doc["layers"]
+                   if r.get("heatmap") and (first is None or r["layer"] >= first - 1))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>saekit artifacts: {esc(doc['model'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
+</head><body><h1>High-norm artifact tokens: {esc(doc['model'])}</h1>
+<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;
+outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>
+<h2>Per layer (patch tokens, resid_post)</h2>
+<table><tr><th>layer</th><th>median norm</th><th>max norm</th><th>threshold</th><th>outliers</th><th>fraction</th>
+<th>cos to neighbours (outliers / normal)</th><th>CLS attention share (outliers / uniform)</th><th>heatmap</th></tr>
+{''.join(rows)}</table>
+<h2>Register neurons</h2><table><tr><th>layer</th><th>neuron</th><th>score</th></tr>{neurons}</table>
+<h2>Test-time registers</h2>{ttr_html}
+<h2>Heatmaps</h2>{imgs}
+</body></html>"""

@@ -1,0 +1,487 @@
+"""Steering a model with SAE latents: clamp (keeping the SAE error term), add a decoder direction, ablate.
+
+`steer(...)` is a context manager that splices the edit into the model through `model.hooks`;
+`measure_*` and `dose_response` run the model with and without the edit and report the effect.
+
+Edits, for an activation x at a steered position (z = sae.encode(x)):
+
+- clamp  (default): z'_i = value * strength for each steered latent i, then
+                    x' = x + (decode(z') - decode(z)): only the latent's contribution changes and the
+                    SAE's reconstruction error (x - decode(z)) is kept, so the model sees its own
+                    activation plus the edit, never the lossy reconstruction;
+- add:              x' = x + strength * value * d_i, where d_i = decode(e_i) - decode(0) is the latent's
+                    decoder direction in raw activation space and `value` the latent's max activation
+                    (so strength 1 adds one "maximally active" copy of the feature);
+- ablate:           z'_i = (1 - strength) * z_i (strength 1 removes the latent), error term kept.
+
+Positions: "all", a list of token indices (negative ones count from the end), a slice, or a bool
+mask [B, T]. Tokens outside the positions are left untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+
+import torch
+
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+MODES = ("clamp", "add", "ablate")
+Positions = Union[str, Sequence[int], slice, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SteerSpec:
+    """One steering edit: which latents, how, where and how strongly."""
+
+    hook: str
+    latents: tuple[tuple[int, float], ...]
+    mode: str = "clamp"
+    strength: float = 1.0
+    positions: Any = "all"
+
+    def describe(self) -> dict[str, Any]:
+        pos = self.positions
+        if isinstance(pos, slice):
+            pos = f"{pos.start}:{pos.stop}:{pos.step}"
+        elif isinstance(pos, torch.Tensor):
+            pos = "mask"
+        elif not isinstance(pos, str):
+            pos = [int(p) for p in pos]
+        return {"hook": self.hook, "latents": {int(i): float(v) for i, v in self.latents}, "mode": self.mode,
+                "strength": float(self.strength), "positions": pos}
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _sae_hook(sae: Any) -> str:
+    return str(getattr(getattr(sae, "cfg", None), "hook", "") or "")
+
+
+def _sae_dims(sae: Any) -> tuple[int, int]:
+    cfg = getattr(sae, "cfg", None)
+    if cfg is not None and getattr(cfg, "d_in", None) and getattr(cfg, "d_sae", None):
+        return int(cfg.d_in), int(cfg.d_sae)
+    d_sae, d_in = sae.W_dec.shape
+    return int(d_in), int(d_sae)
+
+
+def normalize_latents(latents: Mapping[int, float] | Sequence[int] | int, mode: str, d_sae: int) -> tuple[tuple[int, float], ...]:
+    """{latent: value} (or a list of latents for ablate) -> sorted ((latent, value), ...), range-checked."""
+    if mode not in MODES:
+        raise SaekitError(f"steering mode {mode!r} is unknown (expected one of {', '.join(MODES)})")
+    if isinstance(latents, int):
+        latents = [latents]
+    if isinstance(latents, Mapping):
+        items = [(k, v) for k, v in latents.items()]
+    else:
+        if mode != "ablate":
+            raise SaekitError(f"mode {mode!r} needs {{latent: value}}, got a list of latents {list(latents)}")
+        items = [(k, 0.0) for k in latents]
+    if not items:
+        raise SaekitError("no latents to steer (expected at least one latent index)")
+    out = []
+    for k, v in items:
+        try:
+            i = int(k)
+        except (TypeError, ValueError):
+            raise SaekitError(f"latent {k!r} is not an integer index") from None
+        if i != k and not isinstance(k, (int,)):
+            raise SaekitError(f"latent {k!r} is not an integer index")
+        if not 0 <= i < d_sae:
+            raise SaekitError(f"latent index {i} is out of range for this SAE (expected 0 <= latent < d_sae={d_sae})")
+        value = float(v)
+        if not math.isfinite(value):
+            raise SaekitError(f"steering value for latent {i} must be finite, got {v!r}")
+        out.append((i, value))
+    return tuple(sorted(out))
+
+
+def check_hook(model: Any, hook: str, sae: Any) -> None:
+    """The SAE must have been trained on `hook`, and the model must expose it."""
+    trained_on = _sae_hook(sae)
+    if trained_on and trained_on != hook:
+        raise SaekitError(f"the SAE was trained on hook {trained_on!r} but steering was asked at {hook!r} (use --hook {trained_on} or an SAE trained on {hook})")
+    names = getattr(model, "hook_names", None)
+    if callable(names) and not hook.startswith("module:"):
+        available = list(names())
+        if available and hook not in available:
+            raise SaekitError(f"hook {hook!r} does not exist on model {getattr(model, 'model_id', '?')} (expected one of e.g. {', '.join(available[:4])}, ...)")
+
+
+# ----------------------------------------------------------------------------- the edit
+
+
+def position_mask(positions: Positions, batch: int, n_tokens: int, device: torch.device) -> torch.Tensor:
+    """positions -> bool mask [B, T]."""
+    if isinstance(positions, str):
+        if positions != "all":
+            raise SaekitError(f"positions {positions!r} not understood (expected 'all', a list of indices, a slice or a bool mask)")
+        return torch.ones(batch, n_tokens, dtype=torch.bool, device=device)
+    if isinstance(positions, torch.Tensor) and positions.dtype == torch.bool:
+        if positions.shape != (batch, n_tokens):
+            raise SaekitError(f"position mask has shape {tuple(positions.shape)}, expected {(batch, n_tokens)}")
+        return positions.to(device)
+    mask = torch.zeros(batch, n_tokens, dtype=torch.bool, device=device)
+    if isinstance(positions, slice):
+        mask[:, positions] = True
+        return mask
+    idx = [int(p) for p in positions]
+    for p in idx:
+        if not -n_tokens <= p < n_tokens:
+            raise SaekitError(f"position {p} is out of range for a sequence of {n_tokens} tokens")
+    if idx:
+        mask[:, idx] = True
+    return mask
+
+
+def _decode(sae: Any, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """sae.decode(z, x) when the SAE takes the raw input (to undo per-row normalisation), else decode(z)."""
+    try:
+        return sae.decode(z, x)
+    except TypeError:
+        return sae.decode(z)
+
+
+def latent_directions(sae: Any, latents: Sequence[int]) -> torch.Tensor:
+    """decode(e_i) - decode(0) for each latent: its decoder direction in raw activation space [n, d_in]."""
+    d_in, d_sae = _sae_dims(sae)
+    W = sae.W_dec
+    z = torch.zeros(len(latents) + 1, d_sae, dtype=W.dtype, device=W.device)
+    for row, i in enumerate(latents):
+        z[row, i] = 1.0
+    with torch.no_grad():
+        x = sae.decode(z)
+    return x[:-1] - x[-1:]
+
+
+def steer_activations(x: torch.Tensor, sae: Any, spec: SteerSpec) -> torch.Tensor:
+    """Apply `spec` to activations [B, T, d] (or [B, d] for pooled hooks); returns a new tensor."""
+    d_in, _ = _sae_dims(sae)
+    if x.shape[-1] != d_in:
+        raise SaekitError(f"activation at {spec.hook} has width {x.shape[-1]} but the SAE expects d_in={d_in}")
+    squeeze = x.dim() == 2
+    x3 = x.unsqueeze(1) if squeeze else x
+    B, T, D = x3.shape
+    mask = position_mask(spec.positions if not squeeze else "all", B, T, x3.device)
+    param = sae.W_dec
+    flat = x3.reshape(B * T, D).to(param.dtype)
+    sel = mask.reshape(-1)
+    if not bool(sel.any()):
+        return x
+    rows = flat[sel]
+    with torch.no_grad():
+        if spec.mode == "add":
+            # decode(strength * value * e_i) - decode(0), row by row: exact for every input
+            # normalisation (a layernorm SAE scales its directions by each row's own std)
+            z = torch.zeros(rows.shape[0], _sae_dims(sae)[1], dtype=param.dtype, device=param.device)
+            z_new = z.clone()
+            for i, v in spec.latents:
+                z_new[:, i] = v * spec.strength
+        else:
+            z = sae.encode(rows)
+            z_new = z.clone()
+            for i, v in spec.latents:
+                if spec.mode == "clamp":
+                    z_new[:, i] = v * spec.strength
+                else:
+                    z_new[:, i] = z[:, i] * (1.0 - spec.strength)
+        new_rows = rows + (_decode(sae, z_new, rows) - _decode(sae, z, rows))
+    out = flat.clone()
+    out[sel] = new_rows
+    out = out.reshape(B, T, D).to(x.dtype)
+    return out.squeeze(1) if squeeze else out
+
+
+@contextlib.contextmanager
+def steer(
+    model: Any,
+    hook: str,
+    sae: Any,
+    latents: Mapping[int, float] | Sequence[int] | int,
+    mode: str = "clamp",
+    positions: Positions = "all",
+    strength: float = 1.0,
+) -> Iterator[SteerSpec]:
+    """Steer `model` at `hook` with SAE latents for the duration of the `with` block.
+
+    >>> with steer(m, "blocks.3.hook_resid_post", sae, {12: 8.0}):     # clamp latent 12 to 8
+    ...     logits = m.forward(inputs)
+    """
+    _, d_sae = _sae_dims(sae)
+    check_hook(model, hook, sae)
+    if not math.isfinite(float(strength)):
+        raise SaekitError(f"strength must be a finite number, got {strength!r}")
+    spec = SteerSpec(hook=hook, latents=normalize_latents(latents, mode, d_sae), mode=mode,
+                     strength=float(strength), positions=positions)
+    with model.hooks({hook: lambda act: steer_activations(act, sae, spec)}):
+        yield spec
+
+
+# ----------------------------------------------------------------------------- effects
+
+
+Readout = Callable[[torch.Tensor], torch.Tensor]  # model output -> one number per sample [B]
+
+
+def class_logit_readout(class_index: int) -> Readout:
+    """Effect = the logit of one class (vision models with a head, or any [B, C] output)."""
+    def read(out: torch.Tensor) -> torch.Tensor:
+        out = out if out.dim() == 2 else out[:, 0]
+        if not 0 <= class_index < out.shape[-1]:
+            raise SaekitError(f"class index {class_index} is out of range for an output of width {out.shape[-1]}")
+        return out[:, class_index].float()
+    return read
+
+
+def direction_readout(direction: torch.Tensor, cosine: bool = True) -> Readout:
+    """Effect = cosine (or dot product) between the model's output embedding and a given direction,
+    e.g. the text embedding of a concept in the model's text space."""
+    def read(out: torch.Tensor) -> torch.Tensor:
+        out = out if out.dim() == 2 else out[:, 0]
+        d = direction.to(out.device, torch.float32).reshape(-1)
+        if d.numel() != out.shape[-1]:
+            raise SaekitError(f"concept direction has {d.numel()} dims but the model output has {out.shape[-1]}")
+        o = out.float()
+        if cosine:
+            return torch.nn.functional.cosine_similarity(o, d[None], dim=-1)
+        return o @ d
+    return read
+
+
+def measure_readout(model: Any, inputs: Any, readout: Readout) -> torch.Tensor:
+    with torch.no_grad():
+        return readout(model.forward(inputs)).detach().cpu()
+
+
+@dataclass
+class DoseResponse:
+    """strength vs effect, one row per strength."""
+
+    latent: int
+    mode: str
+    effect_name: str
+    rows: list[dict[str, float]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def strengths(self) -> list[float]:
+        return [r["strength"] for r in self.rows]
+
+    @property
+    def effects(self) -> list[float]:
+        return [r["effect"] for r in self.rows]
+
+    def monotonic(self) -> bool:
+        e = self.effects
+        return all(b >= a for a, b in zip(e, e[1:])) or all(b <= a for a, b in zip(e, e[1:]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latent": self.latent, "mode": self.mode, "effect": self.effect_name, "rows": self.rows, **self.extras}
+
+    def figure(self):
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Scatter(x=self.strengths, y=[r["delta"] for r in self.rows], mode="lines+markers",
+                                   name=f"latent {self.latent}"))
+        fig.update_layout(title=f"dose-response: latent {self.latent} ({self.mode})", xaxis_title="strength",
+                          yaxis_title=f"change in {self.effect_name}", template="plotly_white")
+        return fig
+
+    def save(self, out_dir: Path | str, stem: str = "dose_response") -> dict[str, str]:
+        """Writes STEM.html (plotly) and STEM.png (drawn with PIL: no browser needed); returns the paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html = out_dir / f"{stem}.html"
+        png = out_dir / f"{stem}.png"
+        tmp = html.with_suffix(".html.tmp")
+        self.figure().write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
+        tmp.replace(html)
+        line_plot_png(png, self.strengths, [r["delta"] for r in self.rows],
+                      title=f"latent {self.latent} ({self.mode}): change in {self.effect_name}",
+                      xlabel="strength", ylabel="delta")
+        return {"html": html.name, "png": png.name}
+
+
+def dose_response(
+    model: Any,
+    hook: str,
+    sae: Any,
+    latent: int,
+    inputs: Any,
+    strengths: Sequence[float] = (0.0, 1.0, 2.0, 4.0),
+    mode: str = "clamp",
+    value: float | None = None,
+    positions: Positions = "all",
+    readout: Readout | None = None,
+    effect_fn: Callable[[], torch.Tensor] | None = None,
+    effect_name: str = "effect",
+) -> DoseResponse:
+    """Run the model once unsteered and once per strength; effect = mean readout, delta = effect - baseline.
+
+    Either `readout` (applied to `model.forward(inputs)`) or `effect_fn` (a closure computing the
+    effect per sample with the model as it currently is, e.g. a log-probability) must be given.
+    `value` is the clamp value / the add scale (the latent's max activation); it is estimated from
+    `inputs` when omitted.
+    """
+    if (readout is None) == (effect_fn is None):
+        raise SaekitError("dose_response needs exactly one of readout= or effect_fn=")
+    _, d_sae = _sae_dims(sae)
+    normalize_latents({latent: 0.0}, mode, d_sae)
+    check_hook(model, hook, sae)
+    if value is None and mode != "ablate":
+        value = latent_max_activation(model, hook, sae, latent, inputs)
+
+    def measure() -> torch.Tensor:
+        if effect_fn is not None:
+            with torch.no_grad():
+                return effect_fn().detach().float().cpu()
+        return measure_readout(model, inputs, readout)
+
+    base = measure()
+    base_mean = float(base.mean())
+    result = DoseResponse(latent=int(latent), mode=mode, effect_name=effect_name,
+                          extras={"hook": hook, "value": None if value is None else float(value), "baseline": base_mean})
+    for s in strengths:
+        with steer(model, hook, sae, {latent: float(value or 0.0)}, mode=mode, positions=positions, strength=float(s)):
+            eff = measure()
+        result.rows.append({"strength": float(s), "effect": float(eff.mean()), "delta": float((eff - base).mean()),
+                            "delta_std": float((eff - base).std()) if eff.numel() > 1 else 0.0})
+        log.info("strength %.3g: effect %.4g (baseline %.4g)", s, result.rows[-1]["effect"], base_mean)
+    return result
+
+
+def latent_max_activation(model: Any, hook: str, sae: Any, latent: int, inputs: Any) -> float:
+    """Max activation of `latent` over every token of `inputs` (the scale for add mode and the clamp default)."""
+    with torch.no_grad():
+        acts = model.capture(inputs, [hook])[hook]
+        d_in, _ = _sae_dims(sae)
+        if acts.shape[-1] != d_in:
+            raise SaekitError(f"activation at {hook} has width {acts.shape[-1]} but the SAE expects d_in={d_in}")
+        z = sae.encode(acts.reshape(-1, acts.shape[-1]).to(sae.W_dec.dtype))
+    m = float(z[:, latent].max())
+    if m <= 0:
+        log.warning("latent %d never fires on these inputs; using 1.0 as its scale", latent)
+        return 1.0
+    return m
+
+
+# ----------------------------------------------------------------------------- LLM effects
+
+
+def _tokenizer(model: Any) -> Any:
+    tok = getattr(model, "tokenizer", None)
+    if tok is None:
+        raise SaekitError(f"model {getattr(model, 'model_id', '?')} has no tokenizer: generation needs a text model")
+    return tok
+
+
+def _text_inputs(model: Any, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+    from saekit.data import Sample
+
+    samples = [Sample(id=i, source="prompt", label=None, text=p, image=None) for i, p in enumerate(prompts)]
+    return model.prepare(samples)
+
+
+def greedy_generate(model: Any, prompt: str, max_new_tokens: int = 20) -> str:
+    """Greedy continuation of one prompt through `model.forward` (no KV cache: every step re-runs the
+    whole sequence, so steering hooks see every position every step)."""
+    tok = _tokenizer(model)
+    inputs = _text_inputs(model, [prompt])
+    ids = inputs["input_ids"]
+    n_prompt = ids.shape[1]
+    eos = getattr(tok, "eos_token_id", None)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            step = dict(inputs)
+            step["input_ids"] = ids
+            if "attention_mask" in inputs:
+                step["attention_mask"] = torch.ones_like(ids)
+            logits = model.forward(step)
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt.to(ids.device)], dim=1)
+            if eos is not None and int(nxt) == int(eos):
+                break
+    return tok.decode(ids[0, n_prompt:].tolist(), skip_special_tokens=True)
+
+
+def concept_logprob(model: Any, prompts: Sequence[str], concept: str) -> torch.Tensor:
+    """log p(concept | prompt) per prompt, teacher-forced: the sum of the log-probabilities of the
+    concept's tokens (with a leading space) appended after the prompt."""
+    tok = _tokenizer(model)
+    concept_ids = tok(" " + concept.strip(), add_special_tokens=False)["input_ids"]
+    if not concept_ids:
+        raise SaekitError(f"concept {concept!r} tokenizes to nothing")
+    out = []
+    with torch.no_grad():
+        for p in prompts:
+            inputs = _text_inputs(model, [p])
+            ids = inputs["input_ids"]
+            cid = torch.tensor([concept_ids], dtype=ids.dtype, device=ids.device)
+            full = torch.cat([ids, cid], dim=1)
+            step = dict(inputs)
+            step["input_ids"] = full
+            if "attention_mask" in inputs:
+                step["attention_mask"] = torch.ones_like(full)
+            logp = model.forward(step).float().log_softmax(-1)
+            n = ids.shape[1]
+            targets = full[0, n:]
+            preds = logp[0, n - 1:-1]
+            out.append(preds.gather(-1, targets[:, None]).sum())
+    return torch.stack(out).cpu()
+
+
+# ----------------------------------------------------------------------------- a dependency-free PNG plot
+
+
+def line_plot_png(path: Path, xs: Sequence[float], ys: Sequence[float], title: str = "", xlabel: str = "", ylabel: str = "",
+                  size: tuple[int, int] = (640, 420)) -> None:
+    """A small line plot drawn with PIL (plotly's PNG export needs a browser engine we don't ship)."""
+    from PIL import Image, ImageDraw
+
+    W, H = size
+    left, right, top, bottom = 70, 20, 40, 50
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    xs = [float(x) for x in xs]
+    ys = [float(y) for y in ys]
+    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y0, y1 = (min(ys + [0.0]), max(ys + [0.0])) if ys else (0.0, 1.0)
+    if x1 == x0:
+        x1 = x0 + 1.0
+    if y1 == y0:
+        y1 = y0 + 1.0
+    pad = 0.05 * (y1 - y0)
+    y0, y1 = y0 - pad, y1 + pad
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (left + (x - x0) / (x1 - x0) * (W - left - right), H - bottom - (y - y0) / (y1 - y0) * (H - top - bottom))
+
+    d.rectangle([left, top, W - right, H - bottom], outline="black")
+    zy = px(x0, 0.0)[1]
+    d.line([left, zy, W - right, zy], fill=(200, 200, 200))
+    for t in range(5):
+        yv = y0 + (y1 - y0) * t / 4
+        _, yy = px(x0, yv)
+        d.text((4, yy - 6), f"{yv:.3g}", fill="black")
+        xv = x0 + (x1 - x0) * t / 4
+        xx, _ = px(xv, y0)
+        d.text((xx - 10, H - bottom + 6), f"{xv:.3g}", fill="black")
+    pts = [px(x, y) for x, y in zip(xs, ys)]
+    if len(pts) > 1:
+        d.line(pts, fill=(31, 119, 180), width=2)
+    for x, y in pts:
+        d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(31, 119, 180))
+    d.text((left, 12), title, fill="black")
+    d.text((W // 2 - 20, H - 20), xlabel, fill="black")
+    d.text((4, top - 30), ylabel, fill="black")
+    tmp = path.with_suffix(".png.tmp")
+    img.save(tmp, format="PNG")
+    tmp.replace(path)
