@@ -98,7 +98,7 @@ def _by_layer(neurons: Sequence[RegisterNeuron]) -> dict[int, list[int]]:
 
 
 @contextlib.contextmanager
-def test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_registers: int = 1,
+def use_test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_registers: int = 1,
                         init: str = "zeros") -> Iterator[None]:
     """Within the block, `model` runs with `n_registers` extra tokens (the last positions) that take
     over the register neurons' activations from the patch tokens."""
@@ -144,7 +144,7 @@ def evaluate_test_time_registers(model: Any, samples: Sequence[Any], report: Any
         inputs = model.prepare([samples[i] for i in chunk])
         pos = torch.nonzero(model.token_mask(inputs, "patches")[0]).flatten()
         before = model.capture(inputs, [hook])[hook]
-        with test_time_registers(model, neurons, init=cfg.register_init):
+        with use_test_time_registers(model, neurons, init=cfg.register_init):
             after = model.capture(inputs, [hook])[hook]
         before_n.append(before[:, pos].float().norm(dim=-1).cpu().numpy())
         after_n.append(after[:, pos].float().norm(dim=-1).cpu().numpy())
