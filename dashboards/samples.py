@@ -1,0 +1,231 @@
+"""Samples as the views show them: store records, their images, and a latent's per-token activations.
+
+The Flask image route only ever passes integers (sample id, latent, size) in here; the file a
+sample points at comes from the store's own records, is decoded with PIL and re-encoded, and
+rendered PNGs are kept in a bounded LRU cache.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from dashboards import imaging
+from dashboards.inputs import DashboardInputs
+
+log = logging.getLogger(__name__)
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class _LRU:
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+
+
+class SampleSource:
+    """Records, images and token activations of the store's samples, with caches."""
+
+    def __init__(self, inputs: DashboardInputs, png_cache: int = 4096) -> None:
+        self.inputs = inputs
+        self.store = inputs.store
+        s = inputs.summaries
+        self.summaries = s
+        self._png = _LRU(png_cache)
+        self._images = _LRU(256)
+        self._encode_lock = threading.Lock()
+        base = inputs.store_path
+        self._store_dir = (base if base is not None and base.is_dir() else (base.parent if base else None))
+        self.is_text = self._detect_text()
+        self._names_tokens = self._tokens_from_names()
+
+    # ------------------------------------------------------------------ records
+    def record(self, sample_id: int) -> dict[str, Any] | None:
+        try:
+            return dict(self.store.samples[int(sample_id)])
+        except (KeyError, ValueError, TypeError, IndexError):
+            return None
+
+    def label(self, sample_id: int) -> str:
+        rec = self.record(sample_id) or {}
+        label = rec.get("label")
+        return "" if label is None else str(label)
+
+    def _detect_text(self) -> bool:
+        attrs = dict(getattr(self.store, "attrs", {}) or {})
+        modality = attrs.get("modality")
+        if modality in ("text", "image", "image-text"):
+            return modality == "text"
+        tokens = str(attrs.get("tokens", ""))
+        if tokens in ("patches",):
+            return False
+        for sid in list(self.store.samples)[:8]:
+            rec = self.store.samples[sid]
+            src = str(rec.get("source") or "")
+            if Path(src).suffix.lower() in _IMAGE_SUFFIXES or src.startswith("bundled:") and "clip" in src:
+                return False
+            if rec.get("text"):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ images
+    def image(self, sample_id: int) -> Image.Image | None:
+        cached = self._images.get(sample_id)
+        if cached is not None:
+            return cached
+        rec = self.record(sample_id)
+        if rec is None:
+            return None
+        img = self._open_source(rec)
+        if img is not None:
+            self._images.put(sample_id, img)
+        return img
+
+    def _open_source(self, rec: dict[str, Any]) -> Image.Image | None:
+        src = rec.get("source")
+        if not src:
+            return None
+        candidates = []
+        p = Path(str(src))
+        if p.is_absolute():
+            candidates.append(p)
+        else:
+            if self._store_dir is not None:
+                candidates.append(self._store_dir / p)
+            candidates.append(Path.cwd() / p)
+        for path in candidates:
+            if path.suffix.lower() in _IMAGE_SUFFIXES and path.is_file():
+                try:
+                    with Image.open(path) as im:
+                        im.load()
+                        return im.convert("RGB")
+                except (UnidentifiedImageError, OSError) as exc:
+                    log.warning("sample image %s could not be decoded: %s", path, exc)
+                    return None
+        return self._open_dataset_source(str(src))
+
+    def _open_dataset_source(self, source: str) -> Image.Image | None:
+        """Sources that name a dataset item rather than a file (e.g. bundled data)."""
+        try:
+            from saekit.data import open_source  # optional helper of the data layer
+        except ImportError:
+            return None
+        try:
+            img = open_source(source)
+        except Exception as exc:  # noqa: BLE001 - a broken record must not break the page
+            log.warning("sample source %s could not be opened: %s", source, exc)
+            return None
+        return img.convert("RGB") if img is not None else None
+
+    # ------------------------------------------------------------------ activations
+    def top_slot(self, latent: int, sample_id: int) -> int | None:
+        hits = np.flatnonzero(self.summaries.top_sample_ids[latent] == sample_id)
+        return int(hits[0]) if hits.size else None
+
+    def token_acts(self, latent: int, sample_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(acts [T], positions [T]) of `latent` on every token of the sample, or None."""
+        s = self.summaries
+        k = self.top_slot(latent, sample_id)
+        if k is not None:
+            pos = np.asarray(s.top_positions[latent, k])
+            keep = pos >= 0
+            if not keep.any():
+                keep[0] = True
+            return np.asarray(s.top_token_acts[latent, k], dtype=np.float32)[keep], pos[keep].astype(np.int64)
+        z = self.encode_sample(sample_id)
+        if z is None:
+            return None
+        acts_TL, pos = z
+        return acts_TL[:, latent], pos
+
+    def encode_sample(self, sample_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """All latents on every token of one sample: (z [T, d_sae], positions [T]); needs the SAE."""
+        sae = self.inputs.sae
+        if sae is None or not hasattr(self.store, "rows_for_sample"):
+            return None
+        try:
+            acts, pos = self.store.rows_for_sample(self.summaries.hook, int(sample_id))
+        except Exception as exc:  # noqa: BLE001 - an unknown id is a normal "not found"
+            log.debug("no rows for sample %s: %s", sample_id, exc)
+            return None
+        if len(acts) == 0:
+            return None
+        import torch
+
+        with self._encode_lock, torch.no_grad():
+            param = sae.W_dec
+            z = sae.encode(torch.as_tensor(np.asarray(acts), dtype=param.dtype, device=param.device))
+        return z.float().cpu().numpy(), np.asarray(pos, dtype=np.int64)
+
+    # ------------------------------------------------------------------ tokens (text stores)
+    def _tokens_from_names(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for e in (self.inputs.names or {}).get("latents", []) or []:
+            for t in e.get("top") or []:
+                toks = t.get("tokens")
+                sid = t.get("sample_id")
+                if isinstance(toks, list) and isinstance(sid, int) and sid not in out:
+                    out[sid] = [str(x[0]) if isinstance(x, (list, tuple)) else str(x) for x in toks]
+        return out
+
+    def tokens(self, sample_id: int) -> list[str] | None:
+        """Token strings of a text sample in position order, when known."""
+        rec = self.record(sample_id) or {}
+        toks = rec.get("tokens")
+        if isinstance(toks, list) and toks:
+            return [str(t) for t in toks]
+        if sample_id in self._names_tokens:
+            return self._names_tokens[sample_id]
+        model = self.inputs.model
+        tok = getattr(model, "tokenizer", None)
+        text = rec.get("text")
+        if tok is not None and text:
+            try:
+                ids = tok(text)["input_ids"]
+                return [tok.decode([i]) for i in ids]
+            except Exception:  # noqa: BLE001
+                return None
+        return None
+
+    # ------------------------------------------------------------------ PNG
+    def png(self, sample_id: int, latent: int | None, size: int) -> bytes | None:
+        """The sample's image (with the latent's heatmap when given) as PNG, or None if it has none."""
+        size = imaging.nearest_size(size)
+        key = (int(sample_id), None if latent is None else int(latent), size)
+        cached = self._png.get(key)
+        if cached is not None:
+            return cached
+        img = self.image(sample_id)
+        if img is None:
+            return None
+        grid = None
+        scale = 1.0
+        if latent is not None and 0 <= latent < self.inputs.d_sae:
+            acts = self.token_acts(latent, sample_id)
+            if acts is not None:
+                grid = imaging.patch_grid(*acts)
+                scale = float(self.summaries.max_act[latent]) or float(np.max(acts[0], initial=1.0))
+        data = imaging.to_png(imaging.overlay(img, grid, scale, size))
+        self._png.put(key, data)
+        return data

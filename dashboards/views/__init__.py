@@ -1,0 +1,1 @@
+"""One module per page: each exposes ``layout(browser, ...)`` and, when it has controls, ``register(app, browser)``."""

@@ -1,0 +1,156 @@
+"""/feature/<i> : one latent's top examples, quantile samples, histogram, names, neighbours, classes."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboards.views.common import (card, class_href, feature_href, feature_link, figure_style, fmt_num,
+                                     fmt_pct, graph, not_found, notice, page, sample_href, stat, thumb,
+                                     token_highlights)
+
+TOP_SHOWN = 16
+
+
+def layout(browser: Any, latent: int) -> html.Div:
+    s = browser.summaries
+    if not 0 <= latent < browser.inputs.d_sae:
+        return not_found(f"There is no latent #{latent}.",
+                         f"This SAE has latents 0 to {browser.inputs.d_sae - 1}.")
+    entry = browser.name_entries.get(latent, {})
+    stats = html.Div([
+        stat("firing freq (tokens)", fmt_pct(float(s.freq[latent]))),
+        stat("firing freq (samples)", fmt_pct(float(s.sample_freq[latent]))),
+        stat("mean activation", fmt_num(float(s.mean_act[latent]))),
+        stat("max activation", fmt_num(float(s.max_act[latent]))),
+        stat("Monosemanticity", fmt_num(entry.get("mono_score")) if entry.get("mono_score") is not None else "—"),
+    ], className="stats")
+    nav = html.Div([
+        dcc.Link("← prev", href=feature_href(max(0, latent - 1)), className="btn btn-light"),
+        dcc.Link("next →", href=feature_href(min(browser.inputs.d_sae - 1, latent + 1)), className="btn btn-light"),
+        dcc.Link("Steer this feature", href=f"/steer?latent={latent}", className="btn"),
+    ], className="btn-row")
+    dead = float(s.freq[latent]) <= 0
+    body = [stats]
+    if dead:
+        body.append(notice("This latent never fired on the store: it is dead.", "warn"))
+    body.append(card("Top activations", _top_examples(browser, latent), id="top-examples"))
+    body.append(html.Div([
+        card("Activation histogram", graph(_histogram(browser, latent), id="feature-hist"), class_name="grow"),
+        card("Name candidates", _candidates(entry), class_name="side"),
+    ], className="row"))
+    body.append(card("Samples across the activation range", _quantiles(browser, latent)))
+    body.append(html.Div([
+        card("Nearest features (decoder cosine)", _neighbours(browser, latent), class_name="grow"),
+        card("Classes (ConceptScope audit)", _classes(browser, latent), class_name="grow"),
+    ], className="row"))
+    title = browser.name(latent) or "(unnamed)"
+    return page(f"#{latent} · {title}", *body, subtitle=f"latent {latent} of {browser.inputs.d_sae:,} · "
+                f"hook {browser.inputs.hook}", actions=nav)
+
+
+def _top_examples(browser: Any, latent: int) -> Any:
+    s = browser.summaries
+    ids = np.asarray(s.top_sample_ids[latent][:TOP_SHOWN])
+    vals = np.asarray(s.top_values[latent][:TOP_SHOWN])
+    keep = ids >= 0
+    if not keep.any():
+        return html.Div("No sample activates this latent.", className="muted")
+    if browser.samples.is_text:
+        rows = []
+        scale = float(s.max_act[latent]) or 1.0
+        for k in np.flatnonzero(keep):
+            sid = int(ids[k])
+            pos = np.asarray(s.top_positions[latent, k])
+            acts = np.asarray(s.top_token_acts[latent, k], dtype=np.float32)
+            valid = pos >= 0
+            toks = browser.samples.tokens(sid)
+            tok_list = [toks[p] if toks and p < len(toks) else f"⟨{p}⟩" for p in pos[valid]]
+            rows.append(html.Div([
+                html.Div([dcc.Link(f"sample {sid}", href=sample_href(sid)), html.Span(f" max {vals[k]:.3g}",
+                                                                                        className="muted")],
+                         className="text-example-head"),
+                token_highlights(tok_list, acts[valid], scale),
+            ], className="text-example"))
+        return html.Div(rows, className="text-examples")
+    return html.Div([
+        thumb(int(ids[k]), latent, [html.Span(f"{vals[k]:.3g}", className="act"), " ",
+                                    html.Span(browser.samples.label(int(ids[k])), className="muted")])
+        for k in np.flatnonzero(keep)
+    ], className="gallery")
+
+
+def _quantiles(browser: Any, latent: int) -> Any:
+    s = browser.summaries
+    q_ids = np.asarray(s.quantile_sample_ids[latent])
+    q_vals = np.asarray(s.quantile_values[latent])
+    Q = q_ids.shape[0]
+    rows = []
+    for q in range(Q - 1, -1, -1):
+        ids = [int(x) for x in q_ids[q] if x >= 0]
+        if not ids:
+            continue
+        band = f"{100 * q // Q}–{100 * (q + 1) // Q}%"
+        if browser.samples.is_text:
+            items = [html.Div([dcc.Link(f"sample {sid}", href=sample_href(sid)), " ",
+                               html.Span(_snippet(browser, sid), className="muted")], className="q-text")
+                     for sid in ids]
+        else:
+            items = [thumb(sid, latent, f"{float(q_vals[q, j]):.3g}", size=96) for j, sid in enumerate(ids)]
+        rows.append(html.Div([html.Div(band, className="q-band"), html.Div(items, className="gallery small")],
+                             className="q-row"))
+    return html.Div(rows) if rows else html.Div("No samples (the latent never fires).", className="muted")
+
+
+def _snippet(browser: Any, sid: int, n: int = 120) -> str:
+    text = (browser.samples.record(sid) or {}).get("text") or ""
+    return text[:n] + ("…" if len(text) > n else "")
+
+
+def _histogram(browser: Any, latent: int) -> go.Figure:
+    s = browser.summaries
+    edges = np.asarray(s.hist_edges, dtype=np.float64) * float(s.max_act[latent])
+    counts = np.asarray(s.hist_counts[latent], dtype=np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_line_width=0))
+    fig.update_yaxes(type="log", title="tokens")
+    fig.update_xaxes(title="activation (> 0)")
+    return figure_style(fig, height=240)
+
+
+def _candidates(entry: dict) -> Any:
+    cands = entry.get("candidates") or []
+    if not cands:
+        return html.Div("No names (launch with --names DIR from `saekit name`).", className="muted")
+    rows = [html.Tr([html.Td(str(c[0])), html.Td(f"{float(c[1]):.3f}", className="num")])
+            for c in cands[:10] if isinstance(c, (list, tuple)) and len(c) >= 2]
+    return html.Table([html.Thead(html.Tr([html.Th("name"), html.Th("score", className="num")])),
+                       html.Tbody(rows)], className="simple-table")
+
+
+def _neighbours(browser: Any, latent: int) -> Any:
+    s = browser.summaries
+    rows = []
+    for j, c in zip(np.asarray(s.neighbours[latent]), np.asarray(s.neighbour_cos[latent])):
+        if j < 0:
+            continue
+        rows.append(html.Tr([html.Td(feature_link(browser, int(j))), html.Td(f"{float(c):.3f}", className="num")]))
+    if not rows:
+        return html.Div("No neighbours.", className="muted")
+    return html.Table([html.Thead(html.Tr([html.Th("feature"), html.Th("cosine", className="num")])),
+                       html.Tbody(rows)], className="simple-table")
+
+
+def _classes(browser: Any, latent: int) -> Any:
+    if browser.inputs.audit is None:
+        return html.Div("No audit loaded (launch with --audit DIR from `saekit audit`).", className="muted")
+    roles = browser.class_roles.get(latent, [])
+    if not roles:
+        return html.Div("Not a target, context or bias concept for any class.", className="muted")
+    rows = [html.Tr([html.Td(dcc.Link(r.cls, href=class_href(r.cls))),
+                     html.Td(html.Span(r.role, className=f"role role-{r.role}")),
+                     html.Td(fmt_num(r.entry.get("alignment")), className="num")]) for r in roles]
+    return html.Table([html.Thead(html.Tr([html.Th("class"), html.Th("role"), html.Th("alignment", className="num")])),
+                       html.Tbody(rows)], className="simple-table")
