@@ -4,7 +4,9 @@ A segment is (shard, start, stop) of whole rows, normally one HDF5 chunk. Shuffl
 iteration permutes segments with rng(seed, epoch), gives rank r the segments
 perm[r::world_size] (so ranks are disjoint and together complete), reads segments into a
 bounded buffer and emits batches drawn by a random permutation of the buffered rows; rows
-that do not fill a whole batch stay in the buffer for the next fill.
+that do not fill a whole batch stay in the buffer for the next fill. The buffer holds rows
+in their on-disk dtype (half the RAM of float32 for fp16/bf16); each batch is converted
+after it is gathered, while it is small enough to stay in cache.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import numpy as np
 
 Segment = tuple[int, int, int]
 Batch = Union[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]
-# reads segment rows into out[:n] (float32) and returns (sample_id, position) or None
+# read(segment, out_rows, want_index) fills out_rows (storage dtype), returns (sample_id, position) or None
 ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, np.ndarray] | None"]
+ConvertFn = Callable[[np.ndarray], np.ndarray]
 
 
 def partition(segments: list[Segment], shuffle: bool, seed: int, epoch: int, rank: int, world_size: int) -> list[Segment]:
@@ -30,6 +33,8 @@ def iter_segments(
     segments: list[Segment],
     read: ReadFn,
     d: int,
+    raw_dtype: np.dtype,
+    convert: ConvertFn,
     batch_size: int,
     buffer_rows: int,
     shuffle: bool,
@@ -40,9 +45,18 @@ def iter_segments(
     max_seg = max((s[2] - s[1] for s in segments), default=0)
     target = max(buffer_rows, batch_size)
     cap = target + max_seg  # leftover (< batch_size <= target) + segments until target is reached
-    buf = np.empty((cap, d), np.float32)
+    buf = np.empty((cap, d), raw_dtype)
     sid = np.empty(cap, np.int64) if with_index else None
     pos = np.empty(cap, np.int32) if with_index else None
+
+    def emit(take: np.ndarray | slice) -> Batch:
+        acts = convert(buf[take])
+        if isinstance(take, slice) and np.shares_memory(acts, buf):
+            acts = acts.copy()  # the buffer is reused: never hand out a view of it
+        if with_index:
+            return acts, sid[take].copy(), pos[take].copy()  # type: ignore[index]
+        return acts
+
     fill = 0
     i = 0
     while i < len(segments):
@@ -57,24 +71,16 @@ def iter_segments(
         if shuffle:
             perm = rng.permutation(fill)
             for b in range(n_full):
-                take = perm[b * batch_size : (b + 1) * batch_size]
-                yield (buf[take], sid[take], pos[take]) if with_index else buf[take]  # type: ignore[index]
+                yield emit(perm[b * batch_size : (b + 1) * batch_size])
             rest = perm[n_full * batch_size :]
-            buf[: rest.size] = buf[rest]
-            if with_index:
-                sid[: rest.size] = sid[rest]  # type: ignore[index]
-                pos[: rest.size] = pos[rest]  # type: ignore[index]
-            fill = rest.size
         else:
             for b in range(n_full):
-                sl = slice(b * batch_size, (b + 1) * batch_size)
-                yield (buf[sl].copy(), sid[sl].copy(), pos[sl].copy()) if with_index else buf[sl].copy()  # type: ignore[index]
-            rest = fill - n_full * batch_size
-            buf[:rest] = buf[n_full * batch_size : fill]
-            if with_index:
-                sid[:rest] = sid[n_full * batch_size : fill]  # type: ignore[index]
-                pos[:rest] = pos[n_full * batch_size : fill]  # type: ignore[index]
-            fill = rest
+                yield emit(slice(b * batch_size, (b + 1) * batch_size))
+            rest = np.arange(n_full * batch_size, fill)
+        buf[: rest.size] = buf[rest]  # fancy indexing copies first, so the move is safe
+        if with_index:
+            sid[: rest.size] = sid[rest]  # type: ignore[index]
+            pos[: rest.size] = pos[rest]  # type: ignore[index]
+        fill = rest.size
     if fill and not drop_last:
-        take = rng.permutation(fill) if shuffle else np.arange(fill)
-        yield (buf[take], sid[take], pos[take]) if with_index else buf[take]  # type: ignore[index]
+        yield emit(rng.permutation(fill) if shuffle else slice(0, fill))

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from stores.batching import Batch, Segment, iter_segments, partition
@@ -231,10 +230,6 @@ class ActivationStore:
             segs.extend((k, a, min(n, a + rpc)) for a in range(0, n, rpc))
         return segs
 
-    def default_buffer_rows(self, hook: str) -> int:
-        rpc = self._shards[0].rows_per_chunk(hook)
-        return max(4 * rpc, DEFAULT_BUFFER_BYTES // (4 * self.d(hook)) // rpc * rpc)
-
     def iter_batches(
         self,
         hook: str,
@@ -247,13 +242,16 @@ class ActivationStore:
         buffer_rows: int | None = None,
         drop_last: bool = False,
         with_index: bool = False,
+        raw: bool = False,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
         shuffle=False: store order (rank r gets chunks r, r+W, ...). shuffle=True: chunks in
         a permutation drawn from (seed, epoch), rows mixed in a buffer of ``buffer_rows``
-        float32 rows (default about 256 MiB); the same arguments give the same batches, and
-        the ranks 0..world_size-1 partition the rows (disjoint, together complete).
+        rows (default about 256 MiB) kept in the on-disk dtype; the same arguments give the
+        same batches, and ranks 0..world_size-1 partition the rows (disjoint, complete).
+        raw=True yields the on-disk dtype instead of float32 (float16, float32, or uint16
+        bf16 bits) so a GPU consumer can ship half the bytes and convert on the device.
         """
         self._hook(hook)
         if batch_size <= 0:
@@ -267,11 +265,20 @@ class ActivationStore:
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
-            raw = shard.read_raw(hook, seg[1], seg[2])
-            to_float32(raw, dtype, out)
+            shard.read_raw(hook, seg[1], seg[2], out)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None
 
-        return iter_segments(segs, read, self.d(hook), batch_size, buffer_rows, shuffle, rng, drop_last, with_index)
+        def convert(rows: np.ndarray) -> np.ndarray:
+            return rows if raw else to_float32(rows, dtype)
+
+        raw_dtype = self._shards[0].dataset(hook).dtype
+        return iter_segments(segs, read, self.d(hook), raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
+                             drop_last, with_index)
+
+    def default_buffer_rows(self, hook: str) -> int:
+        rpc = self._shards[0].rows_per_chunk(hook)
+        row_bytes = self.d(hook) * self._shards[0].dataset(hook).dtype.itemsize
+        return max(4 * rpc, DEFAULT_BUFFER_BYTES // row_bytes // rpc * rpc)
 
     # ------------------------------------------------------------------ stats / info
     def stats(self, hook: str) -> dict[str, Any]:
