@@ -72,11 +72,15 @@ def test_batch_size_and_seed_do_not_change_results():
     a = compute_summaries(sae, store, HOOK, top_k=3, batch_size=4, progress=False)
     b = compute_summaries(sae, store, HOOK, top_k=3, batch_size=1000, progress=False)
     for k in ("freq", "sample_freq", "max_act", "top_sample_ids", "top_values", "top_token_acts",
-              "top_positions", "hist_counts"):
+              "top_positions", "hist_counts", "quantile_sample_ids", "quantile_values", "mean_act"):
         np.testing.assert_allclose(getattr(a, k), getattr(b, k), rtol=1e-6, err_msg=k)
     assert a.tokens_per_sample == 9
-    c = compute_summaries(sae, store, HOOK, top_k=3, batch_size=4, progress=False)
-    assert (a.quantile_sample_ids == c.quantile_sample_ids).all()
+    # more firing samples than the reservoir holds: the seed picks which ones, the batch size does not
+    store, sae, *_ = _planted(n_samples=150, tokens=[1, 2] * 75)
+    runs = [compute_summaries(sae, store, HOOK, top_k=2, n_quantiles=2, per_quantile=2, batch_size=b,
+                              seed=sd, progress=False) for b, sd in ((7, 0), (500, 0), (7, 1))]
+    assert (runs[0].quantile_sample_ids == runs[1].quantile_sample_ids).all()
+    assert (runs[0].quantile_sample_ids != runs[2].quantile_sample_ids).any()
 
 
 def test_variable_length_samples_pad_with_minus_one():

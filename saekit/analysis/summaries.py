@@ -325,15 +325,70 @@ def _merge_slots(keys_LK, cand_LS):
     import torch
 
     L, K = keys_LK.shape
-    comb = torch.cat([keys_LK, cand_LS], dim=1)
+    cand_map = None
+    if cand_LS.shape[1] > K:  # only a latent's K best candidates can enter: merge [L, 2K], not [L, K+S]
+        cand_vals, cand_map = cand_LS.topk(K, dim=1)
+    else:
+        cand_vals = cand_LS
+    comb = torch.cat([keys_LK, cand_vals], dim=1)
     chosen = comb.topk(K, dim=1).indices
     sel = torch.zeros_like(comb, dtype=torch.bool)
     sel.scatter_(1, chosen, True)
     freed = (~sel[:, :K]).nonzero()
     entering = sel[:, K:].nonzero()
     lat, slot, cand = freed[:, 0], freed[:, 1], entering[:, 1]
-    ok = cand_LS[lat, cand] > float("-inf")
-    return lat[ok], slot[ok], cand[ok]
+    ok = cand_vals[lat, cand] > float("-inf")
+    lat, slot, cand = lat[ok], slot[ok], cand[ok]
+    if cand_map is not None:
+        cand = cand_map[lat, cand]
+    return lat, slot, cand
+
+
+def _merge_sparse(keys_LK, lat_M, key_M):
+    """Like ``_merge_slots`` for candidates given as a list: latent ``lat_M`` with key ``key_M``.
+
+    Returns (latent, slot, m) with m indexing the candidate list. Work is O(M log M + U·K) for U
+    distinct latents among the M candidates, never O(L · samples).
+    """
+    import torch
+
+    dev = keys_LK.device
+    L, K = keys_LK.shape
+    M = int(lat_M.numel())
+    if M == 0:
+        e = torch.zeros(0, dtype=torch.int64, device=dev)
+        return e, e, e
+    # sort by latent, best key first inside a latent
+    o1 = key_M.argsort(descending=True, stable=True)
+    o2 = lat_M[o1].argsort(stable=True)
+    order = o1[o2]
+    lat_s = lat_M[order]
+    uniq, counts = torch.unique_consecutive(lat_s, return_counts=True)
+    group = torch.repeat_interleave(torch.arange(len(uniq), device=dev), counts)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(M, device=dev) - first[group]
+    C = int(min(K, int(counts.max())))
+    ok = rank < C
+    cand = torch.full((len(uniq), C), float("-inf"), device=dev, dtype=keys_LK.dtype)
+    cidx = torch.zeros((len(uniq), C), dtype=torch.int64, device=dev)
+    cand[group[ok], rank[ok]] = key_M[order[ok]].to(keys_LK.dtype)
+    cidx[group[ok], rank[ok]] = order[ok]
+    u, slot, c = _merge_slots(keys_LK[uniq], cand)
+    return uniq[u], slot, cidx[u, c]
+
+
+def _hash_uniform(sample_ids, latents, seed: int):
+    """Deterministic pseudo-random floats in [0, 1) per (seed, sample_id, latent) pair.
+
+    A 32-bit integer mix kept below 2**63 in int64 arithmetic (constants < 2**31)."""
+    import torch
+
+    m32 = 0xFFFFFFFF
+    h = (sample_ids.long() * 0x2545F491 + latents.long() * 0x9E3779B + int(seed) * 0x3C6EF35F + 0x1B873593) & m32
+    for _ in range(3):
+        h = ((h ^ (h >> 16)) * 0x45D9F3B) & m32
+    h = h ^ (h >> 16)
+    return h.double() / 2.0 ** 32
 
 
 def compute_summaries(
@@ -376,7 +431,6 @@ def compute_summaries(
     K, Q, S = top_k, n_quantiles, per_quantile
     R = max(Q * S * 4, 32)  # reservoir of random firing samples for the quantile picks
     n_int = 2 * n_bins      # internal dyadic bins
-    gen = torch.Generator(device=device).manual_seed(seed)
     ninf = float("-inf")
 
     # running state (on device, except the big per-token arrays which live in host RAM)
@@ -388,7 +442,7 @@ def compute_summaries(
     hist = torch.zeros(L, n_int, dtype=torch.int64, device=device)
     top_keys = torch.full((L, K), ninf, device=device)
     top_ids = torch.full((L, K), -1, dtype=torch.int64, device=device)
-    res_keys = torch.full((L, R), ninf, device=device)
+    res_keys = torch.full((L, R), ninf, dtype=torch.float64, device=device)
     res_vals = torch.zeros(L, R, device=device)
     res_ids = torch.full((L, R), -1, dtype=torch.int64, device=device)
     T = 1
@@ -404,13 +458,14 @@ def compute_summaries(
             B = len(sid)
             x = torch.from_numpy(acts).to(device=device, dtype=sae_dtype)
             z = sae.encode(x).float()  # [B, L]
-            # --- token-level statistics
-            posmask = z > 0
-            count_pos += posmask.sum(0)
-            sum_pos += torch.where(posmask, z, 0.0).sum(0, dtype=torch.float64)
-            bmax = z.amax(0).clamp_min(0)
+            # --- token-level statistics, from the positive entries only
+            rows, lat_p = (z > 0).nonzero(as_tuple=True)
+            vals_p = z[rows, lat_p]
+            count_pos += torch.bincount(lat_p, minlength=L)
+            sum_pos += torch.bincount(lat_p, weights=vals_p.double(), minlength=L)
+            bmax = torch.zeros(L, device=device).scatter_reduce_(0, lat_p, vals_p, "amax")
             max_act = torch.maximum(max_act, bmax)
-            _hist_update(hist, scale, z, posmask, bmax, n_int)
+            _hist_update(hist, scale, lat_p, vals_p, bmax, n_int)
             # --- group rows into whole samples: local index and rank inside the sample
             sid_t = torch.from_numpy(sid).to(device)
             change = torch.ones(B, dtype=torch.bool, device=device)
@@ -420,40 +475,47 @@ def compute_summaries(
             n_b = int(starts.numel())
             rank = torch.arange(B, device=device) - starts[local]
             T_b = int(rank.max()) + 1
-            z_pad = torch.zeros(n_b, T_b, L, device=device)
-            z_pad[local, rank] = z
+            if n_b * T_b == B:  # equal-length samples: rows already lie in [sample, token] order
+                z_pad = z.view(n_b, T_b, L)
+            else:
+                z_pad = torch.zeros(n_b, T_b, L, device=device)
+                z_pad[local, rank] = z
             pos_pad = torch.full((n_b, T_b), -1, dtype=torch.int32, device=device)
             pos_pad[local, rank] = torch.from_numpy(pos).to(device)
             run_ids = sid_t[starts]
-            smax = z_pad.amax(1)  # [n_b, L]
-            fired = smax > 0
-            sample_fired += fired.sum(0)
-            # --- top-K by per-sample max
-            cand = torch.where(fired, smax, ninf).T.contiguous()  # [L, n_b]
-            lat, slot, c = _merge_slots(top_keys, cand)
+            smax = z_pad[:, 0] if T_b == 1 else z_pad.amax(1)  # [n_b, L]
+            # (sample, latent) pairs where the latent fires somewhere in the sample
+            s_f, l_f = (smax > 0).nonzero(as_tuple=True)
+            v_f = smax[s_f, l_f]
+            sample_fired += torch.bincount(l_f, minlength=L)
+            # --- top-K by per-sample max: only pairs above the latent's current K-th value compete
+            keep = v_f > top_keys.amin(1)[l_f]
+            lat, slot, c = _merge_sparse(top_keys, l_f[keep], v_f[keep])
             if lat.numel():
-                top_keys[lat, slot] = cand[lat, c]
-                top_ids[lat, slot] = run_ids[c]
+                s_c = s_f[keep][c]
+                top_keys[lat, slot] = v_f[keep][c]
+                top_ids[lat, slot] = run_ids[s_c]
                 T_keep = min(T_b, max_tokens)
                 if T_keep > T:
                     tok_acts = np.pad(tok_acts, ((0, 0), (0, 0), (0, T_keep - T)))
                     tok_pos = np.pad(tok_pos, ((0, 0), (0, 0), (0, T_keep - T)), constant_values=-1)
                     T = T_keep
-                new_acts = z_pad[c, :T_keep, lat].to(torch.float16).cpu().numpy()
-                new_pos = pos_pad[c, :T_keep].cpu().numpy()
+                new_acts = z_pad[s_c, :T_keep, lat].to(torch.float16).cpu().numpy()
+                new_pos = pos_pad[s_c, :T_keep].cpu().numpy()
                 li, si = lat.cpu().numpy(), slot.cpu().numpy()
                 tok_acts[li, si, :] = 0
                 tok_pos[li, si, :] = -1
                 tok_acts[li, si, :T_keep] = new_acts
                 tok_pos[li, si, :T_keep] = new_pos
-            # --- reservoir of random firing samples (uniform: keep the R largest random keys)
-            rkeys = torch.rand(n_b, L, generator=gen, device=device)
-            rcand = torch.where(fired, rkeys, ninf).T.contiguous()
-            lat, slot, c = _merge_slots(res_keys, rcand)
+            # --- reservoir of random firing samples: keep the R largest hash keys of (seed, sample, latent),
+            # a uniform sample that does not depend on the batch size
+            r_f = _hash_uniform(run_ids[s_f], l_f, seed)
+            keep = r_f > res_keys.amin(1)[l_f]
+            lat, slot, c = _merge_sparse(res_keys, l_f[keep], r_f[keep])
             if lat.numel():
-                res_keys[lat, slot] = rcand[lat, c]
-                res_vals[lat, slot] = smax.T[lat, c]
-                res_ids[lat, slot] = run_ids[c]
+                res_keys[lat, slot] = r_f[keep][c]
+                res_vals[lat, slot] = v_f[keep][c]
+                res_ids[lat, slot] = run_ids[s_f[keep][c]]
             n_rows += B
             n_samples += n_b
             bar.update(B)
@@ -504,8 +566,9 @@ def compute_summaries(
 
 
 # ---------------------------------------------------------------------------- histogram helpers
-def _hist_update(hist, scale, z, posmask, bmax, n_int: int) -> None:
-    """Add this batch's positive activations to the dyadic per-latent histograms (in place)."""
+def _hist_update(hist, scale, lat, vals, bmax, n_int: int) -> None:
+    """Add this batch's positive activations (latent ``lat``, value ``vals``) to the dyadic per-latent
+    histograms, in place."""
     import torch
 
     fired = bmax > 0
@@ -524,8 +587,6 @@ def _hist_update(hist, scale, z, posmask, bmax, n_int: int) -> None:
         merged = h.view(len(idx), n_int // 2, 2).sum(-1)
         hist[idx] = torch.cat([merged, torch.zeros_like(merged)], dim=1)
         scale[idx] = scale[idx] * 2
-    rows, lat = posmask.nonzero(as_tuple=True)
-    vals = z[rows, lat]
     b = (vals / scale[lat] * n_int).long().clamp_(0, n_int - 1)
     hist.view(-1).index_add_(0, lat * n_int + b, torch.ones_like(b))
 
