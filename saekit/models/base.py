@@ -231,7 +231,7 @@ class HookedModel:
             try:
                 for name in names:
                     handles.append(make(name, sites[name]))
-                with torch.inference_mode(), self._attention_weights(any(sites[n].needs_eager_attention for n in names)):
+                with torch.no_grad(), self._attention_weights(any(sites[n].needs_eager_attention for n in names)):
                     self._run(inputs, tower)
             except _StopForward:
                 pass

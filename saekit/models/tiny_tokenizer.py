@@ -27,5 +27,5 @@ def byte_tokenizer(append_eos: bool = False, model_max_length: int = 64):
         single=single, pair=f"{single} $B:1", special_tokens=[(BOS, BOS_ID), (EOS, EOS_ID)])
     # add_bos_token and name_or_path keep TransformerLens from reloading the tokenizer from a hub.
     return PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token=BOS, eos_token=EOS, pad_token=PAD, add_bos_token=True,
+        tokenizer_object=tk, bos_token=BOS, eos_token=EOS, pad_token=PAD, add_bos_token=True, add_eos_token=append_eos,
         name_or_path="saekit/byte-tokenizer", model_max_length=model_max_length, padding_side="right")
