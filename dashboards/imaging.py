@@ -44,9 +44,23 @@ def patch_grid(acts_T: np.ndarray, positions_T: np.ndarray) -> np.ndarray | None
     for drop in range(0, min(9, len(acts))):
         n = len(acts) - drop
         g = isqrt(n)
-        if n > 0 and g * g == n and (g > 1 or n == 1):
+        if n > 0 and g * g == n and (g > 1 or len(acts) == 1):
             return acts[drop:].reshape(g, g)
     return None
+
+
+def place_on_grid(acts_T: np.ndarray, positions_T: np.ndarray, grid_hw: tuple[int, int],
+                  n_prefix: int) -> np.ndarray | None:
+    """Per-token activations -> [gh, gw] when the model's patch grid is known (store attrs
+    patch_grid / n_prefix_tokens): token position p is patch p - n_prefix, row-major."""
+    gh, gw = int(grid_hw[0]), int(grid_hw[1])
+    patch = np.asarray(positions_T, dtype=np.int64) - int(n_prefix)
+    ok = (patch >= 0) & (patch < gh * gw)
+    if not ok.any():
+        return None
+    out = np.zeros(gh * gw, dtype=np.float32)
+    out[patch[ok]] = np.asarray(acts_T, dtype=np.float32)[ok]
+    return out.reshape(gh, gw)
 
 
 def square_crop(image: Image.Image, size: int) -> Image.Image:

@@ -57,7 +57,13 @@ class SampleSource:
         self._encode_lock = threading.Lock()
         base = inputs.store_path
         self._store_dir = (base if base is not None and base.is_dir() else (base.parent if base else None))
+        self._dataset: Any = None
         self.is_text = self._detect_text()
+        attrs = dict(getattr(self.store, "attrs", {}) or {})
+        grid = attrs.get("patch_grid")
+        self.patch_grid = (tuple(int(g) for g in grid) if isinstance(grid, (list, tuple)) and len(grid) == 2
+                           else None)
+        self.n_prefix = int(attrs.get("n_prefix_tokens") or 0)
         self._names_tokens = self._tokens_from_names()
 
     # ------------------------------------------------------------------ records
@@ -74,7 +80,7 @@ class SampleSource:
 
     def _detect_text(self) -> bool:
         attrs = dict(getattr(self.store, "attrs", {}) or {})
-        modality = attrs.get("modality")
+        modality = attrs.get("dataset_modality") or attrs.get("modality")
         if modality in ("text", "image", "image-text"):
             return modality == "text"
         tokens = str(attrs.get("tokens", ""))
@@ -97,6 +103,7 @@ class SampleSource:
         rec = self.record(sample_id)
         if rec is None:
             return None
+        rec["_sample_id"] = int(sample_id)
         img = self._open_source(rec)
         if img is not None:
             self._images.put(sample_id, img)
@@ -111,9 +118,11 @@ class SampleSource:
         if p.is_absolute():
             candidates.append(p)
         else:
+            data_root = self._data_root()
+            if data_root is not None:
+                candidates.append(data_root / p)
             if self._store_dir is not None:
                 candidates.append(self._store_dir / p)
-            candidates.append(Path.cwd() / p)
         for path in candidates:
             if path.suffix.lower() in _IMAGE_SUFFIXES and path.is_file():
                 try:
@@ -123,20 +132,43 @@ class SampleSource:
                 except (UnidentifiedImageError, OSError) as exc:
                     log.warning("sample image %s could not be decoded: %s", path, exc)
                     return None
-        return self._open_dataset_source(str(src))
+        return self._open_dataset_item(rec)
 
-    def _open_dataset_source(self, source: str) -> Image.Image | None:
-        """Sources that name a dataset item rather than a file (e.g. bundled data)."""
-        try:
-            from saekit.data import open_source  # optional helper of the data layer
-        except ImportError:
+    def _data_root(self) -> Path | None:
+        """The image folder the store was captured from (store attrs "data"), when it is a directory."""
+        data = (getattr(self.store, "attrs", {}) or {}).get("data")
+        if isinstance(data, str) and data and ":" not in data.split("/")[0]:
+            root = Path(data)
+            if not root.is_absolute() and self._store_dir is not None and not root.is_dir():
+                root = self._store_dir / root
+            return root if root.is_dir() else None
+        return None
+
+    def _open_dataset_item(self, rec: dict[str, Any]) -> Image.Image | None:
+        """Samples whose source is no file (bundled data, saved HF datasets): read the dataset the
+        store was captured from, and use item `sample_id` only if its source matches the record."""
+        sid = rec.get("_sample_id")
+        data = (getattr(self.store, "attrs", {}) or {}).get("data")
+        if sid is None or not isinstance(data, str) or not data:
+            return None
+        if self._dataset is None:
+            try:
+                from saekit.data import load_dataset
+
+                self._dataset = load_dataset(data)
+            except Exception as exc:  # noqa: BLE001 - no dataset means no images, not a broken page
+                log.warning("cannot open the store's dataset %r for images: %s", data, exc)
+                self._dataset = False
+        if not self._dataset or not 0 <= int(sid) < len(self._dataset):
             return None
         try:
-            img = open_source(source)
-        except Exception as exc:  # noqa: BLE001 - a broken record must not break the page
-            log.warning("sample source %s could not be opened: %s", source, exc)
+            item = self._dataset[int(sid)]
+        except Exception as exc:  # noqa: BLE001
+            log.warning("dataset item %s could not be read: %s", sid, exc)
             return None
-        return img.convert("RGB") if img is not None else None
+        if str(item.source) != str(rec.get("source")) or item.image is None:
+            return None
+        return item.image.convert("RGB")
 
     # ------------------------------------------------------------------ activations
     def top_slot(self, latent: int, sample_id: int) -> int | None:
@@ -224,7 +256,8 @@ class SampleSource:
         if latent is not None and 0 <= latent < self.inputs.d_sae:
             acts = self.token_acts(latent, sample_id)
             if acts is not None:
-                grid = imaging.patch_grid(*acts)
+                grid = (imaging.place_on_grid(*acts, self.patch_grid, self.n_prefix) if self.patch_grid
+                        else imaging.patch_grid(*acts))
                 scale = float(self.summaries.max_act[latent]) or float(np.max(acts[0], initial=1.0))
         data = imaging.to_png(imaging.overlay(img, grid, scale, size))
         self._png.put(key, data)

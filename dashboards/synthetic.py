@@ -113,6 +113,47 @@ def tiny_pipeline(root: str | Path, n_per_class: int = 12, grid: int = 4, d_in: 
                         cells=cells, labels=labels)
 
 
+@dataclass(frozen=True)
+class ModelPipeline:
+    root: Path
+    sae_dir: Path
+    store_path: Path
+    image_dir: Path
+    model: Any
+    labels: dict[int, str]
+
+
+def tiny_model_pipeline(root: str | Path, model: Any = None, n_per_class: int = 6, d_sae: int = 128,
+                        hook: str = "blocks.1.hook_resid_post", seed: int = 0) -> ModelPipeline:
+    """A real run end to end on `random:vit`: an image folder of shapes -> capture (patch tokens) ->
+    a (randomly initialised) TopK SAE -> latent summaries. Pass `model` to reuse a loaded one."""
+    from saekit.analysis.summaries import load_or_compute
+    from saekit.capture import CaptureConfig, capture
+    from saekit.models import load_model
+    from saekit.sae import SAE, SAEConfig
+    from stores import ActivationStore
+
+    root = Path(root)
+    image_dir = root / "images"
+    for sid in range(n_per_class * len(CLASSES)):
+        cls = CLASSES[sid % len(CLASSES)]
+        (image_dir / cls).mkdir(parents=True, exist_ok=True)
+        draw_shape(cls, (sid * 5) % 16, 4, seed=seed + sid).save(image_dir / cls / f"{sid:04d}.png")
+    model = model if model is not None else load_model("random:vit", device="cpu")
+    store_path = root / "store.h5"
+    capture(CaptureConfig(model=model.model_id, data=str(image_dir), hooks=(hook,), out=str(store_path),
+                          tokens="patches", device="cpu", progress=False, seed=seed), model=model)
+    store = ActivationStore.open(store_path)
+    labels = {int(i): str(store.samples[int(i)]["label"]) for i in store.sample_ids}
+    cfg = SAEConfig(arch="topk", d_in=store.d(hook), d_sae=d_sae, k=8, hook=hook, normalization="none",
+                    model_id=model.model_id, tokens="patches")
+    sae_dir = root / "sae"
+    SAE.create(cfg, seed=seed).save(sae_dir)
+    load_or_compute(SAE.load(sae_dir), sae_dir, store, progress=False, top_k=8, n_quantiles=3, per_quantile=3)
+    return ModelPipeline(root=root, sae_dir=sae_dir, store_path=store_path, image_dir=image_dir, model=model,
+                         labels=labels)
+
+
 def tiny_text_store(root: str | Path, n_samples: int = 20, d_in: int = 16, seed: int = 0) -> Path:
     """A text store: latent 5 fires on the token 'cat' (position known from the text)."""
     from stores import ActivationStore

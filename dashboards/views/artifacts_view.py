@@ -87,17 +87,22 @@ def _hist_figure(layers: list[dict]) -> go.Figure:
 
 
 def _heatmaps(browser: Any) -> list:
+    """The report's per-layer heatmaps (layers[i].heatmap), else every heatmaps/*.png."""
     root = browser.inputs.artifacts_dir
     if root is None:
         return []
-    files = sorted(Path(root).glob("heatmaps/*.png"))[:MAX_HEATMAPS]
-    if not files:
+    items = [(str(l["heatmap"]), f"layer {l.get('layer')}") for l in browser.artifacts.get("layers") or []
+             if isinstance(l, dict) and isinstance(l.get("heatmap"), str)]
+    if not items:
+        items = [(f.relative_to(root).as_posix(), f.stem.replace("_", " "))
+                 for f in sorted(Path(root).glob("heatmaps/*.png"))]
+    items = items[:MAX_HEATMAPS]
+    if not items:
         return []
     return [html.Div([html.Figure([
-        html.Img(src="/files/artifacts/" + quote(f.relative_to(root).as_posix()), className="thumb-img",
-                 alt=f.name, width=200),
-        html.Figcaption(f.stem.replace("_", " "))], className="thumb", style={"width": "200px"})
-        for f in files], className="gallery")]
+        html.Img(src="/files/artifacts/" + quote(rel), className="thumb-img", alt=caption, width=260),
+        html.Figcaption(caption)], className="thumb", style={"width": "260px"})
+        for rel, caption in items], className="gallery")]
 
 
 def _outliers(outliers: list[dict]) -> Any:
@@ -128,6 +133,8 @@ def _register_neurons(neurons: list[dict]) -> Any:
 
 def _before_after(ttr: dict) -> Any:
     before, after = ttr.get("before") or {}, ttr.get("after") or {}
+    if not before and not after and isinstance(ttr.get("skipped"), str):
+        return html.Div(f"Not evaluated: {ttr['skipped']}.", className="muted")
     keys = [k for k in dict.fromkeys(list(before) + list(after))]
     scalars = [k for k in keys if isinstance(before.get(k), (int, float)) or isinstance(after.get(k), (int, float))]
     series = [k for k in keys if _is_series(before.get(k)) or _is_series(after.get(k))]
@@ -152,7 +159,7 @@ def _before_after(ttr: dict) -> Any:
             html.Img(src="/files/artifacts/" + quote(rel), width=200, className="thumb-img", alt=label),
             html.Figcaption(label)], className="thumb", style={"width": "200px"}) for label, rel in imgs],
             className="gallery"))
-    for k in ("note", "summary"):
+    for k in ("skipped", "note", "summary"):
         if isinstance(ttr.get(k), str):
             parts.append(html.P(ttr[k], className="muted"))
     return html.Div(parts or [html.Div("No numbers in the report.", className="muted")])

@@ -54,7 +54,7 @@ def layout(browser: Any) -> html.Div:
     bias_rows = [{
         "class": f"[{b.get('class')}]({class_href(b.get('class'))})",
         "latent": f"[#{b.get('latent')}]({feature_href(b.get('latent'))})" if isinstance(b.get("latent"), int) else "",
-        "name": b.get("name") or _concept_name(browser, b),
+        "name": _concept_name(browser, b),
         "strength": _round(b.get("strength")),
     } for b in audit.get("biases") or []]
     bias_table = dash_table.DataTable(
@@ -100,8 +100,9 @@ def class_layout(browser: Any, cls: str) -> html.Div:
 
 
 def _concept_name(browser: Any, entry: dict) -> str:
+    """The latent's name from names.json (one name per latent across views), else the audit's."""
     i = entry.get("latent")
-    name = entry.get("name") or (browser.name(i) if isinstance(i, int) else "")
+    name = (browser.name(i) if isinstance(i, int) else "") or entry.get("name")
     return name or (f"#{i}" if isinstance(i, int) else "?")
 
 

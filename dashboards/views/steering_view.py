@@ -185,8 +185,10 @@ def _vision_effect(browser: Any, latent: int, sample: int, mode: str, strength: 
 
 
 def _class_labels(model: Any, width: int) -> list[str] | None:
-    for attr in ("id2label", "labels", "class_names"):
-        v = getattr(model, attr, None)
+    """Class names when the model's output is a classifier head of `width` classes."""
+    config = getattr(getattr(model, "module", None), "config", None)
+    for v in [getattr(model, a, None) for a in ("id2label", "labels", "class_names")] + [
+            getattr(config, "id2label", None) if getattr(config, "num_labels", None) == width else None]:
         if isinstance(v, dict) and len(v) == width:
             return [str(v[k]) for k in sorted(v)]
         if isinstance(v, (list, tuple)) and len(v) == width:
