@@ -1,0 +1,39 @@
+"""Resampling dead latents of ReLU SAEs (Bricken et al. 2023), as the recipe's dead-latent remedy for L1 SAEs.
+
+Dead latents get the direction of inputs the SAE reconstructs badly (drawn with probability
+proportional to the squared loss), an encoder of 0.2 x the mean alive encoder norm, zero bias, and
+fresh Adam moments.
+"""
+from __future__ import annotations
+
+import torch
+
+from saekit.sae.base import SAE
+
+
+@torch.no_grad()
+def resample_dead(sae: SAE, opt: torch.optim.Optimizer, xn_BD: torch.Tensor, dead_idx: torch.Tensor,
+                  gen: torch.Generator) -> int:
+    n = int(dead_idx.numel())
+    if n == 0:
+        return 0
+    recon = sae._encode_n(xn_BD) @ sae.W_dec + sae.b_dec
+    loss = (xn_BD - recon).pow(2).sum(-1)
+    probs = loss.pow(2).double().cpu()
+    if not probs.sum() > 0:
+        probs = torch.ones_like(probs)
+    rows = torch.multinomial(probs, n, replacement=n > len(probs), generator=gen).to(xn_BD.device)
+    dirs = xn_BD[rows] - sae.b_dec
+    dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    alive = torch.ones(sae.cfg.d_sae, dtype=torch.bool, device=dirs.device)
+    alive[dead_idx] = False
+    enc_norm = sae.W_encT[alive].norm(dim=1).mean() if alive.any() else torch.tensor(1.0, device=dirs.device)
+    sae.W_dec[dead_idx] = dirs
+    sae.W_encT[dead_idx] = dirs * 0.2 * enc_norm
+    sae.b_enc[dead_idx] = 0.0
+    for p in (sae.W_dec, sae.W_encT, sae.b_enc):
+        st = opt.state.get(p, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in st:
+                st[key][dead_idx] = 0.0
+    return n

@@ -1,0 +1,50 @@
+"""Trainer state for --resume: one file written atomically (temp + fsync + rename)."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from saekit.errors import SaekitError
+from saekit.sae.checkpoint import atomic_write_bytes
+
+STATE_NAME = "trainer_state.pt"
+METRICS_NAME = "metrics.jsonl"
+
+
+def save_state(out_dir: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(out_dir / STATE_NAME, buf.getvalue())
+
+
+def load_state(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / STATE_NAME
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a damaged state file is a user-facing condition, not a crash
+        raise SaekitError(f"cannot read trainer state {path} ({type(exc).__name__}); delete it to start over") from exc
+
+
+def truncate_metrics(out_dir: Path, n_lines: int) -> None:
+    """Drop metric lines written after the checkpoint that --resume continues from."""
+    path = out_dir / METRICS_NAME
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)[:n_lines]
+    atomic_write_bytes(path, "".join(lines).encode())
+
+
+def has_state(out_dir: Path) -> bool:
+    return (out_dir / STATE_NAME).is_file()
+
+
+def remove_stale_tmp(out_dir: Path) -> None:
+    for p in out_dir.glob(".*.tmp*"):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
