@@ -2,15 +2,21 @@
 
 A segment is (shard, start, stop) of whole rows, normally one HDF5 chunk. Shuffled
 iteration permutes segments with rng(seed, epoch), gives rank r the segments
-perm[r::world_size] (so ranks are disjoint and together complete), reads segments into a
-bounded buffer and emits batches drawn by a random permutation of the buffered rows; rows
-that do not fill a whole batch stay in the buffer for the next fill. The buffer holds rows
-in their on-disk dtype (half the RAM of float32 for fp16/bf16); each batch is converted
-after it is gathered, while it is small enough to stay in cache.
+perm[r::world_size] (so ranks are disjoint and together complete), groups them into
+"fills" of about a window of rows, and emits batches drawn by a random permutation of each
+window; rows that do not fill a whole batch are carried into the next window.
+
+Memory: rows live in their on-disk dtype (half the RAM of float32 for fp16/bf16) and each
+batch is converted after it is gathered, while it is small enough to stay in cache. With
+prefetch (default) two windows of buffer_rows/2 alternate: a background thread reads the
+next window (pread releases the GIL) while batches are cut from the current one, so disk
+reads overlap the conversion; without prefetch one window of buffer_rows is used. Either
+way the buffers hold about buffer_rows rows plus one chunk and one batch per window.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Union
 
 import numpy as np
@@ -29,6 +35,32 @@ def partition(segments: list[Segment], shuffle: bool, seed: int, epoch: int, ran
     return [segments[i] for i in order[rank::world_size]]
 
 
+def group_fills(segments: list[Segment], window: int) -> list[list[Segment]]:
+    """Consecutive segments grouped until each group holds at least ``window`` rows."""
+    fills: list[list[Segment]] = []
+    cur: list[Segment] = []
+    rows = 0
+    for seg in segments:
+        cur.append(seg)
+        rows += seg[2] - seg[1]
+        if rows >= window:
+            fills.append(cur)
+            cur, rows = [], 0
+    if cur:
+        fills.append(cur)
+    return fills
+
+
+class _Window:
+    """One buffer: rows [batch_size - carry, end) are live; the front batch_size rows are
+    reserved for the previous window's leftovers, so a fill never touches them."""
+
+    def __init__(self, cap: int, d: int, dtype: np.dtype, with_index: bool) -> None:
+        self.acts = np.empty((cap, d), dtype)
+        self.sid = np.empty(cap, np.int64) if with_index else None
+        self.pos = np.empty(cap, np.int32) if with_index else None
+
+
 def iter_segments(
     segments: list[Segment],
     read: ReadFn,
@@ -41,46 +73,58 @@ def iter_segments(
     rng: np.random.Generator,
     drop_last: bool,
     with_index: bool,
+    prefetch: bool = True,
 ) -> Iterator[Batch]:
-    max_seg = max((s[2] - s[1] for s in segments), default=0)
-    target = max(buffer_rows, batch_size)
-    cap = target + max_seg  # leftover (< batch_size <= target) + segments until target is reached
-    buf = np.empty((cap, d), raw_dtype)
-    sid = np.empty(cap, np.int64) if with_index else None
-    pos = np.empty(cap, np.int32) if with_index else None
+    n_windows = 2 if prefetch else 1
+    window = max(buffer_rows // n_windows, 1)
+    fills = group_fills(segments, window)
+    if not fills:
+        return
+    biggest = max(sum(s[2] - s[1] for s in f) for f in fills)
+    wins = [_Window(batch_size + biggest, d, raw_dtype, with_index) for _ in range(n_windows)]
 
-    def emit(take: np.ndarray | slice) -> Batch:
-        acts = convert(buf[take])
-        if isinstance(take, slice) and np.shares_memory(acts, buf):
-            acts = acts.copy()  # the buffer is reused: never hand out a view of it
+    def do_fill(w: _Window, segs: list[Segment]) -> int:
+        o = batch_size
+        for seg in segs:
+            n = seg[2] - seg[1]
+            idx = read(seg, w.acts[o : o + n], with_index)
+            if with_index:
+                w.sid[o : o + n], w.pos[o : o + n] = idx  # type: ignore[index,misc]
+            o += n
+        return o
+
+    def gather(w: _Window, take: np.ndarray, lo: int) -> Batch:
+        acts = convert(np.take(w.acts[lo:], take, axis=0))  # np.take: much faster than fancy indexing
         if with_index:
-            return acts, sid[take].copy(), pos[take].copy()  # type: ignore[index]
+            return acts, np.take(w.sid[lo:], take), np.take(w.pos[lo:], take)  # type: ignore[index]
         return acts
 
-    fill = 0
-    i = 0
-    while i < len(segments):
-        while i < len(segments) and fill < target:
-            n = segments[i][2] - segments[i][1]
-            idx = read(segments[i], buf[fill : fill + n], with_index)
-            if with_index:
-                sid[fill : fill + n], pos[fill : fill + n] = idx  # type: ignore[index,misc]
-            fill += n
-            i += 1
-        n_full = fill // batch_size
-        if shuffle:
-            perm = rng.permutation(fill)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="store-prefetch") if prefetch else None
+    try:
+        pending: Future | None = pool.submit(do_fill, wins[0], fills[0]) if pool else None
+        carry = 0
+        for j, segs in enumerate(fills):
+            w = wins[j % n_windows]
+            end = pending.result() if pending is not None else do_fill(w, segs)
+            nxt = wins[(j + 1) % n_windows]
+            if pool is not None and j + 1 < len(fills):
+                pending = pool.submit(do_fill, nxt, fills[j + 1])  # reads while we cut batches below
+            lo = batch_size - carry
+            live = end - lo
+            order = rng.permutation(live) if shuffle else np.arange(live)
+            n_full = live // batch_size
             for b in range(n_full):
-                yield emit(perm[b * batch_size : (b + 1) * batch_size])
-            rest = perm[n_full * batch_size :]
-        else:
-            for b in range(n_full):
-                yield emit(slice(b * batch_size, (b + 1) * batch_size))
-            rest = np.arange(n_full * batch_size, fill)
-        buf[: rest.size] = buf[rest]  # fancy indexing copies first, so the move is safe
-        if with_index:
-            sid[: rest.size] = sid[rest]  # type: ignore[index]
-            pos[: rest.size] = pos[rest]  # type: ignore[index]
-        fill = rest.size
-    if fill and not drop_last:
-        yield emit(rng.permutation(fill) if shuffle else slice(0, fill))
+                yield gather(w, order[b * batch_size : (b + 1) * batch_size], lo)
+            rest = order[n_full * batch_size :]
+            carry = rest.size
+            if j + 1 < len(fills):
+                # leftovers go just in front of the next window's rows (disjoint from its fill)
+                nxt.acts[batch_size - carry : batch_size] = np.take(w.acts[lo:], rest, axis=0)
+                if with_index:
+                    nxt.sid[batch_size - carry : batch_size] = np.take(w.sid[lo:], rest)  # type: ignore[index]
+                    nxt.pos[batch_size - carry : batch_size] = np.take(w.pos[lo:], rest)  # type: ignore[index]
+            elif carry and not drop_last:
+                yield gather(w, rest, lo)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -58,6 +58,7 @@ class ShardReader:
 
     def _load(self) -> None:
         f, self.swmr = open_h5(self.path, self._rdcc)
+        self._chunk_addr: dict[str, np.ndarray] = {}
         try:
             self._read_header(f)
         except StoreError:
@@ -67,6 +68,7 @@ class ShardReader:
             f.close()
             raise StoreError(f"{self.path}: not a valid activation store ({_first_line(exc)})") from None
         self._f = f
+        self._fd = os.open(self.path, os.O_RDONLY)
 
     def _read_header(self, f: h5py.File) -> None:
         a = f.attrs
@@ -104,6 +106,7 @@ class ShardReader:
         if self._f is not None:
             self._f.close()
             self._f = None
+            os.close(self._fd)
 
     # ------------------------------------------------------------------ geometry
     def d(self, hook: str) -> int:
@@ -116,16 +119,54 @@ class ShardReader:
         return self._acts[hook]
 
     # ------------------------------------------------------------------ rows
+    def chunk_addresses(self, hook: str) -> np.ndarray:
+        """File offsets of the hook's FULL committed chunks (int64, -1 where a chunk is not a
+        plain uncompressed chunk of rows_per_chunk rows). Full committed chunks are written
+        once and never move, so reading them with pread is safe even during a SWMR write;
+        the open tail chunk (rewritten when it fills up) always goes through HDF5."""
+        if hook not in self._chunk_addr:
+            ds = self._acts[hook]
+            rpc = self.rows_per_chunk(hook)
+            n_full = self.committed[hook] // rpc
+            addr = np.full(n_full, -1, np.int64)
+            nbytes = rpc * ds.shape[1] * ds.dtype.itemsize
+
+            def visit(info) -> None:
+                k = info.chunk_offset[0] // rpc
+                if k < n_full and info.filter_mask == 0 and info.size == nbytes and info.byte_offset is not None:
+                    addr[k] = info.byte_offset
+
+            try:
+                if n_full:
+                    ds.id.chunk_iter(visit)
+            except (OSError, AttributeError, RuntimeError):
+                addr[:] = -1  # fall back to HDF5 reads
+            self._chunk_addr[hook] = addr
+        return self._chunk_addr[hook]
+
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [start, stop) in storage dtype (caller checked bounds)."""
+        """Rows [start, stop) in storage dtype (caller checked bounds). Whole committed chunks
+        are read with one pread straight into ``out`` (no HDF5 call, GIL released); anything
+        else goes through h5py."""
         ds = self._acts[hook]
         if out is None:
             out = np.empty((stop - start, ds.shape[1]), dtype=ds.dtype)
-        if stop > start:
-            try:
-                ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
-            except OSError as exc:
-                raise StoreError(f"{self.path}: cannot read rows {start}:{stop} of {hook!r} ({_first_line(exc)}); file truncated or corrupt?") from None
+        if stop <= start:
+            return out
+        rpc = self.rows_per_chunk(hook)
+        if start % rpc == 0 and (stop % rpc == 0 or stop == start + rpc) and stop - start <= rpc and out.flags.c_contiguous:
+            addr = self.chunk_addresses(hook)
+            k = start // rpc
+            if k < addr.size and addr[k] >= 0 and stop - start == rpc:
+                view = memoryview(out).cast("B")
+                got = os.preadv(self._fd, [view], int(addr[k]))
+                if got != view.nbytes:
+                    raise StoreError(f"{self.path}: chunk at row {start} of {hook!r} is cut short ({got} of {view.nbytes} bytes); file truncated")
+                return out
+        try:
+            ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read rows {start}:{stop} of {hook!r} ({_first_line(exc)}); file truncated or corrupt?") from None
         return out
 
     def read_rows(self, hook: str, start: int, stop: int) -> np.ndarray:

@@ -243,6 +243,7 @@ class ActivationStore:
         drop_last: bool = False,
         with_index: bool = False,
         raw: bool = False,
+        prefetch: bool = True,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -252,6 +253,7 @@ class ActivationStore:
         same batches, and ranks 0..world_size-1 partition the rows (disjoint, complete).
         raw=True yields the on-disk dtype instead of float32 (float16, float32, or uint16
         bf16 bits) so a GPU consumer can ship half the bytes and convert on the device.
+        prefetch=True reads the next half of the buffer in a background thread.
         """
         self._hook(hook)
         if batch_size <= 0:
@@ -273,7 +275,7 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return iter_segments(segs, read, self.d(hook), raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index)
+                             drop_last, with_index, prefetch)
 
     def default_buffer_rows(self, hook: str) -> int:
         rpc = self._shards[0].rows_per_chunk(hook)

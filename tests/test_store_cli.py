@@ -202,3 +202,10 @@ def test_torch_adapter(tmp_path):
     assert got.dtype == torch.float32 and got.shape == (60, 8)
     ref = torch.from_numpy(rows.astype(np.float16).astype(np.float32))
     assert torch.equal(got[torch.argsort(got[:, 0])], ref[torch.argsort(ref[:, 0])])
+    # bf16 stores widen through torch's bfloat16 exactly like the numpy reader
+    q = tmp_path / "b.h5"
+    _small(q, n_samples=5, dtype="bfloat16")
+    with ActivationStore.open(q) as s:
+        exp = s.read_rows(HOOK, 0, s.n_rows(HOOK))
+    got = torch.cat(list(StoreBatches(q, HOOK, batch_size=4, shuffle=False)))
+    assert torch.equal(got, torch.from_numpy(exp))

@@ -57,6 +57,9 @@ def test_round_trip_every_dtype(tmp_path, dtype):
             np.testing.assert_array_equal(pos, idx[h][1])
             seq = np.concatenate(list(s.iter_batches(h, 9)))
             np.testing.assert_array_equal(seq, got)
+            raw = np.concatenate(list(s.iter_batches(h, 9, raw=True, prefetch=False)))
+            assert raw.dtype == {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32}[dtype]
+            np.testing.assert_array_equal(raw, s._shards[0].dataset(h)[: len(raw)])
             # rows never straddle chunks: chunk shape is whole rows
             assert s._shards[0].dataset(h).chunks[1] == d
 
@@ -109,6 +112,12 @@ def test_shuffle_covers_every_row_once_and_reproduces(tmp_path):
             for r in range(len(acts)):
                 m = np.flatnonzero((idx[h][0] == sid[r]) & (idx[h][1] == pos[r]))
                 np.testing.assert_array_equal(ref[h][m[0]], acts[r])
+        # one-window (no prefetch thread) mode covers every row once too, reproducibly
+        b1 = np.concatenate(list(s.iter_batches(h, 16, shuffle=True, buffer_rows=40, prefetch=False)))
+        assert np.array_equal(key(b1), key(ref[h]))
+        np.testing.assert_array_equal(b1, np.concatenate(list(s.iter_batches(h, 16, shuffle=True, buffer_rows=40, prefetch=False))))
+        # batch larger than the buffer still works
+        assert sum(len(b) for b in s.iter_batches(h, 100, shuffle=True, buffer_rows=8)) == n
         sizes = [len(b) for b in s.iter_batches(h, 16, shuffle=True, drop_last=True)]
         assert set(sizes) == {16} and sum(sizes) == n // 16 * 16
 
