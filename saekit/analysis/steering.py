@@ -412,11 +412,12 @@ def greedy_generate(model: Any, prompt: str, max_new_tokens: int = 20) -> str:
     return tok.decode(ids[0, n_prompt:].tolist(), skip_special_tokens=True)
 
 
-def concept_logprob(model: Any, prompts: Sequence[str], concept: str) -> torch.Tensor:
+def concept_logprob(model: Any, prompts: Sequence[str], concept: str, leading_space: bool = True) -> torch.Tensor:
     """log p(concept | prompt) per prompt, teacher-forced: the sum of the log-probabilities of the
-    concept's tokens (with a leading space) appended after the prompt."""
+    concept's tokens (with a leading space unless told otherwise) appended after the prompt."""
     tok = _tokenizer(model)
-    concept_ids = tok(" " + concept.strip(), add_special_tokens=False)["input_ids"]
+    text = (" " + concept.strip()) if leading_space else concept
+    concept_ids = tok(text, add_special_tokens=False)["input_ids"]
     if not concept_ids:
         raise SaekitError(f"concept {concept!r} tokenizes to nothing")
     out = []
