@@ -8,7 +8,7 @@ classes' images). The control: a stamp of one more colour on `p_control` of ever
 independent of the class.
 
 The planted "model" sees colours only: each 4 x 4 patch becomes a token holding the fraction of its
-pixels near each palette colour. The planted SAE reads those tokens: one latent per class colour
+pixels nearest to each palette colour. The planted SAE reads those tokens: one latent per class colour
 (the class's shape), one per cue colour, one for the control stamp, one for the black background
 (on in every image: a noisy latent), a few two-colour mixtures and some dead latents. Its text
 space embeds an image as its colour histogram (background excluded) plus a constant, and a class
@@ -201,13 +201,11 @@ def planted_latents(n_classes: int, n_mixtures: int = 4, n_dead: int = 8, seed: 
 class PlantedBackend:
     """AuditBackend of the planted model: colour tokens -> planted SAE; colour-histogram text space."""
 
-    def __init__(self, n_classes: int, latents: PlantedLatents | None = None, tau: float = 0.02, text_const: float = 0.5):
+    def __init__(self, n_classes: int, latents: PlantedLatents | None = None, text_const: float = 0.5):
         self.n_classes = n_classes
         self.latents = latents or planted_latents(n_classes)
         self.W_enc = torch.from_numpy(self.latents.W_enc)
         self.d_sae = self.W_enc.shape[1]
-        self.palette = torch.from_numpy(PALETTE)
-        self.tau = tau
         self.threshold = 0.5
         self.text_const = text_const
         self.names = class_names(n_classes)
@@ -217,16 +215,23 @@ class PlantedBackend:
         arr = np.stack([np.asarray(im.convert("RGB"), np.float32) / 255.0 for im in images])
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
-    def _assign(self, px_B3HW: torch.Tensor) -> torch.Tensor:
-        """Soft palette assignment of every pixel [B, P, H, W]."""
-        d2 = ((px_B3HW.unsqueeze(1) - self.palette[None, :, :, None, None]) ** 2).sum(dim=2)
-        return torch.softmax(-d2 / self.tau, dim=1)
+    def _tokens(self, px_B3HW: torch.Tensor) -> torch.Tensor:
+        """Per patch, the fraction of its pixels nearest to each palette colour [B, T, P]: every channel
+        is rounded to the nearest level (0, 0.5, 1), which indexes PALETTE (r slowest, b fastest)."""
+        B, _, H, W = px_B3HW.shape
+        lv = (px_B3HW * 2.0).round().clamp(0, 2).long()
+        colour_BHW = lv[:, 0] * 9 + lv[:, 1] * 3 + lv[:, 2]
+        gh, gw = H // PATCH, W // PATCH
+        patch_HW = (torch.arange(H)[:, None] // PATCH) * gw + torch.arange(W)[None, :] // PATCH
+        T, P = gh * gw, len(PALETTE)
+        flat = (torch.arange(B)[:, None, None] * T + patch_HW[None]) * P + colour_BHW
+        counts = torch.bincount(flat.flatten(), minlength=B * T * P).reshape(B, T, P)
+        return counts.float() / (PATCH * PATCH)
 
     def encode(self, px_B3HW: torch.Tensor, latents: np.ndarray | None = None):
-        frac_BPgg = F.avg_pool2d(self._assign(px_B3HW), PATCH)
-        B, P, gh, gw = frac_BPgg.shape
-        tokens_BTP = frac_BPgg.flatten(2).transpose(1, 2)
-        # the threshold keeps the soft assignment's tiny leaks from counting as firing
+        tokens_BTP = self._tokens(px_B3HW)
+        B = len(tokens_BTP)
+        gh, gw = px_B3HW.shape[-2] // PATCH, px_B3HW.shape[-1] // PATCH
         z_BTD = torch.relu(tokens_BTP @ self.W_enc - self.threshold)
         maps = None
         if latents is not None:
@@ -235,7 +240,8 @@ class PlantedBackend:
         return z_BTD.mean(dim=1), maps
 
     def features(self, px_B3HW: torch.Tensor) -> torch.Tensor:
-        return self._assign(px_B3HW).mean(dim=(2, 3))
+        """The image's colour histogram [B, P]."""
+        return self._tokens(px_B3HW).mean(dim=1)
 
     def embed(self, px_B3HW: torch.Tensor) -> torch.Tensor:
         hist = self.features(px_B3HW).clone()

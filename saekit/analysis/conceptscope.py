@@ -177,16 +177,40 @@ def class_index(labels: Sequence[Any]) -> tuple[list[str], np.ndarray]:
     return names, np.array([lookup[str(x)] for x in labels], dtype=np.int64)
 
 
-def _check_samples(samples: Sequence[Any], what: str) -> None:
+class SampleView(Sequence):
+    """Index / slice access to a lazily decoded dataset (saekit.data.Dataset) restricted to `rows`,
+    so the audit never holds every decoded image at once."""
+
+    def __init__(self, dataset: Any, rows: Sequence[int] | None = None):
+        self.dataset = dataset
+        self.rows = list(range(len(dataset))) if rows is None else list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self.dataset[r] for r in self.rows[i]]
+        return self.dataset[self.rows[i]]
+
+
+def sample_meta(samples: Sequence[Any], what: str) -> tuple[list[Any], list[str]]:
+    """(ids, labels) in one pass, with the checks every path needs: non-empty, images, labels."""
     if len(samples) == 0:
         raise SaekitError(f"the {what} is empty; the audit needs labelled images (a folder with one sub-folder per class)")
-    for s in samples[:1]:
-        if getattr(s, "image", None) is None:
-            raise SaekitError(f"the {what} has no images (sample {getattr(s, 'id', '?')!r}); the audit needs an image dataset")
-    missing = [getattr(s, "id", i) for i, s in enumerate(samples) if getattr(s, "label", None) in (None, "")]
+    ids, labels, missing = [], [], []
+    for i in range(len(samples)):
+        s = samples[i]
+        if i == 0 and getattr(s, "image", None) is None:
+            raise SaekitError(f"the {what} has no images (sample {getattr(s, 'source', s.id)!r}); the audit needs an image dataset")
+        ids.append(_jsonable(s.id))
+        if getattr(s, "label", None) in (None, ""):
+            missing.append(getattr(s, "source", s.id))
+        labels.append(str(s.label))
     if missing:
-        raise SaekitError(f"{len(missing)} sample(s) of the {what} have no label (first: {missing[0]!r}); "
+        raise SaekitError(f"{len(missing)} image(s) of the {what} have no label (first: {missing[0]!r}); "
                           "the audit needs a class label per image (sub-folders = classes)")
+    return ids, labels
 
 
 def _batches(n: int, size: int):
@@ -266,8 +290,8 @@ def audit(backend: AuditBackend, samples: Sequence[Any], cfg: AuditConfig = Audi
     names: latent -> name (a dict or a function); missing names read 'latent N'."""
     if classifier not in CLASSIFIERS:
         raise SaekitError(f"--classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
-    _check_samples(samples, "dataset")
-    class_names, labels = class_index([s.label for s in samples])
+    ids, raw_labels = sample_meta(samples, "dataset")
+    class_names, labels = class_index(raw_labels)
     cc.check_class_sizes(labels, class_names, cfg.min_images_per_class)
     C = len(class_names)
 
@@ -306,13 +330,13 @@ def audit(backend: AuditBackend, samples: Sequence[Any], cfg: AuditConfig = Audi
                 class_mean=float(stats.mean_CD[c, j]), sufficiency=float(scores["sufficiency"][k]),
                 necessity=float(scores["necessity"][k]), lift=float(split.lift_K[k]),
                 bias_strength=float(split.bias_strength_K[k]), bias=bool(split.is_bias_K[k]),
-                example_sample_ids=[_jsonable(samples[i].id) for i in ex], example_indices=[int(i) for i in ex])
+                example_sample_ids=[ids[i] for i in ex], example_indices=[int(i) for i in ex])
             (target if split.is_target_K[k] else context).append(con)
         classes.append(ClassAudit(class_names[c], int(len(class_rows)), int(len(rows)),
                                   float(scores["s_orig"].mean()), split.bias_threshold, target, context))
 
     result = AuditResult(cfg, class_names, classes, len(samples), int(len(valid)), np.flatnonzero(noisy).tolist(),
-                         acts, labels, [_jsonable(s.id) for s in samples], stats, classifier=classifier)
+                         acts, labels, ids, stats, classifier=classifier)
     if test_samples is not None:
         _robustness(backend, result, samples, test_samples, classifier, text_Ce)
     elif classifier != "none":
@@ -328,12 +352,12 @@ def _jsonable(x: Any) -> Any:
 def _robustness(backend: AuditBackend, result: AuditResult, samples: Sequence[Any], test_samples: Sequence[Any],
                 classifier: str, text_Ce: torch.Tensor) -> None:
     cfg = result.config
-    _check_samples(test_samples, "test set")
+    test_ids, test_labels = sample_meta(test_samples, "test set")
     lookup = {n: i for i, n in enumerate(result.class_names)}
-    unknown = sorted({str(s.label) for s in test_samples} - set(lookup))
+    unknown = sorted(set(test_labels) - set(lookup))
     if unknown:
         raise SaekitError(f"test classes {unknown} are not in the audited dataset (classes: {result.class_names})")
-    labels_t = np.array([lookup[str(s.label)] for s in test_samples])
+    labels_t = np.array([lookup[x] for x in test_labels])
     acts_t = image_activations(backend, test_samples, cfg.batch_size, desc="test activations")
     groups = assign_subgroups(acts_t, labels_t, result.stats.mean_CD, result.stats.std_CD,
                               result.latents_of("target"), result.latents_of("bias"),
@@ -341,8 +365,8 @@ def _robustness(backend: AuditBackend, result: AuditResult, samples: Sequence[An
     preds = None if classifier == "none" else _predict(backend, classifier, samples, result.labels_N,
                                                         test_samples, text_Ce, cfg)
     images = []
-    for i, s in enumerate(test_samples):
-        row = {"sample_id": _jsonable(s.id), "label": result.class_names[labels_t[i]],
+    for i in range(len(test_samples)):
+        row = {"sample_id": test_ids[i], "label": result.class_names[labels_t[i]],
                "group": GROUPS[groups.group_N[i]], "z_target": float(groups.z_target_N[i]),
                "z_bias": float(groups.z_bias_N[i])}
         if preds is not None:
@@ -387,17 +411,19 @@ def _predict(backend: AuditBackend, kind: str, samples: Sequence[Any], labels_N:
     return probe.predict((test_f - mu) / sd)
 
 
-def holdout_split(samples: Sequence[Any], test_frac: float, seed: int) -> tuple[list, list]:
-    """Stratified split: `test_frac` of each class's images (at least one when test_frac > 0) for testing."""
+def holdout_split(labels: Sequence[str], test_frac: float, seed: int) -> tuple[list[int], list[int]]:
+    """Stratified split of row indices: `test_frac` of each class's images (at least one when a class has
+    two or more and test_frac > 0) go to the test rows."""
     if not 0.0 <= test_frac < 1.0:
         raise SaekitError(f"--test-frac must be in [0, 1), got {test_frac}")
-    if test_frac == 0.0:
-        return list(samples), []
-    _, labels = class_index([s.label for s in samples]) if len(samples) else ([], np.zeros(0, int))
+    n = len(labels)
+    if test_frac == 0.0 or n == 0:
+        return list(range(n)), []
+    _, idx = class_index(labels)
     rng = np.random.default_rng(seed)
-    test = np.zeros(len(samples), bool)
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
+    test = np.zeros(n, bool)
+    for c in np.unique(idx):
+        rows = np.flatnonzero(idx == c)
         n_test = max(1, int(round(test_frac * len(rows)))) if len(rows) > 1 else 0
         test[rng.permutation(rows)[:n_test]] = True
-    return [s for s, t in zip(samples, test) if not t], [s for s, t in zip(samples, test) if t]
+    return np.flatnonzero(~test).tolist(), np.flatnonzero(test).tolist()

@@ -1,0 +1,189 @@
+"""ConceptScope core: masks, statistics, and known answers on the planted benchmark."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from saekit.analysis import concept_benchmark as cb
+from saekit.analysis import concept_categories as cc
+from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
+from saekit.analysis.conceptscope import AuditConfig, audit, holdout_split, sample_class_rows
+from saekit.analysis.subgroups import assign_subgroups
+from saekit.errors import SaekitError
+
+C = 4
+
+
+# ----------------------------------------------------------------------------------------- masks
+def test_masks_keep_and_remove_the_active_patch():
+    px = torch.rand(1, 3, 8, 8) * 0.5 + 0.25
+    maps = torch.zeros(1, 2, 2, 2)
+    maps[0, 0, 0, 0] = 3.0  # latent 0 fires on the top-left patch; latent 1 is silent
+    m = pixel_masks(maps, (8, 8))
+    assert m.shape == (1, 2, 8, 8)
+    assert m[0, 0].max() == pytest.approx(1.0) and m[0, 0, 0, 0] == pytest.approx(1.0)
+    assert m[0, 0, 7, 7] == 0.0 and m[0, 1].abs().max() == 0.0
+    only, removed = concept_only(px, m, 0.5), concept_removed(px, m, 0.001)
+    assert only.shape == removed.shape == (1, 2, 3, 8, 8)
+    # concept-only keeps the concept's pixels and blacks out the rest
+    assert torch.allclose(only[0, 0, :, 0, 0], px[0, :, 0, 0]) and only[0, 0, :, 7, 7].abs().max() == 0
+    # concept-removed blacks out the whole footprint (m ** 0.001 ~ 1 wherever m > 0) and keeps the rest
+    assert removed[0, 0, :, :3, :3].abs().max() < 0.02 and torch.allclose(removed[0, 0, :, 7, 7], px[0, :, 7, 7])
+    # a silent latent: nothing is concept, so concept-only is black and concept-removed is the image
+    assert only[0, 1].abs().max() == 0 and torch.allclose(removed[0, 1], px[0])
+
+
+# ------------------------------------------------------------------------------------ statistics
+def test_split_uses_std_not_variance():
+    # alignment z of the outlier: (6 - 1.5) / std(2.598) = 1.73 >= 1 (with the variance 6.75 it would be 0.67)
+    align = np.array([6.0, 0.0, 0.0, 0.0])
+    s = cc.split_concepts(align, np.ones(4), np.ones(4), alpha=1.0, sigma=1.0, min_lift=0.0)
+    assert s.is_target_K.tolist() == [True, False, False, False]
+    assert s.z_K[0] == pytest.approx(4.5 / np.std([6, 0, 0, 0]))
+    # bias among context means [0, 0, 0, 6]: threshold mean + std = 1.5 + 2.598 (variance would give 8.25)
+    align = np.array([9.0, 0, 0, 0, 0, 0, 0, 0])
+    means = np.array([1.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0])
+    s = cc.split_concepts(align, means, np.full(8, 0.1), alpha=1.0, sigma=1.0, min_lift=0.0)
+    ctx = means[1:]
+    assert s.bias_threshold == pytest.approx(ctx.mean() + ctx.std())
+    assert np.flatnonzero(s.is_bias_K).tolist() == [4]
+    # the lift guard: the same concept equally strong elsewhere is not a bias of this class
+    s = cc.split_concepts(align, means, means, alpha=1.0, sigma=1.0, min_lift=1.5)
+    assert not s.is_bias_K.any()
+
+
+def test_valid_and_noisy_latents():
+    labels = np.array([0] * 5 + [1] * 5)
+    acts = np.zeros((10, 4))
+    acts[:, 0] = 0.1  # fires everywhere, weakly: noisy
+    acts[:2, 1] = 1.0  # active on two images: valid
+    acts[3, 2] = 1.0  # active on one image only: not valid
+    acts[:, 3] = np.where(labels == 0, 2.0, 0.0)  # class-specific
+    stats = cc.class_stats(acts, labels, 2)
+    noisy = cc.noisy_latents(stats, 0.9)
+    assert noisy.tolist() == [True, False, False, False]
+    assert cc.valid_latents(acts, noisy, 0.5, 1).tolist() == [1, 3]
+    assert cc.top_latents(stats.mean_CD[0], np.array([1, 3]), 1).tolist() == [3]
+
+
+def test_subgroups_follow_clipped_zscores():
+    mean = np.array([[1.0, 1.0]])
+    std = np.array([[1.0, 1.0]])
+    acts = np.array([[3.0, 3.0], [3.0, 0.0], [0.0, 9.0], [0.0, 0.0]])  # latent 0 target, latent 1 bias
+    g = assign_subgroups(acts, np.zeros(4, int), mean, std, [np.array([0])], [np.array([1])])
+    assert g.names() == ["prototype", "confounded", "shortcut", "ambiguous"]
+    assert g.z_bias_N[2] == 3.0  # clipped at 3
+
+
+def test_class_sampling_is_deterministic_and_sized():
+    labels = np.array([0] * 50 + [1] * 7)
+    a = sample_class_rows(labels, 0, 16, seed=3)
+    assert len(a) == 16 and (labels[a] == 0).all()
+    assert np.array_equal(a, sample_class_rows(labels, 0, 16, seed=3))
+    assert len(sample_class_rows(labels, 1, 16, seed=3)) == 7
+    train, test = holdout_split([str(x) for x in labels], 0.2, seed=0)
+    assert len(test) == 10 + 1 and not set(train) & set(test)
+
+
+# ------------------------------------------------------------------------------ planted benchmark
+class CountingBackend(cb.PlantedBackend):
+    """Counts the images embedded, to check the configured sample size and the 2 x K masked copies."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.n_embedded = 0
+        self.max_batch = 0
+
+    def embed(self, px):
+        self.n_embedded += len(px)
+        self.max_batch = max(self.max_batch, len(px))
+        return super().embed(px)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    train = cb.make_dataset(C, 40, seed=0)
+    test = cb.make_test_set(C, per_cue=10, seed=1)
+    backend = CountingBackend(C)
+    cfg = AuditConfig(n_per_class=24, batch_size=64)
+    result = audit(backend, train, cfg, test_samples=test, classifier="logits")
+    return backend, cfg, result, test
+
+
+def test_planted_cue_is_the_bias_of_its_class_and_the_control_is_not(planted):
+    backend, cfg, result, _ = planted
+    lat = backend.latents
+    assert result.class_names == cb.class_names(C)
+    assert lat.background in result.noisy  # on in every image of every class
+    for c, cls in enumerate(result.classes):
+        bias = {x.latent for x in cls.bias}
+        target = {x.latent for x in cls.target}
+        assert lat.cue[c] in bias, f"class {cls.name}: cue latent {lat.cue[c]} not flagged, biases {bias}"
+        assert lat.control not in bias
+        assert lat.shape[c] in target and lat.cue[c] not in target
+        assert not (bias & set(lat.cue[np.arange(C) != c]))  # other classes' cues are not this class's bias
+        assert cls.n_sampled == cfg.n_per_class
+
+
+def test_planted_alignment_uses_the_configured_sample_in_batches(planted):
+    backend, cfg, result, test = planted
+    k = min(cfg.top_k, result.n_valid)
+    per_class = cfg.n_per_class * (1 + 2 * k)
+    # the alignment pass embeds exactly n_per_class x (original + 2 x K masked) images per class;
+    # the zero-shot/logits classifier embeds nothing extra for "logits"
+    assert backend.n_embedded == C * per_class
+    assert backend.max_batch > 2 * k  # masked copies of several latents go through one forward
+
+
+def test_uncorrelated_control_dataset_flags_no_cue():
+    train = cb.make_dataset(C, 40, seed=5, correlated=False)
+    backend = cb.PlantedBackend(C)
+    result = audit(backend, train, AuditConfig(n_per_class=16))
+    flagged = {x.latent for cls in result.classes for x in cls.bias}
+    assert not flagged & set(backend.latents.cue.tolist()) and backend.latents.control not in flagged
+
+
+def test_planted_precision_at_10(planted):
+    backend, _, result, test = planted
+    cue = np.array([s.cue for s in test])
+    p = cb.bias_discovery_precision(result.test_acts_ND, result.test_labels_N, cue, result.latents_of("bias"), k=10)
+    assert p["n_pairs"] == C * (C - 1)
+    assert p["precision"] >= 0.9
+    assert cb.concept_precision(result.biases(), result.class_names, backend.latents, k=C) == 1.0
+
+
+def test_planted_subgroups_expose_a_shortcut_classifier(planted):
+    _, _, result, test = planted
+    acc = result.accuracy_by_group
+    # the planted classifier reads only the stamp: right when the class's own bias is present,
+    # wrong when the class appears without it
+    assert acc["prototype"]["n"] > 0 and acc["confounded"]["n"] > 0
+    assert acc["prototype"]["accuracy"] >= 0.9 and acc["confounded"]["accuracy"] <= 0.3
+    assert sum(result.subgroups["counts"].values()) == len(test)
+
+
+def test_same_seed_same_result():
+    train = cb.make_dataset(2, 12, seed=2)
+    r1 = audit(cb.PlantedBackend(2), train, AuditConfig(n_per_class=6, seed=7))
+    r2 = audit(cb.PlantedBackend(2), train, AuditConfig(n_per_class=6, seed=7))
+    assert [[(x.latent, x.alignment) for x in c.target + c.context] for c in r1.classes] == \
+           [[(x.latent, x.alignment) for x in c.target + c.context] for c in r2.classes]
+
+
+# ------------------------------------------------------------------------------------- bad input
+def test_bad_inputs_are_one_line_errors():
+    backend = cb.PlantedBackend(C)
+    with pytest.raises(SaekitError, match="empty"):
+        audit(backend, [], AuditConfig())
+    few = cb.make_dataset(2, 3, seed=0)
+    with pytest.raises(SaekitError, match=r"has 3 image\(s\).*at least 5") as e:
+        audit(cb.PlantedBackend(2), few, AuditConfig())
+    assert "\n" not in str(e.value)
+    unlabelled = [cb.PlantedSample(0, "x.png", "", None, few[0].image)] + few
+    with pytest.raises(SaekitError, match="no label"):
+        audit(cb.PlantedBackend(2), unlabelled, AuditConfig())
+    with pytest.raises(SaekitError, match="no valid latents"):
+        audit(cb.PlantedBackend(2), cb.make_dataset(2, 6, seed=0), AuditConfig(active_threshold=1e6))
+    with pytest.raises(SaekitError, match="--per-class"):
+        AuditConfig(n_per_class=0)
