@@ -25,7 +25,8 @@ class ModelBackend:
     """AuditBackend over `model` (saekit.models.HookedModel, vision), `sae` (saekit.SAE) and an
     optional `text_space` (anything with image_to_text(features) and encode_texts(texts))."""
 
-    def __init__(self, model: Any, sae: Any, text_space: Any = None, hook: str | None = None, tokens: str | None = None):
+    def __init__(self, model: Any, sae: Any, text_space: Any = None, hook: str | None = None, tokens: str | None = None,
+                 text_tokens: str = "all"):
         from saekit.models.preprocess import ImagePreprocessor
 
         cfg = sae.cfg
@@ -64,6 +65,17 @@ class ModelBackend:
         self.d_sae = int(cfg.d_sae)
         self.grid = tuple(model.patch_grid)
         self._has_own_text = getattr(model, "modality", "") == "image-text" and hasattr(model, "embed_texts")
+        if text_space is not None and getattr(text_space, "kind", "") == "clip":
+            # a CLIP text space is the model's own embeddings: same as no text space for a CLIP model
+            if getattr(text_space, "model", None) is not model and not self._has_own_text:
+                raise SaekitError("a CLIP text space only works with that CLIP model as --model")
+            text_space = None
+            self.text_space = None
+        self._text_hook = getattr(text_space, "feature_hook", None) if text_space is not None else None
+        self._text_pooling = getattr(text_space, "pooling", "mean") if text_space is not None else "mean"
+        self._text_tokens = text_tokens
+        if self._text_hook:
+            model.resolve(self._text_hook)  # unknown hook: one clear line now, not mid-audit
         if text_space is None and not self._has_own_text:
             raise SaekitError(f"{model.model_id} has no text tower: pass --text-space DIR (a text space fitted "
                               "with `saekit align`) so class names can be compared with images")
@@ -111,10 +123,24 @@ class ModelBackend:
         return self.features(px_B3HW)
 
     @torch.no_grad()
+    def _text_features(self, px_B3HW: torch.Tensor) -> torch.Tensor:
+        """The features the fitted map was trained on: its hook's tokens pooled like its store's rows."""
+        if not self._text_hook:
+            return self.features(px_B3HW)
+        inputs = self._inputs(px_B3HW)
+        acts_BTd = self.model.capture(inputs, [self._text_hook])[self._text_hook].float()
+        if self._text_pooling == "first" or acts_BTd.shape[1] == 1:
+            return acts_BTd[:, 0]
+        w = self.model.token_mask(inputs, self._text_tokens, self._text_hook).to(acts_BTd.device, torch.float32)
+        return (acts_BTd * w.unsqueeze(-1)).sum(dim=1) / w.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+    @torch.no_grad()
     def embed(self, px_B3HW: torch.Tensor) -> torch.Tensor:
-        feats = self.features(px_B3HW)
-        if self.text_space is not None:
-            feats = torch.as_tensor(np.asarray(self.text_space.image_to_text(feats)), dtype=torch.float32)
+        if self.text_space is None:
+            feats = self.features(px_B3HW)
+        else:
+            feats = self._text_features(px_B3HW)
+            feats = torch.as_tensor(np.asarray(self.text_space.image_to_text(feats.cpu().numpy())), dtype=torch.float32)
         return F.normalize(feats.float(), dim=-1).to(self.model.device)
 
     @torch.no_grad()

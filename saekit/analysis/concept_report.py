@@ -125,7 +125,7 @@ def index_html(doc: dict[str, Any], result: AuditResult) -> str:
         f"<p>Dataset <code>{_fmt(doc['dataset'].get('spec', ''))}</code>: {result.n_images} images, "
         f"{len(result.class_names)} classes. SAE <code>{_fmt(doc['sae'].get('path', ''))}</code> on hook "
         f"<code>{_fmt(doc['sae'].get('hook', ''))}</code>; {result.n_valid} valid latents, {len(result.noisy)} noisy "
-        f"(always-on) latents filtered. Text space: {_fmt(doc.get('text_space') or '')}.</p>",
+        f"(always-on) latents filtered. Text space: {_fmt((doc.get('text_space') or {}).get('kind', ''))}.</p>",
         f"<p>alpha = {p['alpha']}, sigma = {p['sigma']}, {p['n_per_class']} images per class for alignment, "
         f"top {p['top_k']} latents per class, minimum lift {p['min_lift']}. Alignment A = (sufficiency + necessity)/2; "
         "target: z(A) &ge; alpha within the class; bias: a context concept whose class mean is at least "

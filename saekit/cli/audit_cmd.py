@@ -19,8 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma", type=float, default=1.0, help="bias if the class mean is >= mean + sigma*std of the context means (default 1.0)")
     p.add_argument("--per-class", type=int, default=128, help="images sampled per class for the alignment scores (default 128)")
     p.add_argument("--top-k", type=int, default=20, help="latents per class by class-mean activation (default 20)")
-    p.add_argument("--text-space", type=Path, default=None,
-                   help="text space fitted with `saekit align` (needed for encoders without a text tower)")
+    p.add_argument("--text-space", default=None,
+                   help="text space: a `saekit align` output directory (needed for encoders without a text tower) "
+                        "or a CLIP model spec; default: the model's own text tower")
     p.add_argument("--classifier", choices=("none", "probe", "zero-shot", "logits"), default="none",
                    help="classifier for accuracy per sub-group: probe = logistic regression on the model's pooled "
                         "features of the audited images; zero-shot = nearest class text; logits = the model's class head")
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
         raise SaekitError(f"--data {args.data!r} holds texts; the audit needs labelled images")
     model = load_model(args.model, device=args.device)
     sae = SAE.load(args.sae, device=model.device)
-    text_space = _load_text_space(args.text_space) if args.text_space is not None else None
-    backend = ModelBackend(model, sae, text_space, hook=args.hook)
+    text_space, text_tokens = (_load_text_space(args.text_space, model.device) if args.text_space is not None
+                               else (None, "all"))
+    backend = ModelBackend(model, sae, text_space, hook=args.hook, text_tokens=text_tokens)
 
     all_view = SampleView(ds)
     ids, labels = sample_meta(all_view, "dataset")
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                     "held_out": 0 if test is None or args.test_data else len(test)},
         "test": None if test is None else {"spec": args.test_data or f"{test_frac:g} of --data held out",
                                            "n_images": len(test)},
-        "text_space": backend.text_space_kind if args.text_space is None else f"fitted: {args.text_space}",
+        "text_space": ({"kind": "model", "model": model.model_id} if backend.text_space is None
+                       else {**backend.text_space.describe(), "spec": str(args.text_space)}),
         "names": names_source,
     }
     path = write_report(result, backend, train, args.out, meta)
@@ -161,18 +164,21 @@ def _dataset_fingerprint(ids: list, labels: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_text_space(path: Path):
-    from saekit.errors import SaekitError
+def _load_text_space(spec: str, device):
+    """A `saekit align` output directory (fitted map) or a CLIP model spec; plus the token selection of the
+    store the map was fitted on (its features are that store's rows pooled), "all" when unknown."""
+    from saekit.analysis.alignment import load_text_space, read_align_json
 
-    try:
-        from saekit.analysis import alignment
-    except ImportError as exc:
-        raise SaekitError(f"--text-space needs saekit.analysis.alignment, which is not available ({exc})") from None
-    for name in ("load_text_space",):
-        fn = getattr(alignment, name, None)
-        if fn is not None:
-            return fn(path)
-    cls = getattr(alignment, "TextSpace", None)
-    if cls is not None and hasattr(cls, "load"):
-        return cls.load(path)
-    raise SaekitError("saekit.analysis.alignment has no TextSpace.load / load_text_space to read --text-space")
+    space = load_text_space(spec, device=str(device))
+    tokens = "all"
+    p = Path(spec)
+    if p.is_dir():
+        store_path = (read_align_json(p).get("store") or {}).get("path")
+        if store_path and Path(store_path).exists():
+            try:
+                from stores import ActivationStore
+
+                tokens = str(ActivationStore.open(store_path).attrs.get("tokens") or "all")
+            except Exception:  # the store is only a hint for pooling; its absence is not an error
+                tokens = "all"
+    return space, tokens

@@ -1,0 +1,183 @@
+"""`saekit audit` end to end on tiny random models, the model backend's known answers, and bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from saekit.analysis import concept_benchmark as cb
+from saekit.analysis.concept_backend import ModelBackend
+from saekit.analysis.conceptscope import AuditConfig, audit
+from saekit.cli.main import main
+from saekit.errors import SaekitError
+from saekit.models import load_model
+from saekit.sae import SAE, SAEConfig
+
+HOOK = "blocks.1.hook_resid_post"
+
+
+def _folder(root: Path, n_classes: int, per_class: int) -> Path:
+    for s in cb.make_dataset(n_classes, per_class, seed=0):
+        d = root / s.label
+        d.mkdir(parents=True, exist_ok=True)
+        s.image.save(d / f"{s.id:04d}.png")
+    return root
+
+
+def _sae(root: Path, d_in: int, hook: str = HOOK, model_id: str = "random:clip", tokens: str = "all") -> Path:
+    sae = SAE.create(SAEConfig(arch="relu", d_in=d_in, d_sae=32, hook=hook, model_id=model_id, tokens=tokens), seed=1)
+    sae.save(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit")
+    return _folder(root / "data", 3, 10), _sae(root / "sae", 48)
+
+
+def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
+    data, sae = clip_setup
+    out = tmp_path / "out"
+    rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
+               "--per-class", "4", "--top-k", "6", "--active-threshold", "0", "--classifier", "zero-shot",
+               "--examples", "2"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "audit.json").read_text())
+    assert doc["kind"] == "audit" and doc["format_version"] == 1
+    assert doc["sae"]["hook"] == HOOK and doc["sae"]["fingerprint"] and doc["dataset"]["fingerprint"]
+    assert doc["params"]["n_per_class"] == 4 and doc["params"]["alpha"] == 1.0 and doc["params"]["sigma"] == 1.0
+    assert sorted(doc["classes"]) == cb.class_names(3)
+    n_test = doc["test"]["n_images"]
+    assert n_test == 6 and doc["dataset"]["n_images"] == 24  # 0.2 of each class of 10 held out
+    for cls in doc["classes"].values():
+        assert cls["n_sampled"] == 4
+        entries = cls["target"] + cls["context"]
+        assert 0 < len(entries) <= 6
+        for e in entries:
+            assert {"latent", "name", "alignment", "z", "class_mean", "sufficiency", "necessity",
+                    "example_sample_ids"} <= set(e)
+            assert e["name"] == f"latent {e['latent']}" and (out / e["examples"]).is_file()
+        assert [e["latent"] for e in cls["bias"]] == [e["latent"] for e in cls["context"] if e["bias"]]
+    assert sum(doc["subgroups"]["counts"].values()) == n_test
+    assert doc["accuracy_by_group"]["all"]["n"] == n_test
+    assert "Strongest biases" in (out / "index.html").read_text()
+    assert not list(out.glob("*.tmp"))
+
+
+def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
+    data, sae = clip_setup
+    from saekit.analysis.summaries import sae_fingerprint
+
+    fp = sae_fingerprint(SAE.load(sae))
+    names = tmp_path / "names"
+    names.mkdir()
+    (names / "names.json").write_text(json.dumps({"kind": "names", "sae": {"fingerprint": fp},
+                                                  "latents": [{"latent": j, "name": f"concept-{j}"} for j in range(32)]}))
+    out = tmp_path / "out"
+    rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
+               "--per-class", "2", "--active-threshold", "0", "--test-frac", "0", "--names", str(names), "--top-k", "3"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "audit.json").read_text())
+    e = next(iter(doc["classes"].values()))["target"] + next(iter(doc["classes"].values()))["context"]
+    assert all(x["name"] == f"concept-{x['latent']}" for x in e) and doc["subgroups"] is None
+    (names / "names.json").write_text(json.dumps({"sae": {"fingerprint": "other"}, "latents": []}))
+    rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
+               "--names", str(names)])
+    assert rc == 2 and "was made for SAE other" in capsys.readouterr().err
+
+
+def test_backend_matches_a_manual_forward(clip_setup):
+    data, sae_dir = clip_setup
+    model = load_model("random:clip")
+    sae = SAE.load(sae_dir)
+    be = ModelBackend(model, sae)
+    from saekit.data import load_dataset
+
+    ds = load_dataset(str(data))
+    samples = [ds[i] for i in range(3)]
+    px = be.pixels([s.image for s in samples])
+    assert px.shape == (3, 3, 32, 32) and px.min() >= 0 and px.max() <= 1
+    # masks multiply raw [0, 1] pixels; the model still sees exactly its own preprocessing
+    ref = model.prepare(samples)
+    assert torch.allclose(be._inputs(px)["pixel_values"], ref["pixel_values"], atol=1e-5)
+    acts = model.capture(ref, [HOOK])[HOOK]
+    z = sae.encode(acts.reshape(-1, acts.shape[-1])).reshape(3, acts.shape[1], -1)
+    image, maps = be.encode(px, np.array([5, 7]))
+    assert torch.allclose(image, z.mean(dim=1), atol=1e-5)  # tokens "all": mean over every token
+    patches = z[:, model.n_prefix_tokens:]  # the 4 x 4 patch grid after CLS
+    assert maps.shape == (3, 2, 4, 4)
+    assert torch.allclose(maps[:, 1].reshape(3, 16), patches[:, :, 7], atol=1e-5)
+    emb = be.embed(px)
+    assert torch.allclose(emb.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+class _HashEncoder:
+    """A deterministic stand-in text encoder: a seeded vector per text."""
+
+    name = "hash"
+
+    def encode(self, texts):
+        out = np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts]).astype(np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_fitted_text_space_path_for_an_encoder_without_text_tower():
+    from saekit.analysis.alignment import LinearTextSpace
+
+    model = load_model("random:vit")
+    sae = SAE.create(SAEConfig(arch="relu", d_in=64, d_sae=16, hook="blocks.0.hook_resid_post", model_id="random:vit",
+                               tokens="patches"), seed=0)
+    rng = np.random.default_rng(0)
+    space = LinearTextSpace(rng.normal(size=(64, 8)), np.zeros(64), np.zeros(8), _HashEncoder(),
+                            feature_hook="blocks.2.hook_resid_post")
+    with pytest.raises(SaekitError, match="no text tower"):
+        ModelBackend(model, sae)
+    be = ModelBackend(model, sae, space)
+    train = cb.make_dataset(2, 8, seed=0)
+    res = audit(be, train, AuditConfig(n_per_class=3, top_k=4, active_threshold=0.0))
+    assert [c.n_sampled for c in res.classes] == [3, 3]
+    assert all(len(c.target) + len(c.context) == 4 for c in res.classes)
+    assert all(np.isfinite([x.alignment for x in c.target + c.context]).all() for c in res.classes)
+
+
+# ------------------------------------------------------------------------------------- bad input
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1
+    line = [l for l in err if l.startswith("saekit audit: error:")]
+    assert len(line) == 1, err
+    return line[0]
+
+
+def test_cli_bad_input_exits_2_with_one_line(clip_setup, tmp_path, capsys):
+    data, sae = clip_setup
+    base = ["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(tmp_path / "o")]
+    few = _folder(tmp_path / "few", 2, 4)
+    assert main(base[:4] + [str(few)] + base[5:]) == 2
+    assert "at least 5" in _err(capsys)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(base[:4] + [str(empty)] + base[5:]) == 2
+    assert "empty" in _err(capsys)
+    other_hook = _sae(tmp_path / "s1", 48, hook="blocks.7.hook_resid_post")
+    assert main(base[:6] + [str(other_hook)] + base[7:]) == 2
+    assert "not a hook of random:clip" in _err(capsys)
+    wrong_d = _sae(tmp_path / "s2", 32)
+    assert main(base[:6] + [str(wrong_d)] + base[7:] + ["--active-threshold", "0"]) == 2
+    assert "d_in=32" in _err(capsys)
+    assert main(base + ["--hook", "blocks.0.hook_resid_post"]) == 2
+    assert "trained on hook" in _err(capsys)
+    other_model = _sae(tmp_path / "s3", 48, model_id="hf:something-else")
+    assert main(base[:6] + [str(other_model)] + base[7:]) == 2
+    assert "trained on activations of" in _err(capsys)
+    vit_sae = _sae(tmp_path / "s4", 64, model_id="random:vit")
+    assert main(["audit", "--model", "random:vit", "--data", str(data), "--sae", str(vit_sae), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "--text-space" in _err(capsys)
+    assert main(base + ["--per-class", "0"]) == 2
+    assert "--per-class" in _err(capsys)
+    assert not (tmp_path / "o" / "audit.json").exists()
