@@ -43,7 +43,8 @@ def resume_store(path: str | os.PathLike) -> StoreWriter:
                 _, raw = ds_src.id.read_direct_chunk((a, 0))
                 if len(raw) != rpc[h] * st.d * st.buf.itemsize:
                     raise StoreError(f"{path}: chunk at row {a} of {h!r} has an unexpected size; file corrupt")
-                st.acts.resize(a + rpc[h], axis=0)
+                st.chunk_start = a
+                w._grow(st, a + rpc[h])  # noqa: SLF001
                 st.acts.id.write_direct_chunk((a, 0), raw)
             st.chunk_start = n_full
             if n > n_full:

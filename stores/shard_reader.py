@@ -154,10 +154,10 @@ class ShardReader:
         if stop <= start:
             return out
         rpc = self.rows_per_chunk(hook)
-        if start % rpc == 0 and (stop % rpc == 0 or stop == start + rpc) and stop - start <= rpc and out.flags.c_contiguous:
+        if stop - start == rpc and start % rpc == 0 and out.flags.c_contiguous:
             addr = self.chunk_addresses(hook)
             k = start // rpc
-            if k < addr.size and addr[k] >= 0 and stop - start == rpc:
+            if k < addr.size and addr[k] >= 0:
                 view = memoryview(out).cast("B")
                 got = os.preadv(self._fd, [view], int(addr[k]))
                 if got != view.nbytes:

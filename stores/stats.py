@@ -70,29 +70,3 @@ def compute_stats(blocks: Iterable[np.ndarray], d: int, n_expected: int | None =
     for block in blocks:
         acc.update(block)
     return acc.result()
-
-
-def merge_stats(parts: list[dict[str, Any]], d: int) -> dict[str, Any]:
-    """Exact merge of mean/var/mean_sq_norm; quantiles are the row-weighted mean of the
-    parts' quantiles (an approximation, used only when no pass over all rows is made)."""
-    n = sum(p["n"] for p in parts)
-    mean = np.zeros(d, np.float64)
-    m2 = np.zeros(d, np.float64)
-    seen = 0
-    for p in parts:
-        if p["n"] == 0:
-            continue
-        delta = p["mean"] - mean
-        total = seen + p["n"]
-        mean = mean + delta * (p["n"] / total)
-        m2 = m2 + p["var"] * p["n"] + delta**2 * (seen * p["n"] / total)
-        seen = total
-    quant = {q: float(sum(p["norm_quantiles"][q] * p["n"] for p in parts if p["n"]) / max(n, 1)) for q in NORM_QUANTILES}
-    return {
-        "n": n,
-        "mean": mean,
-        "var": m2 / n if n else np.full(d, np.nan),
-        "norm_quantiles": quant,
-        "mean_sq_norm": sum(p["mean_sq_norm"] * p["n"] for p in parts if p["n"]) / n if n else float("nan"),
-        "n_nonfinite": sum(p.get("n_nonfinite", 0) for p in parts),
-    }

@@ -42,6 +42,8 @@ from stores.stats import StreamingStats
 
 log = logging.getLogger(__name__)
 
+GROW_CHUNKS = 32
+
 
 class _HookState:
     """Write-side state of one hook: the open chunk buffer and the unwritten index rows."""
@@ -59,6 +61,7 @@ class _HookState:
         self.pending_sid: list[np.ndarray] = []
         self.pending_pos: list[np.ndarray] = []
         self.n_committed = n_rows
+        self.extent = int(self.acts.shape[0])  # tracked here: h5py's .shape costs a C call
         if self.fill:  # resuming mid-chunk: the open chunk's committed rows go back in the buffer
             self.buf[: self.fill] = self.acts[self.chunk_start : n_rows]
 
@@ -222,10 +225,16 @@ class StoreWriter:
             if st.fill == st.rpc:
                 self._write_chunk(st, st.buf)
 
+    def _grow(self, st: _HookState, end: int) -> None:
+        """Extend acts to at least ``end`` rows, GROW_CHUNKS chunks at a time: fewer SWMR
+        metadata updates. Rows past the commit are invisible to readers; close() trims."""
+        if st.extent < end:
+            st.extent = max(end, st.chunk_start + GROW_CHUNKS * st.rpc)
+            st.acts.resize(st.extent, axis=0)
+
     def _write_chunk(self, st: _HookState, rows: np.ndarray) -> None:
         end = st.chunk_start + st.rpc
-        if st.acts.shape[0] < end:
-            st.acts.resize(end, axis=0)
+        self._grow(st, end)
         st.acts.id.write_direct_chunk((st.chunk_start, 0), np.ascontiguousarray(rows))
         st.chunk_start = end
         st.fill = 0
@@ -251,8 +260,7 @@ class StoreWriter:
         for st in self._state.values():
             if st.fill:
                 end = st.chunk_start + st.fill
-                if st.acts.shape[0] < end:
-                    st.acts.resize(end, axis=0)
+                self._grow(st, end)
                 st.acts[st.chunk_start : end] = st.buf[: st.fill]
             if st.pending_sid:
                 sid = np.concatenate(st.pending_sid)
@@ -296,6 +304,10 @@ class StoreWriter:
         if self._closed:
             return
         self.commit()
+        for st in self._state.values():
+            if st.extent != st.n_rows:  # trim the grow-ahead so a complete store is exact
+                st.acts.resize(st.n_rows, axis=0)
+                st.extent = st.n_rows
         if compute_stats:
             for hook in self.hooks:
                 self._write_stats(hook)
