@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -315,6 +315,32 @@ def _iter_whole_samples(store: Any, hook: str, batch_size: int) -> Iterator[tupl
         yield carry
 
 
+def sample_max_batches(sae: Any, store: Any, hook: str, batch_size: int | None = None,
+                       progress: bool = False) -> Iterator[tuple[np.ndarray, Any]]:
+    """Yield (sample_ids [n_b], smax [n_b, d_sae] tensor): each sample's max activation per latent."""
+    import torch
+    from tqdm.auto import tqdm
+
+    check_sae_matches_store(sae, store, hook)
+    _, L = sae_dims(sae)
+    device = sae.W_dec.device
+    if batch_size is None:
+        batch_size = int(min(8192, max(256, 2 ** 24 // max(L, 1))))
+    bar = tqdm(total=int(store.n_rows(hook)), desc=f"encode {hook}", unit="row", disable=not progress, leave=False)
+    with torch.no_grad():
+        for acts, sid, _ in _iter_whole_samples(store, hook, batch_size):
+            z = sae.encode(torch.from_numpy(acts).to(device=device, dtype=sae.W_dec.dtype)).float()
+            change = np.ones(len(sid), dtype=bool)
+            change[1:] = sid[1:] != sid[:-1]
+            starts = np.nonzero(change)[0]
+            local = torch.from_numpy(np.cumsum(change) - 1).to(device)
+            smax = torch.zeros(len(starts), L, device=device)
+            smax.index_reduce_(0, local, z, "amax", include_self=True)
+            bar.update(len(sid))
+            yield sid[starts], smax
+    bar.close()
+
+
 def _merge_slots(keys_LK, cand_LS):
     """Which (latent, slot) pairs a candidate takes over when keeping the K largest keys.
 
@@ -405,12 +431,15 @@ def compute_summaries(
     max_tokens: int = 1024,
     seed: int = 0,
     progress: bool = True,
+    on_samples: Callable[[np.ndarray, Any], None] | None = None,
 ) -> LatentSummaries:
     """One streaming pass of ``store``/``hook`` through ``sae.encode`` (see the module docstring).
 
     ``batch_size`` rows per read (default keeps a dense [B, d_sae] block near 16 M floats);
     ``max_tokens`` caps T, the per-token activations kept for each top sample (the per-sample max
-    still uses every token). Same seed => same result.
+    still uses every token). ``on_samples(sample_ids [n_b], smax [n_b, d_sae] tensor)`` is called
+    for every batch of whole samples with their per-sample max activations, so other per-sample
+    statistics (e.g. the Monosemanticity Score) ride on the same pass. Same seed => same result.
     """
     import torch
     from tqdm.auto import tqdm
@@ -488,6 +517,8 @@ def compute_summaries(
             s_f, l_f = (smax > 0).nonzero(as_tuple=True)
             v_f = smax[s_f, l_f]
             sample_fired += torch.bincount(l_f, minlength=L)
+            if on_samples is not None:
+                on_samples(sid[starts.cpu().numpy()], smax)
             # --- top-K by per-sample max: only pairs above the latent's current K-th value compete
             keep = v_f > top_keys.amin(1)[l_f]
             lat, slot, c = _merge_sparse(top_keys, l_f[keep], v_f[keep])

@@ -1,0 +1,184 @@
+"""Naming: a planted latent that fires exactly on the 'cat' images, whose decoder direction maps to
+the text embedding of 'cat', is named 'cat' (by decoder and by top images), its top samples are the
+cat images, its heatmap PNGs shade the planted patch, its Monosemanticity Score is high; text
+stores get token highlights; bad input gives one clear error."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from saekit.analysis.alignment import LinearTextSpace
+from saekit.analysis.naming import NameConfig, run_naming
+from saekit.errors import SaekitError
+from stores import ActivationStore
+from test_summaries_fakes import LinearReluSAE
+
+WORDS = ["cat", "dog", "car", "tree", "boat", "house"]
+LABELS = ["cat", "dog", "car"]
+HOOK = "blocks.1.hook_resid_post"
+D = 8
+
+
+class OneHotEncoder:
+    """Each vocabulary word is its own axis; a text is the unit sum of its known words."""
+
+    name = "onehot-test"
+    dim = len(WORDS)
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                if w in WORDS:
+                    out[i, WORDS.index(w)] += 1
+        out[out.sum(1) == 0, -1] = 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _image_store(tmp_path, n_per=8):
+    """Images in label folders; features: CLS + 2x2 patches; label j puts feature axis j on patch 2."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    labels, files = [], []
+    for lab in LABELS:
+        (root / lab).mkdir(parents=True)
+        for i in range(n_per):
+            arr = (rng.uniform(0, 255, size=(20, 24, 3))).astype(np.uint8)
+            Image.fromarray(arr).save(root / lab / f"{i:02d}.png")
+    from saekit.data import load_dataset
+
+    ds = load_dataset(str(root))
+    path = tmp_path / "store.h5"
+    w = ActivationStore.create(path, hooks={HOOK: D}, dtype="float32", attrs={
+        "model_id": "test-vit", "modality": "image", "dataset_modality": "image", "data": str(root),
+        "patch_grid": [2, 2], "n_prefix_tokens": 1, "image_size": 16,
+        "preprocessing": {"size": 16, "resize": 16}, "tokens": "all"})
+    recs = []
+    for i in range(len(ds)):
+        s = ds[i]
+        acts = rng.normal(size=(5, D)).astype(np.float32) * 0.05
+        acts[:, 3:] += rng.normal(size=(5, D - 3)) * 0.5  # unrelated variation on other axes
+        j = LABELS.index(s.label)
+        acts[3, j] += 2.0 + 0.1 * (i % 5)  # patch 2 (position 3 = CLS + 2)
+        w.append(HOOK, acts, np.full(5, i), np.arange(5))
+        recs.append({"source": s.source, "label": s.label, "text": f"a {s.label}"})
+        labels.append(s.label)
+    w.add_samples(np.arange(len(ds)), recs)
+    w.close()
+    return path, labels
+
+
+def _sae_and_space():
+    # latents 0..2 read axes 0..2 (threshold 1.0); decoder rows are those axes
+    W_enc = torch.zeros(D, 4)
+    W_dec = torch.zeros(4, D)
+    for j in range(3):
+        W_enc[j, j] = 1.0
+        W_dec[j, j] = 1.0
+    W_dec[3, 5] = 1.0  # latent 3 never fires (dead): not named
+    sae = LinearReluSAE(W_enc, W_dec, b_enc=torch.tensor([-1.0, -1.0, -1.0, -100.0]), hook=HOOK)
+    W = np.zeros((D, len(WORDS)), np.float32)
+    for j in range(3):
+        W[j, j] = 1.0  # feature axis j <-> word j
+    space = LinearTextSpace(W, np.zeros(D), np.full(len(WORDS), 0.1), OneHotEncoder(), HOOK, "mean")
+    return sae, space
+
+
+@pytest.mark.parametrize("method", ["decoder", "top-images", "auto"])
+def test_planted_cat_latent_is_named_cat(tmp_path, method):
+    store, labels = _image_store(tmp_path)
+    sae, space = _sae_and_space()
+    out = tmp_path / f"names-{method}"
+    doc = run_naming(sae, store, out, vocab=WORDS, text_space=space,
+                     cfg=NameConfig(method=method, top_n=8, n_candidates=3))
+    by = {l["latent"]: l for l in doc["latents"]}
+    assert sorted(by) == [0, 1, 2]  # the dead latent is not named
+    for j, lab in enumerate(LABELS):
+        lat = by[j]
+        assert lat["name"] == lab, (method, lat["candidates"])
+        assert lat["score"] > 0.5
+        assert [t["label"] for t in lat["top"]] == [lab] * 8
+        assert lat["mono_score"] is not None and lat["mono_score"] > 0.9
+        assert lat["freq"] == pytest.approx(1 / 15, abs=1e-6)  # one token in 5, one label in 3
+    on_disk = json.loads((out / "names.json").read_text())
+    assert on_disk["kind"] == "names" and on_disk["format_version"] == 1
+    assert on_disk["sae"]["hook"] == HOOK and on_disk["store"]["fingerprint"]
+    # heatmaps: relative paths that exist; the planted patch (top-right of the 2x2 grid... patch 2 =
+    # bottom-left) is shaded red, the others are not
+    hm = by[0]["top"][0]["heatmap"]
+    assert hm is not None and (out / hm).is_file()
+    px = np.asarray(Image.open(out / hm).convert("RGB")).astype(int)
+    red = px[..., 0] - px[..., 1]
+    h = px.shape[0]
+    bottom_left = red[h // 2 + 4:, : h // 2 - 4].mean()
+    others = np.mean([red[: h // 2 - 4, : h // 2 - 4].mean(), red[: h // 2 - 4, h // 2 + 4:].mean(),
+                      red[h // 2 + 4:, h // 2 + 4:].mean()])
+    assert bottom_left > others + 40
+    html = (out / "index.html").read_text()
+    assert 'src="heatmaps/' in html and "cat" in html
+
+
+def test_text_store_gets_token_highlights_and_names(tmp_path):
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=2, replace=False)) for _ in range(60)]
+    path = tmp_path / "text.h5"
+    w = ActivationStore.create(path, hooks={HOOK: D}, dtype="float32",
+                               attrs={"model_id": "test-lm", "modality": "text", "dataset_modality": "text"})
+    for i, t in enumerate(texts):
+        toks = t.split()
+        acts = rng.normal(size=(len(toks), D)).astype(np.float32) * 0.05
+        for p, tok in enumerate(toks):
+            if tok in ("cat", "dog", "tree"):
+                acts[p, ["cat", "dog", "tree"].index(tok)] += 2.0
+        w.append(HOOK, acts, np.full(len(toks), i), np.arange(len(toks)))
+    w.add_samples(np.arange(60), [{"source": f"t{i}", "label": "", "text": t} for i, t in enumerate(texts)])
+    w.close()
+
+    class WS:
+        def __call__(self, texts, return_tensors=None):
+            return {"input_ids": torch.tensor([[WORDS.index(x) for x in texts[0].split()]])}
+
+        def decode(self, ids):
+            return WORDS[ids[0]]
+
+    sae, _ = _sae_and_space()
+    doc = run_naming(sae, path, tmp_path / "tn", vocab=WORDS, text_encoder=OneHotEncoder(), tokenizer=WS(),
+                     cfg=NameConfig(top_n=5))
+    by = {l["latent"]: l for l in doc["latents"]}
+    # latent 2 reads axis 2 = "tree" tokens in this store
+    assert by[2]["name"] == "tree" and by[0]["name"] == "cat"
+    toks = by[0]["top"][0]["tokens"]
+    assert all(a > 1 for t, a in toks if t == "cat") and all(a == 0 for t, a in toks if t != "cat")
+    assert doc["method"] == "top-images" and doc["latents"][0]["mono_score"] is not None
+
+
+def test_bad_inputs(tmp_path):
+    store, _ = _image_store(tmp_path, n_per=2)
+    sae, space = _sae_and_space()
+    wrong = LinearReluSAE(torch.eye(4), torch.eye(4), hook=HOOK)
+    with pytest.raises(SaekitError, match="dimension 4 .* dimension 8"):
+        run_naming(wrong, store, tmp_path / "x", vocab=WORDS, text_space=space)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    with pytest.raises(SaekitError, match="holds no words"):
+        run_naming(sae, store, tmp_path / "x", vocab=empty, text_space=space)
+    with pytest.raises(SaekitError, match="needs a text space"):
+        run_naming(sae, store, tmp_path / "x", vocab=WORDS)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_dimension_mismatch_exits_2(tmp_path, capsys):
+    from saekit.cli.main import main
+    from saekit.sae import SAE, SAEConfig
+
+    store, _ = _image_store(tmp_path, n_per=2)
+    SAE.create(SAEConfig(arch="topk", d_in=6, d_sae=12, k=2, hook=HOOK)).save(tmp_path / "sae")
+    rc = main(["name", "--sae", str(tmp_path / "sae"), "--store", str(store), "--out", str(tmp_path / "o"),
+               "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "dimension 6" in err and "dimension 8" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
