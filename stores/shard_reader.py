@@ -108,6 +108,12 @@ class ShardReader:
             self._f = None
             os.close(self._fd)
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing left to report
+            pass
+
     # ------------------------------------------------------------------ geometry
     def d(self, hook: str) -> int:
         return int(self._acts[hook].shape[1])

@@ -255,8 +255,22 @@ class StoreWriter:
 
     # ------------------------------------------------------------------ durability
     def commit(self) -> None:
-        """Make everything appended so far durable and visible to readers."""
+        """Make everything appended so far durable and visible to readers.
+
+        Commit at sample boundaries (all hooks' rows of whole samples plus their
+        add_samples): ``n_samples_committed`` is then exactly where a resumed capture
+        continues. Rows whose sample id has no /samples record are refused here.
+        """
         self._check_open()
+        for hook, st in self._state.items():
+            if st.pending_sid:
+                ids = np.unique(np.concatenate(st.pending_sid))
+                unknown = [int(i) for i in ids if int(i) not in self._known_ids]
+                if unknown:
+                    raise StoreError(
+                        f"commit: hook {hook!r} has rows for sample id {unknown[0]} with no add_samples record; "
+                        "add the samples before committing"
+                    )
         for st in self._state.values():
             if st.fill:
                 end = st.chunk_start + st.fill

@@ -122,7 +122,10 @@ def test_writer_bad_inputs(tmp_path):
         w.append("x", np.zeros((2, 8)), [0, 0], [0, 1])
     with pytest.raises(StoreError, match="2 rows but 3 sample ids"):
         w.append(HOOK, np.zeros((2, 8)), [0, 0, 0], [0, 1])
-    w.add_samples([1], [{}])
+    w.append(HOOK, np.zeros((2, 8)), [7, 7], [0, 1])
+    with pytest.raises(StoreError, match="sample id 7 with no add_samples record"):
+        w.commit()
+    w.add_samples([1, 7], [{}, {}])
     with pytest.raises(StoreError, match="sample id 1 is already"):
         w.add_samples([1], [{}])
     w.close()

@@ -132,11 +132,11 @@ def main() -> None:
         if os.path.exists(store_path):
             os.remove(store_path)
         w = ActivationStore.create(store_path, {HOOK: d}, dtype="float16", attrs={"model_id": "bench"})
+        w.add_samples(np.arange(int(sid[-1]) + 1), [{"source": str(i)} for i in range(int(sid[-1]) + 1)])
         for i, (a, b) in enumerate(blocks):
             w.append(HOOK, src(a, b), sid[a:b], pos[a:b])
             if i % 16 == 15:
                 w.commit()
-        w.add_samples(np.arange(int(sid[-1]) + 1), [{"source": str(i)} for i in range(int(sid[-1]) + 1)])
         w.close(compute_stats=False)
 
     tw = interleaved({"memmap": write_memmap, "store": write_store}, args.repeats)
