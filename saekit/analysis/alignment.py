@@ -50,7 +50,7 @@ def resolve_text_encoder(spec: Any) -> Any:
     """An object with ``encode(texts) -> unit-norm [n, D]`` (and ``dim``/``name`` when known).
 
     ``spec``: such an object, or a string like ``offline:minilm`` (saekit.models.text_encoder)."""
-    if hasattr(spec, "encode"):
+    if not isinstance(spec, str) and hasattr(spec, "encode"):  # str has .encode too
         return spec
     if not isinstance(spec, str):
         raise SaekitError(f"text encoder {spec!r} is neither a spec string nor an object with encode(texts)")
