@@ -91,6 +91,15 @@ def create_app(inputs: DashboardInputs) -> dash.Dash:
 def _register_routes(server: Any, browser: Browser) -> None:
     roots = browser.inputs.output_roots()
 
+    @server.before_request
+    def _refuse_traversal() -> None:
+        # Every route, Dash's own included: a decoded path with dot segments, backslashes or NUL
+        # never names anything this app serves.
+        path = request.path
+        if ("\\" in path or "\x00" in path or "//" in path
+                or any(seg in ("..", ".") for seg in path.split("/"))):
+            abort(404)
+
     @server.route("/img/sample/<int(signed=True):sample_id>.png")
     def _sample_png(sample_id: int) -> Response:
         latent = request.args.get("latent", type=int)

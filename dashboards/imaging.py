@@ -85,7 +85,7 @@ def overlay(image: Image.Image, grid_gg: np.ndarray | None, scale: float, size: 
     colour = colormap(heat).astype(np.float32)
     # Strong activations show the heat colour; weak ones dim the photo so the eye goes to the hot patches.
     a = (alpha * heat)[..., None]
-    dimmed = rgb * (0.45 + 0.55 * heat[..., None])
+    dimmed = rgb * (0.6 + 0.4 * heat[..., None])
     out = dimmed * (1 - a) + colour * a
     return Image.fromarray(out.clip(0, 255).astype(np.uint8))
 

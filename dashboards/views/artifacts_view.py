@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dash_table, html
 
-from dashboards.views.common import card, figure_style, fmt_num, graph, notice, page, sample_href
+from dashboards.views.common import FONT, card, figure_style, fmt_num, graph, notice, page, sample_href
 
 MAX_HEATMAPS = 24
 
@@ -117,7 +117,7 @@ def _outliers(outliers: list[dict]) -> Any:
         columns=[{"name": "Sample", "id": "sample", "presentation": "markdown"}, {"name": "Layer", "id": "layer"},
                  {"name": "Position", "id": "position"}, {"name": "Norm", "id": "norm", "type": "numeric"}],
         markdown_options={"link_target": "_self"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "5px 8px", "textAlign": "left"},
+        style_cell={"fontFamily": FONT, "fontSize": "13px", "padding": "5px 8px", "textAlign": "left"},
         style_header={"fontWeight": "600", "backgroundColor": "#f5f6f8"})
 
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import dash_table, dcc, html
 
 from dashboards.context import ROLES
-from dashboards.views.common import (card, class_href, feature_href, feature_link, figure_style, fmt_num,
+from dashboards.views.common import (FONT, card, class_href, feature_href, feature_link, figure_style, fmt_num,
                                      graph, not_found, notice, page, thumb)
 
 ROLE_HELP = {
@@ -47,7 +47,7 @@ def layout(browser: Any) -> html.Div:
         + [c for role in ROLES for c in ({"name": f"# {role}", "id": f"n_{role}", "type": "numeric"},
                                          {"name": f"top {role} concepts", "id": f"top_{role}"})],
         style_as_list_view=True, markdown_options={"link_target": "_self"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "6px 8px", "textAlign": "left",
+        style_cell={"fontFamily": FONT, "fontSize": "13px", "padding": "6px 8px", "textAlign": "left",
                     "maxWidth": "260px", "overflow": "hidden", "textOverflow": "ellipsis"},
         style_header={"fontWeight": "600", "backgroundColor": "#f5f6f8"},
     )
@@ -63,7 +63,7 @@ def layout(browser: Any) -> html.Div:
                  {"name": "Latent", "id": "latent", "presentation": "markdown"},
                  {"name": "Concept", "id": "name"}, {"name": "Strength", "id": "strength", "type": "numeric"}],
         style_as_list_view=True, markdown_options={"link_target": "_self"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "6px 8px", "textAlign": "left"},
+        style_cell={"fontFamily": FONT, "fontSize": "13px", "padding": "6px 8px", "textAlign": "left"},
         style_header={"fontWeight": "600", "backgroundColor": "#f5f6f8"},
     )
     parts = [card("Dataset-level biases (strongest first)", bias_table if bias_rows else

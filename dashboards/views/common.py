@@ -11,19 +11,30 @@ FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 ACCENT = "#d9480f"
 
 
+def flat(children: Iterable[Any]) -> list:
+    """Children with nested lists spliced in (Dash's renderer does not accept a list inside a list)."""
+    out: list = []
+    for c in children:
+        if isinstance(c, (list, tuple)):
+            out.extend(flat(c))
+        elif c is not None:
+            out.append(c)
+    return out
+
+
 def page(title: str, *children: Any, subtitle: str | None = None, actions: Any = None) -> html.Div:
     head = [html.H2(title, className="page-title")]
     if subtitle:
         head.append(html.Div(subtitle, className="page-subtitle"))
     header = html.Div([html.Div(head), html.Div(actions, className="page-actions")] if actions else head,
                       className="page-header")
-    return html.Div([header, *children], className="page")
+    return html.Div([header, *flat(children)], className="page")
 
 
 def card(title: str | None, *children: Any, class_name: str = "", id: str | None = None) -> html.Section:
     body = [html.H3(title, className="card-title")] if title else []
     kwargs = {"id": id} if id else {}
-    return html.Section(body + list(children), className=f"card {class_name}".strip(), **kwargs)
+    return html.Section(body + flat(children), className=f"card {class_name}".strip(), **kwargs)
 
 
 def notice(text: Any, kind: str = "info", id: str | None = None) -> html.Div:
@@ -114,8 +125,11 @@ def figure_style(fig: go.Figure, height: int = 260) -> go.Figure:
 
 
 def graph(fig: go.Figure, id: str | None = None) -> dcc.Graph:
+    """A figure at its own layout height (a responsive graph in a flex row would otherwise collapse)."""
     kwargs = {"id": id} if id else {}
-    return dcc.Graph(figure=fig, config={"displayModeBar": False, "responsive": True}, **kwargs)
+    height = fig.layout.height or 300
+    return dcc.Graph(figure=fig, config={"displayModeBar": False, "responsive": True},
+                     style={"height": f"{height}px", "width": "100%"}, **kwargs)
 
 
 def not_found(what: str, hint: str = "") -> html.Div:

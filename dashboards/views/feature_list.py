@@ -19,6 +19,10 @@ COLUMNS = [
 ]
 
 
+def _count(n: int) -> str:
+    return f"{n:,} latent{'' if n == 1 else 's'}"
+
+
 def layout(browser: Any, search: str = "") -> html.Div:
     cat = browser.catalog
     n_live = int((cat.freq > 0).sum())
@@ -28,7 +32,7 @@ def layout(browser: Any, search: str = "") -> html.Div:
                   placeholder="Search names, or #index", className="search-box", autoComplete="off"),
         dcc.Checklist(id="feature-hide-dead", options=[{"label": " hide dead latents", "value": "hide"}],
                       value=[], className="inline-check"),
-        html.Span(f"{first.n_matching:,} latents", id="feature-count", className="muted"),
+        html.Span(_count(first.n_matching), id="feature-count", className="muted"),
     ], className="controls")
     table = dash_table.DataTable(
         id="feature-table",
@@ -47,7 +51,7 @@ def layout(browser: Any, search: str = "") -> html.Div:
         style_as_list_view=True,
         style_table={"overflowX": "auto"},
         style_header={"fontWeight": "600", "backgroundColor": "#f5f6f8", "borderBottom": "1px solid #dfe3e8"},
-        style_cell={"fontFamily": "inherit", "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
+        style_cell={"fontFamily": "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
                     "cursor": "pointer", "maxWidth": "420px", "overflow": "hidden", "textOverflow": "ellipsis"},
         style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "right", "width": "120px"}
                                 for c in ("latent", "freq", "mean_act", "mono")],
@@ -79,7 +83,7 @@ def register(app: Any, browser: Any) -> None:
             fq = (fq + " && " if fq else "") + "{freq} > 0"
         res = cat.query(search=search or "", filter_query=fq, sort_by=sort_by or None,
                         page=page_current or 0, page_size=page_size or PAGE_SIZE)
-        return res.rows, res.page_count, f"{res.n_matching:,} latents"
+        return res.rows, res.page_count, _count(res.n_matching)
 
     @app.callback(
         Output("feature-table", "page_current"),
