@@ -13,8 +13,6 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-# the CSR kernels used here are exercised by our tests; torch's "beta" notice is noise for users
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 class SparseCode(NamedTuple):
@@ -39,7 +37,9 @@ def fixed_k_crow(batch: int, k: int, device: torch.device) -> torch.Tensor:
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols: int) -> torch.Tensor:
-    return torch.sparse_csr_tensor(crow, col, val, (crow.numel() - 1, n_cols), check_invariants=False)
+    with warnings.catch_warnings():  # torch's "CSR support is in beta" notice; these kernels are tested here
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, val, (crow.numel() - 1, n_cols), check_invariants=False)
 
 
 def _csr_t_matmul(crow, col, val, n_cols: int, dense_BD: torch.Tensor) -> torch.Tensor:

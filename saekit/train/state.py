@@ -1,7 +1,6 @@
 """Trainer state for --resume: one file written atomically (temp + fsync + rename)."""
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,14 @@ METRICS_NAME = "metrics.jsonl"
 
 
 def save_state(out_dir: Path, state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(out_dir / STATE_NAME, buf.getvalue())
+    """Streamed to a temp file (no second in-memory copy of the optimiser state), fsynced, renamed."""
+    path = out_dir / STATE_NAME
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def load_state(out_dir: Path) -> dict[str, Any]:
