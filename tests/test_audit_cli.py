@@ -44,7 +44,7 @@ def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
                "--per-class", "4", "--top-k", "6", "--active-threshold", "0", "--classifier", "zero-shot",
-               "--examples", "2"])
+               "--examples", "2", "--vocab", "none"])
     assert rc == 0, capsys.readouterr().err
     doc = json.loads((out / "audit.json").read_text())
     assert doc["kind"] == "audit" and doc["format_version"] == 1
@@ -65,6 +65,7 @@ def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
     assert sum(doc["subgroups"]["counts"].values()) == n_test
     assert doc["accuracy_by_group"]["all"]["n"] == n_test
     assert "Strongest biases" in (out / "index.html").read_text()
+    assert doc["names"] == "latent index"
     assert not list(out.glob("*.tmp"))
 
 
@@ -181,3 +182,17 @@ def test_cli_bad_input_exits_2_with_one_line(clip_setup, tmp_path, capsys):
     assert main(base + ["--per-class", "0"]) == 2
     assert "--per-class" in _err(capsys)
     assert not (tmp_path / "o" / "audit.json").exists()
+
+
+def test_cli_vocabulary_names(clip_setup, tmp_path, capsys):
+    data, sae = clip_setup
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("red\ngreen\nblue\nsquare\ncircle\n")
+    out = tmp_path / "out"
+    rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
+               "--per-class", "2", "--top-k", "3", "--active-threshold", "0", "--test-frac", "0", "--vocab", str(vocab)])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "audit.json").read_text())
+    names = {e["name"] for c in doc["classes"].values() for e in c["target"] + c["context"]}
+    assert names and names <= {"red", "green", "blue", "square", "circle"}
+    assert doc["names"].startswith("vocabulary")

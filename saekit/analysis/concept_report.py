@@ -38,7 +38,7 @@ def audit_json(result: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "audit", "format_version": FORMAT_VERSION,
         "sae": meta.get("sae", {}), "model": meta.get("model", {}), "dataset": dataset,
-        "test": meta.get("test"), "text_space": meta.get("text_space"),
+        "test": meta.get("test"), "text_space": meta.get("text_space"), "names": meta.get("names"),
         "params": {"alpha": cfg.alpha, "sigma": cfg.sigma, "n_per_class": cfg.n_per_class, "top_k": cfg.top_k,
                    "active_threshold": cfg.active_threshold, "min_active_images": cfg.min_active_images,
                    "noisy_freq": cfg.noisy_freq, "min_lift": cfg.min_lift, "gamma_only": cfg.gamma_only,

@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-frac", type=float, default=None,
                    help="fraction of each class held out as test images when --test-data is not given (default 0.2; 0: no sub-groups)")
     p.add_argument("--names", type=Path, default=None, help="directory of `saekit name` output (names.json) for concept names")
+    p.add_argument("--vocab", default="default",
+                   help="without --names: name concepts by the closest word of this vocabulary file in the text "
+                        "space (top-images naming); 'default' = the shipped vocabulary, 'none' = 'latent N'")
     p.add_argument("--hook", default=None, help="hook to read (default: the SAE's own hook; must match it)")
     p.add_argument("--active-threshold", type=float, default=0.5,
                    help="a latent is active on an image when its image-level activation exceeds this (default 0.5)")
@@ -60,7 +63,7 @@ def _names_from(names_dir: Path | None, sae, sae_fp: str) -> tuple[dict[int, str
         if fp and fp != sae_fp:
             raise SaekitError(f"--names {path} was made for SAE {fp}, not this SAE ({sae_fp}); name this SAE first")
         return {int(x["latent"]): str(x.get("name") or f"latent {x['latent']}") for x in doc.get("latents", [])}, "names.json"
-    return None, "index"
+    return None, "latent index"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
     fp = sae_fingerprint(sae)
     names, names_source = _names_from(args.names, sae, fp)
     result = audit(backend, train, cfg, test_samples=test, classifier=args.classifier, names=names)
+    if names is None and args.vocab != "none":
+        from saekit.analysis.concept_names import apply_names, vocabulary_names
+        from saekit.data.vocab import load_vocab
+
+        words = load_vocab(None if args.vocab == "default" else args.vocab)
+        named = vocabulary_names(backend, result, train, words, seed=args.seed, batch_size=args.batch_size)
+        apply_names(result, {j: w for j, (w, _) in named.items()})
+        names_source = f"vocabulary ({'default' if args.vocab == 'default' else args.vocab}, top-images)"
     meta = {
         "sae": {"path": str(args.sae), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
                 "tokens": backend.tokens, "arch": sae.cfg.arch},

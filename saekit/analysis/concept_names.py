@@ -1,0 +1,56 @@
+"""Vocabulary names for the concepts an audit reports, when no names.json from `saekit name` is given.
+
+The "top-images" route of saekit.analysis.naming, computed on the audited images themselves: a
+latent's query is the mean text-space embedding of its top images minus the mean over a reference
+sample of all audited images (what the top images share beyond the dataset average), and its name is
+the vocabulary word closest to it (naming.score_vocab, on vocabulary embeddings centred on their mean).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from saekit.analysis.conceptscope import AuditBackend, AuditResult
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def _embed_rows(backend: AuditBackend, samples: Sequence[Any], rows: list[int], batch_size: int) -> np.ndarray:
+    out = []
+    for a in range(0, len(rows), batch_size):
+        px = backend.pixels([samples[i].image for i in rows[a:a + batch_size]])
+        out.append(backend.embed(px).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
+def vocabulary_names(backend: AuditBackend, result: AuditResult, samples: Sequence[Any], words: Sequence[str],
+                     top_n: int = 8, n_reference: int = 256, seed: int = 0, batch_size: int = 64
+                     ) -> dict[int, tuple[str, float]]:
+    """{latent: (word, cosine)} for every latent the audit reports."""
+    from saekit.analysis.naming import score_vocab
+
+    latents = sorted({x.latent for c in result.classes for x in c.target + c.context})
+    if not latents or not words:
+        return {}
+    acts = result.acts_ND
+    tops = {j: np.argsort(-acts[:, j], kind="stable")[:top_n].tolist() for j in latents}
+    rng = np.random.default_rng(seed)
+    ref = np.sort(rng.choice(len(samples), size=min(n_reference, len(samples)), replace=False)).tolist()
+    rows = sorted(set(ref) | {i for r in tops.values() for i in r})
+    emb = dict(zip(rows, _embed_rows(backend, samples, rows, batch_size)))
+    mean_ref = np.mean([emb[i] for i in ref], axis=0)
+    query = np.stack([np.mean([emb[i] for i in tops[j]], axis=0) - mean_ref for j in latents])
+    vocab_emb = backend.encode_texts(list(words)).float().cpu().numpy()
+    idx, cos = score_vocab(query, vocab_emb, n_candidates=1)
+    return {j: (str(words[idx[k, 0]]), float(cos[k, 0])) for k, j in enumerate(latents)}
+
+
+def apply_names(result: AuditResult, names: dict[int, str]) -> None:
+    for c in result.classes:
+        for x in c.target + c.context:
+            if x.latent in names:
+                x.name = names[x.latent]
