@@ -1,0 +1,165 @@
+"""The main job: capture -> train -> evaluate -> align -> name -> report, each step resumable.
+
+`saekit quickstart` runs it on the embedded default (the real DINOv2 ViT-S/14 on the bundled
+OpenClipArt drawings); every step is the same public function the individual CLI commands call,
+so the quickstart is also the worked example of the Python API.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saekit.steps import StepResult, StepRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    out: str = "runs/quickstart"
+    model: str = "offline:dinov2-small"
+    data: str = "bundled:clipart"
+    # Late layers of DINOv2 carry the most semantic (nameable) directions; the final block's
+    # residual is dominated by the training objective's output head.
+    hook: str = "blocks.10.hook_resid_post"
+    tokens: str = "patches"
+    limit: int | None = None
+    arch: str = "topk"
+    expansion: float = 8.0
+    k: int = 32
+    train_tokens: int = 1_500_000
+    batch_size: int = 4096
+    device: str = "auto"
+    seed: int = 0
+    progress: bool = True
+
+    def step_config(self, *fields: str) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in fields}
+
+
+@dataclass(frozen=True)
+class QuickstartPaths:
+    root: Path
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store.h5"
+
+    @property
+    def sae(self) -> Path:
+        return self.root / "sae"
+
+    @property
+    def eval_json(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def align(self) -> Path:
+        return self.root / "align"
+
+    @property
+    def names(self) -> Path:
+        return self.root / "names"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
+    """Run (or reuse) every step; returns the report's index.html and what each step did."""
+    from saekit.device import resolve_device
+
+    paths = QuickstartPaths(Path(cfg.out))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    device = str(resolve_device(cfg.device))
+    runner = StepRunner(paths.root)
+
+    runner.run("capture", cfg.step_config("model", "data", "hook", "tokens", "limit", "seed"),
+               [paths.store], lambda: _capture(cfg, paths, device))
+    runner.run("train", cfg.step_config("arch", "expansion", "k", "train_tokens", "batch_size", "seed"),
+               [paths.sae / "config.json", paths.sae / "weights.safetensors"], lambda: _train(cfg, paths, device))
+    runner.run("eval", {}, [paths.eval_json], lambda: _evaluate(cfg, paths, device))
+    runner.run("align", {"text_encoder": "offline:minilm"}, [paths.align / "align.json"],
+               lambda: _align(cfg, paths, device))
+    runner.run("name", {}, [paths.names / "names.json"], lambda: _name(cfg, paths, device))
+    report = paths.report / "index.html"
+    runner.run("report", {"version": 1}, [report], lambda: _report(cfg, paths, runner.results))
+    return report, runner.results
+
+
+def dashboard_command(cfg: QuickstartConfig) -> str:
+    paths = QuickstartPaths(Path(cfg.out))
+    return f"saekit dashboard --sae {paths.sae} --store {paths.store} --names {paths.names}"
+
+
+def _capture(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    from saekit.capture import CaptureConfig, capture
+
+    # A finished store is only ever reused through the step marker; anything else at that path
+    # is an interrupted capture, which resumes where its last commit ended.
+    resume = paths.store.exists()
+    result = capture(CaptureConfig(model=cfg.model, data=cfg.data, hooks=(cfg.hook,), out=str(paths.store),
+                                   tokens=cfg.tokens, limit=cfg.limit, resume=resume, device=device,
+                                   seed=cfg.seed, progress=cfg.progress))
+    return {"n_samples": result.n_samples, "rows": result.rows, "seconds": result.seconds}
+
+
+def _train(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    from saekit.train import TrainConfig, train
+
+    from saekit.train.state import STATE_NAME
+
+    resume = (paths.sae / STATE_NAME).exists()
+    sae = train(TrainConfig(hook=cfg.hook, arch=cfg.arch, tokens=cfg.train_tokens, out=str(paths.sae),
+                            store=str(paths.store), expansion=cfg.expansion, k=cfg.k, batch_size=cfg.batch_size,
+                            device=device, seed=cfg.seed, resume=resume, progress=cfg.progress))
+    return {"d_sae": sae.cfg.d_sae}
+
+
+def _evaluate(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    from saekit.eval import evaluate
+    from saekit.sae import SAE
+
+    sae = SAE.load(paths.sae, device=device)
+    metrics = evaluate(sae, str(paths.store), cfg.hook)
+    _write_json(paths.eval_json, metrics)
+    return {k: metrics[k] for k in ("l0", "fve", "dead_frac") if k in metrics}
+
+
+def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    from saekit.analysis.alignment import AlignConfig, align
+
+    _, meta = align(str(paths.store), AlignConfig(hook=cfg.hook, seed=cfg.seed), out=str(paths.align),
+                    device=device, progress=cfg.progress)
+    return {k: v for k, v in meta["metrics"].items() if "recall" in k}
+
+
+def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    from saekit.analysis.naming import run_naming
+    from saekit.sae import SAE
+
+    sae = SAE.load(paths.sae, device=device)
+    doc = run_naming(sae, str(paths.store), str(paths.names), sae_dir=str(paths.sae), text_space=str(paths.align),
+                     device=device, progress=cfg.progress)
+    return {"named": len(doc.get("latents", []))}
+
+
+def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepResult]) -> dict[str, Any]:
+    from saekit.quickstart_report import write_report
+
+    write_report(paths.report, config=dataclasses.asdict(cfg), metrics_jsonl=paths.sae / "metrics.jsonl",
+                 eval_json=paths.eval_json, align_dir=paths.align, names_dir=paths.names, sae_dir=paths.sae,
+                 store=paths.store, steps=[dataclasses.asdict(r) for r in results],
+                 dashboard=dashboard_command(cfg))
+    return {}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.replace(path)

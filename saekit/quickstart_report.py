@@ -1,0 +1,156 @@
+"""The quickstart's HTML report: training curves, L0 / FVE, feature density, named features.
+
+Self-contained and offline: plotly.js is written next to the page, images are referenced by
+relative paths into the naming output.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GRID_FEATURES = 24
+
+
+def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval_json: Path, align_dir: Path,
+                 names_dir: Path, sae_dir: Path, store: Path, steps: list[dict[str, Any]], dashboard: str) -> Path:
+    import plotly.offline
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+    curves = _read_jsonl(metrics_jsonl)
+    metrics = json.loads(eval_json.read_text())
+    align = json.loads((align_dir / "align.json").read_text())
+    names = json.loads((names_dir / "names.json").read_text())
+    freq = _latent_frequencies(sae_dir, store, config["hook"])
+
+    sections = [
+        _summary_section(config, metrics, align.get("metrics", {}), names, steps),
+        _figure_section("Training curves", _training_figure(curves)),
+        _figure_section("Feature density", _density_figure(freq)),
+        _grid_section(names, names_dir, out),
+        f"<h2>Browse everything</h2><pre>{html.escape(dashboard)}</pre>",
+    ]
+    page = _PAGE.format(title="saekit quickstart report", body="\n".join(sections))
+    tmp = out / "index.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out / "index.html")
+    return out / "index.html"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _latent_frequencies(sae_dir: Path, store: Path, hook: str) -> np.ndarray | None:
+    from saekit.analysis.summaries import LatentSummaries, default_summaries_dir
+    from stores import ActivationStore
+
+    with ActivationStore.open(store) as s:
+        directory = default_summaries_dir(sae_dir, s, hook)
+    if not directory.exists():
+        return None
+    return np.asarray(LatentSummaries.load(directory).freq)
+
+
+def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dict[str, Any],
+                     names: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+    cards = [
+        ("L0", f"{metrics.get('l0', float('nan')):.1f}", "active latents per token"),
+        ("FVE (pooled)", f"{metrics.get('fve', float('nan')):.3f}", "1 - SSE / total sum of squares about the mean"),
+        ("FVE (per token)", f"{metrics.get('fve_per_token', float('nan')):.3f}", "mean over tokens of 1 - |x - x̂|² / |x - mean|²"),
+        ("dead fraction", f"{metrics.get('dead_frac', float('nan')):.3f}", "latents that never fired on the evaluated rows"),
+        ("recall@10", f"{align.get('recall_at_10', float('nan')):.3f}",
+         f"held-out image→caption; shuffled-caption fit {align.get('baseline_shuffled_recall_at_10', float('nan')):.3f}"),
+        ("named latents", str(len(names.get("latents", []))), "live latents with a vocabulary name"),
+    ]
+    card_html = "".join(
+        f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div>'
+        f'<div class="n">{html.escape(n)}</div></div>' for k, v, n in cards)
+    rows = "".join(
+        f"<tr><td>{html.escape(s['name'])}</td><td>{_step_time(s)}</td></tr>" for s in steps)
+    setup = ", ".join(f"{k}={html.escape(str(config[k]))}" for k in ("model", "data", "hook", "arch", "expansion", "k"))
+    return (f"<h1>saekit quickstart</h1><p class='setup'>{setup}</p><div class='cards'>{card_html}</div>"
+            f"<h2>Steps</h2><table class='steps'><tr><th>step</th><th>time</th></tr>{rows}</table>")
+
+
+def _step_time(step: dict[str, Any]) -> str:
+    return "reused" if step["reused"] else f"{step['seconds']:.1f} s"
+
+
+def _training_figure(curves: list[dict[str, Any]]):
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    fig = make_subplots(rows=1, cols=4, subplot_titles=("loss", "FVE", "L0", "dead fraction"))
+    tokens = [c["tokens"] for c in curves]
+    for col, key in enumerate(("loss", "fve", "l0", "dead_frac"), start=1):
+        fig.add_trace(go.Scatter(x=tokens, y=[c.get(key) for c in curves], mode="lines", name=key), row=1, col=col)
+        fig.update_xaxes(title_text="tokens", row=1, col=col)
+    fig.update_layout(height=320, showlegend=False, margin=dict(l=40, r=20, t=40, b=40))
+    return fig
+
+
+def _density_figure(freq: np.ndarray | None):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    if freq is not None:
+        live = freq[freq > 0]
+        fig.add_trace(go.Histogram(x=np.log10(live), nbinsx=60, name="live latents"))
+        fig.update_layout(title=f"log10 firing frequency of {live.size} live latents ({int((freq == 0).sum())} never fired)")
+    fig.update_layout(height=320, xaxis_title="log10(fraction of tokens where the latent fires)",
+                      yaxis_title="latents", margin=dict(l=40, r=20, t=50, b=40))
+    return fig
+
+
+def _figure_section(title: str, fig) -> str:
+    return f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False)
+
+
+def _grid_section(names: dict[str, Any], names_dir: Path, out: Path) -> str:
+    latents = [entry for entry in names.get("latents", []) if any(t.get("heatmap") for t in entry.get("top", []))]
+    latents.sort(key=lambda e: -(e.get("score") or 0.0))
+    rel = Path(os.path.relpath(names_dir, out))
+    cards = []
+    for entry in latents[:GRID_FEATURES]:
+        images = "".join(
+            f'<img src="{html.escape((rel / t["heatmap"]).as_posix())}" title="activation {t.get("activation", 0):.2f}">'
+            for t in entry["top"][:4] if t.get("heatmap"))
+        mono = entry.get("mono_score")
+        mono_txt = f" · MS {mono:.2f}" if isinstance(mono, (int, float)) else ""
+        cards.append(
+            f'<div class="feat"><div class="t">#{entry["latent"]} <b>{html.escape(str(entry.get("name", "")))}</b></div>'
+            f'<div class="s">score {entry.get("score", 0):.3f}{mono_txt} · freq {entry.get("freq", 0):.2e}</div>'
+            f'<div class="imgs">{images}</div></div>')
+    body = "".join(cards) or "<p>No latent has heatmaps yet.</p>"
+    return f"<h2>Named features (best {min(len(latents), GRID_FEATURES)})</h2><div class='grid'>{body}</div>"
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<script src="plotly.min.js"></script>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }}
+h1 {{ margin-bottom: 4px; }} h2 {{ margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }}
+.setup {{ color: #666; }}
+.cards {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+.card {{ border: 1px solid #ddd; border-radius: 8px; padding: 10px 14px; min-width: 150px; }}
+.card .v {{ font-size: 24px; font-weight: 600; }} .card .k {{ font-weight: 600; }} .card .n {{ color: #777; font-size: 12px; }}
+table.steps td, table.steps th {{ padding: 2px 12px; text-align: left; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 14px; }}
+.feat {{ border: 1px solid #ddd; border-radius: 8px; padding: 8px; }}
+.feat .s {{ color: #777; font-size: 12px; margin-bottom: 4px; }}
+.feat img {{ width: 62px; height: 62px; margin: 1px; image-rendering: auto; }}
+pre {{ background: #f5f5f5; padding: 10px; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""

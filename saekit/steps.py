@@ -1,0 +1,64 @@
+"""Resumable pipeline steps: a finished step leaves a marker and is skipped on the next run.
+
+A step is finished when its marker exists and records the same configuration hash; changing a
+step's configuration (or deleting its outputs) makes it run again, and every step after it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    reused: bool
+    seconds: float
+    info: dict[str, Any]
+
+
+class StepRunner:
+    """Runs named steps under `root/.steps/`, chaining each step's hash into the next."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.marker_dir = self.root / ".steps"
+        self.marker_dir.mkdir(parents=True, exist_ok=True)
+        self._upstream = ""
+        self.results: list[StepResult] = []
+
+    def run(self, name: str, config: dict[str, Any], outputs: list[Path], fn: Callable[[], dict[str, Any] | None]) -> StepResult:
+        digest = config_hash({"config": config, "upstream": self._upstream})
+        marker = self.marker_dir / f"{name}.json"
+        if marker.exists() and all(Path(p).exists() for p in outputs):
+            recorded = json.loads(marker.read_text())
+            if recorded.get("hash") == digest:
+                log.info("step %s: reusing finished outputs", name)
+                self._upstream = digest
+                result = StepResult(name, True, 0.0, recorded.get("info", {}))
+                self.results.append(result)
+                return result
+        marker.unlink(missing_ok=True)
+        start = time.perf_counter()
+        info = fn() or {}
+        seconds = time.perf_counter() - start
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"hash": digest, "seconds": seconds, "info": info}, default=str))
+        os.replace(tmp, marker)
+        self._upstream = digest
+        result = StepResult(name, False, seconds, info)
+        self.results.append(result)
+        return result
