@@ -148,6 +148,8 @@ class AuditResult:
     subgroups: dict[str, Any] | None = None
     accuracy_by_group: dict[str, Any] | None = None
     classifier: str = "none"
+    test_acts_ND: np.ndarray | None = field(default=None, repr=False)  # image-level activations of the test images
+    test_labels_N: np.ndarray | None = field(default=None, repr=False)
 
     def biases(self) -> list[dict[str, Any]]:
         """Dataset-level biases, strongest first (strength = sigmas above the class's context mean)."""
@@ -376,8 +378,8 @@ def _robustness(backend: AuditBackend, result: AuditResult, samples: Sequence[An
     result.subgroups = {"threshold": cfg.subgroup_threshold, "clip": cfg.subgroup_clip, "counts": counts,
                         "images": images}
     result.accuracy_by_group = None if preds is None else accuracy_by_group(groups, labels_t, preds)
-    result.test_acts_ND = acts_t  # type: ignore[attr-defined]
-    result.test_labels_N = labels_t  # type: ignore[attr-defined]
+    result.test_acts_ND = acts_t
+    result.test_labels_N = labels_t
 
 
 def _stack(backend: AuditBackend, fn: Callable[[torch.Tensor], torch.Tensor], samples: Sequence[Any],
