@@ -64,7 +64,7 @@ def _quantile_figure(layers: list[dict]) -> go.Figure:
         fig.update_layout(yaxis2=dict(overlaying="y", side="right", title="outlier fraction", showgrid=False))
     fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="layer")
-    fig.update_yaxes(title="token norm")
+    fig.update_layout(yaxis=dict(title="token norm"))
     return figure_style(fig, height=320)
 
 
