@@ -138,6 +138,8 @@ def scan(svg_root: Path) -> list[Drawing]:
             continue
         seen_hash.add(digest)
         title, keywords = read_metadata(data.decode("utf-8", errors="replace"))
+        if not title and not keywords:  # no caption to pair the image with
+            continue
         out.append(Drawing(str(f), str(rel), label, title, keywords))
     return out
 
@@ -218,12 +220,29 @@ def fetch_debian_svgs(workdir: Path) -> Path:
     return workdir / "root" / "usr" / "share" / "openclipart" / "svg"
 
 
-def build(svg_root: Path, out: Path, size: int, per_class: int, seed: int, workers: int) -> dict:
+def previous_renders(path: Path | None, size: int) -> dict[str, bytes]:
+    """source -> PNG from an earlier build at the same size, to skip re-rasterising when only the
+    selection or the captions changed (rendering is deterministic, so the bytes are the same)."""
+    if path is None or not path.is_file():
+        return {}
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+        if meta.get("image_size") != size:
+            return {}
+        return {it["source"]: zf.read(it["file"]) for it in meta["items"]}
+
+
+def build(svg_root: Path, out: Path, size: int, per_class: int, seed: int, workers: int,
+          reuse: Path | None = None) -> dict:
     drawings = scan(svg_root)
     candidates = select(drawings, per_class, spare=0.15, seed=seed)
+    cached = previous_renders(reuse, size)
+    todo = [d for d in candidates if "openclipart/" + d.rel not in cached]
     with Pool(workers) as pool:
-        pngs = list(tqdm(pool.imap(_render_job, [(d.path, size) for d in candidates], chunksize=4),
-                         total=len(candidates), desc="rasterising", file=sys.stderr))
+        fresh = list(tqdm(pool.imap(_render_job, [(d.path, size) for d in todo], chunksize=4),
+                          total=len(todo), desc="rasterising", file=sys.stderr))
+    rendered = dict(zip((d.rel for d in todo), fresh))
+    pngs = [cached.get("openclipart/" + d.rel, rendered.get(d.rel)) for d in candidates]
     items, counts, seen_png = [], defaultdict(int), set()
     for d, png in zip(candidates, pngs):
         if png is None or counts[d.label] >= per_class:
@@ -259,7 +278,7 @@ def build(svg_root: Path, out: Path, size: int, per_class: int, seed: int, worke
         zf.writestr(info, json.dumps(meta, ensure_ascii=False, indent=0))
     tmp.replace(out)
     return {"n": len(items), "bytes": out.stat().st_size, "counts": dict(sorted(counts.items())),
-            "candidates": len(candidates), "unique_in_categories": len(drawings)}
+            "candidates": len(candidates), "rasterised": len(todo), "unique_in_categories": len(drawings)}
 
 
 def main() -> None:
@@ -270,10 +289,12 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=260)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="an earlier clipart.zip of the same size whose PNGs are taken instead of re-rasterising")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.svg_root or fetch_debian_svgs(Path(tmp))
-        report = build(root, args.out, args.size, args.per_class, args.seed, args.workers)
+        report = build(root, args.out, args.size, args.per_class, args.seed, args.workers, args.reuse)
     print(json.dumps(report))
 
 

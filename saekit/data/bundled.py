@@ -48,6 +48,7 @@ def load_bundled(name: str) -> Dataset:
         loader = {"clipart": _clipart, "austen": _austen}[name]
         return loader(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+        _read_clipart.cache_clear()
         raise SaekitError(f"bundled:{name}: {path} is damaged ({type(exc).__name__}: {exc}); "
                           f"reinstall saekit or rebuild it with experiments/data/build_{name}.py") from None
 
@@ -57,14 +58,25 @@ def _check_version(meta: dict, name: str) -> None:
         raise ValueError(f"format version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
 
 
-def _clipart(path: Path) -> Dataset:
+@functools.lru_cache(maxsize=None)
+def _read_clipart(path: Path) -> tuple[dict, list[bytes]]:
     # All encoded PNGs go to memory up front (~10 MB): a ZipFile handle shared with forked
     # DataLoader workers would share one file offset.
     with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("metadata.json"))
         _check_version(meta, "clipart")
-        items = meta["items"]
-        pngs = [zf.read(it["file"]) for it in items]
+        return meta, [zf.read(it["file"]) for it in meta["items"]]
+
+
+def clipart_metadata() -> list[dict]:
+    """Per drawing (in sample-id order): label, title, keywords (list), text (the caption), source."""
+    meta, _ = _read_clipart(bundled_path("clipart"))
+    return [{k: it[k] for k in ("label", "title", "keywords", "text", "source")} for it in meta["items"]]
+
+
+def _clipart(path: Path) -> Dataset:
+    meta, pngs = _read_clipart(path)
+    items = meta["items"]
 
     def get(i: int) -> Sample:
         from PIL import Image

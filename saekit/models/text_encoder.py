@@ -44,7 +44,9 @@ class SentenceTransformerEncoder:
         self.model = model
         self.name = name
         self.batch_size = batch_size
-        self.dim = int(model.get_sentence_embedding_dimension())
+        # sentence-transformers >= 6 renamed the accessor; older releases only have the long name
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(getter())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
