@@ -22,7 +22,7 @@ def resample_dead(sae: SAE, opt: torch.optim.Optimizer, xn_BD: torch.Tensor, dea
     probs = loss.pow(2).double().cpu()
     if not probs.sum() > 0:
         probs = torch.ones_like(probs)
-    rows = torch.multinomial(probs, n, replacement=n > len(probs), generator=gen).to(xn_BD.device)
+    rows = torch.multinomial(probs, n, replacement=True, generator=gen).to(xn_BD.device)
     dirs = xn_BD[rows] - sae.b_dec
     dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp_min(1e-12)
     alive = torch.ones(sae.cfg.d_sae, dtype=torch.bool, device=dirs.device)
