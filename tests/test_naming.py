@@ -182,3 +182,41 @@ def test_cli_dimension_mismatch_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "dimension 6" in err and "dimension 8" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_clip_store_names_with_its_own_text_tower(tmp_path):
+    """random:clip: an SAE on image_embeds whose decoder row is CLIP's text embedding of 'cat' is
+    named 'cat' by decoder direction; an SAE on a vision residual is named from its top images,
+    embedded by CLIP's image tower after reloading them from the recorded dataset."""
+    from saekit.analysis.alignment import load_text_space
+    from saekit.capture import CaptureConfig, capture
+    from saekit.sae import SAE, SAEConfig
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for lab in LABELS:
+        (root / lab).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, size=(40, 40, 3), dtype=np.uint8)).save(root / lab / f"{i}.png")
+    store = tmp_path / "clip.h5"
+    capture(CaptureConfig(model="random:clip", data=str(root), hooks=("blocks.1.hook_resid_post", "image_embeds"),
+                          out=str(store), tokens="all", dtype="float32", device="cpu", progress=False))
+    space = load_text_space("random:clip")
+    t = space.encode_texts(WORDS)
+    sae = SAE.create(SAEConfig(arch="relu", d_in=t.shape[1], d_sae=len(WORDS), hook="image_embeds",
+                               normalization="none"))
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.from_numpy(t))
+        sae.W_encT.copy_(torch.from_numpy(t))
+        sae.b_enc.fill_(100.0)  # every latent fires on every image: all are live
+    doc = run_naming(sae, store, tmp_path / "n1", vocab=WORDS, cfg=NameConfig(method="decoder", top_n=3))
+    assert doc["text_space"]["kind"] == "clip"
+    assert [l["name"] for l in doc["latents"]] == WORDS
+
+    sae2 = SAE.create(SAEConfig(arch="topk", d_in=48, d_sae=16, k=4, hook="blocks.1.hook_resid_post"))
+    doc2 = run_naming(sae2, store, tmp_path / "n2", vocab=WORDS, cfg=NameConfig(top_n=3))
+    assert doc2["method"] == "top-images" and doc2["n_named"] > 0
+    assert all(l["name"] in WORDS for l in doc2["latents"])
+    first = doc2["latents"][0]["top"][0]
+    assert first["heatmap"] and (tmp_path / "n2" / first["heatmap"]).is_file()

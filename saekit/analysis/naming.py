@@ -380,12 +380,26 @@ def run_naming(
         queries["decoder"] = _unit(space.direction_to_text(W))
     if method in ("top-images", "both"):
         top_ids = summ.top_sample_ids[live, : cfg.top_n]
-        if space is not None:
+        if space is not None and emb is None and space.kind == "clip":
+            # CLIP without image_embeds in the store: embed the images involved with its own tower
+            src = ImageSource(store, dataset)
+            if not src.available:
+                raise SaekitError(f"--method top-images with {space.describe().get('model')}: the store has no "
+                                  f"image_embeds and its images cannot be reloaded ({src.problem})")
+            rng = np.random.default_rng(cfg.seed)
+            background = rng.choice(sample_ids_all, size=min(len(sample_ids_all), 512), replace=False)
+            needed = np.unique(np.concatenate([top_ids[top_ids >= 0], background]))
+            chunks = [space.embed_images([src.model_view(int(i)) for i in needed[s:s + 64]])
+                      for s in range(0, len(needed), 64)]
+            emb_ids, emb = needed, np.concatenate(chunks)
+            mean_all = emb[np.searchsorted(emb_ids, background)].mean(0)
+        elif space is not None:
             if emb is None:
                 raise SaekitError(f"--method top-images needs the text space's features (hook "
                                   f"{space.feature_hook!r}) in the store; it has {sorted(store.hooks)}")
-            order_e = np.argsort(emb_ids)
             mean_all = emb.mean(0)
+        if space is not None:
+            order_e = np.argsort(emb_ids)
 
             def emb_of(ids: np.ndarray) -> np.ndarray:
                 return emb[order_e[np.searchsorted(emb_ids, ids, sorter=order_e)]]
