@@ -1,0 +1,100 @@
+"""Capture throughput vs the forward pass alone, same model, same images, same run.
+
+Model: random:vit-s (ViT-S/16 shape, 224 px, 12 layers, d=384; random weights, so no download).
+Data: N synthetic PNG images in class folders, decoded and preprocessed on every pass.
+forward alone: for each batch, decode + preprocess + full forward (no hooks, no store).
+capture: saekit.capture.capture end to end (loader thread, hooks, early stop, token selection,
+float16 store writes with a commit per batch, close with stats), at a middle layer and at the
+last layer. Prints one JSON line; capture_ratio is the middle-layer capture over forward alone.
+
+    .venv/bin/python experiments/bench/capture_bench.py [--n 128] [--batch-size 16] [--device auto]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def make_images(root: Path, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        d = root / f"class{i % 4}"
+        d.mkdir(parents=True, exist_ok=True)
+        # smooth random images (upsampled noise) so PNG decoding costs something realistic
+        small = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((256, 256), Image.BILINEAR).save(d / f"{i:05d}.png")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--model", default="random:vit-s")
+    args = ap.parse_args()
+
+    from saekit.capture import CaptureConfig, capture
+    from saekit.data import load_dataset
+    from saekit.models import load_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="capture_bench_"))
+    make_images(tmp / "imgs", args.n)
+    ds = load_dataset(str(tmp / "imgs"))
+    m = load_model(args.model, args.device)
+    mid, last = m.n_layers // 2 - 1, m.n_layers - 1
+    hook_mid, hook_last = f"blocks.{mid}.hook_resid_post", f"blocks.{last}.hook_resid_post"
+    sync = torch.cuda.synchronize if m.device.type == "cuda" else (lambda: None)
+
+    batches = [list(range(i, min(i + args.batch_size, args.n))) for i in range(0, args.n, args.batch_size)]
+    m.forward(m.prepare([ds[i] for i in batches[0]]))  # warm-up
+
+    def forward_alone() -> float:
+        sync()
+        t = time.perf_counter()
+        for b in batches:
+            m.forward(m.prepare([ds[i] for i in b]))
+        sync()
+        return args.n / (time.perf_counter() - t)
+
+    def capture_run(hook: str, name: str) -> tuple[float, dict]:
+        cfg = CaptureConfig(model=args.model, data=str(tmp / "imgs"), hooks=(hook,), out=str(tmp / f"{name}.h5"),
+                            dtype="float16", batch_size=args.batch_size, progress=False, overwrite=True,
+                            device=args.device)
+        sync()
+        t = time.perf_counter()
+        res = capture(cfg, model=m, dataset=ds)
+        sync()
+        return args.n / (time.perf_counter() - t), res.rows
+
+    # interleave so slow drift of a shared machine hits both sides alike
+    fwd1 = forward_alone()
+    cap_mid, rows_mid = capture_run(hook_mid, "mid")
+    cap_last, rows_last = capture_run(hook_last, "last")
+    fwd2 = forward_alone()
+    fwd = (fwd1 + fwd2) / 2
+    print(json.dumps({
+        "bench": "capture", "model": args.model, "device": str(m.device), "n_images": args.n,
+        "batch_size": args.batch_size, "tokens": "all", "dtype": "float16",
+        "forward_samples_per_s": round(fwd, 3), "forward_runs": [round(fwd1, 3), round(fwd2, 3)],
+        "capture_samples_per_s": round(cap_mid, 3), "capture_hook": hook_mid,
+        "capture_ratio": round(cap_mid / fwd, 3),
+        "capture_last_samples_per_s": round(cap_last, 3), "capture_last_hook": hook_last,
+        "capture_ratio_last_layer": round(cap_last / fwd, 3),
+        "rows_written": rows_mid[hook_mid], "mb_written": round(rows_mid[hook_mid] * m.d_model * 2 / 2**20, 1),
+        "torch_threads": torch.get_num_threads(),
+    }))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
