@@ -126,3 +126,26 @@ def test_clip_spec_without_text_tower_and_bad_inputs(tmp_path):
         align(store, AlignConfig(hook=HOOK), text_encoder=BagOfWordsEncoder())
     with pytest.raises(SaekitError, match="not in the store"):
         align(store, AlignConfig(hook="nope"), text_encoder=BagOfWordsEncoder())
+
+
+@pytest.mark.slow
+def test_align_cli_with_offline_minilm(tmp_path, capsys):
+    """The real offline text encoder through the CLI: features linear in MiniLM caption embeddings."""
+    from saekit.cli.main import main
+    from saekit.models.text_encoder import load_text_encoder
+
+    rng = np.random.default_rng(0)
+    nouns = ["cat", "dog", "car", "tree", "boat", "house", "bird", "flower", "computer", "flag"]
+    caps = [f"a drawing of a {a} and a {b}" for a, b in (rng.choice(nouns, 2, replace=False) for _ in range(120))]
+    T = load_text_encoder("offline:minilm").encode(caps)
+    feats = T @ rng.normal(size=(T.shape[1], 24)) + rng.normal(size=(120, 24)) * 0.01
+    store = _write_store(tmp_path / "m.h5", feats, caps)
+    rc = main(["align", "--store", str(store), "--hook", HOOK, "--out", str(tmp_path / "al"), "--no-progress"])
+    assert rc == 0
+    meta = json.loads((tmp_path / "al" / "align.json").read_text())
+    m = meta["metrics"]
+    assert meta["text_space"]["text_encoder"] == "offline:minilm" and meta["text_space"]["dim"] == 384
+    assert m["recall_at_10"] > 0.8 and m["recall_at_10"] > 2 * m["baseline_shuffled_recall_at_10"]
+    assert "recall@10" in capsys.readouterr().out
+    rc = main(["align", "--store", str(store), "--hook", "nope", "--out", str(tmp_path / "x"), "--no-progress"])
+    assert rc == 2 and not (tmp_path / "x").exists()
