@@ -36,6 +36,7 @@ class DashboardInputs:
     artifacts_dir: Path | None = None
     model: Any = None                 # saekit.models model, only for the steering panel
     model_spec: str | None = None
+    audit_same_dataset: bool = False  # the audit's sample ids are the store's (same dataset spec)
     problems: list[str] = field(default_factory=list)   # shown as banners on every page
 
     @property
@@ -151,6 +152,23 @@ def check_audit(audit: dict, summaries: Any, store: Any) -> list[str]:
     return problems
 
 
+def same_dataset(audit: dict, store: Any) -> bool:
+    """True when the audit ran on the dataset the store was captured from (same spec or fingerprint),
+    so its example_sample_ids are store sample ids."""
+    ds_fp, st_fp = _get(audit, "dataset", "fingerprint"), store_dataset_fingerprint(store)
+    if ds_fp is not None and st_fp is not None:
+        return str(ds_fp) == st_fp
+    spec, data = _get(audit, "dataset", "spec"), (getattr(store, "attrs", {}) or {}).get("data")
+    if not isinstance(spec, str) or not isinstance(data, str):
+        return False
+    if spec == data:
+        return True
+    try:
+        return Path(spec).resolve() == Path(data).resolve() and Path(spec).exists()
+    except OSError:
+        return False
+
+
 def check_artifacts(artifacts: dict, store: Any) -> list[str]:
     problems = []
     if not isinstance(artifacts.get("layers"), list):
@@ -191,6 +209,7 @@ def attach_outputs(inputs: DashboardInputs, names_dir: Any = None, audit_dir: An
                                             lambda d: check_names(d, inputs.summaries))
     inputs.audit, inputs.audit_dir = accept("--audit", audit_dir, "audit.json", "audit",
                                             lambda d: check_audit(d, inputs.summaries, inputs.store))
+    inputs.audit_same_dataset = inputs.audit is not None and same_dataset(inputs.audit, inputs.store)
     inputs.artifacts, inputs.artifacts_dir = accept("--artifacts", artifacts_dir, "artifacts.json", "artifacts",
                                                     lambda d: check_artifacts(d, inputs.store))
     return inputs

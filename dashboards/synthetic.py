@@ -217,7 +217,8 @@ def write_names(directory: str | Path, summaries: Any, store_path: str | Path, s
 
 
 def write_audit(directory: str | Path, summaries: Any, classes: dict[str, dict[str, list[int]]],
-                examples: dict[int, list[int]], dataset_fingerprint: str = "shapes-v1") -> Path:
+                examples: dict[int, list[int]], dataset_fingerprint: str = "shapes-v1",
+                spec: str = "synthetic:shapes") -> Path:
     """audit.json per the contract: classes[cls][role] = latents, examples[latent] = sample ids."""
     directory = Path(directory)
     (directory / "examples").mkdir(parents=True, exist_ok=True)
@@ -239,7 +240,7 @@ def write_audit(directory: str | Path, summaries: Any, classes: dict[str, dict[s
     data = {"kind": "audit", "format_version": 1,
             "sae": {"path": "", "fingerprint": summaries.sae_fingerprint, "hook": summaries.hook,
                     "d_sae": int(summaries.d_sae)},
-            "dataset": {"spec": "synthetic:shapes", "fingerprint": dataset_fingerprint, "n_images": 36,
+            "dataset": {"spec": spec, "fingerprint": dataset_fingerprint, "n_images": 36,
                         "classes": list(classes)},
             "params": {"alpha": 0.05, "sigma": 1.0, "n_per_class": 12},
             "classes": out_classes, "biases": biases, "subgroups": {},

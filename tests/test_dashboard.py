@@ -327,3 +327,107 @@ def test_layouts_are_valid_for_the_dash_renderer(app):
     for url in ["/", "/feature/0", "/feature/31", "/sample/0", "/audit", "/class/circle", "/artifacts", "/steer", "/x"]:
         walk(json.loads(json.dumps(render_page(app.browser, url), cls=plotly.utils.PlotlyJSONEncoder)), [url])
     assert not bad, bad[:3]
+
+
+def test_summaries_are_computed_once_on_first_launch(pipe):
+    from dashboards.inputs import load_inputs
+
+    summaries_dir = pipe.sae_dir / "summaries"
+    shutil.rmtree(summaries_dir)
+    first = load_inputs(pipe.sae_dir, pipe.store_path, progress=False)
+    (made,) = list(summaries_dir.iterdir())
+    stamp = (made / "arrays.npz").stat().st_mtime_ns
+    again = load_inputs(pipe.sae_dir, pipe.store_path, progress=False)
+    assert (made / "arrays.npz").stat().st_mtime_ns == stamp  # reused, not recomputed
+    assert np.array_equal(first.summaries.top_sample_ids, again.summaries.top_sample_ids)
+    assert first.summaries.sae_fingerprint == again.summaries.sae_fingerprint
+
+
+def test_cli_serves_on_localhost_only(pipe):
+    """`saekit dashboard` as users run it: a subprocess on a free port, bound to 127.0.0.1."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-m", "saekit", "dashboard", "--sae", str(pipe.sae_dir), "--store",
+                             str(pipe.store_path), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = None
+        deadline = time.time() + 90
+        while url is None and time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "serving on " in line:
+                url = line.split("serving on ")[1].split()[0]
+        assert url is not None and url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() else url
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    assert r.status == 200 and b"saekit" in r.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening and all(a.ip == "127.0.0.1" and a.port == port for a in listening)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_llm_store_tokens_and_steered_generation(tmp_path):
+    """A real text run on random:gpt2: token highlights use the model's tokenizer and the steering
+    panel shows greedy generation with and without the edit."""
+    from dashboards.app import create_app, render_page
+    from dashboards.inputs import load_inputs
+    from dashboards.views.steering_view import render_effect
+    from saekit.capture import CaptureConfig, capture
+    from saekit.models import load_model
+    from saekit.sae import SAE, SAEConfig
+    from stores import ActivationStore
+
+    hook = "blocks.1.hook_resid_post"
+    (tmp_path / "texts.txt").write_text("\n".join(f"the cat sat on the mat {i}" for i in range(8)))
+    model = load_model("random:gpt2", device="cpu")
+    capture(CaptureConfig(model="random:gpt2", data=str(tmp_path / "texts.txt"), hooks=(hook,),
+                          out=str(tmp_path / "s.h5"), tokens="all", device="cpu", progress=False), model=model)
+    d = ActivationStore.open(tmp_path / "s.h5").d(hook)
+    SAE.create(SAEConfig(arch="topk", d_in=d, d_sae=64, k=8, hook=hook, normalization="none"), seed=0).save(tmp_path / "sae")
+    inputs = load_inputs(tmp_path / "sae", tmp_path / "s.h5", progress=False)
+    inputs.model, inputs.model_spec = model, "random:gpt2"
+    b = create_app(inputs).browser
+    assert b.samples.is_text
+    toks = b.samples.tokens(0)
+    assert "".join(toks).endswith("the cat sat on the mat 0")
+    latent = int(np.argmax(b.summaries.freq))
+    page = _text(render_page(b, f"/feature/{latent}"))
+    assert " ".join(["c", "a", "t"]) in page  # tokens, not ⟨position⟩ placeholders
+    out = render_effect(b, latent, 0, "add", 4.0, "")
+    found = {}
+
+    def walk(c):
+        if isinstance(c, list):
+            for x in c:
+                walk(x)
+        elif hasattr(c, "children"):
+            if getattr(c, "id", None) in ("steer-base", "steer-steered"):
+                found[c.id] = c.children
+            walk(c.children)
+
+    walk(out)
+    assert set(found) == {"steer-base", "steer-steered"} and found["steer-base"] != found["steer-steered"]
+    same = render_effect(b, latent, 0, "add", 0.0, "")  # strength 0 adds nothing: same continuation
+    found.clear()
+    walk(same)
+    assert found["steer-base"] == found["steer-steered"]

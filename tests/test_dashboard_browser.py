@@ -41,7 +41,8 @@ def served(tmp_path_factory):
     for sid, label in p.labels.items():
         by_class.setdefault(label, []).append(sid)
     write_audit(root / "audit", s, {c: {"target": [star], "context": [star + 1], "bias": [star + 2]}
-                                    for c in by_class}, {star: by_class["circle"][:3], star + 2: by_class["square"][:3]})
+                                    for c in by_class}, {star: by_class["circle"][:3], star + 2: by_class["square"][:3]},
+                spec=str(p.image_dir))
     write_artifacts(root / "artifacts", model_id="random:vit")
     inputs = load_inputs(p.sae_dir, p.store_path, names_dir=root / "names", audit_dir=root / "audit",
                          artifacts_dir=root / "artifacts", progress=False)

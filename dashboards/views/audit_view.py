@@ -122,11 +122,15 @@ def _examples(browser: Any, entry: dict) -> list:
     """Audit example images: files the audit wrote under examples/, else the store's samples."""
     i = entry.get("latent") if isinstance(entry.get("latent"), int) else None
     out = []
-    for rel in (entry.get("example_images") or entry.get("examples") or [])[:EXAMPLES_SHOWN]:
+    files = entry.get("example_images") or entry.get("examples") or []
+    if isinstance(files, str):  # saekit audit writes one strip of example tiles per concept
+        return [html.Img(src="/files/audit/" + quote(files), className="thumb-img strip-img",
+                         alt=f"examples of latent {i}", style={"height": "96px", "width": "auto"})]
+    for rel in files[:EXAMPLES_SHOWN]:
         if isinstance(rel, str):
             out.append(html.Img(src="/files/audit/" + quote(rel), width=96, height=96, className="thumb-img",
                                 alt=rel))
-    if out:
+    if out or not browser.inputs.audit_same_dataset:
         return out
     for sid in (entry.get("example_sample_ids") or [])[:EXAMPLES_SHOWN]:
         if isinstance(sid, int) and browser.samples.record(sid) is not None:
