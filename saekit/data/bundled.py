@@ -49,11 +49,12 @@ def load_bundled(name: str) -> Dataset:
         return loader(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         _read_clipart.cache_clear()
-        raise SaekitError(f"bundled:{name}: {path} is damaged ({type(exc).__name__}: {exc}); "
+        why = (str(exc).splitlines() or [""])[0][:200]
+        raise SaekitError(f"bundled:{name}: {path} is damaged ({type(exc).__name__}: {why}); "
                           f"reinstall saekit or rebuild it with experiments/data/build_{name}.py") from None
 
 
-def _check_version(meta: dict, name: str) -> None:
+def _check_version(meta: dict) -> None:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"format version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
 
@@ -64,12 +65,13 @@ def _read_clipart(path: Path) -> tuple[dict, list[bytes]]:
     # DataLoader workers would share one file offset.
     with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("metadata.json"))
-        _check_version(meta, "clipart")
+        _check_version(meta)
         return meta, [zf.read(it["file"]) for it in meta["items"]]
 
 
 def clipart_metadata() -> list[dict]:
     """Per drawing (in sample-id order): label, title, keywords (list), text (the caption), source."""
+    load_bundled("clipart")  # validates the file (one-line SaekitError when damaged) and caches it
     meta, _ = _read_clipart(bundled_path("clipart"))
     return [{k: it[k] for k in ("label", "title", "keywords", "text", "source")} for it in meta["items"]]
 
@@ -91,7 +93,7 @@ def _clipart(path: Path) -> Dataset:
 
 def _austen(path: Path) -> Dataset:
     meta = json.loads(lzma.decompress(path.read_bytes()).decode("utf-8"))
-    _check_version(meta, "austen")
+    _check_version(meta)
     samples = [Sample(id=i, source=it["source"], label=it["label"], text=it["text"])
                for i, it in enumerate(meta["items"])]
     return Dataset("bundled:austen", "text", len(samples), samples.__getitem__, labels=sorted(meta["labels"]))
