@@ -207,6 +207,12 @@ def attach_outputs(inputs: DashboardInputs, names_dir: Any = None, audit_dir: An
 
     inputs.names, inputs.names_dir = accept("--names", names_dir, "names.json", "names",
                                             lambda d: check_names(d, inputs.summaries))
+    names_store = _get(inputs.names, "store", "fingerprint")
+    if names_store is not None and str(names_store) != str(inputs.summaries.store_fingerprint):
+        # names of this SAE stay valid on another store; only their own top examples would not match
+        inputs.problems.append(f"--names was computed on another store (fingerprint {names_store}, this "
+                               f"store is {inputs.summaries.store_fingerprint}): names are shown, examples "
+                               "come from this store")
     inputs.audit, inputs.audit_dir = accept("--audit", audit_dir, "audit.json", "audit",
                                             lambda d: check_audit(d, inputs.summaries, inputs.store))
     inputs.audit_same_dataset = inputs.audit is not None and same_dataset(inputs.audit, inputs.store)

@@ -244,7 +244,8 @@ def write_audit(directory: str | Path, summaries: Any, classes: dict[str, dict[s
                         "classes": list(classes)},
             "params": {"alpha": 0.05, "sigma": 1.0, "n_per_class": 12},
             "classes": out_classes, "biases": biases, "subgroups": {},
-            "accuracy_by_group": {"bias-aligned": 0.95, "bias-conflicting": 0.61}}
+            "accuracy_by_group": {"bias-aligned": {"n": 20, "accuracy": 0.95},
+                                  "bias-conflicting": {"n": 16, "accuracy": 0.61}}}
     return _write(directory, "audit.json", data)
 
 

@@ -5,7 +5,6 @@ import io
 import json
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,6 +152,7 @@ def test_every_page_renders_with_known_content(app, pipe):
     assert "circle" in sample and "/feature/0" in sample  # latent 0 fires strongest on a circle
     audit = _text(render_page(b, "/audit"))
     assert "square" in audit and "background" in audit  # the bias table lists latent 3 for square
+    assert "bias-conflicting (n=16)" in json.dumps(render_page(b, "/audit").to_plotly_json(), default=str)
     cls = _text(render_page(b, "/class/square"))
     assert "Bias (1)" in cls and "/feature/3" in cls
     art = _text(render_page(b, "/artifacts"))

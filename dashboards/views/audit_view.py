@@ -141,10 +141,14 @@ def _examples(browser: Any, entry: dict) -> list:
 def _accuracy_figure(acc: Any) -> go.Figure | None:
     if not isinstance(acc, dict) or not acc:
         return None
-    keys = [k for k, v in acc.items() if isinstance(v, (int, float))]
+    # {group: accuracy} or saekit audit's {group: {"n": ..., "accuracy": ...}}
+    vals = {k: (v.get("accuracy") if isinstance(v, dict) else v) for k, v in acc.items()}
+    counts = {k: v.get("n") for k, v in acc.items() if isinstance(v, dict)}
+    keys = [k for k, v in vals.items() if isinstance(v, (int, float))]
     if not keys:
         return None
-    fig = go.Figure(go.Bar(x=keys, y=[acc[k] for k in keys], marker_line_width=0))
+    labels = [f"{k} (n={counts[k]})" if counts.get(k) is not None else k for k in keys]
+    fig = go.Figure(go.Bar(x=labels, y=[vals[k] for k in keys], marker_line_width=0))
     fig.update_yaxes(title="accuracy", range=[0, 1])
     return figure_style(fig, height=220)
 
