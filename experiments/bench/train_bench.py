@@ -32,7 +32,7 @@ from pathlib import Path
 
 D_IN, EXPANSION, K, BATCH = 384, 16, 32, 4096
 D_SAE = D_IN * EXPANSION
-STEPS, WARM = 48, 3
+STEPS, WARM = int(os.environ.get("BENCH_STEPS", "48")), 3
 N_ATOMS, ACTIVE, NOISE = 4096, 24, 0.05
 LR = 2e-4 / math.sqrt(D_SAE / 16384)
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def worker_saelens() -> dict:
     torch.manual_seed(0)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=D_IN, d_sae=D_SAE, k=K, device="cpu", dtype="float32"))
     tcfg = SAETrainerConfig(total_training_samples=STEPS * BATCH, train_batch_size_samples=BATCH, lr=LR,
-                            device="cpu", autocast=False)
+                            lr_end=LR, device="cpu", autocast=False)
     trainer = SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(()), evaluator=None)
     clock = Clock()
     for i in range(STEPS):

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="relu | topk | batchtopk | jumprelu | matryoshka")
     p.add_argument("--expansion", type=float, default=16.0, help="d_sae / d_in (default 16)")
     p.add_argument("--k", type=int, default=None, help="active latents per token (topk, batchtopk, matryoshka)")
-    p.add_argument("--l1", type=float, default=None, help="L1 coefficient for relu (default 5.0)")
+    p.add_argument("--l1", type=float, default=None, help="L1 coefficient for relu (default 5 / sqrt(d_in))")
     p.add_argument("--tokens", type=int, required=True, help="training tokens (rows) to process")
     p.add_argument("--batch-size", type=int, default=4096, help="global batch size (default 4096)")
     p.add_argument("--lr", type=_lr, default=None,

@@ -32,8 +32,9 @@ class SAEConfig:
     hook: str = ""
     normalization: str = "scale"
     norm_scale: float = 1.0
-    # relu
-    l1_coeff: float = 5.0
+    # relu: None -> 5 / sqrt(d_in), Anthropic's lambda = 5 (for inputs scaled to E||x||^2 = d_in)
+    # translated to our unit-mean-squared-norm inputs
+    l1_coeff: float | None = None
     l1_decoder_norm: bool = False
     # jumprelu
     l0_coeff: float = 1e-3
@@ -56,6 +57,8 @@ class SAEConfig:
             )
         if not (math.isfinite(self.norm_scale) and self.norm_scale > 0):
             raise SaekitError(f"norm_scale must be a positive finite number, got {self.norm_scale}")
+        if self.l1_coeff is None:
+            object.__setattr__(self, "l1_coeff", 5.0 / math.sqrt(self.d_in))
         if self.arch in TOPK_STYLE:
             if self.k is None or self.k <= 0:
                 raise SaekitError(f"--k must be a positive integer for arch {self.arch!r}, got {self.k}")
