@@ -1,6 +1,7 @@
 """capture(CaptureConfig): model + dataset -> activation store, resumable, one shard per rank.
 
-Three stages overlap: a loader thread decodes and preprocesses batch k+1, the main thread runs
+Three stages overlap: a loader thread decodes and preprocesses batch k+1 (when there are CPU cores
+torch does not use, or the model is on a GPU), the main thread runs
 the model on batch k (stopping after the deepest hook) and selects tokens, and a writer thread
 appends batch k-1 to the store and commits it. One commit per batch is what makes `--resume`
 exact: the store's committed sample count is always a whole number of batches, so a resumed run
@@ -9,12 +10,13 @@ continues with the same batch boundaries (and the same padding) an uninterrupted
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -205,8 +207,12 @@ def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torc
             all_acts: Mapping[str, torch.Tensor], token_filter: TokenFilter | None, ids_B: np.ndarray,
             dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows [n, d] of the selected tokens with their sample ids and positions (-1 for pooled hooks)."""
-    if acts.dim() == 4:  # attention pattern [B, H, Tq, Tk] -> one row per query token: [B, Tq, H*Tk]
+    if hook.endswith("hook_pattern") and acts.dim() == 4:  # [B, H, Tq, Tk] -> a row per query token [B, Tq, H*Tk]
         acts = acts.permute(0, 2, 1, 3).reshape(acts.shape[0], acts.shape[2], -1)
+    elif acts.dim() > 3:  # per-head hooks (e.g. hook_z [B, T, H, d_head]) -> [B, T, H*d_head]
+        acts = acts.reshape(acts.shape[0], acts.shape[1], -1)
+    elif acts.dim() == 2:  # a module: hook with one vector per sample
+        acts = acts.unsqueeze(1)
     B, T, d = acts.shape
     if model.is_pooled(hook):
         return _to_numpy(acts.reshape(B, d), dtype), ids_B.copy(), np.full(B, -1, np.int32)
@@ -300,7 +306,11 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
     try:
         if not batches and existing is None:
             raise SaekitError(f"nothing to capture: rank {rank} of {world} gets no samples from {cfg.data} ({n_total} samples)")
-        for ids, records, inputs in _background(load_batches, maxsize=2, stop=stop):
+        # A loader thread only pays when the CPU has cores torch does not use (or the model is on a
+        # GPU); on a CPU-bound box it steals cycles from torch's own threads and stalls them.
+        overlap = m.device.type != "cpu" or torch.get_num_threads() < (os.cpu_count() or 1)
+        source = _background(load_batches, maxsize=2, stop=stop) if overlap else load_batches()
+        for ids, records, inputs in source:
             acts = m.capture(inputs, cfg.hooks)
             payload = {h: _select(m, h, acts[h], inputs, cfg.tokens, acts, tf, ids, dtype) for h in cfg.hooks}
             writer.put((ids, records, payload))
