@@ -37,3 +37,11 @@ def test_capture_without_the_flag_keeps_every_patch(tmp_path):
                           tokens="patches", progress=False), model=model, dataset=ds)
     with ActivationStore.open(out) as store:
         assert store.n_rows("blocks.3.hook_resid_post") == 3 * 64
+
+
+def test_cli_flag_reaches_the_capture(tmp_path):
+    from saekit.cli.main import build_parser
+
+    args = build_parser().parse_args(["capture", "--model", "random:vit", "--data", "x", "--hook", "h", "--out", "o",
+                                      "--exclude-artifacts", "--artifact-threshold", "12.5"])
+    assert args.exclude_artifacts and args.artifact_threshold == 12.5

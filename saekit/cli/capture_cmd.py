@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exclude-artifacts", action="store_true",
+                   help="drop high-norm artifact tokens (see `saekit artifacts`) so SAEs train without them")
+    p.add_argument("--artifact-threshold", type=float, default=None,
+                   help="fixed norm threshold for --exclude-artifacts (default: automatic from each batch's norm gap)")
     p.add_argument("--list-hooks", action="store_true", help="print the model's hook names and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -41,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = CaptureConfig(model=args.model, data=args.data, hooks=tuple(args.hook), out=args.out, tokens=args.tokens,
                         dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, resume=args.resume,
-                        overwrite=args.overwrite, device=args.device, seed=args.seed, progress=not args.no_progress)
+                        overwrite=args.overwrite, device=args.device, seed=args.seed, progress=not args.no_progress,
+                        exclude_artifacts=args.exclude_artifacts,
+                        extra={"artifact_threshold": args.artifact_threshold} if args.artifact_threshold else {})
     res = capture(cfg)
     rows = ", ".join(f"{h}: {n} rows" for h, n in res.rows.items())
     print(f"wrote {res.shard} ({res.n_samples} samples; {rows})" + (f"; store {res.path}" if res.path != res.shard else ""))
