@@ -39,9 +39,14 @@ def test_capture_without_the_flag_keeps_every_patch(tmp_path):
         assert store.n_rows("blocks.3.hook_resid_post") == 3 * 64
 
 
-def test_cli_flag_reaches_the_capture(tmp_path):
-    from saekit.cli.main import build_parser
+def test_cli_exclude_artifacts_end_to_end(tmp_path):
+    from saekit.cli.main import main
+    from test_artifacts import _save_planted
 
-    args = build_parser().parse_args(["capture", "--model", "random:vit", "--data", "x", "--hook", "h", "--out", "o",
-                                      "--exclude-artifacts", "--artifact-threshold", "12.5"])
-    assert args.exclude_artifacts and args.artifact_threshold == 12.5
+    model_dir, data_dir, truth = _save_planted(tmp_path)
+    out = tmp_path / "cli.h5"
+    code = main(["capture", "--model", f"hf:{model_dir}", "--data", str(data_dir), "--hook", "blocks.1.hook_resid_post",
+                 "--tokens", "patches", "--exclude-artifacts", "--out", str(out), "--no-progress"])
+    assert code == 0
+    with ActivationStore.open(out) as store:
+        assert store.n_rows("blocks.1.hook_resid_post") == int((~truth).sum())
