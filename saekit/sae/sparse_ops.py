@@ -43,8 +43,14 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols: int) 
 
 
 def _csr_t_matmul(crow, col, val, n_cols: int, dense_BD: torch.Tensor) -> torch.Tensor:
-    """(CSR[B, n_cols])^T @ dense[B, D] -> [n_cols, D]."""
-    return _csr(crow, col, val, n_cols).t() @ dense_BD
+    """(CSR[B, n_cols])^T @ dense[B, D] -> [n_cols, D].
+
+    Built as a COO [n_cols, B] matrix: torch's CSR-transpose product degrades badly when its
+    threads compete for cores (10x slower on a loaded 2-core machine), the COO product does not."""
+    B = crow.numel() - 1
+    rows = torch.repeat_interleave(torch.arange(B, device=col.device), crow.diff(), output_size=col.numel())
+    coo = torch.sparse_coo_tensor(torch.stack([col, rows]), val, (n_cols, B), check_invariants=False)
+    return torch.sparse.mm(coo, dense_BD)
 
 
 def _sampled_rows_dot(crow, col, a_BD: torch.Tensor, W_ND: torch.Tensor) -> torch.Tensor:
