@@ -11,7 +11,7 @@ from saekit.sae.base import SAE, StepOutput, TrainContext, register
 from saekit.sae.config import SAEConfig
 from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_batch_topk
 
-THRESHOLD_EMA = 0.99
+THRESHOLD_EMA = 0.95  # ~20-step memory: tracks the end of short runs, still smooths the noisy batch minimum
 
 
 @register

@@ -172,6 +172,7 @@ def _train(cfg: TrainConfig, source: BatchSource | None, device: torch.device, i
         opt.load_state_dict(state["optimizer"])
         tracker.since_fired.copy_(state["since_fired"].to(device))
         step, epoch, position, metric_lines = state["step"], state["epoch"], state["position"], state["metric_lines"]
+        torch.set_rng_state(state["torch_rng"])
         if info.is_main:
             truncate_metrics(out, metric_lines)
         log.info("resuming %s at step %d of %d", out, step, n_steps)
@@ -210,6 +211,7 @@ def _train(cfg: TrainConfig, source: BatchSource | None, device: torch.device, i
                 "sae": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
                 "optimizer": opt.state_dict(), "step": step, "epoch": stream.epoch, "position": stream.position,
                 "since_fired": tracker.since_fired.cpu(), "metric_lines": metric_lines, "done": done,
+                "torch_rng": torch.get_rng_state(),
             })
         D.barrier(info)
 
