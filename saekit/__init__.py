@@ -1,6 +1,7 @@
 """saekit: sparse autoencoders for vision, vision-language and language transformers.
 
-The public names below are imported lazily so that `import saekit` (and the CLI's --help) does
+`saekit.capture` and `saekit.train` are subpackages (their functions: `saekit.capture.capture`,
+`saekit.train.train`). The public names below are imported lazily so that `import saekit` (and the CLI's --help) does
 not pay for torch / transformers until they are used.
 """
 from __future__ import annotations
@@ -15,8 +16,6 @@ _EXPORTS: dict[str, str] = {
     "SaekitError": "saekit.errors",
     "load_model": "saekit.models",
     "load_dataset": "saekit.data",
-    "capture": "saekit.capture",
-    "train": "saekit.train",
     "evaluate": "saekit.eval",
     "steer": "saekit.analysis.steering",
 }
