@@ -10,14 +10,38 @@ from saekit.models.preprocess import ImagePreprocessor
 from saekit.models.tl_lm import TLModel
 
 SPEC_FORMS = ("random:vit", "random:vit-s", "random:clip", "random:gpt2", "hf:<name or dir>", "tl:<name or dir>",
-              "offline:<name>")
+              "offline:<name>", "<vision spec>@<image size>")
 
 __all__ = ["load_model", "HookedModel", "HookSite", "HFVisionModel", "TLModel", "ImagePreprocessor",
            "TOKEN_SELECTIONS", "SPEC_FORMS"]
 
 
 def load_model(spec: str, device: str | torch.device = "cpu") -> HookedModel:
-    """Load `spec` (random:NAME | hf:NAME_OR_DIR | tl:NAME_OR_DIR | offline:NAME) on `device` ("auto" allowed)."""
+    """Load `spec` (random:NAME | hf:NAME_OR_DIR | tl:NAME_OR_DIR | offline:NAME) on `device` ("auto" allowed).
+
+    A vision spec may end in `@SIZE` (e.g. `offline:dinov2-small@168`) to feed SIZE x SIZE images
+    (a multiple of the patch size); the suffix is part of the spec, so every store, audit or
+    steering run that records the spec reloads the model exactly as it was captured."""
+    base, size = split_image_size(spec)
+    model = _load_base(base, device)
+    if size is None:
+        return model
+    if not isinstance(model, HFVisionModel):
+        raise SaekitError(f"model spec {spec!r}: an @SIZE suffix only applies to vision models")
+    return model.with_image_size(size)
+
+
+def split_image_size(spec: str) -> tuple[str, int | None]:
+    """`offline:dinov2-small@168` -> ("offline:dinov2-small", 168); specs without a suffix pass through."""
+    base, at, size = spec.rpartition("@")
+    if not at or "/" in size or ":" in size:
+        return spec, None
+    if not size.isdigit() or int(size) <= 0:
+        raise SaekitError(f"model spec {spec!r}: the part after @ must be a positive image size in pixels")
+    return base, int(size)
+
+
+def _load_base(spec: str, device: str | torch.device) -> HookedModel:
     from saekit.device import resolve_device
 
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))

@@ -171,6 +171,13 @@ class HFVisionModel(HookedModel):
         self._is_clip = hasattr(hf_model, "get_image_features") and "text" in self.towers
 
     # ---- hooks ---------------------------------------------------------------------------
+
+    def with_image_size(self, size: int) -> "HFVisionModel":
+        """The same weights fed `size` x `size` images (position embeddings are interpolated)."""
+        import dataclasses
+
+        return HFVisionModel(self.module, dataclasses.replace(self.preprocess, size=size, resize=None),
+                             self.model_id, self.revision, self.tokenizer, getattr(self, "max_length", None))
     def hook_names(self) -> list[str]:
         return list(self._sites)
 
@@ -208,7 +215,8 @@ class HFVisionModel(HookedModel):
         kwargs: dict[str, Any] = {"pixel_values": pixel_values}
         if self.image_size != self._config_image_size:
             try:
-                if "interpolate_pos_encoding" in inspect.signature(fn).parameters:
+                target = fn.forward if isinstance(fn, nn.Module) else fn  # a Module's own signature is (*args, **kwargs)
+                if "interpolate_pos_encoding" in inspect.signature(target).parameters:
                     kwargs["interpolate_pos_encoding"] = True
             except (TypeError, ValueError):
                 pass
