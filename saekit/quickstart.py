@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class QuickstartConfig:
     out: str = "runs/quickstart"
-    model: str = "offline:dinov2-small"
+    # 168 px (12x12 patches) keeps the demo inside its 15-minute CPU budget; the drawings are
+    # stored at 128 px, so 224 px input would add compute but no detail.
+    model: str = "offline:dinov2-small@168"
     data: str = "bundled:clipart"
     # Late layers of DINOv2 carry the most semantic (nameable) directions; the final block's
     # residual is dominated by the training objective's output head.
@@ -80,15 +82,16 @@ def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
     runner = StepRunner(paths.root)
 
     runner.run("capture", cfg.step_config("model", "data", "hook", "tokens", "limit", "seed"),
-               [paths.store], lambda: _capture(cfg, paths, device))
+               [paths.store], lambda: _capture(cfg, paths, device), owned=[paths.store])
     runner.run("train", cfg.step_config("arch", "expansion", "k", "train_tokens", "batch_size", "seed"),
-               [paths.sae / "config.json", paths.sae / "weights.safetensors"], lambda: _train(cfg, paths, device))
-    runner.run("eval", {}, [paths.eval_json], lambda: _evaluate(cfg, paths, device))
+               [paths.sae / "config.json", paths.sae / "weights.safetensors"], lambda: _train(cfg, paths, device),
+               owned=[paths.sae])
+    runner.run("eval", {}, [paths.eval_json], lambda: _evaluate(cfg, paths, device), owned=[paths.eval_json])
     runner.run("align", {"text_encoder": "offline:minilm"}, [paths.align / "align.json"],
-               lambda: _align(cfg, paths, device))
-    runner.run("name", {}, [paths.names / "names.json"], lambda: _name(cfg, paths, device))
+               lambda: _align(cfg, paths, device), owned=[paths.align])
+    runner.run("name", {}, [paths.names / "names.json"], lambda: _name(cfg, paths, device), owned=[paths.names])
     report = paths.report / "index.html"
-    runner.run("report", {"version": 1}, [report], lambda: _report(cfg, paths, runner.results))
+    runner.run("report", {"version": 1}, [report], lambda: _report(cfg, paths, runner.results), owned=[paths.report])
     return report, runner.results
 
 

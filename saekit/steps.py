@@ -1,7 +1,9 @@
 """Resumable pipeline steps: a finished step leaves a marker and is skipped on the next run.
 
 A step is finished when its marker exists and records the same configuration hash; changing a
-step's configuration (or deleting its outputs) makes it run again, and every step after it.
+step's configuration (or deleting its outputs) makes it run again, and every step after it. A
+step whose configuration changed first removes the paths it owns (so a stale half-result is never
+resumed); a step that was interrupted (no marker yet) finds its partial outputs and may resume.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +43,16 @@ class StepRunner:
         self._upstream = ""
         self.results: list[StepResult] = []
 
-    def run(self, name: str, config: dict[str, Any], outputs: list[Path], fn: Callable[[], dict[str, Any] | None]) -> StepResult:
+    def run(self, name: str, config: dict[str, Any], outputs: list[Path], fn: Callable[[], dict[str, Any] | None],
+            owned: list[Path] = ()) -> StepResult:
         digest = config_hash({"config": config, "upstream": self._upstream})
         marker = self.marker_dir / f"{name}.json"
-        if marker.exists() and all(Path(p).exists() for p in outputs):
-            recorded = json.loads(marker.read_text())
+        recorded = json.loads(marker.read_text()) if marker.exists() else None
+        if recorded is not None and recorded.get("hash") != digest:
+            log.info("step %s: configuration changed, removing its old outputs", name)
+            for path in owned:
+                _remove(Path(path))
+        if recorded is not None and all(Path(p).exists() for p in outputs):
             if recorded.get("hash") == digest:
                 log.info("step %s: reusing finished outputs", name)
                 self._upstream = digest
@@ -62,3 +70,10 @@ class StepRunner:
         result = StepResult(name, False, seconds, info)
         self.results.append(result)
         return result
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
