@@ -39,9 +39,11 @@ bench-venv: $(STAMP)
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip --disable-pip-version-check -q install torch==2.13.0 psutil sae-lens
 
-bench: $(STAMP)
+bench: $(STAMP) bench-venv
 	$(PY) experiments/bench/store_bench.py
 	$(PY) experiments/bench/capture_bench.py
+	$(PY) experiments/bench/train_bench.py
+	$(PY) experiments/bench/dashboard_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-bench runs .pytest_cache

@@ -13,6 +13,10 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "SAE": "saekit.sae",
+    "SAEConfig": "saekit.sae",
+    "CaptureConfig": "saekit.capture",
+    "TrainConfig": "saekit.train",
+    "evaluate_downstream": "saekit.eval",
     "SaekitError": "saekit.errors",
     "load_model": "saekit.models",
     "load_dataset": "saekit.data",
