@@ -117,9 +117,16 @@ def _figure_section(title: str, fig) -> str:
 def _grid_section(names: dict[str, Any], names_dir: Path, out: Path) -> str:
     latents = [entry for entry in names.get("latents", []) if any(t.get("heatmap") for t in entry.get("top", []))]
     latents.sort(key=lambda e: -(e.get("score") or 0.0))
+    # The best-scoring latent of each distinct name: a dense concept (say, playing cards) would
+    # otherwise fill the whole grid with near-duplicates.
+    shown, seen = [], set()
+    for entry in latents:
+        if entry.get("name") not in seen:
+            seen.add(entry.get("name"))
+            shown.append(entry)
     rel = Path(os.path.relpath(names_dir, out))
     cards = []
-    for entry in latents[:GRID_FEATURES]:
+    for entry in shown[:GRID_FEATURES]:
         images = "".join(
             f'<img src="{html.escape((rel / t["heatmap"]).as_posix())}" title="activation {t.get("activation", 0):.2f}">'
             for t in entry["top"][:4] if t.get("heatmap"))
@@ -130,7 +137,8 @@ def _grid_section(names: dict[str, Any], names_dir: Path, out: Path) -> str:
             f'<div class="s">score {entry.get("score", 0):.3f}{mono_txt} · freq {entry.get("freq", 0):.2e}</div>'
             f'<div class="imgs">{images}</div></div>')
     body = "".join(cards) or "<p>No latent has heatmaps yet.</p>"
-    return f"<h2>Named features (best {min(len(latents), GRID_FEATURES)})</h2><div class='grid'>{body}</div>"
+    title = f"Named features (the best latent of each of {min(len(shown), GRID_FEATURES)} distinct names)"
+    return f"<h2>{title}</h2><div class='grid'>{body}</div>"
 
 
 _PAGE = """<!doctype html>
