@@ -7,12 +7,12 @@ so the quickstart is also the worked example of the Python API.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saekit.atomic import write_json_atomic
 from saekit.steps import StepResult, StepRunner
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _evaluate(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dic
 
     sae = SAE.load(paths.sae, device=device)
     metrics = evaluate(sae, str(paths.store), cfg.hook)
-    _write_json(paths.eval_json, metrics)
+    write_json_atomic(paths.eval_json, metrics, indent=2, default=float)
     return {k: metrics[k] for k in ("l0", "fve", "dead_frac") if k in metrics}
 
 
@@ -160,9 +160,3 @@ def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepRes
                  store=paths.store, steps=[dataclasses.asdict(r) for r in results],
                  dashboard=dashboard_command(cfg))
     return {}
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    tmp.replace(path)

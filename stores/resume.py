@@ -9,14 +9,13 @@ the old file (resumable again) or the new one.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from stores.errors import StoreError
-from stores.layout import HOOKS_GROUP, SAMPLES_GROUP, decode_attr
+from stores.layout import HOOKS_GROUP, SAMPLES_GROUP
 from stores.shard_reader import ShardReader
 from stores.writer import StoreWriter
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from stores.errors import StoreError
 from stores.layout import HOOKS_GROUP, SAMPLES_GROUP
-from stores.samples import SampleTable
 from stores.shard_reader import ShardReader
 from stores.shards import shard_files
 

@@ -23,8 +23,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from saekit.atomic import atomic_directory, write_json_atomic
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -159,7 +158,7 @@ class LinearTextSpace(TextSpace):
         os.replace(directory / ".map.tmp.npz", directory / "map.npz")
         meta = {"kind": "align", "format_version": FORMAT_VERSION, "method": "ridge",
                 "text_space": self.describe(), **(extra or {})}
-        _write_json(directory / "align.json", meta)
+        write_json_atomic(directory / "align.json", meta, indent=2)
         return directory
 
     @classmethod
@@ -244,12 +243,6 @@ def read_align_json(directory: Path) -> dict[str, Any]:
     if meta.get("format_version") != FORMAT_VERSION:
         raise SaekitError(f"{path} has format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
     return meta
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- store features
@@ -464,14 +457,12 @@ def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
     """Write into a temp dir next to ``out`` and rename, so a half-written result never looks whole."""
     from saekit.analysis.html import write_report
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         if isinstance(space, LinearTextSpace):
             space.save(tmp, extra={k: v for k, v in meta.items() if k not in ("kind", "format_version", "method")})
-            _write_json(tmp / "align.json", meta)
+            write_json_atomic(tmp / "align.json", meta, indent=2)
         else:
-            _write_json(tmp / "align.json", meta)
+            write_json_atomic(tmp / "align.json", meta, indent=2)
         m = meta["metrics"]
         rows = [["metric", "value"]] + [[k, f"{v:.4f}" if isinstance(v, float) else str(v)] for k, v in m.items()]
         write_report(tmp / "index.html", "Text alignment", [
@@ -479,9 +470,3 @@ def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
                        f" from hook <code>{meta['store']['hook']}</code> ({meta['text_space']['pooling']} pooling)</p>"),
             ("Held-out image&rarr;caption retrieval", rows),
         ])
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -31,14 +31,13 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from saekit.atomic import atomic_directory
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -261,7 +260,6 @@ def run_naming(
     ``text_space``: a TextSpace, an align output directory or a CLIP spec; None picks CLIP's own
     for CLIP stores and the text encoder on sample texts for text stores. ``vocab``: words, a
     file, or None for the default vocabulary. Returns the names.json document."""
-    import torch
 
     from saekit.analysis import summaries as S
     from saekit.analysis.alignment import TextSpace, load_text_space, pooled_features, resolve_text_encoder
@@ -430,9 +428,7 @@ def run_naming(
     cand_idx, cand_cos = score_vocab(query, vocab_emb, cfg.n_candidates)
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         (tmp / "heatmaps").mkdir()
         images = ImageSource(store, dataset) if modality == "image" else None
         tokens = TokenSource(store, tokenizer) if modality == "text" else None
@@ -510,12 +506,6 @@ def run_naming(
         }
         (tmp / "names.json").write_text(json.dumps(doc))
         _write_index(tmp / "index.html", doc, [latents[int(i)] for i in best])
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return doc
 
 

@@ -33,14 +33,13 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from saekit.atomic import atomic_directory
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -135,9 +134,7 @@ class LatentSummaries:
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``summaries.json`` + ``arrays.npz`` into ``directory`` atomically (temp dir, then rename)."""
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        with atomic_directory(directory) as tmp:
             np.savez(tmp / "arrays.npz", **{k: getattr(self, k) for k in _ARRAYS})
             meta = {
                 "kind": KIND,
@@ -154,12 +151,6 @@ class LatentSummaries:
             }
             # summaries.json last: its presence marks a complete directory
             (tmp / "summaries.json").write_text(json.dumps(meta, indent=2))
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     @classmethod
@@ -407,7 +398,6 @@ def _hash_uniform(sample_ids, latents, seed: int):
     """Deterministic pseudo-random floats in [0, 1) per (seed, sample_id, latent) pair.
 
     A 32-bit integer mix kept below 2**63 in int64 arithmetic (constants < 2**31)."""
-    import torch
 
     m32 = 0xFFFFFFFF
     h = (sample_ids.long() * 0x2545F491 + latents.long() * 0x9E3779B + int(seed) * 0x3C6EF35F + 0x1B873593) & m32
