@@ -26,6 +26,7 @@ Batch = Union[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]
 # read(segment, out_rows, want_index) fills out_rows (storage dtype), returns (sample_id, position) or None
 ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, np.ndarray] | None"]
 ConvertFn = Callable[[np.ndarray], np.ndarray]
+PARALLEL_READS = 4
 
 
 def partition(segments: list[Segment], shuffle: bool, seed: int, epoch: int, rank: int, world_size: int) -> list[Segment]:
@@ -83,15 +84,22 @@ def iter_segments(
     biggest = max(sum(s[2] - s[1] for s in f) for f in fills)
     wins = [_Window(batch_size + biggest, d, raw_dtype, with_index) for _ in range(n_windows)]
 
+    def read_into(w: _Window, seg: Segment, o: int) -> None:
+        n = seg[2] - seg[1]
+        idx = read(seg, w.acts[o : o + n], with_index)
+        if with_index:
+            w.sid[o : o + n], w.pos[o : o + n] = idx  # type: ignore[index,misc]
+
     def do_fill(w: _Window, segs: list[Segment]) -> int:
-        o = batch_size
-        for seg in segs:
-            n = seg[2] - seg[1]
-            idx = read(seg, w.acts[o : o + n], with_index)
-            if with_index:
-                w.sid[o : o + n], w.pos[o : o + n] = idx  # type: ignore[index,misc]
-            o += n
-        return o
+        starts = np.cumsum([batch_size] + [s[2] - s[1] for s in segs])
+        if readers is None:
+            for seg, o in zip(segs, starts):
+                read_into(w, seg, int(o))
+        else:
+            # Shuffled chunks are scattered over the file: several reads in flight (pread releases
+            # the GIL) keep the device queue busy where one-at-a-time reads would wait on each seek.
+            list(readers.map(lambda so: read_into(w, so[0], int(so[1])), zip(segs, starts)))
+        return int(starts[-1])
 
     def gather(w: _Window, take: np.ndarray, lo: int) -> Batch:
         acts = convert(np.take(w.acts[lo:], take, axis=0))  # np.take: much faster than fancy indexing
@@ -100,6 +108,7 @@ def iter_segments(
         return acts
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="store-prefetch") if prefetch else None
+    readers = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="store-read") if prefetch and shuffle else None
     try:
         pending: Future | None = pool.submit(do_fill, wins[0], fills[0]) if pool else None
         carry = 0
@@ -128,3 +137,5 @@ def iter_segments(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if readers is not None:
+            readers.shutdown(wait=True, cancel_futures=True)
