@@ -25,7 +25,9 @@ COMMANDS: dict[str, str] = {
     "audit": "saekit.cli.audit_cmd",
     "artifacts": "saekit.cli.artifacts_cmd",
     "steer": "saekit.cli.steer_cmd",
-    "dashboard": "saekit.cli.dashboard_cmd",
+    # The dashboard sits a layer above saekit (DESIGN.md), so its command lives in dashboards/
+    # and is found by name here: no saekit module imports dashboards.
+    "dashboard": "dashboards.cli",
 }
 
 
