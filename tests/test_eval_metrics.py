@@ -19,12 +19,8 @@ from saekit.train import ArraySource
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Small-matrix tests run faster and reproduce bit for bit on one thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_sae(arch="topk", d_in=12, d_sae=40, k=3, **kw) -> SAE:

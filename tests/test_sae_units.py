@@ -14,12 +14,8 @@ from saekit.sae.jumprelu import _JumpReLU, _Step
 from saekit.sae.topk_training import select_batch_topk
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Small-matrix tests run faster and reproduce bit for bit on one thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sae(arch="topk", d_in=16, d_sae=64, k=4, seed=0, **kw) -> SAE:

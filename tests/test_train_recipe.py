@@ -27,12 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Small-matrix tests run faster and reproduce bit for bit on one thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _env():
