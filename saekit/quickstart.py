@@ -45,38 +45,27 @@ class QuickstartConfig:
 
 @dataclass(frozen=True)
 class QuickstartPaths:
+    """Where each step writes, under one output directory."""
+
     root: Path
+    store: Path
+    sae: Path
+    eval_json: Path
+    align: Path
+    names: Path
+    report: Path
 
-    @property
-    def store(self) -> Path:
-        return self.root / "store.h5"
-
-    @property
-    def sae(self) -> Path:
-        return self.root / "sae"
-
-    @property
-    def eval_json(self) -> Path:
-        return self.root / "eval.json"
-
-    @property
-    def align(self) -> Path:
-        return self.root / "align"
-
-    @property
-    def names(self) -> Path:
-        return self.root / "names"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report"
+    @classmethod
+    def under(cls, root: str | Path) -> "QuickstartPaths":
+        r = Path(root)
+        return cls(r, r / "store.h5", r / "sae", r / "eval.json", r / "align", r / "names", r / "report")
 
 
 def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
     """Run (or reuse) every step; returns the report's index.html and what each step did."""
     from saekit.device import resolve_device
 
-    paths = QuickstartPaths(Path(cfg.out))
+    paths = QuickstartPaths.under(cfg.out)
     paths.root.mkdir(parents=True, exist_ok=True)
     device = str(resolve_device(cfg.device))
     runner = StepRunner(paths.root)
@@ -96,7 +85,7 @@ def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
 
 
 def dashboard_command(cfg: QuickstartConfig) -> str:
-    paths = QuickstartPaths(Path(cfg.out))
+    paths = QuickstartPaths.under(cfg.out)
     return f"saekit dashboard --sae {paths.sae} --store {paths.store} --names {paths.names}"
 
 
