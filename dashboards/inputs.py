@@ -5,7 +5,6 @@ reported as one clear line instead of a page that silently shows the wrong image
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from saekit.errors import SaekitError
+from saekit.jsonfile import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,9 @@ def read_output(directory: str | os.PathLike, filename: str, kind: str) -> dict:
         raise SaekitError(f"{directory} is not a directory (expected the output of `saekit {kind}`)")
     if not path.is_file():
         raise SaekitError(f"{directory} has no {filename} (expected the output directory of `saekit {kind}`)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SaekitError(f"{path} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        found = data.get("kind") if isinstance(data, dict) else type(data).__name__
-        raise SaekitError(f"{path} has kind {found!r}, expected {kind!r}")
+    data = read_json_object(path)
+    if data.get("kind") != kind:
+        raise SaekitError(f"{path} has kind {data.get('kind')!r}, expected {kind!r}")
     return data
 
 

@@ -3,7 +3,6 @@ sub-groups) of a labelled image dataset through an SAE; writes audit.json, index
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 HELP = ("ConceptScope dataset audit: target, context and bias concepts per class from an SAE, "
@@ -50,15 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _names_from(names_dir: Path | None, sae, sae_fp: str) -> tuple[dict[int, str] | None, str]:
     from saekit.errors import SaekitError
+    from saekit.jsonfile import read_json_object
 
     if names_dir is not None:
         path = names_dir / "names.json" if names_dir.is_dir() else names_dir
         if not path.exists():
             raise SaekitError(f"--names {names_dir}: no names.json there (run `saekit name --out DIR` first)")
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SaekitError(f"--names {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        doc = read_json_object(path, "--names")
         fp = (doc.get("sae") or {}).get("fingerprint")
         if fp and fp != sae_fp:
             raise SaekitError(f"--names {path} was made for SAE {fp}, not this SAE ({sae_fp}); name this SAE first")

@@ -10,6 +10,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from saekit.errors import SaekitError
+from saekit.jsonfile import read_json_object
 from saekit.sae.base import ARCH_CLASSES, SAE
 from saekit.sae.config import ARCHS, SAEConfig
 
@@ -43,12 +44,7 @@ def read_config(directory: str | Path) -> SAEConfig:
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise SaekitError(f"{directory} is not an SAE checkpoint: {CONFIG_NAME} not found")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SaekitError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(meta, dict):
-        raise SaekitError(f"{path} must hold a JSON object")
+    meta = read_json_object(path)
     meta.pop("format", None)
     version = meta.pop("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
