@@ -1,0 +1,36 @@
+"""Responses cached on disk by the hash of their request: a re-run costs no calls.
+
+Only answers the prompt's parser accepted are stored, so a malformed answer is asked again next time.
+Layout: DIR/<first 2 hex>/<sha256>.json = {"text", "prompt_tokens", "completion_tokens"}."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from saekit.autointerp.chat import ChatReply
+
+
+class ResponseCache:
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> ChatReply | None:
+        path = self._path(key)
+        try:
+            d = json.loads(path.read_text())
+            return ChatReply(text=str(d["text"]), prompt_tokens=int(d["prompt_tokens"]),
+                             completion_tokens=int(d["completion_tokens"]), cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or torn: ask again
+
+    def put(self, key: str, reply: ChatReply) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(reply)}.tmp")
+        tmp.write_text(json.dumps({"text": reply.text, "prompt_tokens": reply.prompt_tokens,
+                                   "completion_tokens": reply.completion_tokens}))
+        os.replace(tmp, path)

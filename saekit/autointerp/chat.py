@@ -1,0 +1,93 @@
+"""What every chat client speaks: a request (messages with text and image parts), a reply with token
+usage, and the one error type whose `kind` says whether trying again can help."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from saekit.errors import SaekitError
+
+# OpenAI chat-completions message form: {"role": ..., "content": str | [parts]}, a part being
+# {"type": "text", "text": ...} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}
+Message = dict
+
+RETRYABLE = frozenset({"rate_limit", "server", "timeout", "unreachable", "malformed"})
+KINDS = RETRYABLE | {"auth", "bad_request", "unsupported_input"}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completions call. `attempt` > 0 asks for a fresh sample (retries of malformed answers)."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 200
+    temperature: float = 0.0
+    attempt: int = 0
+
+    @property
+    def has_images(self) -> bool:
+        return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+                   for m in self.messages)
+
+    def cache_key(self, model: str) -> str:
+        """sha256 of everything that decides the answer: model, messages, sampling and attempt."""
+        blob = json.dumps({"model": model, "messages": list(self.messages), "max_tokens": self.max_tokens,
+                           "temperature": self.temperature, "attempt": self.attempt}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = False
+
+
+@dataclass(eq=False)
+class ClientError(SaekitError):
+    """A failed call. kind: rate_limit | server | timeout | unreachable | malformed (retryable) or
+    auth | bad_request | unsupported_input (not). `message` is one line and never holds the API key."""
+
+    kind: str
+    message: str
+    retry_after: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+class ChatClient(Protocol):
+    """A chat model. `name` identifies the model in cache keys (never the endpoint's key);
+    `accepts_images` whether image parts may be sent."""
+
+    name: str
+    accepts_images: bool
+    max_concurrency: int
+
+    def complete(self, request: ChatRequest) -> ChatReply: ...
+
+
+def text_of(messages: tuple[Message, ...] | list[Message]) -> str:
+    """All text parts of the messages joined (for token estimates and text-only backends)."""
+    out = []
+    for m in messages:
+        c = m.get("content")
+        if isinstance(c, str):
+            out.append(c)
+        elif isinstance(c, list):
+            out.extend(p.get("text", "") for p in c if p.get("type") == "text")
+    return "\n".join(out)
+
+
+class MalformedAnswer(ValueError):
+    """An answer the prompt's parser cannot use (empty, wrong count, no verdict)."""

@@ -1,0 +1,37 @@
+"""`--client` specs: openai:MODEL (endpoint and key from flags or the environment) and local:SPEC."""
+from __future__ import annotations
+
+import os
+
+from saekit.autointerp.chat import ChatClient
+from saekit.autointerp.config import ExplainConfig
+from saekit.errors import SaekitError
+
+ENDPOINT_ENV = ("SAEKIT_ENDPOINT", "OPENAI_BASE_URL")
+KEY_ENV = ("SAEKIT_API_KEY", "OPENAI_API_KEY")
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def make_client(cfg: ExplainConfig) -> ChatClient:
+    kind, _, rest = cfg.client.partition(":")
+    if kind == "openai" and rest:
+        from saekit.autointerp.openai_client import OpenAIChatClient
+
+        endpoint = cfg.endpoint or _env(ENDPOINT_ENV)
+        key = cfg.api_key or _env(KEY_ENV)
+        if endpoint is None and key is None:
+            raise SaekitError("--client openai:MODEL needs --endpoint (or $SAEKIT_ENDPOINT / $OPENAI_BASE_URL) "
+                              "or an API key for the default OpenAI endpoint")
+        return OpenAIChatClient(rest, endpoint, key, timeout_s=cfg.timeout_s,
+                                accepts_images=cfg.client_modality != "text", max_concurrency=cfg.concurrency)
+    if kind == "local" and rest:
+        from saekit.autointerp.local_client import LocalChatClient
+
+        if cfg.client_modality == "image":
+            raise SaekitError(f"--client {cfg.client} is a text-only local model; --client-modality image needs "
+                              "a vision-language endpoint (openai:MODEL)")
+        return LocalChatClient.load(rest, device=cfg.device)
+    raise SaekitError(f"--client {cfg.client!r} is not openai:MODEL or local:offline:smollm2-135m / local:HF_ID_OR_DIR")
