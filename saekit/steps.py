@@ -7,22 +7,22 @@ resumed); a step that was interrupted (no marker yet) finds its partial outputs 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from saekit.atomic import write_json_atomic
+from saekit.results.fingerprint import fingerprint
+
 log = logging.getLogger(__name__)
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint(config)
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class StepRunner:
         start = time.perf_counter()
         info = fn() or {}
         seconds = time.perf_counter() - start
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"hash": digest, "seconds": seconds, "info": info}, default=str))
-        os.replace(tmp, marker)
+        write_json_atomic(marker, {"hash": digest, "seconds": seconds, "info": info}, default=str)
         self._upstream = digest
         result = StepResult(name, False, seconds, info)
         self.results.append(result)

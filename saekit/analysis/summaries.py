@@ -28,9 +28,6 @@ lowest band first.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import os
 import time
@@ -39,185 +36,14 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from saekit.atomic import atomic_directory
 from saekit.errors import SaekitError
+from saekit.results.fingerprint import sae_fingerprint, store_fingerprint
+from saekit.results.summaries import LatentSummaries
+
+__all__ = ["LatentSummaries", "compute_summaries", "default_summaries_dir", "load_or_compute", "sae_fingerprint",
+           "store_fingerprint"]
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-KIND = "latent_summaries"
-_ARRAYS = (
-    "freq", "sample_freq", "mean_act", "max_act", "hist_edges", "hist_counts",
-    "top_sample_ids", "top_values", "top_token_acts", "top_positions",
-    "quantile_sample_ids", "quantile_values", "neighbours", "neighbour_cos",
-)
-
-
-@dataclasses.dataclass
-class LatentSummaries:
-    """Per-latent statistics of one SAE over one store hook (see the module docstring).
-
-    Shapes: L = d_sae, K = top_k, T = tokens_per_sample (max tokens per sample seen),
-    Q = n_quantiles, S = per_quantile, N = n_neighbours.
-    """
-
-    hook: str
-    d_sae: int
-    n_samples: int
-    n_rows: int
-    tokens_per_sample: int
-    sae_fingerprint: str
-    store_fingerprint: str
-    freq: np.ndarray                 # [L] float32, fraction of rows where z > 0
-    sample_freq: np.ndarray          # [L] float32, fraction of samples where any token has z > 0
-    mean_act: np.ndarray             # [L] float32, mean of positive activations (0 if dead)
-    max_act: np.ndarray              # [L] float32
-    hist_edges: np.ndarray           # [n_bins + 1] float32 over [0, 1] in units of max_act
-    hist_counts: np.ndarray          # [L, n_bins] int64, positive activations only
-    top_sample_ids: np.ndarray       # [L, K] int64, -1 = empty, best first
-    top_values: np.ndarray           # [L, K] float32, per-sample max activation (0 where empty)
-    top_token_acts: np.ndarray       # [L, K, T] float16
-    top_positions: np.ndarray        # [L, K, T] int32, store position of each token, -1 = padding
-    quantile_sample_ids: np.ndarray  # [L, Q, S] int64, -1 = none; band 0 = lowest activations
-    quantile_values: np.ndarray      # [L, Q, S] float32
-    neighbours: np.ndarray           # [L, N] int64, nearest latents by decoder cosine
-    neighbour_cos: np.ndarray        # [L, N] float32
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    # ------------------------------------------------------------------ derived
-    @property
-    def top_k(self) -> int:
-        return int(self.top_sample_ids.shape[1])
-
-    @property
-    def live(self) -> np.ndarray:
-        """Bool [L]: latents that fired at least once."""
-        return self.freq > 0
-
-    def top_examples(self, latent: int) -> list[dict[str, Any]]:
-        """The latent's top samples, best first: {sample_id, activation, token_acts [T'], positions [T']}
-        with padding removed."""
-        out = []
-        for k in range(self.top_k):
-            sid = int(self.top_sample_ids[latent, k])
-            if sid < 0:
-                break
-            pos = self.top_positions[latent, k]
-            keep = pos >= 0
-            if not keep.any():  # a pooled sample: its one row carries position -1
-                keep[0] = True
-            out.append({
-                "sample_id": sid,
-                "activation": float(self.top_values[latent, k]),
-                "token_acts": self.top_token_acts[latent, k][keep].astype(np.float32),
-                "positions": pos[keep].astype(np.int64),
-            })
-        return out
-
-    # ------------------------------------------------------------------ checks
-    def check_matches(self, sae: Any = None, store: Any = None, hook: str | None = None) -> None:
-        """Raise SaekitError when these summaries were made from a different SAE, store or hook."""
-        if hook is not None and hook != self.hook:
-            raise SaekitError(f"latent summaries are for hook {self.hook!r}, not {hook!r}; recompute them")
-        if sae is not None:
-            fp = sae_fingerprint(sae)
-            if fp != self.sae_fingerprint:
-                raise SaekitError(
-                    f"latent summaries are stale: made from SAE {self.sae_fingerprint}, this SAE is {fp}; recompute them")
-        if store is not None:
-            fp = store_fingerprint(store, self.hook)
-            if fp != self.store_fingerprint:
-                raise SaekitError(
-                    f"latent summaries are stale: made from store {self.store_fingerprint}, this store is {fp}; recompute them")
-
-    # ------------------------------------------------------------------ io
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``summaries.json`` + ``arrays.npz`` into ``directory`` atomically (temp dir, then rename)."""
-        directory = Path(directory)
-        with atomic_directory(directory) as tmp:
-            np.savez(tmp / "arrays.npz", **{k: getattr(self, k) for k in _ARRAYS})
-            meta = {
-                "kind": KIND,
-                "format_version": FORMAT_VERSION,
-                "hook": self.hook,
-                "d_sae": self.d_sae,
-                "n_samples": self.n_samples,
-                "n_rows": self.n_rows,
-                "tokens_per_sample": self.tokens_per_sample,
-                "sae_fingerprint": self.sae_fingerprint,
-                "store_fingerprint": self.store_fingerprint,
-                "params": self.params,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
-            # summaries.json last: its presence marks a complete directory
-            (tmp / "summaries.json").write_text(json.dumps(meta, indent=2))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> "LatentSummaries":
-        directory = Path(directory)
-        meta_path = directory / "summaries.json"
-        if not meta_path.is_file() or not (directory / "arrays.npz").is_file():
-            raise SaekitError(f"{directory} holds no latent summaries (expected summaries.json and arrays.npz)")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("kind") != KIND:
-            raise SaekitError(f"{meta_path} is not a latent-summaries file (kind={meta.get('kind')!r})")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise SaekitError(
-                f"{meta_path} has format_version {meta.get('format_version')}, expected {FORMAT_VERSION}; recompute it")
-        with np.load(directory / "arrays.npz") as z:
-            arrays = {k: z[k] for k in _ARRAYS}
-        return cls(
-            hook=meta["hook"], d_sae=int(meta["d_sae"]), n_samples=int(meta["n_samples"]),
-            n_rows=int(meta["n_rows"]), tokens_per_sample=int(meta["tokens_per_sample"]),
-            sae_fingerprint=meta["sae_fingerprint"], store_fingerprint=meta["store_fingerprint"],
-            params=meta.get("params", {}), **arrays,
-        )
-
-
-# ---------------------------------------------------------------------------- fingerprints
-def _sae_tensor(sae: Any, name: str):
-    t = getattr(sae, name, None)
-    if t is None:
-        return None
-    return t.detach().to("cpu").float().contiguous().numpy()
-
-
-def sae_fingerprint(sae: Any) -> str:
-    """Hash of the SAE's config and weights (16 hex chars); changes whenever the SAE does."""
-    h = hashlib.sha256()
-    cfg = getattr(sae, "cfg", None)
-    if cfg is not None:
-        cfg_d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
-        h.update(json.dumps(cfg_d, sort_keys=True, default=str).encode())
-    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
-        arr = _sae_tensor(sae, name)
-        if arr is not None:
-            h.update(name.encode())
-            h.update(arr.tobytes())
-    # state the SAE keeps outside those tensors (normalisation, thresholds) still changes encode()
-    if hasattr(sae, "state_dict"):
-        for k, v in sorted(sae.state_dict().items()):
-            if k not in ("W_enc", "b_enc", "W_dec", "b_dec"):
-                h.update(k.encode())
-                h.update(v.detach().to("cpu").float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def store_fingerprint(store: Any, hook: str) -> str:
-    """Hash of the store's identity for one hook: attrs, sizes and the first/last rows (16 hex chars)."""
-    h = hashlib.sha256()
-    attrs = dict(getattr(store, "attrs", {}) or {})
-    for volatile in ("n_committed", "stats", "complete"):
-        attrs.pop(volatile, None)
-    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
-    n = int(store.n_rows(hook))
-    h.update(f"{hook}|{n}|{store.d(hook)}|{getattr(store, 'n_samples', -1)}".encode())
-    if n:
-        h.update(np.ascontiguousarray(store.read_rows(hook, 0, min(n, 64)), dtype=np.float32).tobytes())
-        h.update(np.ascontiguousarray(store.read_rows(hook, max(0, n - 64), n), dtype=np.float32).tobytes())
-    return h.hexdigest()[:16]
-
 
 def default_summaries_dir(sae_dir: str | os.PathLike, store: Any, hook: str) -> Path:
     """Where summaries of ``store``/``hook`` live next to an SAE checkpoint: SAE_DIR/summaries/<store-fp>/."""
@@ -583,6 +409,7 @@ def compute_summaries(
         params={"top_k": K, "n_quantiles": Q, "per_quantile": S, "n_bins": n_bins,
                 "n_neighbours": n_neighbours, "max_tokens": max_tokens, "seed": seed,
                 "batch_size": batch_size},
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
 
 

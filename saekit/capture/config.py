@@ -1,12 +1,11 @@
 """CaptureConfig: everything that decides what a capture writes."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 
 from saekit.errors import SaekitError
 from saekit.models.base import TOKEN_SELECTIONS
+from saekit.results.fingerprint import fingerprint
 
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -58,8 +57,7 @@ class CaptureConfig:
                 "exclude_artifacts": self.exclude_artifacts, "extra": self.extra}
 
     def config_hash(self, dtype: str, world_size: int) -> str:
-        blob = json.dumps(self.identity(dtype, world_size), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return fingerprint(self.identity(dtype, world_size))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from saekit.analysis.concept_backend import ModelBackend
     from saekit.analysis.concept_report import write_report
     from saekit.analysis.conceptscope import AuditConfig, SampleView, audit, holdout_split, sample_meta
-    from saekit.analysis.summaries import sae_fingerprint
+    from saekit.results.fingerprint import dataset_fingerprint, sae_fingerprint
     from saekit.data import load_dataset
     from saekit.errors import SaekitError
     from saekit.models import load_model
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         "sae": {"path": str(args.sae), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
                 "tokens": backend.tokens, "arch": sae.cfg.arch},
         "model": {"id": model.model_id, "revision": getattr(model, "revision", "")},
-        "dataset": {"spec": args.data, "fingerprint": _dataset_fingerprint(ids, labels), "n_total": len(ids),
+        "dataset": {"spec": args.data, "fingerprint": dataset_fingerprint(ids, labels), "n_total": len(ids),
                     "held_out": 0 if test is None or args.test_data else len(test)},
         "test": None if test is None else {"spec": args.test_data or f"{test_frac:g} of --data held out",
                                            "n_images": len(test)},
@@ -161,15 +161,6 @@ def _check_holdout(labels: list[str], train_rows: list[int], min_images: int, te
             raise SaekitError(
                 f"class {name!r} has {total[name]} image(s); after holding out {test_frac:g} for testing {kept[name]} "
                 f"remain, and the audit needs at least {min_images} per class (add images, lower --test-frac or pass --test-data)")
-
-
-def _dataset_fingerprint(ids: list, labels: list[str]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for i, lab in zip(ids, labels):
-        h.update(f"{i}\t{lab}\n".encode())
-    return h.hexdigest()[:16]
 
 
 def _load_text_space(spec: str, device):

@@ -1,0 +1,32 @@
+"""Typed, versioned result documents: every file one saekit step writes and another reads.
+
+| document | file | written by |
+| --- | --- | --- |
+| StoreMetadata | the store's HDF5 attributes | `saekit capture` |
+| LatentSummaries | summaries.json + arrays.npz | the summary pass (`name`, dashboard) |
+| NamesDocument | names.json | `saekit name` |
+| AuditDocument | audit.json | `saekit audit` |
+| ArtifactsDocument | artifacts.json | `saekit artifacts` |
+| SteeringDocument | steer.json | `saekit steer` |
+| EvaluationDocument | eval.json | `saekit eval`, quickstart |
+
+Each is a frozen dataclass (see saekit.results.document for save / load and versioning);
+docs/formats.md describes every field and a test keeps it in step with the classes.
+"""
+from saekit.results.artifacts import ArtifactsDocument
+from saekit.results.audit import AuditDocument
+from saekit.results.document import Document
+from saekit.results.evaluation import EvaluationDocument, Metric
+from saekit.results.fingerprint import dataset_fingerprint, fingerprint, sae_fingerprint, store_fingerprint
+from saekit.results.names import NamesDocument
+from saekit.results.refs import DatasetRef, SaeRef, StoreRef
+from saekit.results.steering import SteeringDocument
+from saekit.results.store_meta import StoreMetadata
+from saekit.results.summaries import LatentSummaries
+
+DOCUMENTS: tuple[type, ...] = (StoreMetadata, LatentSummaries, NamesDocument, AuditDocument, ArtifactsDocument,
+                               SteeringDocument, EvaluationDocument)
+
+__all__ = ["ArtifactsDocument", "AuditDocument", "DOCUMENTS", "DatasetRef", "Document", "EvaluationDocument",
+           "LatentSummaries", "Metric", "NamesDocument", "SaeRef", "SteeringDocument", "StoreMetadata", "StoreRef",
+           "dataset_fingerprint", "fingerprint", "sae_fingerprint", "store_fingerprint"]

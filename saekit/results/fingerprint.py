@@ -1,0 +1,78 @@
+"""The one fingerprint function: sha256 over a sequence of parts, 16 hex characters.
+
+Parts are hashed in order: bytes as they are, str as UTF-8, numpy arrays by their bytes, and
+anything else as sorted-key JSON (``default=str``). The SAE / store / dataset fingerprints that
+result documents carry are built on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
+LENGTH = 16
+
+
+def fingerprint(*parts: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, bytes):
+            h.update(part)
+        elif isinstance(part, str):
+            h.update(part.encode())
+        elif isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:LENGTH]
+
+
+_SAE_TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def _cpu(t: Any) -> np.ndarray:
+    return t.detach().to("cpu").float().contiguous().numpy()
+
+
+def sae_fingerprint(sae: SAE) -> str:
+    """The SAE's config and weights (and any other state that changes encode(), e.g. thresholds)."""
+    parts: list[Any] = []
+    cfg = getattr(sae, "cfg", None)
+    if cfg is not None:
+        parts.append(dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg)))
+    for name in _SAE_TENSORS:
+        t = getattr(sae, name, None)
+        if t is not None:
+            parts += [name, _cpu(t)]
+    if hasattr(sae, "state_dict"):
+        for k, v in sorted(sae.state_dict().items()):
+            if k not in _SAE_TENSORS:
+                parts += [k, _cpu(v)]
+    return fingerprint(*parts)
+
+
+_VOLATILE_ATTRS = ("n_committed", "stats", "complete")
+
+
+def store_fingerprint(store: ActivationStore, hook: str) -> str:
+    """The store's identity for one hook: attributes (less the volatile ones), sizes, first/last 64 rows."""
+    attrs = {k: v for k, v in dict(getattr(store, "attrs", {}) or {}).items() if k not in _VOLATILE_ATTRS}
+    n = int(store.n_rows(hook))
+    parts: list[Any] = [attrs, f"{hook}|{n}|{store.d(hook)}|{getattr(store, 'n_samples', -1)}"]
+    if n:
+        parts.append(np.asarray(store.read_rows(hook, 0, min(n, 64)), dtype=np.float32))
+        parts.append(np.asarray(store.read_rows(hook, max(0, n - 64), n), dtype=np.float32))
+    return fingerprint(*parts)
+
+
+def dataset_fingerprint(ids: Iterable[Any], labels: Iterable[Any]) -> str:
+    """The (sample id, label) list of a dataset, in order."""
+    return fingerprint("".join(f"{i}\t{lab}\n" for i, lab in zip(ids, labels)))

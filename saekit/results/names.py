@@ -1,0 +1,78 @@
+"""NamesDocument: names.json, written by `saekit name` (saekit.analysis.naming).
+
+One entry per named (live) latent: its vocabulary name and candidates, Monosemanticity Score,
+firing statistics and top samples (with heatmap PNGs for image stores, token strings for text
+stores). `explanation` is filled by auto-interpretation (`saekit explain`) when it has run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from saekit.results.document import Document
+from saekit.results.refs import SaeRef, StoreRef
+
+
+@dataclass(frozen=True)
+class TopSample:
+    sample_id: int                    # store sample id
+    activation: float                 # the latent's max activation on this sample
+    label: str = ""                   # the sample's label ("" when it has none)
+    text: str = ""                    # the sample's text (first 300 characters)
+    heatmap: str | None = None        # PNG path relative to the names directory (image stores)
+    tokens: tuple[tuple[str, float], ...] | None = None  # (token, activation) pairs (text stores)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    text: str                         # the explanation of the latent
+    explainer: str = ""               # the model that wrote it
+    scores: dict[str, float] = field(default_factory=dict)  # scoring method (detection, fuzzing, ...) -> score
+    judged_on: tuple[int, ...] = ()   # sample ids the scores were computed on (held out from the explainer)
+
+
+@dataclass(frozen=True)
+class LatentName:
+    latent: int                       # latent index
+    name: str                         # the best vocabulary word
+    score: float                      # its cosine to the latent's query
+    candidates: tuple[tuple[str, float], ...]  # (word, cosine), best first
+    mono_score: float | None          # Monosemanticity Score (None when not computed)
+    freq: float                       # fraction of store rows where the latent fires
+    sample_freq: float                # fraction of samples where it fires
+    mean_act: float                   # mean of its positive activations
+    max_act: float                    # its largest activation in the store
+    top: tuple[TopSample, ...]        # top samples, best first
+    explanation: Explanation | None = None  # auto-interpretation, when `saekit explain` has run
+
+
+@dataclass(frozen=True)
+class VocabRef:
+    source: str                       # "default", a file path, or "given"
+    size: int                         # number of words
+
+
+@dataclass(frozen=True)
+class NamesDocument(Document):
+    KIND: ClassVar[str] = "names"
+    FILENAME: ClassVar[str] = "names.json"
+    FORMAT_VERSION: ClassVar[int] = 1
+    COMMAND: ClassVar[str] = "name"
+    WHAT: ClassVar[str] = "latent names"
+
+    sae: SaeRef                       # the SAE named
+    store: StoreRef                   # the store its summaries came from
+    vocab: VocabRef                   # the candidate words
+    method: str                       # decoder, top-images or both (auto resolved)
+    text_space: dict[str, Any]        # the text space's description (kind, model, hook, pooling, ...)
+    mono_embedding: str | None        # the embedding the Monosemanticity Scores were computed against
+    params: dict[str, Any]            # the NameConfig used
+    n_live: int                       # latents that fire at least once
+    n_named: int                      # latents listed in `latents`
+    notes: tuple[str, ...]            # problems worth showing (e.g. images that could not be reloaded)
+    created: str                      # ISO time of writing
+    seconds: float                    # run time
+    latents: tuple[LatentName, ...]   # one per named latent, by latent index
+
+    def by_latent(self) -> dict[int, LatentName]:
+        return {e.latent: e for e in self.latents}
