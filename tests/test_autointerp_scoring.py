@@ -13,6 +13,7 @@ from saekit.autointerp import ExplainConfig, explain
 from saekit.autointerp.chat import MalformedAnswer
 from saekit.autointerp.prompts import parse_explanation, parse_verdicts
 from saekit.autointerp.scoring import balanced_accuracy, roc_auc
+from saekit.results import NamesDocument
 
 
 def test_scores_of_known_judges():
@@ -72,6 +73,8 @@ def test_oracle_scores_one_and_explains_the_planted_word(tmp_path):
     assert by[0]["explanation"]["text"] == "the word cat"
     assert by[0]["explanation"]["detection"]["balanced_accuracy"] == 1.0
     assert doc["explanations"]["tokens"]["calls"] > 0
+    typed = NamesDocument.load(tmp_path / "oracle")
+    assert typed.by_latent()[0].explanation.detection.judged[0].shown == by[0]["explanation"]["detection"]["judged"][0]["shown"]
 
 
 def test_always_activates_scores_half(tmp_path):

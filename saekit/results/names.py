@@ -24,11 +24,39 @@ class TopSample:
 
 
 @dataclass(frozen=True)
+class JudgedSample:
+    sample_id: int                    # store sample id (held out from the explainer)
+    truth: bool                       # detection: the latent fires on it; fuzzing: the marked tokens are the true ones
+    answer: float                     # the judge's answer in [0, 1] (>= 0.5 reads "yes")
+    activation: float                 # the latent's max activation on the sample
+    shown: str                        # what the judge was shown, as text
+
+
+@dataclass(frozen=True)
+class Judgement:
+    balanced_accuracy: float | None   # (true-positive rate + true-negative rate) / 2; None when one class is missing
+    auc: float | None                 # ROC AUC of the answers against the truth
+    n_positive: int                   # samples whose truth is true
+    n_negative: int                   # samples whose truth is false
+    judged: tuple[JudgedSample, ...]  # every sample the score was judged on
+
+
+@dataclass(frozen=True)
 class Explanation:
     text: str                         # the explanation of the latent
-    explainer: str = ""               # the model that wrote it
-    scores: dict[str, float] = field(default_factory=dict)  # scoring method (detection, fuzzing, ...) -> score
-    judged_on: tuple[int, ...] = ()   # sample ids the scores were computed on (held out from the explainer)
+    client: str                       # the model (client) that wrote it
+    explained_on: tuple[int, ...]     # sample ids shown to the explainer
+    detection: Judgement | None = None  # scored by detection (images and text)
+    fuzzing: Judgement | None = None  # scored by fuzzing (text only)
+
+
+@dataclass(frozen=True)
+class ExplainRun:
+    client: str                       # the explaining / judging client
+    params: dict[str, Any]            # the ExplainConfig used (without the API key)
+    n_explained: int                  # latents explained
+    tokens: dict[str, int]            # token counts spent
+    created: str                      # ISO time of writing
 
 
 @dataclass(frozen=True)
@@ -62,17 +90,18 @@ class NamesDocument(Document):
 
     sae: SaeRef                       # the SAE named
     store: StoreRef                   # the store its summaries came from
-    vocab: VocabRef                   # the candidate words
-    method: str                       # decoder, top-images or both (auto resolved)
-    text_space: dict[str, Any]        # the text space's description (kind, model, hook, pooling, ...)
-    mono_embedding: str | None        # the embedding the Monosemanticity Scores were computed against
-    params: dict[str, Any]            # the NameConfig used
+    method: str                       # decoder, top-images or both (auto resolved); "explain" for explain-only runs
     n_live: int                       # latents that fire at least once
     n_named: int                      # latents listed in `latents`
     notes: tuple[str, ...]            # problems worth showing (e.g. images that could not be reloaded)
-    created: str                      # ISO time of writing
-    seconds: float                    # run time
     latents: tuple[LatentName, ...]   # one per named latent, by latent index
+    vocab: VocabRef | None = None     # the candidate words (None for explain-only runs)
+    text_space: dict[str, Any] | None = None  # the text space's description (kind, model, hook, pooling, ...)
+    mono_embedding: str | None = None  # the embedding the Monosemanticity Scores were computed against
+    params: dict[str, Any] = field(default_factory=dict)  # the NameConfig used
+    created: str = ""                 # ISO time of writing
+    seconds: float = 0.0              # run time
+    explanations: ExplainRun | None = None  # the `saekit explain` run that added explanations
 
     def by_latent(self) -> dict[int, LatentName]:
         return {e.latent: e for e in self.latents}
