@@ -15,7 +15,8 @@ def _env(names: tuple[str, ...]) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
-def make_client(cfg: ExplainConfig) -> ChatClient:
+def make_client(cfg: ExplainConfig, store_modality: str = "text") -> ChatClient:
+    """The client of `cfg.client`; a text-only local model is refused for image stores before it loads."""
     kind, _, rest = cfg.client.partition(":")
     if kind == "openai" and rest:
         from saekit.autointerp.openai_client import OpenAIChatClient
@@ -30,8 +31,8 @@ def make_client(cfg: ExplainConfig) -> ChatClient:
     if kind == "local" and rest:
         from saekit.autointerp.local_client import LocalChatClient
 
-        if cfg.client_modality == "image":
-            raise SaekitError(f"--client {cfg.client} is a text-only local model; --client-modality image needs "
-                              "a vision-language endpoint (openai:MODEL)")
+        if cfg.client_modality == "image" or store_modality == "image":
+            raise SaekitError(f"--client {cfg.client} is a text-only local model but the data are images; "
+                              "use a vision-language model through an endpoint (openai:MODEL)")
         return LocalChatClient.load(rest, device=cfg.device)
     raise SaekitError(f"--client {cfg.client!r} is not openai:MODEL or local:offline:smollm2-135m / local:HF_ID_OR_DIR")

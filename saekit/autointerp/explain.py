@@ -124,7 +124,9 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     if client is None:
         from saekit.autointerp.clients import make_client
 
-        client = make_client(cfg)
+        from saekit.analysis.naming import _store_modality
+
+        client = make_client(cfg, _store_modality(store))
     renderer = _renderer(cfg, store, client, tokenizer, dataset)
     fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
     _check_run(cfg, out, fingerprint)
@@ -142,7 +144,11 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     def work(latent: int) -> None:
         if stop.is_set():
             return
-        rec = explain_latent(builder.build(latent), renderer, runner, cfg)
+        try:
+            rec = explain_latent(builder.build(latent), renderer, runner, cfg)
+        except BaseException:
+            stop.set()  # start no further latent
+            raise
         plog.append(rec)
         done[latent] = rec
         bar.update(1)

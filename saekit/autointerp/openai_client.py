@@ -70,9 +70,9 @@ class OpenAIChatClient:
             raise ClientError("malformed", f"{where} sent a response that is not a chat completion: "
                                            f"{self._clean(exc)}") from None
         choices = getattr(resp, "choices", None) or []
-        text = (choices[0].message.content if choices and choices[0].message is not None else None) or ""
         if not choices:
-            raise ClientError("malformed", f"{where} sent a chat completion without choices")
+            raise ClientError("malformed", f"{where} sent a response that is not a chat completion (no choices)")
+        text = (choices[0].message.content if choices[0].message is not None else None) or ""
         usage = getattr(resp, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or len(text_of(request.messages)) // 4
         completion = int(getattr(usage, "completion_tokens", 0) or 0) or len(text) // 4
