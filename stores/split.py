@@ -50,11 +50,11 @@ def holdout_mask(sample_ids: Any, fraction: float, salt: str = DEFAULT_SALT) -> 
     return top < fraction * float(1 << 53)
 
 
-SIDES = ("train", "heldout", "all")
+SIDES = ("train", "holdout", "all")
 
 
 class SplitView:
-    """One side ("train" or "heldout") of a source's samples, with the source's batch API.
+    """One side ("train" or "holdout") of a source's samples, with the source's batch API.
 
     Batches are exactly ``batch_size`` rows (the last one shorter unless ``drop_last``); the rows
     of the other side are dropped before re-batching, so row order within the kept side is the
@@ -75,7 +75,7 @@ class SplitView:
         if self.side == "all":
             return np.ones(np.shape(sample_ids), dtype=bool)
         held = holdout_mask(sample_ids, self.fraction, self.salt)
-        return held if self.side == "heldout" else ~held
+        return held if self.side == "holdout" else ~held
 
     def d(self, hook: str) -> int:
         return self.source.d(hook)

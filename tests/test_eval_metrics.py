@@ -160,7 +160,7 @@ def test_cli_eval_json(tmp_path):
                         str(tmp_path / "s.h5"), "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    assert res["split"]["name"] == "heldout" and res["split"]["fraction"] == 0.2
+    assert res["split"]["name"] == "holdout" and res["split"]["fraction"] == 0.2
     got = res["metrics"]["core"]
     held = holdout_mask(np.arange(500), 0.2, "s")
     want = evaluate(sae, ArraySource({"h": X[held]}), split="all")

@@ -178,7 +178,7 @@ def test_vision_suite_on_a_store_reports_the_split_and_every_metric(tmp_path):
     identity_sae(6).save(ref)
     res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(store), suite="vision", reference_sae=str(ref),
                               device="cpu"))
-    assert res["split"]["name"] == "heldout" and res["split"]["fraction"] == 0.25
+    assert res["split"]["name"] == "holdout" and res["split"]["fraction"] == 0.25
     m = res["metrics"]
     assert 60 < m["core"]["n_samples"] < 140 and m["core"]["fve"] == pytest.approx(1.0)
     assert m["sparse_probing"]["acc"]["1"] == 1.0  # latent j == "class j lit up"
@@ -206,6 +206,50 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
     assert "labelled" in res["metrics"]["sparse_probing"]["skipped"]
     assert "patch" in res["metrics"]["spatial_coherence"]["skipped"]
     # a held-out split with no rows
-    p = _cli("eval", "--sae", str(tmp_path / "sae"), "--store", str(plain), "--split", "heldout", "--holdout",
+    p = _cli("eval", "--sae", str(tmp_path / "sae"), "--store", str(plain), "--split", "holdout", "--holdout",
              "0.0001")
     assert p.returncode == 2 and "no rows" in p.stderr
+
+
+# ---- compare ------------------------------------------------------------------------------------
+def test_compare_writes_json_and_html_over_the_same_rows(tmp_path):
+    from saekit.eval.compare import CompareConfig, compare
+
+    store = _store(tmp_path / "s.h5")
+    a = identity_sae(6)
+    a.cfg = a.cfg.replace(holdout=0.25, holdout_salt="t")
+    a.save(tmp_path / "a")
+    g = torch.Generator().manual_seed(0)
+    b = relu_sae(torch.randn(12, 6, generator=g))
+    b.cfg = b.cfg.replace(holdout=0.25, holdout_salt="t")
+    b.save(tmp_path / "b")
+    res = compare(CompareConfig(saes=(str(tmp_path / "a"), str(tmp_path / "b")), store=str(store),
+                                out=str(tmp_path / "cmp"), device="cpu"))
+    assert res["split"]["name"] == "holdout"
+    assert [e["name"] for e in res["saes"]] == ["a", "b"]
+    fa, fb = (e["metrics"]["core"]["fve"] for e in res["saes"])
+    assert fa == pytest.approx(1.0) and fb < 0.9
+    assert res["saes"][0]["metrics"]["core"]["n_rows"] == res["saes"][1]["metrics"]["core"]["n_rows"] == res["n_rows"]
+    assert res["stability"][0]["a"] == "a" and 0 <= res["stability"][0]["frac_matched"] <= 1
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["n_rows"] == res["n_rows"]
+    html = (tmp_path / "cmp" / "report.html").read_text()
+    assert "L0 vs FVE" in html and "<svg" in html and "dead fraction" in html and "skipped" in html
+
+
+def test_compare_rejects_saes_of_different_hooks_or_splits(tmp_path):
+    store = _store(tmp_path / "s.h5")
+    identity_sae(6).save(tmp_path / "a")
+    relu_sae(torch.eye(6), hook="other").save(tmp_path / "b")
+    c = identity_sae(6)
+    c.cfg = c.cfg.replace(holdout=0.3, holdout_salt="x")
+    c.save(tmp_path / "c")
+    d = identity_sae(6)
+    d.cfg = d.cfg.replace(holdout=0.1, holdout_salt="x")
+    d.save(tmp_path / "d")
+    for other, needle in (("b", "hook"), ("d", "different held-out splits")):
+        first = "a" if other == "b" else "c"
+        p = _cli("compare", "--sae", str(tmp_path / first), "--sae", str(tmp_path / other), "--store", str(store),
+                 "--out", str(tmp_path / "o"))
+        assert p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert not (tmp_path / "o").exists()

@@ -39,7 +39,7 @@ def test_split_view_partitions_rows_and_rebatches():
     acts = np.arange(1000 * 2, dtype=np.float32).reshape(1000, 2)
     src = ArraySource({"h": acts})
     train = SplitView(src, 0.25, "train")
-    held = SplitView(src, 0.25, "heldout")
+    held = SplitView(src, 0.25, "holdout")
     tr = list(train.iter_batches("h", 64, shuffle=True, seed=3, with_index=True))
     he = list(held.iter_batches("h", 64, shuffle=False, with_index=True))
     assert all(len(b[0]) == 64 for b in tr[:-1])

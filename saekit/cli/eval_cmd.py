@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hook", default=None, help="hook in the store (default: the SAE's hook)")
     p.add_argument("--suite", default="core", choices=["core", "vision", "text", "all"],
                    help="metric suite (default core); 'all' skips what does not apply, named suites fail on it")
-    p.add_argument("--split", default="auto", choices=["auto", "heldout", "train", "all"],
+    p.add_argument("--split", default="auto", choices=["auto", "holdout", "train", "all"],
                    help="rows to evaluate (default auto: the held-out samples recorded in the checkpoint)")
     p.add_argument("--holdout", type=float, default=None,
                    help="held-out fraction for SAEs whose checkpoint records none (e.g. foreign SAEs)")

@@ -124,5 +124,5 @@ def split_samples(dataset: Any, split: dict[str, Any], n: int) -> list[Any]:
     ids = np.arange(len(dataset), dtype=np.int64)
     if split["name"] != "all":
         held = holdout_mask(ids, float(split["fraction"]), str(split["salt"]))
-        ids = ids[held if split["name"] == "heldout" else ~held]
+        ids = ids[held if split["name"] == "holdout" else ~held]
     return [dataset[int(i)] for i in ids[:n]]

@@ -3,7 +3,7 @@
 Split resolution (``split``):
   "auto"     held-out rows when the SAE records a held-out split (``sae.cfg.holdout > 0``) or a
              fraction is given; otherwise all rows, and the result says they include training rows
-  "heldout"  held-out rows (the SAE's recorded fraction and salt, or ``holdout``); an error without one
+  "holdout"  held-out rows (the SAE's recorded fraction and salt, or ``holdout``); an error without one
   "train"    the training side of the split
   "all"      every row
 Rows are taken in store order, whole samples only, until ``max_rows`` would be exceeded.
@@ -20,14 +20,14 @@ from saekit.sae import SAE
 from saekit.train.data import BatchSource, check_finite, check_hook
 from stores.split import DEFAULT_SALT, SplitView
 
-SPLITS = ("auto", "heldout", "train", "all")
+SPLITS = ("auto", "holdout", "train", "all")
 
 
 @dataclass(frozen=True)
 class SplitInfo:
     """Which rows were evaluated; every result carries this."""
 
-    name: str  # heldout | train | all
+    name: str  # holdout | train | all
     fraction: float
     salt: str
     note: str = ""
@@ -74,11 +74,11 @@ def resolve_split(sae: SAE, split: str, holdout: float | None) -> SplitInfo:
     if split == "all":
         return SplitInfo("all", fraction, salt, "every row; includes the SAE's training rows")
     if fraction <= 0:
-        if split in ("heldout", "train"):
+        if split in ("holdout", "train"):
             raise SaekitError(f"--split {split}: the SAE records no held-out split; pass --holdout FRACTION "
                               f"(the fraction it was trained with) or use --split all")
         return SplitInfo("all", 0.0, salt, "the SAE records no held-out split: all rows, including its training rows")
-    name = "train" if split == "train" else "heldout"
+    name = "train" if split == "train" else "holdout"
     note = "" if recorded else f"held-out fraction {fraction} given by the caller, not recorded in the checkpoint"
     return SplitInfo(name, fraction, salt, note)
 
@@ -113,7 +113,7 @@ def load_rows(source: BatchSource, hook: str, split: SplitInfo, max_rows: int | 
     if n == 0:
         raise SaekitError(f"the {split.name} split of the store has no rows of {hook!r} to evaluate"
                           + (" (too few samples for a held-out split; lower --max-rows limits or use --split all)"
-                             if split.name == "heldout" else ""))
+                             if split.name == "holdout" else ""))
     rows = EvalRows(hook, np.concatenate(acts), np.concatenate(sids), np.concatenate(poss).astype(np.int64), split,
                     attrs=dict(getattr(source, "attrs", {}) or {}))
     table = getattr(source, "samples", None)

@@ -45,7 +45,7 @@ class EvalConfig:
     store: str
     hook: str | None = None  # default: the SAE's hook
     suite: str = "core"
-    split: str = "auto"  # auto | heldout | train | all (see saekit.eval.rows)
+    split: str = "auto"  # auto | holdout | train | all (see saekit.eval.rows)
     holdout: float | None = None  # held-out fraction when the checkpoint records none
     max_rows: int | None = 500_000
     max_samples: int | None = 20_000
