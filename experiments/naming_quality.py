@@ -66,7 +66,7 @@ def main() -> int:
     args = p.parse_args()
 
     from saekit.analysis.alignment import AlignConfig, align
-    from saekit.analysis.naming import NameConfig, run_naming
+    from saekit.analysis.naming import NamingOptions, run_naming
     from saekit.capture import CaptureConfig, capture
     from saekit.data.vocab import load_vocab
     from saekit.sae import SAE
@@ -118,7 +118,7 @@ def main() -> int:
         t = time.time()
         out = work / f"names-{method}"
         doc = run_naming(sae, str(store), str(out), sae_dir=str(sae_dir), text_space=str(align_dir), dataset=subset,
-                         cfg=NameConfig(method=method, top_n=10, heatmap_latents=50 if i == 0 else 0,
+                         cfg=NamingOptions(method=method, top_n=10, heatmap_latents=50 if i == 0 else 0,
                                         mono=(i == 0), seed=args.seed), progress=True)
         lats = [l for l in doc["latents"] if len(l["top"]) >= 10]
         rate = hit_rate(lats, [l["name"] for l in lats])

@@ -64,7 +64,7 @@ def resolve_text_encoder(spec: Any) -> Any:
     return loader(spec)
 
 
-def _encode_texts(encoder: Any, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+def encode_texts(encoder: Any, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
     out = []
     for s in range(0, len(texts), batch_size):
         e = encoder.encode(list(texts[s:s + batch_size]))
@@ -144,7 +144,7 @@ class LinearTextSpace(TextSpace):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
             self._encoder = resolve_text_encoder(self.text_encoder_spec)
-        return _encode_texts(self._encoder, texts)
+        return encode_texts(self._encoder, texts)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "text_encoder": self.text_encoder_spec, "alpha": self.alpha,
@@ -249,7 +249,7 @@ def read_align_json(directory: Path) -> dict[str, Any]:
 def pooled_features(store: Any, hook: str, pooling: str = "mean", batch_size: int = 8192,
                     progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(sample_ids [N] int64, feats [N, d] float32): each sample's rows at ``hook`` pooled over tokens."""
-    from saekit.analysis.summaries import _iter_whole_samples
+    from saekit.analysis.summaries import iter_whole_samples
 
     if pooling not in POOLINGS:
         raise SaekitError(f"--pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
@@ -259,7 +259,7 @@ def pooled_features(store: Any, hook: str, pooling: str = "mean", batch_size: in
     from tqdm.auto import tqdm
 
     bar = tqdm(total=int(store.n_rows(hook)), desc=f"features {hook}", unit="row", disable=not progress, leave=False)
-    for acts, sid, _ in _iter_whole_samples(store, hook, batch_size):
+    for acts, sid, _ in iter_whole_samples(store, hook, batch_size):
         change = np.ones(len(sid), dtype=bool)
         change[1:] = sid[1:] != sid[:-1]
         starts = np.nonzero(change)[0]
@@ -428,7 +428,7 @@ def align(store: Any, cfg: AlignConfig, out: str | os.PathLike | None = None, te
         method = "clip"
     else:
         enc = resolve_text_encoder(text_encoder if text_encoder is not None else spec)
-        text_emb = _encode_texts(enc, captions)
+        text_emb = encode_texts(enc, captions)
         space, report = fit_text_map(feats, text_emb, captions, cfg, text_encoder=enc if text_encoder is not None else spec)
         method = "ridge"
     meta = {

@@ -43,10 +43,10 @@ class ExplainResult:
 
 
 def _renderer(cfg: ExplainConfig, store: Any, client: ChatClient, tokenizer: Any, dataset: Any):
-    from saekit.analysis.naming import _store_modality
     from saekit.autointerp.render import ImageRenderer, TextRenderer
+    from saekit.results.store_meta import StoreMetadata
 
-    modality = _store_modality(store)
+    modality = StoreMetadata.from_store(store).sample_modality
     if modality == "image":
         if cfg.client_modality == "text" or not client.accepts_images:
             raise SaekitError(f"the store holds images but --client {cfg.client} takes text only; use a "
@@ -117,16 +117,15 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     out = Path(cfg.out)
     sae = SAE.load(cfg.sae, device=cfg.device)
     store = ActivationStore.open(cfg.store)
-    hook = S._resolve_hook(sae, store, cfg.hook)
+    hook = S.resolve_hook(sae, store, cfg.hook)
     summ = S.load_or_compute(sae, cfg.sae, store, hook, top_k=summaries_top_k(cfg.n_explain, cfg.n_positive),
                              progress=cfg.progress)
     latents = _pick_latents(cfg, summ)
     if client is None:
         from saekit.autointerp.clients import make_client
+        from saekit.results.store_meta import StoreMetadata
 
-        from saekit.analysis.naming import _store_modality
-
-        client = make_client(cfg, _store_modality(store))
+        client = make_client(cfg, StoreMetadata.from_store(store).sample_modality)
     renderer = _renderer(cfg, store, client, tokenizer, dataset)
     fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
     _check_run(cfg, out, fingerprint)

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saekit.analysis.naming import NameConfig, run_naming
+    from saekit.analysis.naming import NamingOptions, run_naming
     from saekit.device import resolve_device
     from saekit.errors import SaekitError
     from saekit.sae import SAE
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from saekit.data import load_dataset
 
         dataset = load_dataset(args.data)
-    cfg = NameConfig(method=args.method, top_n=args.top_n, n_candidates=args.candidates,
+    cfg = NamingOptions(method=args.method, top_n=args.top_n, n_candidates=args.candidates,
                      max_latents=args.max_latents, heatmap_latents=args.html_latents,
                      mono=not args.no_mono, mono_hook=args.mono_hook, seed=args.seed)
     doc = run_naming(sae, args.store, args.out, hook=args.hook, sae_dir=args.sae, vocab=args.vocab,

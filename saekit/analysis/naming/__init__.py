@@ -1,0 +1,40 @@
+"""Vocabulary naming of SAE latents, with top examples, heatmaps and the Monosemanticity Score.
+
+For every live latent (it fired at least once in the store):
+
+- its top-activating samples (from the latent summaries) with, for image stores, a PNG per sample:
+  the image as the model saw it (resize + centre crop from the store's preprocessing attributes)
+  with the patch grid drawn on it and each patch shaded by the latent's activation there; for text
+  stores, the sample's tokens with their activations;
+- a vocabulary name: the word whose text embedding is closest (cosine) to a query vector in the text
+  space. The query is, by ``method``:
+    "decoder"     the decoder direction mapped by the text space's linear part (needs a text space
+                  fitted on the SAE's own hook, or CLIP with an SAE on image_embeds);
+    "top-images"  the mean text-space embedding of the latent's top samples minus the mean over
+                  all samples (so what the top samples share *beyond* the dataset average counts);
+    "both"        the sum of the two unit-normalised queries;
+    "auto"        "top-images" when the samples' text-space embeddings can be had, else "decoder".
+  On the bundled clipart with offline:dinov2-small (experiments/naming_quality.py) top-images names
+  hit the top images' captions about 4x as often as decoder names, and "both" lies in between.
+  Word embeddings are centred on the vocabulary mean before the cosine, for the same reason.
+  For text stores the text space is the text encoder itself and the top samples are their texts.
+- the Monosemanticity Score (saekit.analysis.monosemanticity) of the latent's per-sample max
+  activations over all samples, against an embedding of each sample: its text-space embedding when
+  a text space exists, else the pooled store features at ``mono_hook`` (default: the SAE's hook).
+
+``run_naming`` (and the `name` command) writes OUT/names.json (schema in docs/architecture.md, "Analysis outputs"),
+OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).
+
+One module per step: ``options`` (what naming can be told), ``text_side`` (text space or text
+encoder), ``embeddings`` (per-sample embeddings), ``queries`` (method choice and query vectors),
+``scoring`` (vocabulary candidates), ``sources`` (images and token strings of samples),
+``entries`` (one names.json entry per latent), ``report`` (index.html) and ``run`` (the steps in order).
+"""
+from __future__ import annotations
+
+from saekit.analysis.naming.options import METHODS, NamingOptions
+from saekit.analysis.naming.run import FORMAT_VERSION, run_naming
+from saekit.analysis.naming.scoring import score_vocab
+from saekit.analysis.naming.sources import ImageSource, TokenSource
+
+__all__ = ["FORMAT_VERSION", "METHODS", "ImageSource", "NamingOptions", "TokenSource", "run_naming", "score_vocab"]

@@ -1,0 +1,42 @@
+"""What the naming of SAE latents can be told: the method and how much it keeps and draws."""
+from __future__ import annotations
+
+import dataclasses
+
+from saekit.errors import SaekitError
+
+METHODS = ("auto", "decoder", "top-images", "both")
+
+
+@dataclasses.dataclass(frozen=True)
+class NamingOptions:
+    """How latents are named (the part of `saekit name` that does not say which files)."""
+
+    method: str = dataclasses.field(default="auto", metadata={
+        "choices": METHODS,
+        "help": "what is compared with the vocabulary (auto: top samples when their embeddings can be had, "
+                "else the decoder direction)"})
+    top_n: int = dataclasses.field(default=10, metadata={"help": "top samples listed per latent"})
+    n_candidates: int = dataclasses.field(default=5, metadata={
+        "flag": "--candidates", "help": "vocabulary candidates kept per latent"})
+    max_latents: int | None = dataclasses.field(default=None, metadata={
+        "help": "name only the N most frequent live latents"})
+    heatmap_latents: int = dataclasses.field(default=200, metadata={
+        "flag": "--html-latents", "help": "latents (best named first) that get heatmap PNGs and a card in index.html"})
+    heatmaps_per_latent: int = dataclasses.field(default=5, metadata={"help": "heatmap PNGs per carded latent"})
+    thumb_px: int = dataclasses.field(default=128, metadata={"help": "heatmap PNG side in pixels"})
+    mono: bool = dataclasses.field(default=True, metadata={"help": "compute the Monosemanticity Score"})
+    mono_hook: str | None = dataclasses.field(default=None, metadata={
+        "help": "store hook whose pooled features embed samples for the Monosemanticity Score "
+                "(default: the text-space embedding, else the SAE's hook)"})
+    summaries_top_k: int = dataclasses.field(default=16, metadata={
+        "help": "top samples kept per latent in the latent summaries"})
+    batch_size: int | None = dataclasses.field(default=None, metadata={
+        "help": "store rows per encode batch (default: keeps a [rows, d_sae] block near 16M floats)"})
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SaekitError(f"--method {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.top_n < 1 or self.n_candidates < 1:
+            raise SaekitError("--top-n and --candidates must be >= 1")

@@ -1,0 +1,35 @@
+"""OUT/index.html of `saekit name`: the run's facts and a card per best-named latent."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from saekit.analysis.html import esc, highlight_tokens, img, write_report
+
+
+def write_index(path: Path, doc: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    head = [["SAE", doc["sae"]["path"] or "(in memory)"], ["hook", doc["sae"]["hook"]],
+            ["store", doc["store"]["path"]], ["method", doc["method"]],
+            ["vocabulary", f"{doc['vocab']['source']} ({doc['vocab']['size']} words)"],
+            ["live / named latents", f"{doc['n_live']} / {doc['n_named']}"],
+            ["Monosemanticity embedding", doc["mono_embedding"] or "none"]]
+    parts = ['<div class="grid">']
+    for lat in cards:
+        ms = "n/a" if lat["mono_score"] is None else f"{lat['mono_score']:.3f}"
+        cands = ", ".join(f"{esc(w)} ({c:.2f})" for w, c in lat["candidates"][1:])
+        body = [f'<div class="card"><b>#{lat["latent"]}: {esc(lat["name"])}</b> '
+                f'<span class="muted">score {lat["score"]:.3f} · MS {ms} · freq {lat["freq"]:.2e}</span><br>'
+                f'<span class="muted">also: {cands}</span><br>']
+        for t in lat["top"]:
+            tip = f"sample {t['sample_id']} · act {t['activation']:.3g} · {t.get('label', '')} · {t.get('text', '')[:120]}"
+            if t.get("heatmap"):
+                body.append(img(t["heatmap"], alt=f"sample {t['sample_id']}", title=tip))
+            elif t.get("tokens"):
+                vmax = max((a for _, a in t["tokens"]), default=0.0)
+                body.append(f'<div class="muted">{highlight_tokens(t["tokens"], vmax)}</div>')
+        body.append("</div>")
+        parts.append("".join(body))
+    parts.append("</div>")
+    notes = "".join(f"<p class='muted'>{esc(n)}</p>" for n in doc["notes"])
+    write_report(path, "Named SAE latents", [("Run", [["field", "value"]] + head),
+                                             (f"Best-named latents ({len(cards)})", notes + "\n".join(parts))])

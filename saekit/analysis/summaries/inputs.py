@@ -1,0 +1,51 @@
+"""What an analysis pass checks before it starts: the store opened, the hook chosen, the SAE's shape
+matching the store."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
+
+def open_store(store: "str | os.PathLike | ActivationStore") -> "ActivationStore":
+    """The store itself, or the store opened from a path."""
+    if isinstance(store, (str, os.PathLike)):
+        from stores import ActivationStore
+
+        return ActivationStore.open(store)
+    return store
+
+
+def resolve_hook(sae: "SAE", store: "ActivationStore", hook: str | None) -> str:
+    """The hook to use: the given one, else the SAE's own, else the store's only hook; SaekitError otherwise."""
+    if hook is None:
+        hook = getattr(getattr(sae, "cfg", None), "hook", None)
+        if not hook or hook not in store.hooks:
+            if len(store.hooks) == 1:
+                hook = list(store.hooks)[0]
+            else:
+                raise SaekitError(f"say which hook to use (--hook); the store has {sorted(store.hooks)}")
+    if hook not in store.hooks:
+        raise SaekitError(f"hook {hook!r} is not in the store (it has {sorted(store.hooks)})")
+    return hook
+
+
+def sae_dims(sae: "SAE") -> tuple[int, int]:
+    """(d_in, d_sae) of an SAE, read from its decoder [d_sae, d_in]."""
+    d_sae, d_in = (int(x) for x in sae.W_dec.shape)
+    return d_in, d_sae
+
+
+def check_sae_matches_store(sae: "SAE", store: "ActivationStore", hook: str) -> None:
+    """SaekitError when the SAE's input dimension differs from the store hook's."""
+    d_in, _ = sae_dims(sae)
+    d = int(store.d(hook))
+    if d != d_in:
+        raise SaekitError(
+            f"the SAE expects inputs of dimension {d_in} but store hook {hook!r} has dimension {d}; "
+            "use the SAE trained on this hook")
