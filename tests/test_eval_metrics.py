@@ -151,14 +151,20 @@ def test_cli_eval_json(tmp_path):
     w.add_samples(np.arange(500, dtype=np.int64), [{"source": str(i)} for i in range(500)])
     w.append("h", X, np.arange(500, dtype=np.int64), np.zeros(500, np.int32))
     w.close()
-    sae = _random_sae()
+    from stores.split import holdout_mask
+
+    sae = _random_sae(holdout=0.2, holdout_salt="s")  # a checkpoint that records a held-out split
     sae.save(tmp_path / "sae")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     p = subprocess.run([sys.executable, "-m", "saekit", "eval", "--sae", str(tmp_path / "sae"), "--store",
                         str(tmp_path / "s.h5"), "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
-    got = json.loads(p.stdout.strip().splitlines()[-1])
-    want = evaluate(sae, ArraySource({"h": X}))
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["split"]["name"] == "holdout" and res["split"]["fraction"] == 0.2
+    got = res["metrics"]["core"]
+    held = holdout_mask(np.arange(500), 0.2, "s")
+    want = evaluate(sae, ArraySource({"h": X[held]}), split="all")
+    assert got["n_rows"] == held.sum()
     for key in ("l0", "fve", "fve_per_token", "dead_frac", "mse", "cosine", "l2_ratio"):
         assert got[key] == pytest.approx(want[key], rel=1e-6), key
     bad = subprocess.run([sys.executable, "-m", "saekit", "eval", "--sae", str(tmp_path / "nope"), "--store",

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "capture": "saekit.cli.capture_cmd",
     "train": "saekit.cli.train_cmd",
     "eval": "saekit.cli.eval_cmd",
+    "compare": "saekit.cli.compare_cmd",
     "align": "saekit.cli.align_cmd",
     "name": "saekit.cli.name_cmd",
     "quickstart": "saekit.cli.quickstart_cmd",

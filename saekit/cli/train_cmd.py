@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None, help="write trainer state every N steps")
     p.add_argument("--checkpoint-every-s", type=float, default=120.0, help="... and at least every S seconds")
     p.add_argument("--log-every", type=int, default=10, help="metrics.jsonl line every N steps")
+    p.add_argument("--holdout", type=float, default=0.1,
+                   help="fraction of samples held out of training by a stable hash of the sample id (default 0.1, "
+                        "recorded in the checkpoint; `saekit eval` uses them); 0 turns it off")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -67,6 +70,7 @@ def config_from_args(args: argparse.Namespace):
         bandwidth=args.bandwidth, matryoshka_prefixes=args.matryoshka_prefixes, data_partitions=args.data_partitions,
         warmup_steps=args.warmup_steps, checkpoint_every_steps=args.checkpoint_every,
         checkpoint_every_s=args.checkpoint_every_s, log_every=args.log_every, progress=not args.no_progress,
+        holdout=args.holdout,
     )
 
 

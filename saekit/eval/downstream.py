@@ -113,3 +113,16 @@ def evaluate_downstream(sae: SAE, model: Any, samples: Sequence[Any], batch_size
         res.update(kind="vision-embedding", embedding_cosine=acc["cos_sae_sum"] / n,
                    embedding_cosine_zero_ablation=acc["cos_zero_sum"] / n)
     return res
+
+
+def split_samples(dataset: Any, split: dict[str, Any], n: int) -> list[Any]:
+    """The first n dataset samples on the evaluated side of ``split`` (store sample ids = dataset indices)."""
+    import numpy as np
+
+    from stores.split import holdout_mask
+
+    ids = np.arange(len(dataset), dtype=np.int64)
+    if split["name"] != "all":
+        held = holdout_mask(ids, float(split["fraction"]), str(split["salt"]))
+        ids = ids[held if split["name"] == "holdout" else ~held]
+    return [dataset[int(i)] for i in ids[:n]]

@@ -45,6 +45,9 @@ class SAEConfig:
     # provenance from the store: which model, and which tokens were captured ("all", "patches", ...)
     model_id: str = ""
     tokens: str = "all"
+    # held-out split used in training (stores.split): fraction of samples kept out, and the hash salt
+    holdout: float = 0.0
+    holdout_salt: str = ""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

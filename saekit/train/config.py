@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from saekit.errors import SaekitError
+from stores.split import DEFAULT_SALT as HOLDOUT_SALT
 
 #: OpenAI's TopK recipe (Gao et al. 2024) scales Adam's learning rate as 1/sqrt(width):
 #: lr = 2e-4 / sqrt(d_sae / 16384), i.e. 2e-4 at 16k latents, 4e-4 at 4k, 1e-4 at 64k.
@@ -55,6 +56,10 @@ class TrainConfig:
     log_every: int = 10
     gm_sample: int = 4096  # rows for the geometric-median init of b_dec
     progress: bool = True
+    # held-out split: this fraction of the samples (by a stable hash of the sample id, see
+    # stores.split) never reaches training; recorded in the checkpoint for `saekit eval`. 0 = off.
+    holdout: float = 0.1
+    holdout_salt: str = HOLDOUT_SALT
 
     def __post_init__(self) -> None:
         if self.tokens <= 0:
@@ -67,6 +72,8 @@ class TrainConfig:
             raise SaekitError(f"--lr must be positive or 'auto', got {self.lr}")
         if self.autocast not in ("auto", "bf16", "off"):
             raise SaekitError(f"autocast must be auto, bf16 or off, got {self.autocast!r}")
+        if not 0.0 <= self.holdout < 1.0:
+            raise SaekitError(f"--holdout must be in [0, 1), got {self.holdout}")
         object.__setattr__(self, "matryoshka_prefixes", tuple(self.matryoshka_prefixes))
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,4 +94,5 @@ RESUME_KEYS = (
     "hook", "arch", "tokens", "expansion", "d_sae", "k", "l1", "batch_size", "lr", "seed", "normalization",
     "warmup_steps", "decay_frac", "grad_clip", "k_aux", "aux_coeff", "dead_tokens", "resample_every",
     "l1_decoder_norm", "l0_coeff", "bandwidth", "init_threshold", "matryoshka_prefixes", "data_partitions",
+    "holdout", "holdout_salt",
 )

@@ -31,6 +31,7 @@ from saekit.train.dead import DeadLatentTracker
 from saekit.train.geometric_median import geometric_median
 from saekit.train.resample import resample_dead
 from saekit.train.schedule import default_warmup, lr_at
+from stores.split import SplitView
 from saekit.train.state import METRICS_NAME, has_state, load_state, remove_stale_tmp, save_state, truncate_metrics
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
     return SAEConfig(
         arch=cfg.arch, d_in=d_in, d_sae=d_sae, k=cfg.k, hook=cfg.hook, normalization=cfg.normalization,
         norm_scale=norm_scale, l1_decoder_norm=cfg.l1_decoder_norm, matryoshka_prefixes=cfg.matryoshka_prefixes,
-        model_id=str(attrs.get("model_id", "")), tokens=str(attrs.get("tokens", "all")), **extra,
+        model_id=str(attrs.get("model_id", "")), tokens=str(attrs.get("tokens", "all")),
+        holdout=cfg.holdout, holdout_salt=cfg.holdout_salt if cfg.holdout > 0 else "", **extra,
     )
 
 
@@ -134,6 +136,8 @@ def _train(cfg: TrainConfig, source: BatchSource | None, device: torch.device, i
             raise SaekitError("--store is required")
         source = open_source(cfg.store)
     check_hook(source, cfg.hook)
+    if cfg.holdout > 0:  # the held-out samples never reach training (nor the b_dec init)
+        source = SplitView(source, cfg.holdout, "train", cfg.holdout_salt)
     out = Path(cfg.out)
     n_parts = cfg.data_partitions or info.world_size
     if cfg.batch_size % n_parts:

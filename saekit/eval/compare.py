@@ -1,0 +1,122 @@
+"""`saekit compare`: one metric suite on several SAEs over the same held-out rows; JSON + HTML report.
+
+Every SAE reads the same rows (one load of the store), so differences are the SAEs' own. The SAEs
+must read the same hook with the same input width (comparing across hooks is meaningless);
+widths may differ. Held-out rows: the split the checkpoints record, which must agree between the
+SAEs that record one; stability is measured for every pair.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saekit.atomic import atomic_directory
+from saekit.errors import SaekitError
+from saekit.eval.compare_report import write_compare_report
+from saekit.eval.rows import EvalRows, SplitInfo, load_rows, resolve_split
+from saekit.eval.stability import decoder_stability
+from saekit.eval.suite import SUITES, MetricInputs, run_metrics
+from saekit.sae import SAE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    saes: tuple[str, ...]
+    store: str
+    out: str
+    names: tuple[str, ...] = ()  # display names (default: the checkpoint directory names)
+    suite: str = "all"
+    hook: str | None = None
+    split: str = "auto"
+    holdout: float | None = None
+    max_rows: int | None = 500_000
+    max_samples: int | None = 20_000
+    batch_size: int = 4096
+    device: str = "auto"
+    ms_embeddings: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "saes", tuple(self.saes))
+        object.__setattr__(self, "names", tuple(self.names))
+        if len(self.saes) < 1:
+            raise SaekitError("compare needs at least one --sae")
+        if self.names and len(self.names) != len(self.saes):
+            raise SaekitError(f"--name was given {len(self.names)} times for {len(self.saes)} SAEs")
+        if self.suite not in SUITES:
+            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
+
+
+def check_same_space(saes: list[SAE], labels: list[str]) -> None:
+    first = saes[0].cfg
+    for sae, name in zip(saes[1:], labels[1:]):
+        if sae.cfg.d_in != first.d_in:
+            raise SaekitError(f"compare: {name} reads d_in={sae.cfg.d_in} but {labels[0]} reads d_in={first.d_in}; "
+                              "SAEs of different inputs cannot be compared on one store")
+        if sae.cfg.hook and first.hook and sae.cfg.hook != first.hook:
+            raise SaekitError(f"compare: {name} reads hook {sae.cfg.hook!r} but {labels[0]} reads {first.hook!r}; "
+                              "compare SAEs of one hook")
+
+
+def common_split(saes: list[SAE], labels: list[str], split: str, holdout: float | None) -> SplitInfo:
+    infos = [resolve_split(s, split, holdout) for s in saes]
+    recorded = {(i.name, i.fraction, i.salt) for i in infos if i.name != "all"}
+    if len(recorded) > 1:
+        detail = ", ".join(f"{n}: {i.name} {i.fraction}" for n, i in zip(labels, infos))
+        raise SaekitError(f"compare: the SAEs record different held-out splits ({detail}); evaluate them with "
+                          "--split all or train them with the same --holdout")
+    chosen = next((i for i in infos if i.name != "all"), infos[0])
+    unrecorded = [n for n, i in zip(labels, infos) if i.name == "all"]
+    if chosen.name != "all" and unrecorded:
+        chosen = SplitInfo(chosen.name, chosen.fraction, chosen.salt,
+                           f"{', '.join(unrecorded)} record no held-out split: these rows may include their training rows")
+    return chosen
+
+
+def compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Run cfg.suite on every SAE over the same rows of cfg.store; write compare.json and report.html to cfg.out."""
+    from saekit.device import resolve_device
+    from saekit.train.data import open_source
+
+    device = resolve_device(cfg.device)
+    saes = [SAE.load(p, device=device) for p in cfg.saes]
+    labels = list(cfg.names) or _default_names(cfg.saes)
+    check_same_space(saes, labels)
+    source = open_source(cfg.store)
+    split = common_split(saes, labels, cfg.split, cfg.holdout)
+    rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
+    metrics = tuple(m for m in SUITES[cfg.suite] if m != "stability")
+    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed)
+    entries = []
+    for name, path, sae in zip(labels, cfg.saes, saes):
+        log.info("evaluating %s", name)
+        res = run_metrics(sae, rows, metrics, inp, strict=cfg.suite != "all", batch_size=cfg.batch_size)
+        entries.append({"name": name, "path": str(path), "arch": sae.cfg.arch, "d_sae": sae.cfg.d_sae,
+                        "k": sae.cfg.k, "metrics": res})
+    pairs = []
+    for i in range(len(saes)):
+        for j in range(i + 1, len(saes)):
+            try:
+                st = decoder_stability(saes[i], saes[j])
+            except SaekitError as exc:
+                st = {"skipped": str(exc)}
+            pairs.append({"a": labels[i], "b": labels[j], **st})
+    result = {"store": cfg.store, "hook": rows.hook, "suite": cfg.suite, "split": split.to_dict(),
+              "n_rows": rows.n_rows, "n_samples": int(len(set(rows.sample_id.tolist()))), "saes": entries,
+              "stability": pairs}
+    with atomic_directory(Path(cfg.out)) as tmp:
+        (tmp / "compare.json").write_text(json.dumps(result, indent=1, default=float))
+        write_compare_report(tmp / "report.html", result)
+    return result
+
+
+def _default_names(paths: tuple[str, ...]) -> list[str]:
+    names = [Path(p).name or str(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    return names

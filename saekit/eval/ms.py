@@ -1,0 +1,62 @@
+"""Monosemanticity Score distribution of an SAE's latents on the evaluated samples (Pach et al. 2025).
+
+Per-image activation of a latent = its mean over the image's rows (the pooled latents of the
+encoding pass); image embeddings come from an encoder other than the SAE's input (the paper uses
+DINOv2 embeddings for SAEs on CLIP). Sources (``embeddings``):
+  "hook:NAME"   mean-pooled rows of another hook of the same store (a different layer or tower)
+  PATH.npy      an array [n, D] indexed by sample id
+  "text"        the samples' texts embedded by the offline sentence encoder (all-MiniLM-L6-v2)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saekit.analysis.monosemanticity import monosemanticity_score
+from saekit.errors import SaekitError
+from saekit.eval.encode import Encoded
+from saekit.eval.rows import EvalRows
+
+
+def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Any) -> np.ndarray:
+    """Embeddings [S, D] aligned with enc.sample_ids."""
+    ids = enc.sample_ids
+    if spec.startswith("hook:"):
+        hook = spec[len("hook:"):]
+        if hook == rows.hook:
+            raise SaekitError(f"--ms-embeddings {spec}: the SAE's own input is not an independent encoder; "
+                              "name another hook")
+        if hook not in source.hooks:
+            raise SaekitError(f"--ms-embeddings {spec}: the store has no hook {hook!r}; it has {', '.join(source.hooks)}")
+        return np.stack([source.rows_for_sample(hook, int(s))[0].mean(0) for s in ids])
+    if spec == "text":
+        texts = [rows.texts.get(int(s), "") for s in ids]
+        if not all(texts):
+            raise SaekitError("--ms-embeddings text needs a text for every evaluated sample; some have none")
+        from saekit.models.text_encoder import embed_texts
+
+        return np.asarray(embed_texts(texts), dtype=np.float64)
+    path = Path(spec)
+    if path.suffix != ".npy" or not path.is_file():
+        raise SaekitError(f"--ms-embeddings {spec!r} is not hook:NAME, text, or an existing .npy file")
+    emb = np.load(path, mmap_mode="r")
+    if emb.ndim != 2 or int(ids.max()) >= len(emb):
+        raise SaekitError(f"{path}: expected an array [n_samples, D] indexed by sample id covering id {int(ids.max())}, "
+                          f"got shape {emb.shape}")
+    return np.asarray(emb[ids], dtype=np.float64)
+
+
+def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str) -> dict[str, Any]:
+    if len(enc.sample_ids) < 2:
+        raise SaekitError("the Monosemanticity Score needs at least two evaluated samples")
+    ms = monosemanticity_score(enc.pooled_z, emb)
+    ok = np.isfinite(ms)
+    if not ok.any():
+        raise SaekitError("the Monosemanticity Score is undefined for every latent (no latent varies over the samples)")
+    v = ms[ok]
+    hist, edges = np.histogram(v, bins=np.linspace(-0.2, 1.0, 13))
+    return {"embeddings": source_name, "n_samples": int(len(enc.sample_ids)), "n_latents": int(ok.sum()),
+            "mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.quantile(v, 0.9)),
+            "hist": {"edges": edges.round(3).tolist(), "counts": hist.tolist()}}

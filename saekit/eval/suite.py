@@ -1,0 +1,145 @@
+"""`saekit eval`: the metric suites on one split of a store (held-out samples by default).
+
+Suites: core | vision | text | all (the metric lists below). Every metric's result is a dict, or
+{"skipped": reason} when it cannot run. A metric whose input is missing (labels for probing,
+patch positions for spatial coherence, enough held-out samples) is an error under a named suite
+(vision, text: the caller asked for it) and a skip under "all", which runs whatever applies.
+Metrics that need an extra input the caller did not give (a second SAE for stability, independent
+embeddings for the MS, explanation scores for autointerp) are skipped with the reason in any suite.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from saekit.errors import SaekitError
+from saekit.eval.autointerp import autointerp_scores
+from saekit.eval.core import core_metrics
+from saekit.eval.encode import Encoded, encode_rows
+from saekit.eval.ms import ms_distribution, sample_embeddings
+from saekit.eval.probing import downstream_preservation, sparse_probing
+from saekit.eval.rows import EvalRows, load_rows, resolve_split
+from saekit.eval.spatial import spatial_coherence
+from saekit.eval.stability import decoder_stability
+from saekit.sae import SAE
+
+log = logging.getLogger(__name__)
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "core": ("core",),
+    "vision": ("core", "sparse_probing", "downstream_preservation", "spatial_coherence", "monosemanticity",
+               "stability", "autointerp"),
+    "text": ("core", "sparse_probing", "downstream_preservation", "monosemanticity", "feature_absorption",
+             "stability", "autointerp"),
+}
+SUITES["all"] = tuple(dict.fromkeys(SUITES["vision"] + SUITES["text"]))
+#: metrics whose missing input is an error under a named suite
+DATA_METRICS = ("sparse_probing", "downstream_preservation", "spatial_coherence")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    sae: str
+    store: str
+    hook: str | None = None  # default: the SAE's hook
+    suite: str = "core"
+    split: str = "auto"  # auto | holdout | train | all (see saekit.eval.rows)
+    holdout: float | None = None  # held-out fraction when the checkpoint records none
+    max_rows: int | None = 500_000
+    max_samples: int | None = 20_000
+    batch_size: int = 4096
+    device: str = "auto"
+    reference_sae: str | None = None  # second SAE for stability
+    ms_embeddings: str | None = None  # hook:NAME | text | PATH.npy
+    names: str | None = None  # names directory with explanation scores (autointerp column)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    """What a metric may use besides the SAE and its encoding."""
+
+    source: Any
+    reference: SAE | None = None
+    ms_embeddings: str | None = None
+    names: str | None = None
+    seed: int = 0
+
+
+def _labels(rows: EvalRows, enc: Encoded) -> list[str]:
+    return [rows.labels.get(int(s), "") for s in enc.sample_ids]
+
+
+def _metric(name: str, sae: SAE, rows: EvalRows, enc: Encoded, inp: MetricInputs) -> dict[str, Any]:
+    if name == "core":
+        return core_metrics(enc, rows.n_rows, sae.cfg.d_in)
+    if name == "sparse_probing":
+        return sparse_probing(enc.pooled_z, enc.pooled_x, _labels(rows, enc), seed=inp.seed)
+    if name == "downstream_preservation":
+        return downstream_preservation(enc.pooled_x, enc.pooled_xhat, _labels(rows, enc), seed=inp.seed)
+    if name == "spatial_coherence":
+        return spatial_coherence(rows, enc, seed=inp.seed)
+    if name == "monosemanticity":
+        spec = inp.ms_embeddings
+        if spec is None:
+            return {"skipped": "needs embeddings from an encoder other than the SAE's input: pass --ms-embeddings "
+                               "hook:OTHER_HOOK, text or FILE.npy"}
+        return ms_distribution(enc, sample_embeddings(spec, rows, enc, inp.source), spec)
+    if name == "stability":
+        if inp.reference is None:
+            return {"skipped": "needs a second SAE (--reference-sae, or several SAEs in `saekit compare`)"}
+        return decoder_stability(sae, inp.reference)
+    if name == "autointerp":
+        return autointerp_scores(inp.names)
+    if name == "feature_absorption":
+        return {"skipped": "the first-letter absorption task is not implemented in this saekit version"}
+    raise SaekitError(f"unknown metric {name!r}")
+
+
+def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[str, ...], inp: MetricInputs, strict: bool,
+                batch_size: int = 4096) -> dict[str, Any]:
+    """{metric: result or {"skipped": reason}} plus "timing_s", from one encoding pass."""
+    t0 = time.perf_counter()
+    enc = encode_rows(sae, rows, batch_size)
+    timing = {"encode": time.perf_counter() - t0}
+    out: dict[str, Any] = {}
+    for name in metrics:
+        t = time.perf_counter()
+        try:
+            out[name] = _metric(name, sae, rows, enc, inp)
+        except SaekitError as exc:
+            if strict and name in DATA_METRICS:
+                raise
+            out[name] = {"skipped": str(exc)}
+        timing[name] = time.perf_counter() - t
+        if "skipped" in out[name]:
+            log.info("%s skipped: %s", name, out[name]["skipped"])
+    out["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
+    return out
+
+
+def open_rows(sae: SAE, source: Any, hook: str | None, split: str, holdout: float | None, max_rows: int | None,
+              max_samples: int | None) -> EvalRows:
+    return load_rows(source, hook or sae.cfg.hook, resolve_split(sae, split, holdout), max_rows, max_samples)
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """The chosen suite of metrics of cfg.sae on cfg.store's chosen split."""
+    from saekit.device import resolve_device
+    from saekit.train.data import open_source
+
+    device = resolve_device(cfg.device)
+    sae = SAE.load(cfg.sae, device=device)
+    source = open_source(cfg.store)
+    rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
+    reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
+    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed)
+    metrics = run_metrics(sae, rows, SUITES[cfg.suite], inp, strict=cfg.suite != "all", batch_size=cfg.batch_size)
+    return {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
+            "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
