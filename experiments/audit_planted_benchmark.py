@@ -12,7 +12,7 @@ Prints one JSON line:
   concept_precision_at_10  fraction of the 10 strongest dataset-level biases that are a planted stamp
   control_flagged          classes where the uncorrelated control stamp was flagged as a bias
   control_dataset_flagged  stamp biases flagged on the uncorrelated control dataset
-  paper_rule_control_flagged  the same as control_flagged with min_lift = 0 (the paper's rule alone)
+  paper_rule_control_flagged  the same as control_flagged with the paper's validity and bias rules
 
 Usage: python experiments/audit_planted_benchmark.py [--classes 10] [--per-class 128] [--seed 0]
 """
@@ -28,7 +28,7 @@ import numpy as np
 
 def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
     from saekit.analysis import concept_benchmark as cb
-    from saekit.analysis.conceptscope import AuditConfig, audit
+    from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
 
     t0 = time.perf_counter()
     train = cb.make_dataset(n_classes, per_class, seed=seed)
@@ -36,16 +36,17 @@ def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
     control = cb.make_dataset(n_classes, per_class, seed=seed + 2, correlated=False)
     backend = cb.PlantedBackend(n_classes)
     lat = backend.latents
-    cfg = AuditConfig(n_per_class=n_per_class, seed=seed, batch_size=256)
+    cfg = ConceptScopeConfig(n_per_class=n_per_class, seed=seed, batch_size=256)
 
     t1 = time.perf_counter()
-    result = audit(backend, train, cfg, test_samples=test, classifier="logits")
+    result = conceptscope(backend, train, cfg, test_samples=test, classifier="logits")
     t_audit = time.perf_counter() - t1
     cue = np.array([s.cue for s in test])
     prec = cb.bias_discovery_precision(result.test_acts_ND, result.test_labels_N, cue, result.latents_of("bias"), k=10)
     biases = result.biases()
-    ctrl = audit(backend, control, cfg)
-    paper = audit(backend, train, AuditConfig(n_per_class=n_per_class, seed=seed, batch_size=256, min_lift=0.0))
+    ctrl = conceptscope(backend, control, cfg)
+    paper = conceptscope(backend, train, ConceptScopeConfig(n_per_class=n_per_class, seed=seed, batch_size=256,
+                                                            bias_rule="paper", validity="absolute"))
 
     def flagged(res, latents) -> int:
         return sum(1 for c in res.classes for x in c.bias if x.latent in latents)

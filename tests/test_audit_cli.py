@@ -10,7 +10,7 @@ import torch
 
 from saekit.analysis import concept_benchmark as cb
 from saekit.analysis.concept_backend import ModelBackend
-from saekit.analysis.conceptscope import AuditConfig, audit
+from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
 from saekit.cli.main import main
 from saekit.errors import SaekitError
 from saekit.models import load_model
@@ -47,19 +47,22 @@ def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
                "--examples", "2", "--vocab", "none"])
     assert rc == 0, capsys.readouterr().err
     doc = json.loads((out / "audit.json").read_text())
-    assert doc["kind"] == "audit" and doc["format_version"] == 1
+    assert doc["kind"] == "audit" and doc["format_version"] == 2
     assert doc["sae"]["hook"] == HOOK and doc["sae"]["fingerprint"] and doc["dataset"]["fingerprint"]
     assert doc["params"]["n_per_class"] == 4 and doc["params"]["alpha"] == 1.0 and doc["params"]["sigma"] == 1.0
+    assert doc["params"]["bias_rule"] == "lift" and doc["params"]["validity"] == "relative"
+    assert doc["params"]["similarity"] == "auto" and doc["masked_copies"]["defined"] >= doc["masked_copies"]["forwarded"]
     assert sorted(doc["classes"]) == cb.class_names(3)
     n_test = doc["test"]["n_images"]
     assert n_test == 6 and doc["dataset"]["n_images"] == 24  # 0.2 of each class of 10 held out
     for cls in doc["classes"].values():
         assert cls["n_sampled"] == 4
+        assert cls["similarity"] in ("cosine", "shifted")  # random CLIP: cosines <= 0 fall back per class
         entries = cls["target"] + cls["context"]
         assert 0 < len(entries) <= 6
         for e in entries:
             assert {"latent", "name", "alignment", "z", "class_mean", "sufficiency", "necessity",
-                    "example_sample_ids"} <= set(e)
+                    "lift", "auc", "example_sample_ids"} <= set(e)
             assert e["name"] == f"latent {e['latent']}" and (out / e["examples"]).is_file()
         assert [e["latent"] for e in cls["bias"]] == [e["latent"] for e in cls["context"] if e["bias"]]
     assert sum(doc["subgroups"]["counts"].values()) == n_test
@@ -139,7 +142,7 @@ def test_fitted_text_space_path_for_an_encoder_without_text_tower():
         ModelBackend(model, sae)
     be = ModelBackend(model, sae, space)
     train = cb.make_dataset(2, 8, seed=0)
-    res = audit(be, train, AuditConfig(n_per_class=3, top_k=4, active_threshold=0.0))
+    res = conceptscope(be, train, ConceptScopeConfig(n_per_class=3, top_k=4, active_threshold=0.0))
     assert [c.n_sampled for c in res.classes] == [3, 3]
     assert all(len(c.target) + len(c.context) == 4 for c in res.classes)
     assert all(np.isfinite([x.alignment for x in c.target + c.context]).all() for c in res.classes)

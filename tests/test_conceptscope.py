@@ -8,7 +8,7 @@ import torch
 from saekit.analysis import concept_benchmark as cb
 from saekit.analysis import concept_categories as cc
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
-from saekit.analysis.conceptscope import AuditConfig, audit, holdout_split, sample_class_rows
+from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope, holdout_split, sample_class_rows
 from saekit.analysis.subgroups import assign_subgroups
 from saekit.errors import SaekitError
 
@@ -36,21 +36,51 @@ def test_masks_keep_and_remove_the_active_patch():
 
 # ------------------------------------------------------------------------------------ statistics
 def test_split_uses_std_not_variance():
+    paper = cc.BiasRule("paper", sigma=1.0)
     # alignment z of the outlier: (6 - 1.5) / std(2.598) = 1.73 >= 1 (with the variance 6.75 it would be 0.67)
     align = np.array([6.0, 0.0, 0.0, 0.0])
-    s = cc.split_concepts(align, np.ones(4), np.ones(4), alpha=1.0, sigma=1.0, min_lift=0.0)
+    s = cc.split_concepts(align, np.ones(4), np.ones(4), alpha=1.0, bias=paper)
     assert s.is_target_K.tolist() == [True, False, False, False]
     assert s.z_K[0] == pytest.approx(4.5 / np.std([6, 0, 0, 0]))
-    # bias among context means [0, 0, 0, 6]: threshold mean + std = 1.5 + 2.598 (variance would give 8.25)
+    # the paper's bias rule among context means [0, 0, 0, 6]: threshold mean + std = 1.5 + 2.598
     align = np.array([9.0, 0, 0, 0, 0, 0, 0, 0])
     means = np.array([1.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0])
-    s = cc.split_concepts(align, means, np.full(8, 0.1), alpha=1.0, sigma=1.0, min_lift=0.0)
+    s = cc.split_concepts(align, means, np.full(8, 0.1), alpha=1.0, bias=paper)
     ctx = means[1:]
     assert s.bias_threshold == pytest.approx(ctx.mean() + ctx.std())
     assert np.flatnonzero(s.is_bias_K).tolist() == [4]
-    # the lift guard: the same concept equally strong elsewhere is not a bias of this class
-    s = cc.split_concepts(align, means, means, alpha=1.0, sigma=1.0, min_lift=1.5)
-    assert not s.is_bias_K.any()
+    # the paper's rule flags the same concept even when it is equally strong in every class
+    assert cc.split_concepts(align, means, means, alpha=1.0, bias=paper).is_bias_K[4]
+
+
+def test_lift_rule_flags_the_class_specific_context_not_the_strong_generic_one():
+    """Known answer: a generic latent 4x stronger than a cue latent but equally active elsewhere (lift 1)
+    sets the paper's threshold and hides the cue; the lift rule reports the cue only."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 40)
+    in_c = labels == 0
+    acts = np.zeros((120, 3))
+    acts[:, 0] = 4.0 + rng.random(120)  # generic: strong everywhere
+    cue = np.where(in_c, rng.random(120) < 0.85, rng.random(120) < 0.06)
+    acts[:, 1] = cue * (1.0 + 0.1 * rng.random(120))  # the cue: weak but class-specific
+    acts[:, 2] = 0.5 * (rng.random(120) < 0.5)  # control: independent of class
+    stats = cc.class_stats(acts, labels, 3)
+    auc = cc.class_auc(acts, in_c)
+    assert auc[0] == pytest.approx(0.5, abs=0.15) and auc[1] > 0.85 and abs(auc[2] - 0.5) < 0.15
+    align = np.array([0.0, 0.0, 0.0])  # all context
+    lift = cc.split_concepts(align, stats.mean_CD[0], stats.other_mean_CD[0], alpha=1.0, auc_K=auc)
+    assert lift.is_bias_K.tolist() == [False, True, False]
+    assert lift.lift_K[1] > 5 and lift.bias_strength_K[1] == pytest.approx(auc[1])
+    paper = cc.split_concepts(align, stats.mean_CD[0], stats.other_mean_CD[0], alpha=1.0,
+                              bias=cc.BiasRule("paper"), auc_K=auc)
+    assert paper.is_bias_K.tolist() == [True, False, False]
+
+
+def test_class_auc_known_values():
+    x = np.array([[3.0], [2.0], [1.0], [0.0]])
+    assert cc.class_auc(x, np.array([1, 1, 0, 0], bool))[0] == 1.0
+    assert cc.class_auc(x, np.array([0, 0, 1, 1], bool))[0] == 0.0
+    assert cc.class_auc(np.ones((4, 1)), np.array([1, 0, 1, 0], bool))[0] == 0.5  # ties count half
 
 
 def test_valid_and_noisy_latents():
@@ -63,8 +93,23 @@ def test_valid_and_noisy_latents():
     stats = cc.class_stats(acts, labels, 2)
     noisy = cc.noisy_latents(stats, 0.9)
     assert noisy.tolist() == [True, False, False, False]
+    assert cc.valid_latents(acts, noisy, 0.5, 1, rule="absolute").tolist() == [1, 3]
     assert cc.valid_latents(acts, noisy, 0.5, 1).tolist() == [1, 3]
     assert cc.top_latents(stats.mean_CD[0], np.array([1, 3]), 1).tolist() == [3]
+
+
+def test_relative_validity_is_scale_free():
+    """An SAE whose image-level activations are 100x smaller (as on SAEs trained here) keeps the same valid
+    latents under the relative rule; the paper's absolute 0.5 leaves none."""
+    rng = np.random.default_rng(1)
+    acts = rng.random((30, 6)) * (rng.random((30, 6)) < 0.3)
+    acts[:, 5] = 0.0
+    acts[0, 5] = 1.0  # fires on one image only: never valid
+    noisy = np.zeros(6, bool)
+    big = cc.valid_latents(acts, noisy, 0.5, 1)
+    assert cc.valid_latents(acts * 0.01, noisy, 0.5, 1).tolist() == big.tolist()
+    assert 5 not in big.tolist() and len(big) == 5
+    assert len(cc.valid_latents(acts * 0.01, noisy, 0.5, 1, rule="absolute")) == 0
 
 
 def test_subgroups_follow_clipped_zscores():
@@ -106,8 +151,8 @@ def planted():
     train = cb.make_dataset(C, 40, seed=0)
     test = cb.make_test_set(C, per_cue=10, seed=1)
     backend = CountingBackend(C)
-    cfg = AuditConfig(n_per_class=24, batch_size=64)
-    result = audit(backend, train, cfg, test_samples=test, classifier="logits")
+    cfg = ConceptScopeConfig(n_per_class=24, batch_size=64)
+    result = conceptscope(backend, train, cfg, test_samples=test, classifier="logits")
     return backend, cfg, result, test
 
 
@@ -129,17 +174,19 @@ def test_planted_cue_is_the_bias_of_its_class_and_the_control_is_not(planted):
 def test_planted_alignment_uses_the_configured_sample_in_batches(planted):
     backend, cfg, result, test = planted
     k = min(cfg.top_k, result.n_valid)
-    per_class = cfg.n_per_class * (1 + 2 * k)
-    # the alignment pass embeds exactly n_per_class x (original + 2 x K masked) images per class;
-    # the zero-shot/logits classifier embeds nothing extra for "logits"
-    assert backend.n_embedded == C * per_class
-    assert backend.max_batch > 2 * k  # masked copies of several latents go through one forward
+    # the method defines 2 x K masked copies per sampled image; the originals were embedded in the
+    # image-level pass, and copies of silent latents (black / the original) need no forward
+    assert result.n_masked == C * cfg.n_per_class * 2 * k
+    n_train = sum(cls.n_images for cls in result.classes)
+    assert backend.n_embedded == n_train + result.n_forwarded + 1  # + the black image, once
+    assert result.n_forwarded < result.n_masked
+    assert backend.max_batch == cfg.batch_size  # masked copies of several latents and classes share forwards
 
 
 def test_uncorrelated_control_dataset_flags_no_cue():
     train = cb.make_dataset(C, 40, seed=5, correlated=False)
     backend = cb.PlantedBackend(C)
-    result = audit(backend, train, AuditConfig(n_per_class=16))
+    result = conceptscope(backend, train, ConceptScopeConfig(n_per_class=16))
     flagged = {x.latent for cls in result.classes for x in cls.bias}
     assert not flagged & set(backend.latents.cue.tolist()) and backend.latents.control not in flagged
 
@@ -165,8 +212,8 @@ def test_planted_subgroups_expose_a_shortcut_classifier(planted):
 
 def test_same_seed_same_result():
     train = cb.make_dataset(2, 12, seed=2)
-    r1 = audit(cb.PlantedBackend(2), train, AuditConfig(n_per_class=6, seed=7))
-    r2 = audit(cb.PlantedBackend(2), train, AuditConfig(n_per_class=6, seed=7))
+    r1 = conceptscope(cb.PlantedBackend(2), train, ConceptScopeConfig(n_per_class=6, seed=7))
+    r2 = conceptscope(cb.PlantedBackend(2), train, ConceptScopeConfig(n_per_class=6, seed=7))
     assert [[(x.latent, x.alignment) for x in c.target + c.context] for c in r1.classes] == \
            [[(x.latent, x.alignment) for x in c.target + c.context] for c in r2.classes]
 
@@ -175,15 +222,15 @@ def test_same_seed_same_result():
 def test_bad_inputs_are_one_line_errors():
     backend = cb.PlantedBackend(C)
     with pytest.raises(SaekitError, match="empty"):
-        audit(backend, [], AuditConfig())
+        conceptscope(backend, [], ConceptScopeConfig())
     few = cb.make_dataset(2, 3, seed=0)
     with pytest.raises(SaekitError, match=r"has 3 image\(s\).*at least 5") as e:
-        audit(cb.PlantedBackend(2), few, AuditConfig())
+        conceptscope(cb.PlantedBackend(2), few, ConceptScopeConfig())
     assert "\n" not in str(e.value)
     unlabelled = [cb.PlantedSample(0, "x.png", "", None, few[0].image)] + few
     with pytest.raises(SaekitError, match="no label"):
-        audit(cb.PlantedBackend(2), unlabelled, AuditConfig())
+        conceptscope(cb.PlantedBackend(2), unlabelled, ConceptScopeConfig())
     with pytest.raises(SaekitError, match="no valid latents"):
-        audit(cb.PlantedBackend(2), cb.make_dataset(2, 6, seed=0), AuditConfig(active_threshold=1e6))
+        conceptscope(cb.PlantedBackend(2), cb.make_dataset(2, 6, seed=0), ConceptScopeConfig(validity="absolute", active_threshold=1e6))
     with pytest.raises(SaekitError, match="--per-class"):
-        AuditConfig(n_per_class=0)
+        ConceptScopeConfig(n_per_class=0)

@@ -92,28 +92,71 @@ class ModelBackend:
         pv = (px_B3HW.to(self.model.device, torch.float32) - self._mean) / self._std
         return {"pixel_values": pv.to(self._dtype)}
 
-    @torch.no_grad()
-    def encode(self, px_B3HW: torch.Tensor, latents: np.ndarray | None = None):
-        inputs = self._inputs(px_B3HW)
-        acts_BTd = self.model.capture(inputs, [self.hook])[self.hook]
+    def _sae_codes(self, acts_BTd: torch.Tensor) -> torch.Tensor:
         B, T, d = acts_BTd.shape
         if d != self.sae.cfg.d_in:
             raise SaekitError(f"the SAE expects d_in={self.sae.cfg.d_in} but hook {self.hook!r} of "
                               f"{self.model.model_id} has d={d} (SAE trained on another model or hook)")
-        sel_BT = self.model.token_mask(inputs, self.tokens, self.hook).to(acts_BTd.device)
         sae_dev = next(self.sae.parameters()).device
-        z_BTD = self.sae.encode(acts_BTd.reshape(B * T, d).to(sae_dev, torch.float32)).reshape(B, T, -1).float()
-        w = sel_BT.to(z_BTD.device, torch.float32)
-        image_BD = (z_BTD * w.unsqueeze(-1)).sum(dim=1) / w.sum(dim=1, keepdim=True).clamp_min(1.0)
+        return self.sae.encode(acts_BTd.reshape(B * T, d).to(sae_dev, torch.float32)).reshape(B, T, -1).float()
+
+    def _patch_index(self, inputs: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+        patches = self.model.token_mask(inputs, "patches", self.hook)[0].nonzero().flatten().to(device)
+        gh, gw = self.grid
+        if len(patches) != gh * gw:
+            raise SaekitError(f"{self.model.model_id}: {len(patches)} patch tokens do not fill the {gh}x{gw} grid")
+        return patches
+
+    def _image_level(self, inputs: dict[str, torch.Tensor], z_BTD: torch.Tensor) -> torch.Tensor:
+        w = self.model.token_mask(inputs, self.tokens, self.hook).to(z_BTD.device, torch.float32)
+        return (z_BTD * w.unsqueeze(-1)).sum(dim=1) / w.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+    def _maps(self, z_BPD: torch.Tensor, latents: np.ndarray) -> torch.Tensor:
+        gh, gw = self.grid
+        idx = torch.as_tensor(np.asarray(latents, dtype=np.int64), device=z_BPD.device)
+        return z_BPD[:, :, idx].transpose(1, 2).reshape(len(z_BPD), len(idx), gh, gw)
+
+    @torch.no_grad()
+    def encode(self, px_B3HW: torch.Tensor, latents: np.ndarray | None = None):
+        inputs = self._inputs(px_B3HW)
+        acts_BTd = self.model.capture(inputs, [self.hook])[self.hook]
+        z_BTD = self._sae_codes(acts_BTd)
         maps = None
         if latents is not None:
-            patches = self.model.token_mask(inputs, "patches", self.hook)[0].nonzero().flatten().to(z_BTD.device)
-            gh, gw = self.grid
-            if len(patches) != gh * gw:
-                raise SaekitError(f"{self.model.model_id}: {len(patches)} patch tokens do not fill the {gh}x{gw} grid")
-            idx = torch.as_tensor(np.asarray(latents, dtype=np.int64), device=z_BTD.device)
-            maps = z_BTD[:, patches][:, :, idx].transpose(1, 2).reshape(B, len(idx), gh, gw)
-        return image_BD, maps
+            maps = self._maps(z_BTD[:, self._patch_index(inputs, z_BTD.device)], latents)
+        return self._image_level(inputs, z_BTD), maps
+
+    @torch.no_grad()
+    def encode_pass(self, px_B3HW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward: (image-level activations, text-space embeddings, the hook's patch activations as the
+        state `maps_from_state` rebuilds any latent's patch map from)."""
+        inputs = self._inputs(px_B3HW)
+        if self.text_space is not None and self._text_hook:
+            got = self.model.capture(inputs, [self.hook, self._text_hook])
+            acts_BTd = got[self.hook]
+            emb = self._embed_features(self._pool_text(inputs, got[self._text_hook].float()))
+        else:  # the text features are the model's output: one full forward that also records the SAE's hook
+            seen: dict[str, torch.Tensor] = {}
+
+            def grab(x: torch.Tensor) -> torch.Tensor:
+                seen["acts"] = x.detach()
+                return x
+
+            if self.model.is_writable(self.hook):
+                with self.model.hooks({self.hook: grab}):
+                    feats = self.model.forward(inputs).float()
+                acts_BTd = seen["acts"]
+            else:
+                feats = self.model.forward(inputs).float()
+                acts_BTd = self.model.capture(inputs, [self.hook])[self.hook]
+            emb = self._embed_features(feats)
+        z_BTD = self._sae_codes(acts_BTd)
+        state = acts_BTd[:, self._patch_index(inputs, acts_BTd.device)]
+        return self._image_level(inputs, z_BTD), emb, state
+
+    @torch.no_grad()
+    def maps_from_state(self, state_BPd: torch.Tensor, latents: np.ndarray) -> torch.Tensor:
+        return self._maps(self._sae_codes(state_BPd), latents)
 
     @torch.no_grad()
     def features(self, px_B3HW: torch.Tensor) -> torch.Tensor:
@@ -122,26 +165,25 @@ class ModelBackend:
     def logits(self, px_B3HW: torch.Tensor) -> torch.Tensor:
         return self.features(px_B3HW)
 
-    @torch.no_grad()
-    def _text_features(self, px_B3HW: torch.Tensor) -> torch.Tensor:
+    def _pool_text(self, inputs: dict[str, torch.Tensor], acts_BTd: torch.Tensor) -> torch.Tensor:
         """The features the fitted map was trained on: its hook's tokens pooled like its store's rows."""
-        if not self._text_hook:
-            return self.features(px_B3HW)
-        inputs = self._inputs(px_B3HW)
-        acts_BTd = self.model.capture(inputs, [self._text_hook])[self._text_hook].float()
         if self._text_pooling == "first" or acts_BTd.shape[1] == 1:
             return acts_BTd[:, 0]
         w = self.model.token_mask(inputs, self._text_tokens, self._text_hook).to(acts_BTd.device, torch.float32)
         return (acts_BTd * w.unsqueeze(-1)).sum(dim=1) / w.sum(dim=1, keepdim=True).clamp_min(1.0)
 
-    @torch.no_grad()
-    def embed(self, px_B3HW: torch.Tensor) -> torch.Tensor:
-        if self.text_space is None:
-            feats = self.features(px_B3HW)
-        else:
-            feats = self._text_features(px_B3HW)
+    def _embed_features(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.text_space is not None:
             feats = torch.as_tensor(np.asarray(self.text_space.image_to_text(feats.cpu().numpy())), dtype=torch.float32)
         return F.normalize(feats.float(), dim=-1).to(self.model.device)
+
+    @torch.no_grad()
+    def embed(self, px_B3HW: torch.Tensor) -> torch.Tensor:
+        if self.text_space is None or not self._text_hook:
+            return self._embed_features(self.features(px_B3HW))
+        inputs = self._inputs(px_B3HW)
+        acts_BTd = self.model.capture(inputs, [self._text_hook])[self._text_hook].float()
+        return self._embed_features(self._pool_text(inputs, acts_BTd))
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:

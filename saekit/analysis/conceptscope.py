@@ -21,6 +21,7 @@ concept_benchmark.py has a planted one for tests), so this module is plain orche
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
@@ -29,13 +30,14 @@ import torch
 from tqdm.auto import tqdm
 
 from saekit.analysis import concept_categories as cc
-from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
+from saekit.analysis.concept_alignment import (SIMILARITIES, Batcher, batches, finish_class, image_pass,
+                                               queue_class, resolve_similarity)
 from saekit.analysis.subgroups import GROUPS, accuracy_by_group, assign_subgroups
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: validity / bias rules, per-concept auc, per-class similarity, timings
 CLASSIFIERS = ("none", "probe", "zero-shot", "logits")
 
 
@@ -62,15 +64,21 @@ class AuditBackend(Protocol):
 
 
 @dataclass(frozen=True)
-class AuditConfig:
-    alpha: float = 1.0  # target if z-score of the alignment within the class >= alpha
-    sigma: float = 1.0  # bias if class mean >= mean + sigma * std of the context latents' means
+class ConceptScopeConfig:
+    """The method's parameters (docs/conceptscope.md: each default, and where it departs from the paper)."""
+
+    alpha: float = 1.0  # target if z-score of the alignment within the class >= alpha (the authors' run script)
     n_per_class: int = 128  # images sampled per class for the alignment scores
     top_k: int = 20  # latents per class, by class-mean activation
-    active_threshold: float = 0.5  # a latent is active on an image when its image-level activation exceeds this
+    validity: str = "relative"  # "relative": active above active_threshold x the latent's own max; "absolute": paper
+    active_threshold: float = 0.5
     min_active_images: int = 1  # valid: active on more than this many images
     noisy_freq: float = 0.9  # noisy: fires (> 0) on more than this fraction of the images of every class
-    min_lift: float = 1.5  # bias must be this many times stronger in its class than elsewhere (0: paper's rule)
+    bias_rule: str = "lift"  # "lift": lift >= min_lift and class-vs-rest AUC >= min_auc; "paper": sigma rule
+    min_lift: float = 2.0  # rule "lift": class mean / mean over the other classes
+    min_auc: float = 0.7  # rule "lift": class-vs-rest AUC of the image-level activation
+    sigma: float = 1.0  # rule "paper": bias if class mean >= mean + sigma * std of the context latents' means
+    similarity: str = "auto"  # "cosine" (paper, CLIP towers), "shifted" = (1 + cos) / 2 (fitted maps), "auto"
     gamma_only: float = 0.5
     gamma_removed: float = 0.001
     prompt: str = "{}"  # class text; "{}" is the class name with underscores as spaces (the paper's)
@@ -79,6 +87,7 @@ class AuditConfig:
     subgroup_clip: float = 3.0
     subgroup_threshold: float = 0.0
     batch_size: int = 32  # images per model forward
+    cache_mb: int = 1024  # memory for the sampled images' hook activations (reused instead of a second forward)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,12 +97,24 @@ class AuditConfig:
             raise SaekitError(f"--top-k must be >= 1, got {self.top_k}")
         if self.sigma < 0:
             raise SaekitError(f"--sigma must be >= 0, got {self.sigma}")
+        if self.validity not in cc.VALIDITY_RULES:
+            raise SaekitError(f"--validity must be one of {', '.join(cc.VALIDITY_RULES)}, got {self.validity!r}")
+        if self.validity == "relative" and not 0.0 <= self.active_threshold < 1.0:
+            raise SaekitError(f"--active-threshold is a fraction of each latent's maximum with --validity relative: "
+                              f"it must be in [0, 1), got {self.active_threshold}")
+        cc.BiasRule(self.bias_rule)  # one-line error for an unknown rule
+        if self.similarity not in SIMILARITIES:
+            raise SaekitError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
         if self.min_images_per_class < 2:
             raise SaekitError(f"min_images_per_class must be >= 2 (a std needs two images), got {self.min_images_per_class}")
         if self.batch_size < 1:
             raise SaekitError(f"--batch-size must be >= 1, got {self.batch_size}")
         if "{}" not in self.prompt:
             raise SaekitError(f"--prompt must contain '{{}}' where the class name goes, got {self.prompt!r}")
+
+    @property
+    def bias(self) -> cc.BiasRule:
+        return cc.BiasRule(self.bias_rule, self.min_lift, self.min_auc, self.sigma)
 
 
 @dataclass
@@ -106,6 +127,7 @@ class Concept:
     sufficiency: float
     necessity: float
     lift: float
+    auc: float
     bias_strength: float
     bias: bool
     example_sample_ids: list
@@ -127,6 +149,7 @@ class ClassAudit:
     bias_threshold: float
     target: list[Concept]
     context: list[Concept]
+    similarity: str = "shifted"  # the similarity the ratios used for this class
 
     @property
     def bias(self) -> list[Concept]:
@@ -135,7 +158,7 @@ class ClassAudit:
 
 @dataclass
 class AuditResult:
-    config: AuditConfig
+    config: ConceptScopeConfig
     class_names: list[str]
     classes: list[ClassAudit]
     n_images: int
@@ -150,6 +173,10 @@ class AuditResult:
     classifier: str = "none"
     test_acts_ND: np.ndarray | None = field(default=None, repr=False)  # image-level activations of the test images
     test_labels_N: np.ndarray | None = field(default=None, repr=False)
+    emb_Ne: np.ndarray | None = field(default=None, repr=False)  # text-space embeddings of the audited images
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    n_forwarded: int = 0  # masked copies that went through the model
+    n_masked: int = 0  # masked copies the method defines (2 x top_k x sampled images)
 
     def biases(self) -> list[dict[str, Any]]:
         """Dataset-level biases, strongest first (strength = sigmas above the class's context mean)."""
@@ -157,7 +184,7 @@ class AuditResult:
         for c in self.classes:
             for con in c.bias:
                 rows.append({"class": c.name, "latent": con.latent, "name": con.name,
-                             "strength": con.bias_strength, "lift": con.lift, "class_mean": con.class_mean,
+                             "strength": con.bias_strength, "lift": con.lift, "auc": con.auc, "class_mean": con.class_mean,
                              "alignment": con.alignment, "z": con.z, "examples": con.examples})
         rows.sort(key=lambda r: (-r["strength"], -r["lift"], r["class"], r["latent"]))
         return rows
@@ -215,60 +242,16 @@ def sample_meta(samples: Sequence[Any], what: str) -> tuple[list[Any], list[str]
     return ids, labels
 
 
-def _batches(n: int, size: int):
-    for start in range(0, n, size):
-        yield start, min(n, start + size)
-
-
 @torch.no_grad()
 def image_activations(backend: AuditBackend, samples: Sequence[Any], batch_size: int, desc: str = "encoding") -> np.ndarray:
     """Image-level activations [N, d_sae] of every sample (float32)."""
     out = np.zeros((len(samples), backend.d_sae), np.float32)
-    for a, b in tqdm(list(_batches(len(samples), batch_size)), desc=desc, leave=False):
-        px = backend.pixels([s.image for s in samples[a:b]])
-        acts, _ = backend.encode(px)
+    for a, b in tqdm(list(batches(len(samples), batch_size)), desc=desc, leave=False):
+        acts, _ = backend.encode(backend.pixels([s.image for s in samples[a:b]]))
         if acts.shape[-1] != backend.d_sae:
             raise SaekitError(f"backend returned {acts.shape[-1]} latents, expected d_sae={backend.d_sae}")
         out[a:b] = acts.float().cpu().numpy()
     return out
-
-
-def _sim(emb_Be: torch.Tensor, text_e: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity mapped to [0, 1], so ratios stay defined where cosines can be <= 0 (docs)."""
-    return (1.0 + emb_Be.float() @ text_e.float()) / 2.0
-
-
-@torch.no_grad()
-def alignment_scores(backend: AuditBackend, images: Sequence[Any], latents_K: np.ndarray, text_e: torch.Tensor,
-                     cfg: AuditConfig) -> dict[str, np.ndarray]:
-    """Sufficiency, necessity and alignment [K] of each latent for one class's sampled images.
-
-    Per image batch: one encode for the K patch maps, then 2 x K masked copies per image, embedded
-    in chunks of cfg.batch_size."""
-    K = len(latents_K)
-    n = len(images)
-    s_orig = np.zeros(n)
-    s_only = np.zeros((n, K))
-    s_rem = np.zeros((n, K))
-    per_batch = max(1, cfg.batch_size // max(1, 2 * K))
-    for a, b in _batches(n, per_batch):
-        px_B3HW = backend.pixels(images[a:b])
-        _, maps_BKgg = backend.encode(px_B3HW, latents_K)
-        masks_BKHW = pixel_masks(maps_BKgg.to(px_B3HW.device), tuple(px_B3HW.shape[-2:]))
-        only = concept_only(px_B3HW, masks_BKHW, cfg.gamma_only).flatten(0, 1)
-        rem = concept_removed(px_B3HW, masks_BKHW, cfg.gamma_removed).flatten(0, 1)
-        stacked = torch.cat([px_B3HW, only, rem], dim=0)
-        sims = torch.cat([_sim(backend.embed(stacked[i:j]), text_e)
-                          for i, j in _batches(len(stacked), cfg.batch_size)]).cpu().numpy()
-        nb = b - a
-        s_orig[a:b] = sims[:nb]
-        s_only[a:b] = sims[nb:nb + nb * K].reshape(nb, K)
-        s_rem[a:b] = sims[nb + nb * K:].reshape(nb, K)
-    eps = 1e-8
-    suff = (s_only / np.maximum(s_orig[:, None], eps)).mean(axis=0)
-    nec = (s_orig[:, None] / np.maximum(s_rem, eps)).mean(axis=0)
-    return {"sufficiency": suff, "necessity": nec, "alignment": (suff + nec) / 2.0,
-            "s_orig": s_orig, "s_only": s_only.mean(axis=0), "s_removed": s_rem.mean(axis=0)}
 
 
 def sample_class_rows(labels_N: np.ndarray, c: int, n: int, seed: int) -> np.ndarray:
@@ -280,10 +263,10 @@ def sample_class_rows(labels_N: np.ndarray, c: int, n: int, seed: int) -> np.nda
     return np.sort(rng.choice(rows, size=n, replace=False))
 
 
-# --------------------------------------------------------------------------------------------- audit
-def audit(backend: AuditBackend, samples: Sequence[Any], cfg: AuditConfig = AuditConfig(),
-          test_samples: Sequence[Any] | None = None, classifier: str = "none",
-          names: dict[int, str] | Callable[[int], str] | None = None) -> AuditResult:
+# ------------------------------------------------------------------------------------------ method
+def conceptscope(backend: AuditBackend, samples: Sequence[Any], cfg: ConceptScopeConfig = ConceptScopeConfig(),
+                 test_samples: Sequence[Any] | None = None, classifier: str = "none",
+                 names: dict[int, str] | Callable[[int], str] | None = None) -> AuditResult:
     """Run ConceptScope on labelled `samples` (objects with .image, .label, .id).
 
     test_samples: images for the robustness sub-groups (their classes must be among the audited ones).
@@ -292,57 +275,84 @@ def audit(backend: AuditBackend, samples: Sequence[Any], cfg: AuditConfig = Audi
     names: latent -> name (a dict or a function); missing names read 'latent N'."""
     if classifier not in CLASSIFIERS:
         raise SaekitError(f"--classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     ids, raw_labels = sample_meta(samples, "dataset")
     class_names, labels = class_index(raw_labels)
     cc.check_class_sizes(labels, class_names, cfg.min_images_per_class)
     C = len(class_names)
+    sampled = [sample_class_rows(labels, c, cfg.n_per_class, cfg.seed) for c in range(C)]
+    keep = {int(r) for rows in sampled for r in rows}
 
-    acts = image_activations(backend, samples, cfg.batch_size, desc="image-level activations")
+    ipass = image_pass(backend, samples, cfg.batch_size, keep, cache_bytes=cfg.cache_mb << 20,
+                       progress=lambda it: tqdm(it, desc="image-level activations", leave=False))
+    acts = ipass.acts_ND
+    timings["image_pass"] = time.perf_counter() - t0
     stats = cc.class_stats(acts, labels, C)
     noisy = cc.noisy_latents(stats, cfg.noisy_freq)
-    valid = cc.valid_latents(acts, noisy, cfg.active_threshold, cfg.min_active_images)
+    valid = cc.valid_latents(acts, noisy, cfg.active_threshold, cfg.min_active_images, cfg.validity)
     log.info("%d images, %d classes, %d valid latents (%d noisy)", len(samples), C, len(valid), int(noisy.sum()))
     if len(valid) == 0:
+        unit = "x its own maximum" if cfg.validity == "relative" else "(SAE units)"
         raise SaekitError(
-            f"no valid latents: none has an image-level activation above {cfg.active_threshold} on more than "
-            f"{cfg.min_active_images} image(s) (noisy ones excluded); lower --active-threshold for this SAE")
+            f"no valid latents: none is active (above {cfg.active_threshold} {unit}) on more than "
+            f"{cfg.min_active_images} image(s), noisy ones excluded; lower --active-threshold or --min-active-images")
 
     def name_of(j: int) -> str:
-        if callable(names):
-            got = names(j)
-        else:
-            got = (names or {}).get(int(j))
+        got = names(j) if callable(names) else (names or {}).get(int(j))
         return got or f"latent {j}"
 
+    t1 = time.perf_counter()
     texts = [cfg.prompt.format(n.replace("_", " ")) for n in class_names]
     text_Ce = backend.encode_texts(texts)
-    classes: list[ClassAudit] = []
-    for c in tqdm(range(C), desc="alignment per class", leave=False):
+    kind = resolve_similarity(cfg.similarity, backend)
+    batcher = Batcher(backend.embed, cfg.batch_size)
+    chunk = max(1, cfg.batch_size // 2)
+    tops, jobs = [], []
+    for c in tqdm(range(C), desc="masked copies per class", leave=False):
         top = cc.top_latents(stats.mean_CD[c], valid, cfg.top_k)
-        rows = sample_class_rows(labels, c, cfg.n_per_class, cfg.seed)
-        scores = alignment_scores(backend, [samples[i].image for i in rows], top, text_Ce[c], cfg)
-        split = cc.split_concepts(scores["alignment"], stats.mean_CD[c, top], stats.other_mean_CD[c, top],
-                                  cfg.alpha, cfg.sigma, cfg.min_lift)
+        tops.append(top)
+        jobs.append(queue_class(backend, batcher, [samples[int(i)].image for i in sampled[c]], sampled[c], top,
+                                ipass, cfg.gamma_only, cfg.gamma_removed, chunk))
+    emb_all = batcher.flush()
+    px0 = backend.pixels([samples[int(sampled[0][0])].image])
+    emb_black = backend.embed(torch.zeros_like(px0)).float().cpu()[0]
+    timings["alignment"] = time.perf_counter() - t1
+
+    classes: list[ClassAudit] = []
+    for c in range(C):
+        top = tops[c]
+        scores = finish_class(jobs[c], emb_all, emb_black, text_Ce[c].cpu(), kind, class_names[c])
         class_rows = np.flatnonzero(labels == c)
+        auc = cc.class_auc(acts[:, top], labels == c)
+        split = cc.split_concepts(scores["alignment"], stats.mean_CD[c, top], stats.other_mean_CD[c, top],
+                                  cfg.alpha, cfg.bias, auc)
         target, context = [], []
         for k, j in enumerate(top):
             ex = class_rows[np.argsort(-acts[class_rows, j], kind="stable")[:cfg.n_examples]]
             con = Concept(
                 latent=int(j), name=name_of(int(j)), alignment=float(scores["alignment"][k]), z=float(split.z_K[k]),
                 class_mean=float(stats.mean_CD[c, j]), sufficiency=float(scores["sufficiency"][k]),
-                necessity=float(scores["necessity"][k]), lift=float(split.lift_K[k]),
+                necessity=float(scores["necessity"][k]), lift=float(split.lift_K[k]), auc=float(split.auc_K[k]),
                 bias_strength=float(split.bias_strength_K[k]), bias=bool(split.is_bias_K[k]),
                 example_sample_ids=[ids[i] for i in ex], example_indices=[int(i) for i in ex])
             (target if split.is_target_K[k] else context).append(con)
-        classes.append(ClassAudit(class_names[c], int(len(class_rows)), int(len(rows)),
-                                  float(scores["s_orig"].mean()), split.bias_threshold, target, context))
+        classes.append(ClassAudit(class_names[c], int(len(class_rows)), int(len(sampled[c])),
+                                  float(scores["s_orig"].mean()), split.bias_threshold, target, context,
+                                  similarity=scores["similarity"]))
 
     result = AuditResult(cfg, class_names, classes, len(samples), int(len(valid)), np.flatnonzero(noisy).tolist(),
-                         acts, labels, ids, stats, classifier=classifier)
+                         acts, labels, ids, stats, classifier=classifier, emb_Ne=ipass.emb_Ne.numpy(),
+                         n_forwarded=batcher.n_forwarded, n_masked=2 * sum(j.silent_nK.size for j in jobs))
+    t2 = time.perf_counter()
     if test_samples is not None:
         _robustness(backend, result, samples, test_samples, classifier, text_Ce)
     elif classifier != "none":
         raise SaekitError("--classifier needs test images: pass --test-data or a --test-frac above 0")
+    timings["subgroups"] = time.perf_counter() - t2
+    result.timings = timings
+    log.info("masked copies: %d of %d went through the model (the rest are silent latents)",
+             result.n_forwarded, result.n_masked)
     return result
 
 
@@ -385,12 +395,12 @@ def _robustness(backend: AuditBackend, result: AuditResult, samples: Sequence[An
 def _stack(backend: AuditBackend, fn: Callable[[torch.Tensor], torch.Tensor], samples: Sequence[Any],
            batch_size: int) -> np.ndarray:
     parts = [fn(backend.pixels([s.image for s in samples[a:b]])).float().cpu().numpy()
-             for a, b in _batches(len(samples), batch_size)]
+             for a, b in batches(len(samples), batch_size)]
     return np.concatenate(parts)
 
 
 def _predict(backend: AuditBackend, kind: str, samples: Sequence[Any], labels_N: np.ndarray,
-             test_samples: Sequence[Any], text_Ce: torch.Tensor, cfg: AuditConfig) -> np.ndarray:
+             test_samples: Sequence[Any], text_Ce: torch.Tensor, cfg: ConceptScopeConfig) -> np.ndarray:
     if kind == "zero-shot":
         emb = _stack(backend, backend.embed, test_samples, cfg.batch_size)
         return (emb @ text_Ce.float().cpu().numpy().T).argmax(axis=1)

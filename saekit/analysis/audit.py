@@ -1,0 +1,182 @@
+"""The `saekit audit` command as a library function: `audit(AuditConfig(...)) -> AuditRun`.
+
+Loads the labelled dataset, the model, the SAE and the text space, holds out test images, runs
+ConceptScope (conceptscope.py), names the concepts and writes audit.json + index.html + examples/
+(concept_report.py) to `out`. Every field of ConceptScopeConfig is a field here too (the method's
+parameters), so one frozen config describes the whole command.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saekit.analysis.conceptscope import AuditResult, ConceptScopeConfig
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuditConfig(ConceptScopeConfig):
+    model: str = ""  # image model spec the SAE was trained on
+    data: str = ""  # labelled image dataset: a folder with one sub-folder per class, hfds:DIR, bundled:clipart
+    sae: str = ""  # SAE checkpoint directory
+    out: str = ""  # output directory
+    text_space: str | None = None  # a `saekit align` directory or a CLIP spec; None: the model's own towers
+    classifier: str = "none"  # none | probe | zero-shot | logits
+    test_data: str | None = None  # test images for the sub-groups (default: hold out test_frac of data)
+    test_frac: float | None = None  # None: 0.2 when test_data is not given
+    names: str | None = None  # a `saekit name` output directory (names.json)
+    vocab: str = "default"  # without names: vocabulary file for top-images naming, "default" or "none"
+    hook: str | None = None  # default: the SAE's own hook
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for what in ("model", "data", "sae", "out"):
+            if not getattr(self, what):
+                raise SaekitError(f"audit needs --{what}")
+        if self.test_data is not None and self.test_frac is not None:
+            raise SaekitError("give either --test-data or --test-frac, not both")
+
+    def method(self) -> ConceptScopeConfig:
+        """The method's parameters alone."""
+        names = ConceptScopeConfig.__dataclass_fields__
+        return ConceptScopeConfig(**{k: getattr(self, k) for k in names})
+
+
+@dataclass
+class AuditRun:
+    result: AuditResult
+    path: Path  # audit.json
+    meta: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+def audit(config: AuditConfig) -> AuditRun:
+    from saekit.analysis.concept_backend import ModelBackend
+    from saekit.analysis.concept_report import write_report
+    from saekit.analysis.conceptscope import SampleView, conceptscope, holdout_split, sample_meta
+    from saekit.analysis.summaries import sae_fingerprint
+    from saekit.data import load_dataset
+    from saekit.models import load_model
+    from saekit.sae import SAE
+
+    cfg = config
+    t0 = time.perf_counter()
+    sae_dir = Path(cfg.sae)
+    if not sae_dir.exists():
+        raise SaekitError(f"--sae {sae_dir} does not exist (expected an SAE checkpoint directory)")
+    test_frac = 0.2 if cfg.test_frac is None else cfg.test_frac
+    ds = load_dataset(cfg.data)
+    if ds.modality == "text":
+        raise SaekitError(f"--data {cfg.data!r} holds texts; the audit needs labelled images")
+    model = load_model(cfg.model, device=cfg.device)
+    sae = SAE.load(sae_dir, device=model.device)
+    text_space, text_tokens = (_load_text_space(cfg.text_space, model.device) if cfg.text_space is not None
+                               else (None, "all"))
+    backend = ModelBackend(model, sae, text_space, hook=cfg.hook, text_tokens=text_tokens)
+
+    all_view = SampleView(ds)
+    ids, labels = sample_meta(all_view, "dataset")
+    if cfg.test_data is not None:
+        train, test = all_view, SampleView(load_dataset(cfg.test_data))
+    else:
+        train_rows, test_rows = holdout_split(labels, test_frac, cfg.seed)
+        train = SampleView(ds, train_rows)
+        test = SampleView(ds, test_rows) if test_rows else None
+        if test is not None:
+            _check_holdout(labels, train_rows, cfg.min_images_per_class, test_frac)
+    if test is None and cfg.classifier != "none":
+        raise SaekitError("--classifier needs test images: pass --test-data or a --test-frac above 0")
+
+    fp = sae_fingerprint(sae)
+    names, names_source = _names_from(None if cfg.names is None else Path(cfg.names), fp)
+    timings = {"load": time.perf_counter() - t0}
+    result = conceptscope(backend, train, cfg.method(), test_samples=test, classifier=cfg.classifier, names=names)
+    timings.update(result.timings)
+    t1 = time.perf_counter()
+    if names is None and cfg.vocab != "none":
+        from saekit.analysis.concept_names import apply_names, vocabulary_names
+        from saekit.data.vocab import load_vocab
+
+        words = load_vocab(None if cfg.vocab == "default" else cfg.vocab)
+        named = vocabulary_names(backend, result, train, words, seed=cfg.seed, batch_size=cfg.batch_size)
+        apply_names(result, {j: w for j, (w, _) in named.items()})
+        names_source = f"vocabulary ({'default' if cfg.vocab == 'default' else cfg.vocab}, top-images)"
+    timings["naming"] = time.perf_counter() - t1
+    meta = {
+        "sae": {"path": str(sae_dir), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
+                "tokens": backend.tokens, "arch": sae.cfg.arch},
+        "model": {"id": model.model_id, "revision": getattr(model, "revision", "")},
+        "dataset": {"spec": cfg.data, "fingerprint": _dataset_fingerprint(ids, labels), "n_total": len(ids),
+                    "held_out": 0 if test is None or cfg.test_data else len(test)},
+        "test": None if test is None else {"spec": cfg.test_data or f"{test_frac:g} of --data held out",
+                                           "n_images": len(test)},
+        "text_space": ({"kind": "model", "model": model.model_id} if backend.text_space is None
+                       else {**backend.text_space.describe(), "spec": str(cfg.text_space)}),
+        "names": names_source,
+    }
+    t2 = time.perf_counter()
+    path = write_report(result, backend, train, Path(cfg.out), meta)
+    timings["report"] = time.perf_counter() - t2
+    timings["total"] = time.perf_counter() - t0
+    log.info("audit: %s", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    return AuditRun(result, path, meta, timings)
+
+
+def _names_from(names_dir: Path | None, sae_fp: str) -> tuple[dict[int, str] | None, str]:
+    from saekit.jsonfile import read_json_object
+
+    if names_dir is None:
+        return None, "latent index"
+    path = names_dir / "names.json" if names_dir.is_dir() else names_dir
+    if not path.exists():
+        raise SaekitError(f"--names {names_dir}: no names.json there (run `saekit name --out DIR` first)")
+    doc = read_json_object(path, "--names")
+    fp = (doc.get("sae") or {}).get("fingerprint")
+    if fp and fp != sae_fp:
+        raise SaekitError(f"--names {path} was made for SAE {fp}, not this SAE ({sae_fp}); name this SAE first")
+    return {int(x["latent"]): str(x.get("name") or f"latent {x['latent']}") for x in doc.get("latents", [])}, "names.json"
+
+
+def _check_holdout(labels: list[str], train_rows: list[int], min_images: int, test_frac: float) -> None:
+    total = Counter(labels)
+    kept = Counter(labels[i] for i in train_rows)
+    for name in sorted(total):
+        if kept[name] < min_images:
+            raise SaekitError(
+                f"class {name!r} has {total[name]} image(s); after holding out {test_frac:g} for testing {kept[name]} "
+                f"remain, and the audit needs at least {min_images} per class (add images, lower --test-frac or pass --test-data)")
+
+
+def _dataset_fingerprint(ids: list, labels: list[str]) -> str:
+    h = hashlib.sha256()
+    for i, lab in zip(ids, labels):
+        h.update(f"{i}\t{lab}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _load_text_space(spec: str, device: Any) -> tuple[Any, str]:
+    """A `saekit align` output directory (fitted map) or a CLIP model spec; plus the token selection of the
+    store the map was fitted on (its features are that store's rows pooled), "all" when unknown."""
+    from saekit.analysis.alignment import load_text_space, read_align_json
+
+    space = load_text_space(spec, device=str(device))
+    tokens = "all"
+    p = Path(spec)
+    if p.is_dir():
+        store_path = (read_align_json(p).get("store") or {}).get("path")
+        if store_path and Path(store_path).exists():
+            try:
+                from stores import ActivationStore
+
+                tokens = str(ActivationStore.open(store_path).attrs.get("tokens") or "all")
+            except Exception:  # the store is only a hint for pooling; its absence is not an error
+                tokens = "all"
+    return space, tokens
