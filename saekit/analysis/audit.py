@@ -7,7 +7,6 @@ parameters), so one frozen config describes the whole command.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -62,8 +61,8 @@ def audit(config: AuditConfig) -> AuditRun:
     from saekit.analysis.concept_backend import ModelBackend
     from saekit.analysis.concept_report import write_report
     from saekit.analysis.conceptscope import SampleView, conceptscope, holdout_split, sample_meta
-    from saekit.analysis.summaries import sae_fingerprint
     from saekit.data import load_dataset
+    from saekit.results.fingerprint import dataset_fingerprint, sae_fingerprint
     from saekit.models import load_model
     from saekit.sae import SAE
 
@@ -114,7 +113,7 @@ def audit(config: AuditConfig) -> AuditRun:
         "sae": {"path": str(sae_dir), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
                 "tokens": backend.tokens, "arch": sae.cfg.arch},
         "model": {"id": model.model_id, "revision": getattr(model, "revision", "")},
-        "dataset": {"spec": cfg.data, "fingerprint": _dataset_fingerprint(ids, labels), "n_total": len(ids),
+        "dataset": {"spec": cfg.data, "fingerprint": dataset_fingerprint(ids, labels), "n_total": len(ids),
                     "held_out": 0 if test is None or cfg.test_data else len(test)},
         "test": None if test is None else {"spec": cfg.test_data or f"{test_frac:g} of --data held out",
                                            "n_images": len(test)},
@@ -153,13 +152,6 @@ def _check_holdout(labels: list[str], train_rows: list[int], min_images: int, te
             raise SaekitError(
                 f"class {name!r} has {total[name]} image(s); after holding out {test_frac:g} for testing {kept[name]} "
                 f"remain, and the audit needs at least {min_images} per class (add images, lower --test-frac or pass --test-data)")
-
-
-def _dataset_fingerprint(ids: list, labels: list[str]) -> str:
-    h = hashlib.sha256()
-    for i, lab in zip(ids, labels):
-        h.update(f"{i}\t{lab}\n".encode())
-    return h.hexdigest()[:16]
 
 
 def _load_text_space(spec: str, device: Any) -> tuple[Any, str]:

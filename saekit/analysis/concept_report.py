@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from saekit.analysis.concept_masks import pixel_masks
-from saekit.analysis.conceptscope import FORMAT_VERSION, AuditBackend, AuditResult, Concept
+from saekit.analysis.conceptscope import AuditBackend, AuditResult, Concept
 from saekit.analysis.subgroups import GROUPS
+from saekit.results.audit import AuditDocument
 
 _MIN_TILE = 96
 
@@ -37,7 +38,7 @@ def audit_json(result: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:
     dataset = dict(meta.get("dataset", {}))
     dataset.update(n_images=result.n_images, classes=result.class_names)
     return {
-        "kind": "audit", "format_version": FORMAT_VERSION,
+        "kind": "audit", "format_version": AuditDocument.FORMAT_VERSION,
         "sae": meta.get("sae", {}), "model": meta.get("model", {}), "dataset": dataset,
         "test": meta.get("test"), "text_space": meta.get("text_space"), "names": meta.get("names"),
         "params": {"alpha": cfg.alpha, "n_per_class": cfg.n_per_class, "top_k": cfg.top_k,
@@ -173,10 +174,10 @@ def write_report(result: AuditResult, backend: AuditBackend, samples: Sequence[A
     final.unlink(missing_ok=True)
     render_examples(result, backend, samples, out)
     doc = audit_json(result, meta)
+    # through the typed document: a field the format does not know is an error here, not in a reader
+    document = AuditDocument.from_json(json.loads(json.dumps(doc, default=_json_default)), where=str(final))
     (out / "index.html").write_text(index_html(doc, result), encoding="utf-8")
-    tmp = out / "audit.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1, default=_json_default), encoding="utf-8")
-    os.replace(tmp, final)
+    document.save(out)
     return final
 
 

@@ -37,7 +37,6 @@ from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: validity / bias rules, per-concept auc, per-class similarity, timings
 CLASSIFIERS = ("none", "probe", "zero-shot", "logits")
 
 

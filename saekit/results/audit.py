@@ -25,10 +25,11 @@ class AuditConcept:
     sufficiency: float                # ConceptScope sufficiency of the latent for the class
     necessity: float                  # ConceptScope necessity of the latent for the class
     lift: float                       # class mean / mean over the other classes
-    bias_strength: float              # sigmas above the class's context-concept mean
+    bias_strength: float              # bias rule lift: class-vs-rest AUC; rule paper: sigmas above the context mean
     bias: bool                        # a bias concept of this class
     example_sample_ids: tuple[SampleId, ...]  # dataset sample ids of the example images
     examples: str | None = None       # PNG strip path relative to the audit directory
+    auc: float = 0.5                  # class-vs-rest AUC of the latent's image-level activation
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class AuditClass:
     target: tuple[AuditConcept, ...]  # concepts that define the class
     context: tuple[AuditConcept, ...]  # concepts that co-occur with it (bias concepts included)
     bias: tuple[AuditConcept, ...]    # the context concepts flagged as biases
+    similarity: str = "shifted"       # image-text similarity the ratios used: cosine or shifted ((1 + cos) / 2)
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,13 @@ class AuditBias:
     cls: str = field(metadata={"key": "class"})  # the class (key "class" in the file)
     latent: int                       # latent index
     name: str                         # its name
-    strength: float                   # sigmas above the class's context-concept mean
+    strength: float                   # bias rule lift: class-vs-rest AUC; rule paper: sigmas above the context mean
     lift: float                       # class mean / mean over the other classes
     class_mean: float                 # mean activation on the class's images
     alignment: float                  # (sufficiency + necessity) / 2
     z: float                          # alignment's z-score within the class
     examples: str | None = None       # PNG strip path relative to the audit directory
+    auc: float = 0.5                  # class-vs-rest AUC of the latent's image-level activation
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ class AuditLatents:
 class AuditDocument(Document):
     KIND: ClassVar[str] = "audit"
     FILENAME: ClassVar[str] = "audit.json"
-    FORMAT_VERSION: ClassVar[int] = 1
+    FORMAT_VERSION: ClassVar[int] = 2  # 2: validity / bias rules, auc, per-class similarity, timings
+    UPGRADES: ClassVar[dict] = {1: lambda data: data}  # the fields version 2 added have defaults
     COMMAND: ClassVar[str] = "audit"
     WHAT: ClassVar[str] = "ConceptScope audit"
 
@@ -128,3 +132,5 @@ class AuditDocument(Document):
     classifier: str = "none"          # none, probe, zero-shot or logits
     subgroups: Subgroups | None = None  # robustness sub-groups of the test images
     accuracy_by_group: dict[str, GroupAccuracy] | None = None  # group (and "all") -> accuracy
+    timings_s: dict[str, float] | None = None  # seconds per phase of the audit
+    masked_copies: dict[str, int] | None = None  # defined (2 x top_k x sampled images) and forwarded
