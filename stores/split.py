@@ -69,6 +69,7 @@ class SplitView:
         self.hooks = list(source.hooks)
         self.attrs = dict(getattr(source, "attrs", {}) or {})
         self._n_rows: dict[str, int] = {}
+        self._kept: dict[str, np.ndarray] = {}
 
     def keep(self, sample_ids: np.ndarray) -> np.ndarray:
         """bool mask of the rows (by sample id) on this view's side."""
@@ -96,30 +97,59 @@ class SplitView:
             self._n_rows[hook] = n
         return self._n_rows[hook]
 
+    @property
+    def dtype(self) -> str:
+        """The source's storage dtype name (what raw=True batches hold)."""
+        return getattr(self.source, "dtype", "float32")
+
     def iter_batches(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
                      with_index: bool = False, **kw: Any) -> Iterator[Any]:
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
-        pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        have = 0
-        for acts, sid, pos in self.source.iter_batches(hook, batch_size, shuffle=shuffle, with_index=True, **kw):
-            m = self.keep(sid)
-            if not m.any():
-                continue
-            pending.append((acts[m], sid[m], pos[m]))
-            have += int(m.sum())
-            while have >= batch_size:
-                batch, pending = _take(pending, batch_size)
-                have -= batch_size
-                yield batch if with_index else batch[0]
-        if have and not drop_last:
-            batch, _ = _take(pending, have)
+        kept = ((acts[m], sid[m], pos[m]) for acts, sid, pos, m in (
+            (acts, sid, pos, self.keep(sid))
+            for acts, sid, pos in self.source.iter_batches(hook, batch_size, shuffle=shuffle, with_index=True, **kw)))
+        for batch in _rebatch(kept, batch_size, drop_last):
             yield batch if with_index else batch[0]
 
+    def row_order(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                  **kw: Any) -> Iterator[np.ndarray]:
+        """The source's row numbers of each batch iter_batches yields with the same arguments."""
+        if batch_size <= 0:
+            raise StoreError(f"batch_size must be positive, got {batch_size}")
+        keep = self.kept_rows(hook)
+        kept = ((rows[keep[rows]],) for rows in self.source.row_order(hook, batch_size, shuffle=shuffle, **kw))
+        for (rows,) in _rebatch(kept, batch_size, drop_last):
+            yield rows
 
-def _take(pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):
-    acts = np.concatenate([p[0] for p in pending])
-    sid = np.concatenate([p[1] for p in pending])
-    pos = np.concatenate([p[2] for p in pending])
-    rest = [(acts[n:], sid[n:], pos[n:])] if len(acts) > n else []
-    return (acts[:n], sid[:n], pos[:n]), rest
+    def kept_rows(self, hook: str) -> np.ndarray:
+        """bool [source rows]: which of the source's rows are on this side (from the row index only)."""
+        if hook not in self._kept:
+            total, block = self.source.n_rows(hook), 1 << 20
+            self._kept[hook] = np.concatenate(
+                [self.keep(self.source.read_index(hook, a, min(total, a + block))[0]) for a in range(0, total, block)]
+                or [np.zeros(0, bool)])
+        return self._kept[hook]
+
+
+def _rebatch(parts: Iterator[tuple[np.ndarray, ...]], batch_size: int, drop_last: bool) -> Iterator[tuple[np.ndarray, ...]]:
+    """Regroup a stream of array tuples (rows along axis 0) into tuples of exactly batch_size rows."""
+    pending: list[tuple[np.ndarray, ...]] = []
+    have = 0
+    for part in parts:
+        if not len(part[0]):
+            continue
+        pending.append(part)
+        have += len(part[0])
+        while have >= batch_size:
+            batch, pending = _take(pending, batch_size)
+            have -= batch_size
+            yield batch
+    if have and not drop_last:
+        yield _take(pending, have)[0]
+
+
+def _take(pending: list[tuple[np.ndarray, ...]], n: int) -> tuple[tuple[np.ndarray, ...], list[tuple[np.ndarray, ...]]]:
+    cols = [np.concatenate([p[i] for p in pending]) for i in range(len(pending[0]))]
+    rest = [tuple(c[n:] for c in cols)] if len(cols[0]) > n else []
+    return tuple(c[:n] for c in cols), rest

@@ -255,14 +255,6 @@ class ActivationStore:
         bf16 bits) so a GPU consumer can ship half the bytes and convert on the device.
         prefetch=True reads the next half of the buffer in a background thread.
         """
-        self._hook(hook)
-        if batch_size <= 0:
-            raise StoreError(f"batch_size must be positive, got {batch_size}")
-        if not (0 <= rank < world_size):
-            raise StoreError(f"rank must be in [0, world_size={world_size}), got {rank}")
-        segs = partition(self.segments(hook), shuffle, seed, epoch, rank, world_size)
-        buffer_rows = self.default_buffer_rows(hook) if buffer_rows is None else max(1, int(buffer_rows))
-        rng = np.random.default_rng([seed, epoch, rank, 1])
         shards, dtype = self._shards, self.dtype
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
@@ -274,8 +266,49 @@ class ActivationStore:
             return rows if raw else to_float32(rows, dtype)
 
         raw_dtype = self._shards[0].dataset(hook).dtype
-        return iter_segments(segs, read, self.d(hook), raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
+        return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
+                          read, self.d(hook), raw_dtype, convert, with_index, prefetch)
+
+    def row_order(
+        self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
+        world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Global row numbers (int64) of each batch iter_batches yields with the same arguments: the
+        same chunk permutation, windows and in-window shuffle, run over row numbers instead of rows
+        (so a copy of the rows held elsewhere, e.g. on a GPU, is batched exactly as a stream is)."""
+        offsets = self._offsets[self._hook(hook)]
+
+        def read(seg: Segment, out: np.ndarray, want_index: bool) -> None:
+            base = int(offsets[seg[0]])
+            out[:, 0] = np.arange(base + seg[1], base + seg[2], dtype=np.int64)
+
+        batches = self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
+                             read, 1, np.dtype(np.int64), lambda rows: rows, False, True)
+        return (b[:, 0] for b in batches)  # type: ignore[index]
+
+    def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
+              buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
+              with_index: bool, prefetch: bool) -> Iterator[Batch]:
+        self._hook(hook)
+        if batch_size <= 0:
+            raise StoreError(f"batch_size must be positive, got {batch_size}")
+        if not (0 <= rank < world_size):
+            raise StoreError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        segs = partition(self.segments(hook), shuffle, seed, epoch, rank, world_size)
+        buffer_rows = self.default_buffer_rows(hook) if buffer_rows is None else max(1, int(buffer_rows))
+        rng = np.random.default_rng([seed, epoch, rank, 1])
+        return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
                              drop_last, with_index, prefetch)
+
+    def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""
+        self._hook(hook)
+        self._check_range(hook, start, stop)
+        if out is None:
+            out = np.empty((stop - start, self.d(hook)), self._shards[0].dataset(hook).dtype)
+        for shard, a, b, o in self._pieces(hook, start, stop):
+            shard.read_raw(hook, a, b, out[o : o + b - a])
+        return out
 
     def default_buffer_rows(self, hook: str) -> int:
         rpc = self._shards[0].rows_per_chunk(hook)

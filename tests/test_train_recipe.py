@@ -164,14 +164,15 @@ def _train_cmd(store: Path, out: Path, *extra: str) -> list[str]:
             "--out", str(out), "--no-progress", "--checkpoint-every", "20", "--log-every", "5", *extra]
 
 
-def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
+@pytest.mark.parametrize("on_device", ["on", "off"])
+def test_resume_after_sigkill_gives_the_same_weights(tmp_path, on_device):
     store = make_store(tmp_path / "s.h5")
-    ref = subprocess.run(_train_cmd(store, tmp_path / "ref"), capture_output=True, text=True, env=_env(), cwd=ROOT,
+    ref = subprocess.run(_train_cmd(store, tmp_path / "ref", "--data-on-device", on_device), capture_output=True, text=True, env=_env(), cwd=ROOT,
                          timeout=300)
     assert ref.returncode == 0, ref.stderr
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(store, out), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_train_cmd(store, out, "--data-on-device", on_device), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     state = out / "trainer_state.pt"
     deadline = time.monotonic() + 240
@@ -186,7 +187,7 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
     killed_at = torch.load(state, weights_only=False)["step"]
     assert 0 < killed_at < 469
 
-    res = subprocess.run(_train_cmd(store, out, "--resume"), capture_output=True, text=True, env=_env(), cwd=ROOT,
+    res = subprocess.run(_train_cmd(store, out, "--resume", "--data-on-device", on_device), capture_output=True, text=True, env=_env(), cwd=ROOT,
                          timeout=300)
     assert res.returncode == 0, res.stderr
     a, b = load_file(str(tmp_path / "ref" / "weights.safetensors")), load_file(str(out / "weights.safetensors"))

@@ -22,6 +22,16 @@ def _prefixes(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from exc
 
 
+def _bytes(value: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in units and not text[-1:].isdigit() else ""
+    try:
+        return int(float(text[: len(text) - len(unit)]) * units[unit])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1073741824, got {value!r}") from exc
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", required=True, help="activation store (.h5 file or shard directory)")
     p.add_argument("--hook", required=True, help="hook point to train on, e.g. blocks.6.hook_resid_post")
@@ -57,6 +67,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fraction of samples held out of training by a stable hash of the sample id (default 0.1, "
                         "recorded in the checkpoint; `saekit eval` uses them); 0 turns it off")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--data-on-device", default="auto", choices=["auto", "on", "off"],
+                   help="hold the training rows in device memory (auto: when they fit --device-memory-budget)")
+    p.add_argument("--device-memory-budget", type=_bytes, default=None,
+                   help="bytes the resident rows may take, e.g. 8G (default: half the free GPU memory; "
+                        "a quarter of the available RAM on CPU)")
+    p.add_argument("--sweep", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="train one SAE per value (repeat for a grid, e.g. --sweep k=16,32,64 --sweep expansion=8,16) "
+                        "from one pass over the data, each into --out/<name>")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -70,7 +88,7 @@ def config_from_args(args: argparse.Namespace):
         bandwidth=args.bandwidth, matryoshka_prefixes=args.matryoshka_prefixes, data_partitions=args.data_partitions,
         warmup_steps=args.warmup_steps, checkpoint_every_steps=args.checkpoint_every,
         checkpoint_every_s=args.checkpoint_every_s, log_every=args.log_every, progress=not args.no_progress,
-        holdout=args.holdout,
+        holdout=args.holdout, data_on_device=args.data_on_device, device_memory_budget=args.device_memory_budget, sweep=tuple(args.sweep),
     )
 
 
@@ -79,14 +97,20 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from saekit.train import train
+    from saekit.train import train, train_sweep
+    from saekit.train.sweep import sweep_configs
 
-    sae = train(config_from_args(args))
+    cfg = config_from_args(args)
+    if cfg.sweep:
+        saes, outs = train_sweep(cfg), [c.out for c in sweep_configs(cfg)]
+    else:
+        saes, outs = [train(cfg)], [cfg.out]
     if int(os.environ.get("RANK", "0")) == 0:
-        metrics = Path(args.out) / "metrics.jsonl"
-        last = metrics.read_text().splitlines()[-1] if metrics.exists() and metrics.stat().st_size else "{}"
-        rec = json.loads(last)
-        print(f"wrote {args.out}: {sae.cfg.arch} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} "
-              f"L0={rec.get('l0', float('nan')):.2f} FVE={rec.get('fve', float('nan')):.4f} "
-              f"dead={rec.get('dead_frac', float('nan')):.3f}")
+        for sae, out in zip(saes, outs):
+            metrics = Path(out) / "metrics.jsonl"
+            last = metrics.read_text().splitlines()[-1] if metrics.exists() and metrics.stat().st_size else "{}"
+            rec = json.loads(last)
+            print(f"wrote {out}: {sae.cfg.arch} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} "
+                  f"L0={rec.get('l0', float('nan')):.2f} FVE={rec.get('fve', float('nan')):.4f} "
+                  f"dead={rec.get('dead_frac', float('nan')):.3f}")
     return 0

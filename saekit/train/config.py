@@ -60,6 +60,9 @@ class TrainConfig:
     # stores.split) never reaches training; recorded in the checkpoint for `saekit eval`. 0 = off.
     holdout: float = 0.1
     holdout_salt: str = HOLDOUT_SALT
+    data_on_device: str = "auto"  # auto | on | off: hold the rows in device memory (saekit.train.resident)
+    device_memory_budget: int | None = None  # bytes the rows may take there; None: half the free GPU memory / a quarter of RAM
+    sweep: tuple[str, ...] = ()  # e.g. ("k=16,32,64", "expansion=8,16"): train_sweep trains every combination
 
     def __post_init__(self) -> None:
         if self.tokens <= 0:
@@ -74,11 +77,17 @@ class TrainConfig:
             raise SaekitError(f"autocast must be auto, bf16 or off, got {self.autocast!r}")
         if not 0.0 <= self.holdout < 1.0:
             raise SaekitError(f"--holdout must be in [0, 1), got {self.holdout}")
+        if self.data_on_device not in ("auto", "on", "off"):
+            raise SaekitError(f"--data-on-device must be auto, on or off, got {self.data_on_device!r}")
+        if self.device_memory_budget is not None and self.device_memory_budget < 0:
+            raise SaekitError(f"--device-memory-budget must be non-negative, got {self.device_memory_budget}")
         object.__setattr__(self, "matryoshka_prefixes", tuple(self.matryoshka_prefixes))
+        object.__setattr__(self, "sweep", tuple(self.sweep))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
+        d["sweep"] = list(self.sweep)
         return d
 
     @property

@@ -9,6 +9,7 @@ single process.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
 import numpy as np
@@ -25,10 +26,15 @@ class BatchSource(Protocol):
     def n_rows(self, hook: str) -> int: ...
     def stats(self, hook: str) -> dict[str, Any]: ...
     def iter_batches(self, hook: str, batch_size: int, **kw: Any) -> Iterator[Any]: ...
+    def row_order(self, hook: str, batch_size: int, **kw: Any) -> Iterator[np.ndarray]: ...
+    def read_raw(self, hook: str, start: int, stop: int) -> np.ndarray: ...
+    def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class ArraySource:
     """In-memory activations {hook: [N, d]} with the store's batch API (tests, benchmarks, notebooks)."""
+
+    dtype = "float32"  # the storage dtype name, as ActivationStore.dtype
 
     def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, Any] | None = None):
         self._acts = {h: np.ascontiguousarray(a, dtype=np.float32) for h, a in acts.items()}
@@ -56,17 +62,33 @@ class ArraySource:
     def iter_batches(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
+        raw: bool = False, prefetch: bool = True,
     ) -> Iterator[Any]:
+        """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32)."""
         a = self._get(hook)
-        order = np.random.default_rng([seed, epoch]).permutation(len(a)) if shuffle else np.arange(len(a))
-        mine = order[rank::world_size]
-        stop = len(mine) - (len(mine) % batch_size if drop_last else 0)
-        for s in range(0, stop, batch_size):
-            rows = mine[s : s + batch_size]
+        for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last):
             if with_index:
                 yield a[rows], rows.astype(np.int64), np.full(len(rows), -1, np.int32)
             else:
                 yield a[rows]
+
+    def row_order(
+        self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
+        world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Row indices of each batch iter_batches yields with the same arguments."""
+        n = len(self._get(hook))
+        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        mine = order[rank::world_size]
+        stop = len(mine) - (len(mine) % batch_size if drop_last else 0)
+        for s in range(0, stop, batch_size):
+            yield mine[s : s + batch_size]
+
+    def read_raw(self, hook: str, start: int, stop: int) -> np.ndarray:
+        return self.read_rows(hook, start, stop)
+
+    def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(start, stop, dtype=np.int64), np.full(stop - start, -1, np.int32)
 
 
 def open_source(path: str) -> BatchSource:
@@ -82,29 +104,52 @@ def check_hook(source: BatchSource, hook: str) -> None:
 
 def check_finite(acts: np.ndarray, sample_id: np.ndarray | None, position: np.ndarray | None, where: str) -> None:
     finite = np.isfinite(acts).all(axis=1)
-    if finite.all():
-        return
-    bad = np.flatnonzero(~finite)[:5]
+    if not finite.all():
+        raise nonfinite_error(np.flatnonzero(~finite), sample_id, position, where)
+
+
+def nonfinite_error(bad: np.ndarray, sample_id: np.ndarray | None, position: np.ndarray | None,
+                    where: str) -> SaekitError:
+    """The one-line error for rows ``bad`` (indices into the batch) holding NaN or Inf."""
+    first = bad[:5]
     if sample_id is not None and position is not None:
-        rows = ", ".join(f"(sample_id={int(sample_id[i])}, position={int(position[i])})" for i in bad)
+        rows = ", ".join(f"(sample_id={int(sample_id[i])}, position={int(position[i])})" for i in first)
     else:
-        rows = ", ".join(str(int(i)) for i in bad)
-    raise SaekitError(
-        f"{where} holds NaN or Inf activations ({int((~finite).sum())} bad rows), first: {rows}; "
-        "fix or re-capture the store"
+        rows = ", ".join(str(int(i)) for i in first)
+    return SaekitError(
+        f"{where} holds NaN or Inf activations ({len(bad)} bad rows), first: {rows}; fix or re-capture the store"
     )
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """This process's share of one global batch, rows still in the store's dtype.
+
+    epoch / position: where the stream stands once this batch is consumed (the resume point)."""
+
+    acts: np.ndarray | None  # None for an index-only stream
+    sample_id: np.ndarray | None
+    position: np.ndarray | None
+    epoch: int
+    batch_position: int
+    rows: np.ndarray | None = None  # global row numbers (index-only streams: the device-resident mode)
+
+    @property
+    def where(self) -> str:
+        return f"store batch {self.batch_position - 1} of epoch {self.epoch}"
 
 
 class BatchStream:
     """Endless shuffled batches for one process, resumable from (epoch, position).
 
-    Each yield is this process's share of one global batch: partitions p in my_partitions each
-    contribute batch_size / n_partitions rows.
+    Each yield is a RawBatch, this process's share of one global batch: partitions p in
+    my_partitions each contribute batch_size / n_partitions rows, in the store's dtype
+    (saekit.train.feed converts and checks them on the device).
     """
 
     def __init__(
         self, source: BatchSource, hook: str, global_batch: int, seed: int, n_partitions: int, rank: int,
-        world_size: int, epoch: int = 0, position: int = 0,
+        world_size: int, epoch: int = 0, position: int = 0, index_only: bool = False,
     ):
         if n_partitions % world_size:
             raise SaekitError(f"data partitions ({n_partitions}) must be a multiple of the world size ({world_size})")
@@ -118,13 +163,23 @@ class BatchStream:
         self.partitions = list(range(rank * per, (rank + 1) * per))
         self.n_partitions = n_partitions
         self.epoch, self.position = epoch, position
+        self.index_only = index_only
         self._iters: list[Iterator[Any]] | None = None
 
     def _open_epoch(self) -> None:
+        if self.index_only:  # the same batches as row numbers (row_order mirrors iter_batches)
+            self._iters = [
+                iter(self.source.row_order(
+                    self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
+                    world_size=self.n_partitions, drop_last=True,
+                ))
+                for p in self.partitions
+            ]
+            return
         self._iters = [
             iter(self.source.iter_batches(
                 self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
-                world_size=self.n_partitions, drop_last=True, with_index=True,
+                world_size=self.n_partitions, drop_last=True, with_index=True, raw=True,
             ))
             for p in self.partitions
         ]
@@ -142,7 +197,7 @@ class BatchStream:
     def __iter__(self) -> "BatchStream":
         return self
 
-    def __next__(self) -> np.ndarray:
+    def __next__(self) -> RawBatch:
         if self._iters is None:
             self._open_epoch()
             for _ in range(self.position):  # resume: replay the consumed batches of this epoch
@@ -161,6 +216,11 @@ class BatchStream:
             if parts is None:
                 raise SaekitError(f"the store ran out of rows of {self.hook!r} at the start of an epoch")
         self.position += 1
-        for acts, sid, pos in parts:
-            check_finite(acts, sid, pos, f"store batch {self.position - 1} of epoch {self.epoch} (hook {self.hook})")
-        return parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        if self.index_only:
+            rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return RawBatch(None, None, None, self.epoch, self.position, rows=rows)
+        if len(parts) == 1:
+            acts, sid, pos = parts[0]
+        else:
+            acts, sid, pos = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return RawBatch(acts, sid, pos, self.epoch, self.position)

@@ -16,13 +16,23 @@ METRICS_NAME = "metrics.jsonl"
 
 def save_state(out_dir: Path, state: dict[str, Any]) -> None:
     """Streamed to a temp file (no second in-memory copy of the optimiser state), fsynced, renamed."""
-    path = out_dir / STATE_NAME
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    save_states([(out_dir, state)])
+
+
+def save_states(states: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Several runs' states (a sweep's members): every temp file written and fsynced first, then
+    renamed one after the other, so the members' checkpoints move together."""
+    moves = []
+    for out_dir, state in states:
+        path = out_dir / STATE_NAME
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        moves.append((tmp, path))
+    for tmp, path in moves:
+        os.replace(tmp, path)
 
 
 def load_state(out_dir: Path) -> dict[str, Any]:

@@ -1,0 +1,224 @@
+"""One SAE being trained: its recipe init, optimiser, dead-latent tracker, metrics and state.
+
+The trainer drives one Member per SAE over a shared input feed, so a sweep (several k or width
+variants) reads and converts each batch once. A member does nothing random with torch's global
+generator after its init, so a sweep member ends with the same weights as a separate run of its
+configuration.
+"""
+from __future__ import annotations
+
+import json
+import math
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from saekit.sae import SAE, SAEConfig, TrainContext
+from saekit.sae.checkpoint import save_sae
+from saekit.sae.config import TOPK_STYLE
+from saekit.sae.normalization import normalize, scale_from_mean_sq_norm
+from saekit.train import distributed as D
+from saekit.train.config import TrainConfig, auto_lr
+from saekit.train.data import BatchSource, check_finite
+from saekit.train.dead import DeadLatentTracker
+from saekit.train.geometric_median import geometric_median
+from saekit.train.resample import resample_dead
+from saekit.train.schedule import default_warmup, lr_at
+from saekit.train.state import METRICS_NAME, truncate_metrics
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 6.25e-10  # Gao et al. 2024
+
+
+def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
+    d_in = source.d(cfg.hook)
+    d_sae = cfg.d_sae if cfg.d_sae is not None else int(round(cfg.expansion * d_in))
+    norm_scale = 1.0
+    if cfg.normalization == "scale":
+        norm_scale = scale_from_mean_sq_norm(float(source.stats(cfg.hook)["mean_sq_norm"]))
+    attrs = getattr(source, "attrs", {}) or {}
+    extra: dict[str, Any] = {}
+    for name, value in (("l1_coeff", cfg.l1), ("l0_coeff", cfg.l0_coeff), ("bandwidth", cfg.bandwidth),
+                        ("init_threshold", cfg.init_threshold)):
+        if value is not None:
+            extra[name] = value
+    return SAEConfig(
+        arch=cfg.arch, d_in=d_in, d_sae=d_sae, k=cfg.k, hook=cfg.hook, normalization=cfg.normalization,
+        norm_scale=norm_scale, l1_decoder_norm=cfg.l1_decoder_norm, matryoshka_prefixes=cfg.matryoshka_prefixes,
+        model_id=str(attrs.get("model_id", "")), tokens=str(attrs.get("tokens", "all")),
+        holdout=cfg.holdout, holdout_salt=cfg.holdout_salt if cfg.holdout > 0 else "", **extra,
+    )
+
+
+@torch.no_grad()
+def init_b_dec(sae: SAE, source: BatchSource, cfg: TrainConfig) -> None:
+    """b_dec = geometric median of a seeded sample (identical on every rank: it ignores the rank)."""
+    n = min(cfg.gm_sample, source.n_rows(cfg.hook))
+    batch = next(iter(source.iter_batches(cfg.hook, n, shuffle=True, seed=cfg.seed + 7919, with_index=True)))
+    acts, sid, pos = batch
+    check_finite(acts, sid, pos, f"store sample for the b_dec init (hook {cfg.hook})")
+    xn, _ = normalize(sae.cfg, torch.from_numpy(acts).to(sae.device))
+    sae.b_dec.copy_(geometric_median(xn))
+
+
+@torch.no_grad()
+def project_out_parallel_grad(W_dec: torch.nn.Parameter) -> None:
+    """Remove the gradient component along each (unit-norm) decoder row: Adam then moves rows on the sphere."""
+    if W_dec.grad is not None:
+        W_dec.grad -= (W_dec.grad * W_dec).sum(dim=1, keepdim=True) * W_dec
+
+
+@torch.no_grad()
+def renormalize_decoder(W_dec: torch.nn.Parameter) -> None:
+    W_dec /= W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class MetricWindow:
+    """Metric sums between two log lines."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = torch.zeros(6, dtype=torch.float64, device=self.device)  # sse, sstot, nnz, rows, loss*rows, aux*rows
+
+    def add(self, sse, sstot, nnz: int, rows: int, loss, aux) -> None:
+        aux_v = aux.detach() if aux is not None else torch.zeros((), device=self.device)
+        vals = torch.stack([sse.double(), sstot.double(), torch.tensor(float(nnz), device=self.device, dtype=torch.float64),
+                            torch.tensor(float(rows), device=self.device, dtype=torch.float64),
+                            loss.detach().double() * rows, aux_v.double() * rows])
+        self.sums += vals
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class Member:
+    """One SAE of a run (a single run has one; a sweep one per variant)."""
+
+    def __init__(self, cfg: TrainConfig, source: BatchSource, device: torch.device, info: D.DistInfo,
+                 state: dict[str, Any] | None) -> None:
+        self.cfg, self.info, self.device = cfg, info, device
+        self.out = Path(cfg.out)
+        sae_cfg = SAEConfig.from_dict(state["sae_cfg"]) if state is not None else build_sae_config(cfg, source)
+        torch.manual_seed(cfg.seed)
+        self.sae = sae = SAE.create(sae_cfg, seed=cfg.seed).to(device)
+        sae.train()
+        self.lr = cfg.lr if cfg.lr is not None else auto_lr(sae_cfg.d_sae)
+        self.opt = torch.optim.Adam(sae.parameters(), lr=self.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+        self.n_steps = cfg.n_steps
+        self.warmup = cfg.warmup_steps if cfg.warmup_steps is not None else default_warmup(self.n_steps)
+        dead_tokens = cfg.dead_tokens if cfg.dead_tokens is not None else max(cfg.batch_size, min(10_000_000, cfg.tokens // 10))
+        self.tracker = DeadLatentTracker(sae_cfg.d_sae, dead_tokens, device)
+        self.metric_lines = 0
+        if state is not None:
+            sae.load_state_dict(state["sae"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.tracker.since_fired.copy_(state["since_fired"].to(device))
+            self.metric_lines = state["metric_lines"]
+            if info.is_main:
+                truncate_metrics(self.out, self.metric_lines)
+        else:
+            init_b_dec(sae, source, cfg)
+        self.is_topk_style = sae_cfg.arch in TOPK_STYLE
+        ac_dtype = autocast_dtype(cfg, device)
+        self.ctx = TrainContext(
+            k_aux=cfg.k_aux if cfg.k_aux is not None else max(1, sae_cfg.d_in // 2), aux_coeff=cfg.aux_coeff,
+            sparse_kernels=cfg.sparse_kernels, autocast_dtype=ac_dtype if self.is_topk_style else None,
+        )
+        self.dense_autocast = (ac_dtype is not None and not self.is_topk_style, ac_dtype)
+        self.constrain = getattr(sae, "constrain_decoder", True)
+        self.resample_every = cfg.resample_every if cfg.resample_every is not None else max(1, self.n_steps // 8)
+        self.params = list(sae.parameters())
+        self.window = MetricWindow(device)
+        self.lr_now = self.lr
+        self.metrics_f: TextIO | None = open(self.out / METRICS_NAME, "a") if info.is_main else None
+
+    def step(self, x: torch.Tensor, step: int) -> None:
+        """One optimiser step on the float32 batch ``x``; ``step`` counts the steps done before it."""
+        sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
+        xn, _ = normalize(sae.cfg, x)
+        self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
+        self.lr_now = lr_at(step, self.n_steps, self.lr, self.warmup, cfg.decay_frac)
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_now
+        self.opt.zero_grad(set_to_none=True)
+        use_ac, ac_dtype = self.dense_autocast
+        with torch.autocast(device_type=self.device.type, dtype=ac_dtype) if use_ac else nullcontext():
+            res = sae.training_step(xn, self.ctx)
+        res.loss.backward()
+        D.average_gradients(self.params, info)
+        if self.constrain:
+            project_out_parallel_grad(sae.W_dec)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        if self.constrain:
+            renormalize_decoder(sae.W_dec)
+        if info.enabled and sae.cfg.arch in ("batchtopk", "matryoshka"):
+            m = res.min_active if res.min_active is not None else torch.tensor(math.inf, device=self.device)
+            m = D.all_reduce_(m.detach().float().reshape(()).clone(), info, "min")
+            res.min_active = m if math.isfinite(float(m)) else None
+        sae.after_step(res)
+        tracker.update(D.all_reduce_(res.fired, info), cfg.batch_size)
+        with torch.no_grad():
+            sstot = (xn - xn.mean(0)).pow(2).sum()
+        self.window.add(res.sse, sstot, res.nnz, xn.shape[0], res.loss, res.aux_loss)
+        done = step + 1
+        if (sae.cfg.arch == "relu" and self.resample_every > 0 and done % self.resample_every == 0
+                and done <= self.n_steps // 2):
+            self._resample(xn, done)
+
+    def _resample(self, xn: torch.Tensor, done: int) -> None:
+        dead = self.tracker.dead_idx(window=self.resample_every * self.cfg.batch_size)
+        if dead.numel():
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + done)
+            if self.info.is_main:
+                resample_dead(self.sae, self.opt, xn, dead, gen)
+            for p in (self.sae.W_dec, self.sae.W_encT, self.sae.b_enc):
+                D.broadcast_(p.data, self.info)
+            self.tracker.since_fired[dead] = 0
+
+    def log(self, step: int, rows_per_s: float) -> dict[str, Any]:
+        """Reduce the metric window into one metrics.jsonl line (every rank must call this)."""
+        sums = D.all_reduce_(self.window.sums.clone(), self.info)
+        sse, sstot, nnz, rows, loss_sum, aux_sum = sums.tolist()
+        rec = {
+            "step": step, "tokens": step * self.cfg.batch_size, "lr": self.lr_now, "loss": loss_sum / rows,
+            "mse": sse / rows / self.sae.cfg.d_in, "fve": 1 - sse / max(sstot, 1e-30), "l0": nnz / rows,
+            "dead_frac": self.tracker.dead_frac(), "aux_loss": aux_sum / rows, "tokens_per_s": rows_per_s,
+        }
+        self.window.reset()
+        if self.metrics_f is not None:
+            self.metrics_f.write(json.dumps(rec) + "\n")
+            self.metric_lines += 1
+        return rec
+
+    def state(self, step: int, epoch: int, position: int, done: bool) -> dict[str, Any]:
+        if self.metrics_f is not None and not self.metrics_f.closed:
+            self.metrics_f.flush()
+        return {
+            "version": 1, "train_cfg": self.cfg.to_dict(), "sae_cfg": self.sae.cfg.to_dict(),
+            "sae": {k: v.detach().cpu() for k, v in self.sae.state_dict().items()},
+            "optimizer": self.opt.state_dict(), "step": step, "epoch": epoch, "position": position,
+            "since_fired": self.tracker.since_fired.cpu(), "metric_lines": self.metric_lines, "done": done,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def finish(self) -> SAE:
+        if self.sae.cfg.arch == "relu" and self.sae.cfg.l1_decoder_norm:
+            self.sae.fold_decoder_norms()
+        self.sae.eval()
+        if self.info.is_main:
+            save_sae(self.sae, self.out)
+        return self.sae
+
+    def close(self) -> None:
+        if self.metrics_f is not None:
+            self.metrics_f.close()

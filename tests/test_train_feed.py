@@ -1,0 +1,180 @@
+"""Training input path: device feed (store dtype shipped, widened and checked on the device, ahead
+of the step), device-resident mode (same batches as streaming), and sweeps from one pass."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from saekit.errors import SaekitError
+from saekit.train import ArraySource, TrainConfig, train, train_sweep
+from saekit.train.data import BatchStream
+from saekit.train.feed import DeviceFeed, Prefetcher
+from saekit.train.resident import ResidentFeed, choose_resident, load_rows
+from saekit.train.sweep import sweep_configs
+from stores import ActivationStore
+from stores.dtypes import to_float32
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def make_store(path: Path, dtype: str = "float16", n: int = 3000, d: int = 12, nan_row: int | None = None,
+               shards: int = 1) -> Path:
+    """n rows (4 per sample), planted sparse structure, chunks of 128 rows (ragged last chunk)."""
+    rng = np.random.default_rng(1)
+    atoms = rng.standard_normal((32, d))
+    idx = rng.integers(0, 32, (n, 3))
+    X = (rng.uniform(0.5, 2, (n, 3))[:, :, None] * atoms[idx]).sum(1).astype(np.float32)
+    if nan_row is not None:
+        X[nan_row, 1] = np.inf
+    per = n // shards
+    path.mkdir(parents=True, exist_ok=True) if shards > 1 else None
+    for k in range(shards):
+        lo, hi = k * per, (n if k == shards - 1 else (k + 1) * per)
+        p = path / f"shard-{k:05d}.h5" if shards > 1 else path
+        w = ActivationStore.create(p, hooks={"h": d}, dtype=dtype, attrs={"model_id": "planted"}, chunk_rows={"h": 128})
+        sids = np.arange(lo, hi, dtype=np.int64) // 4
+        uniq = np.unique(sids)
+        w.add_samples(uniq, [{"source": f"s{i}"} for i in uniq])
+        w.append("h", X[lo:hi], sids, (np.arange(lo, hi) % 4).astype(np.int32))
+        w.close()
+    return path
+
+
+def test_row_order_names_the_rows_iter_batches_yields(tmp_path):
+    store = ActivationStore.open(make_store(tmp_path / "s.h5", dtype="bfloat16"))
+    sid_all, pos_all = store.read_index("h", 0, store.n_rows("h"))
+    raw_all = store.read_raw("h", 0, store.n_rows("h"))
+    for rank in range(3):
+        kw = dict(shuffle=True, seed=5, epoch=2, rank=rank, world_size=3, buffer_rows=700, drop_last=True)
+        got = list(store.row_order("h", 96, **kw))
+        want = list(store.iter_batches("h", 96, with_index=True, raw=True, **kw))
+        assert len(got) == len(want) > 3
+        for rows, (acts, sid, pos) in zip(got, want):
+            np.testing.assert_array_equal(sid_all[rows], sid)
+            np.testing.assert_array_equal(pos_all[rows], pos)
+            np.testing.assert_array_equal(raw_all[rows], acts)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_device_feed_widens_store_rows_exactly_and_keeps_the_resume_point(tmp_path, dtype):
+    store = ActivationStore.open(make_store(tmp_path / "s.h5", dtype=dtype))
+    stream = BatchStream(store, "h", 256, seed=3, n_partitions=2, rank=0, world_size=1)
+    ref = BatchStream(store, "h", 256, seed=3, n_partitions=2, rank=0, world_size=1)
+    feed = DeviceFeed(stream, store.dtype, torch.device("cpu"), "h", depth=2)
+    try:
+        seen = []
+        for _ in range(25):  # several epochs of 11 batches
+            b, r = next(feed), next(ref)
+            assert b.x.dtype == torch.float32
+            np.testing.assert_array_equal(b.x.numpy(), to_float32(r.acts, dtype))
+            seen.append((b.epoch, b.position))
+        assert seen[10:13] == [(0, 11), (1, 1), (1, 2)]
+    finally:
+        feed.close()  # the producer is blocked on a full queue here: close must not hang
+
+
+def test_nonfinite_rows_are_named_on_both_paths(tmp_path):
+    path = make_store(tmp_path / "bad.h5", nan_row=1001)
+    base = TrainConfig(store=str(path), hook="h", arch="topk", k=2, expansion=2, tokens=6000, batch_size=200,
+                       out=str(tmp_path / "o"), progress=False, normalization="none", gm_sample=64)
+    for mode in ("off", "on"):
+        with pytest.raises(SaekitError, match=r"NaN or Inf .*sample_id=250, position=1") as info:
+            train(base.replace(data_on_device=mode, out=str(tmp_path / mode)))
+        assert "\n" not in str(info.value)
+        assert not (tmp_path / mode / "weights.safetensors").exists()
+
+
+def test_resident_and_streaming_runs_train_bitwise_the_same_weights(tmp_path):
+    path = make_store(tmp_path / "s", dtype="bfloat16", shards=2)
+    base = TrainConfig(store=str(path), hook="h", arch="topk", k=3, expansion=4, tokens=9000, batch_size=256,
+                       progress=False, seed=2, out="", data_partitions=2)
+    a = train(base.replace(out=str(tmp_path / "stream"), data_on_device="off"))
+    b = train(base.replace(out=str(tmp_path / "resident"), data_on_device="on"))
+    for name, t in a.state_dict().items():
+        assert torch.equal(t, b.state_dict()[name]), name
+
+
+def test_data_on_device_chooses_by_budget():
+    assert choose_resident("auto", 100, 100) and not choose_resident("auto", 101, 100)
+    assert not choose_resident("off", 1, 100)
+    with pytest.raises(SaekitError, match="--data-on-device on: the rows take"):
+        choose_resident("on", 2 << 30, 1 << 30)
+
+
+def test_resident_feed_gathers_the_index_streams_batches(tmp_path):
+    store = ActivationStore.open(make_store(tmp_path / "s.h5"))
+    data = load_rows(store, "h", torch.device("cpu"))
+    assert data.dtype == torch.float16 and data.shape == (3000, 12)
+    order = BatchStream(store, "h", 128, seed=0, n_partitions=1, rank=0, world_size=1, index_only=True)
+    ref = BatchStream(store, "h", 128, seed=0, n_partitions=1, rank=0, world_size=1)
+    feed = ResidentFeed(data, order, torch.device("cpu"), depth=2)
+    try:
+        for _ in range(30):
+            b, r = next(feed), next(ref)
+            np.testing.assert_array_equal(b.x.numpy(), r.acts.astype(np.float32))
+            assert (b.epoch, b.position) == (r.epoch, r.batch_position)
+    finally:
+        feed.close()
+
+
+def test_prefetcher_hands_over_a_producer_error_and_stops():
+    def items():
+        yield 1
+        raise ValueError("boom")
+
+    p = Prefetcher(items(), lambda v: v * 2, depth=1, name="t")
+    assert p.get() == 2
+    with pytest.raises(ValueError, match="boom"):
+        p.get()
+    p.close()
+    assert not any(t.name == "t" for t in threading.enumerate())
+
+
+def test_sweep_members_match_separate_runs(tmp_path):
+    X = np.random.default_rng(0).standard_normal((2048, 8)).astype(np.float32)
+    base = TrainConfig(hook="h", arch="topk", k=2, d_sae=24, tokens=3072, batch_size=256, progress=False,
+                       out=str(tmp_path / "sweep"), sweep=("k=2,3", "lr=1e-3,3e-3"))
+    saes = train_sweep(base, ArraySource({"h": X}))
+    manifest = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    names = [m["name"] for m in manifest["members"]]
+    assert names == ["k2-lr1e-3", "k2-lr3e-3", "k3-lr1e-3", "k3-lr3e-3"] and len(saes) == 4
+    for name in names:
+        assert (tmp_path / "sweep" / name / "weights.safetensors").exists()
+        assert (tmp_path / "sweep" / name / "metrics.jsonl").read_text().count("\n") == 2  # steps 10 and 12
+    alone = train(base.replace(sweep=(), k=3, lr=3e-3, out=str(tmp_path / "alone")), ArraySource({"h": X}))
+    swept = saes[names.index("k3-lr3e-3")].state_dict()
+    for name, t in alone.state_dict().items():
+        assert torch.equal(t, swept[name]), name
+
+
+def test_sweep_specs_are_checked():
+    base = TrainConfig(hook="h", arch="topk", k=2, tokens=10, out="o")
+    assert [c.out for c in sweep_configs(base.replace(sweep=("expansion=8,16",)))] == ["o/expansion8", "o/expansion16"]
+    for bad, msg in ((("seed=1,2",), "cannot vary"), (("k=1,x",), "not a valid k"), (("k",), "FIELD=V1"),
+                     (("k=1", "k=2"), "names a field twice"), (("k=1,1",), "repeated")):
+        with pytest.raises(SaekitError, match=msg):
+            sweep_configs(base.replace(sweep=bad))
+    with pytest.raises(SaekitError, match="train_sweep"):
+        train(base.replace(sweep=("k=1,2",)))
+
+
+def test_cli_sweep_and_bad_on_device_flag(tmp_path):
+    path = make_store(tmp_path / "s.h5")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "saekit", "train", "--store", str(path), "--hook", "h", "--arch", "topk", "--k", "2",
+           "--tokens", "1024", "--batch-size", "256", "--no-progress", "--out", str(tmp_path / "sw")]
+    ok = subprocess.run(cmd + ["--sweep", "expansion=2,4"], capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("wrote ") == 2 and "d_sae=48" in ok.stdout
+    bad = subprocess.run(cmd[:-1] + [str(tmp_path / "x"), "--data-on-device", "on", "--device-memory-budget", "1K"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "budget is 0.00 GiB" in bad.stderr
