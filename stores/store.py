@@ -307,7 +307,11 @@ class ActivationStore:
         if out is None:
             out = np.empty((stop - start, self.d(hook)), self._shards[0].dataset(hook).dtype)
         for shard, a, b, o in self._pieces(hook, start, stop):
-            shard.read_raw(hook, a, b, out[o : o + b - a])
+            rpc, lo = shard.rows_per_chunk(hook), a
+            while lo < b:  # chunk by chunk: whole chunks take the pread path
+                hi = min(b, (lo // rpc + 1) * rpc)
+                shard.read_raw(hook, lo, hi, out[o + lo - a : o + hi - a])
+                lo = hi
         return out
 
     def default_buffer_rows(self, hook: str) -> int:

@@ -1,0 +1,178 @@
+"""Training input path vs the store's raw shuffled read, same file, same run (one JSON line).
+
+For each store (d = 768 and 1024, float16 and bfloat16; --rows rows, chunks as the store picks):
+  raw_rows_s       the store's own shuffled batches as stored: iter_batches(shuffle=True, raw=True),
+                   rows in fp16 / bf16 bits, nothing else done with them
+  feed_rows_s      what the trainer's input path hands its step: BatchStream -> DeviceFeed, i.e. the
+                   same shuffled read, then (on CUDA) a pinned copy and a non-blocking transfer, the
+                   float32 widening and the NaN/Inf check on the device, in a background thread;
+                   the step is a no-op (on CUDA the clock stops after a synchronize)
+  feed_ratio       feed_rows_s / raw_rows_s (bar: >= 0.9)
+  resident_rows_s  device-resident mode: rows already on the device, batches gathered there by the
+                   streaming order's row numbers and widened (resident_load_s: loading them once)
+Each is measured cold (the file evicted from the page cache with fsync + posix_fadvise(DONTNEED)
+before every run, as store_bench does; no root needed) and warm (from the page cache), best of
+--repeats runs taken round-robin so load spikes on a shared machine hit both sides alike.
+
+    .venv/bin/python experiments/bench/pipeline_bench.py [--rows 600000] [--device auto] [--dir /tmp/x]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from saekit.device import resolve_device  # noqa: E402
+from saekit.train.data import BatchStream  # noqa: E402
+from saekit.train.feed import DeviceFeed  # noqa: E402
+from saekit.train.resident import ResidentFeed, load_rows  # noqa: E402
+from stores import ActivationStore  # noqa: E402
+from stores.dtypes import to_storage  # noqa: E402
+
+HOOK = "blocks.6.hook_resid_post"
+
+
+def evict(path: str) -> None:
+    """Drop one file's pages from the page cache (no root needed)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def make_store(path: str, n: int, d: int, dtype: str) -> None:
+    rng = np.random.default_rng(d)
+    pool = rng.standard_normal((8192, d)).astype(np.float32)
+    w = ActivationStore.create(path, hooks={HOOK: d}, dtype=dtype, attrs={"model_id": "bench"})
+    per = 8192
+    for a in range(0, n, per):
+        b = min(n, a + per)
+        ids = np.arange(a, b, dtype=np.int64)
+        w.add_samples(ids, [{}] * (b - a))
+        w.append(HOOK, to_storage(pool[: b - a], dtype), ids, np.zeros(b - a, np.int32))
+        w.commit()
+    w.close()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def raw_epoch(store: ActivationStore, bs: int) -> int:
+    n = 0
+    for b in store.iter_batches(HOOK, bs, shuffle=True, seed=1, raw=True, drop_last=True):
+        n += len(b)
+    return n
+
+
+def feed_epoch(store: ActivationStore, bs: int, device: torch.device) -> int:
+    steps = store.n_rows(HOOK) // bs
+    feed = DeviceFeed(BatchStream(store, HOOK, bs, 1, 1, 0, 1), store.dtype, device, HOOK)
+    try:
+        n = 0
+        for _ in range(steps):
+            n += next(feed).x.shape[0]  # the no-op step
+        sync(device)
+        return n
+    finally:
+        feed.close()
+
+
+def resident_epoch(store: ActivationStore, data: torch.Tensor, bs: int, device: torch.device) -> int:
+    steps = store.n_rows(HOOK) // bs
+    feed = ResidentFeed(data, BatchStream(store, HOOK, bs, 1, 1, 0, 1, index_only=True), device)
+    try:
+        n = 0
+        for _ in range(steps):
+            n += next(feed).x.shape[0]
+        sync(device)
+        return n
+    finally:
+        feed.close()
+
+
+def timed(fn) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    rows = fn()
+    return time.perf_counter() - t0, rows
+
+
+def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
+    store = ActivationStore.open(path)
+    out: dict = {}
+    for label, cold in (("cold", True), ("warm", False)):
+        best = {"raw": float("inf"), "feed": float("inf")}
+        rows = {}
+        if not cold:
+            raw_epoch(store, bs)  # fill the page cache
+        for _ in range(repeats):
+            for name, fn in (("raw", lambda: raw_epoch(store, bs)), ("feed", lambda: feed_epoch(store, bs, device))):
+                if cold:
+                    evict(path)
+                t, rows[name] = timed(fn)
+                best[name] = min(best[name], t)
+        out[f"raw_rows_s_{label}"] = rows["raw"] / best["raw"]
+        out[f"feed_rows_s_{label}"] = rows["feed"] / best["feed"]
+        out[f"feed_ratio_{label}"] = out[f"feed_rows_s_{label}"] / out[f"raw_rows_s_{label}"]
+    evict(path)
+    t_load, _ = timed(lambda: load_rows(store, HOOK, device).shape[0])
+    data = load_rows(store, HOOK, device)
+    best_res, rows_res = float("inf"), 0
+    for _ in range(repeats):
+        t, rows_res = timed(lambda: resident_epoch(store, data, bs, device))
+        best_res = min(best_res, t)
+    out["resident_load_s_cold"] = t_load
+    out["resident_rows_s"] = rows_res / best_res
+    store.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=600_000)
+    ap.add_argument("--d", type=int, nargs="+", default=[768, 1024])
+    ap.add_argument("--dtypes", nargs="+", default=["float16", "bfloat16"])
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    work = args.dir or tempfile.mkdtemp(prefix="pipeline_bench_")
+    os.makedirs(work, exist_ok=True)
+    results = {}
+    try:
+        for d in args.d:
+            for dtype in args.dtypes:
+                path = os.path.join(work, f"d{d}_{dtype}.h5")
+                make_store(path, args.rows, d, dtype)
+                results[f"d{d}_{dtype}"] = measure(path, args.batch_size, device, args.repeats)
+                os.remove(path)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    ratios = [r[f"feed_ratio_{w}"] for r in results.values() for w in ("cold", "warm")]
+    print(json.dumps({
+        "bench": "pipeline", "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(), "rows": args.rows, "batch_size": args.batch_size,
+        "repeats": args.repeats, "timing": "best of repeats, round-robin", "results": results,
+        "min_feed_ratio": min(ratios), "bar_feed_ratio": 0.9,
+    }))
+
+
+if __name__ == "__main__":
+    main()
