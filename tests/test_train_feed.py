@@ -178,3 +178,21 @@ def test_cli_sweep_and_bad_on_device_flag(tmp_path):
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "x"), "--data-on-device", "on", "--device-memory-budget", "1K"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "budget is 0.00 GiB" in bad.stderr
+
+
+def test_held_out_split_gives_the_same_rows_by_number_and_by_value(tmp_path):
+    from stores.split import SplitView
+
+    store = ActivationStore.open(make_store(tmp_path / "s.h5"))
+    view = SplitView(store, 0.25, "train")
+    sid_all, _ = store.read_index("h", 0, store.n_rows("h"))
+    raw_all = store.read_raw("h", 0, store.n_rows("h"))
+    kw = dict(shuffle=True, seed=1, epoch=0, rank=1, world_size=2, drop_last=True)
+    got = list(view.row_order("h", 100, **kw))
+    want = list(view.iter_batches("h", 100, with_index=True, raw=True, **kw))
+    assert len(got) == len(want) > 5
+    for rows, (acts, sid, _) in zip(got, want):
+        np.testing.assert_array_equal(sid_all[rows], sid)
+        np.testing.assert_array_equal(raw_all[rows], acts)
+    held = {int(s) for s in sid_all[~view.kept_rows("h")]}
+    assert held and not held & {int(s) for rows in got for s in sid_all[rows]}

@@ -70,8 +70,9 @@ def choose_resident(mode: str, need: int, budget: int) -> bool:
     return fits
 
 
-def load_rows(source: BatchSource, hook: str, device: torch.device) -> torch.Tensor:
-    """All rows of ``hook`` on ``device`` in the store's dtype, NaN/Inf rows refused as they arrive."""
+def load_rows(source: BatchSource, hook: str, device: torch.device, used: np.ndarray | None = None) -> torch.Tensor:
+    """All rows of ``hook`` on ``device`` in the store's dtype, NaN/Inf rows refused as they arrive
+    (only rows with ``used[row]`` when given: held-out rows are never trained on, so never checked)."""
     n, d = source.n_rows(hook), source.d(hook)
     store_dtype = getattr(source, "dtype", "float32")
     first = host_tensor(np.empty((0, d), source.read_raw(hook, 0, 0).dtype), store_dtype)
@@ -85,6 +86,8 @@ def load_rows(source: BatchSource, hook: str, device: torch.device) -> torch.Ten
         dst = data[a:b]
         dst.copy_(t, non_blocking=True)
         finite = torch.isfinite(dst.float()).all(dim=1)
+        if used is not None:
+            finite |= torch.from_numpy(~used[a:b]).to(device)
         if not bool(finite.all()):
             bad = torch.nonzero(~finite).flatten().cpu().numpy()
             sid, pos = source.read_index(hook, a, b)

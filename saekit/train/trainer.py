@@ -115,7 +115,8 @@ def open_feed(cfg: TrainConfig, source: BatchSource, device: torch.device, n_par
     stream = BatchStream(source, cfg.hook, cfg.batch_size, cfg.seed, n_parts, info.rank, info.world_size,
                          epoch=epoch, position=position, index_only=resident)
     if resident:
-        return ResidentFeed(load_rows(rows_source, cfg.hook, device), stream, device)
+        used = source.kept_rows(cfg.hook) if isinstance(source, SplitView) else None
+        return ResidentFeed(load_rows(rows_source, cfg.hook, device, used), stream, device)
     return DeviceFeed(stream, getattr(source, "dtype", "float32"), device, cfg.hook)
 
 
