@@ -1,6 +1,11 @@
-"""SAE training: `train(TrainConfig) -> SAE` (`train_sweep` for several variants from one pass), single process or under torchrun (`python -m saekit.train`)."""
-from saekit.train.config import TrainConfig, auto_lr
-from saekit.train.data import ArraySource
-from saekit.train.trainer import train, train_sweep
+"""SAE training: `train(TrainConfig) -> SAE` (`train_sweep` for several variants from one pass), single
+process or under torchrun (`python -m saekit.train`).
 
-__all__ = ["ArraySource", "TrainConfig", "auto_lr", "train", "train_sweep"]
+The package itself is callable as `train` (``saekit.train(TrainConfig(...))``); names load on first use."""
+from saekit.lazy import lazy_exports
+
+__all__ = ["ArraySource", "TrainConfig", "TrainResult", "auto_lr", "run_training", "train", "train_sweep"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "TrainConfig": "saekit.train.config", "auto_lr": "saekit.train.config",
+    "ArraySource": "saekit.train.data", "train": "saekit.train.trainer", "train_sweep": "saekit.train.trainer",
+    "TrainResult": "saekit.train.command", "run_training": "saekit.train.command"}, command="train")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from saekit.errors import SaekitError
@@ -15,54 +15,81 @@ BASE_LR = 2e-4
 BASE_WIDTH = 16384
 
 
+def parse_bytes(value: str) -> int:
+    """A size such as 4G, 512M, 1.5GiB or 1073741824, in bytes."""
+    import argparse
+
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in units and not text[-1:].isdigit() else ""
+    try:
+        return int(float(text[: len(text) - len(unit)]) * units[unit])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1073741824, got {value!r}") from exc
+
+
 def auto_lr(d_sae: int) -> float:
     return BASE_LR / math.sqrt(d_sae / BASE_WIDTH)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    hook: str
-    arch: str
-    tokens: int
-    out: str
-    store: str | None = None  # path of the activation store (None when a source object is passed)
-    expansion: float = 16.0
-    d_sae: int | None = None  # overrides expansion
-    k: int | None = None
-    l1: float | None = None  # relu L1 coefficient (SAEConfig default when None)
-    batch_size: int = 4096  # global batch: split evenly over distributed ranks
-    lr: float | None = None  # None = auto_lr(d_sae)
-    device: str = "auto"
+    hook: str = field(metadata={"help": "hook point to train on, e.g. blocks.6.hook_resid_post"})
+    arch: str = field(metadata={"help": "relu | topk | batchtopk | jumprelu | matryoshka"})
+    tokens: int = field(metadata={"help": "training tokens (rows) to process"})
+    out: str = field(metadata={"help": "output directory for the checkpoint"})
+    store: str | None = field(default=None, metadata={
+        "help": "activation store (.h5 file or shard directory); required unless a source object is passed"})
+    expansion: float = field(default=16.0, metadata={"help": "d_sae / d_in"})
+    d_sae: int | None = None  # number of latents; overrides --expansion
+    k: int | None = None  # active latents per token (topk, batchtopk, matryoshka)
+    l1: float | None = None  # L1 coefficient for relu (default 5 / sqrt(d_in))
+    batch_size: int = 4096  # global batch size: split evenly over distributed ranks
+    lr: float | None = field(default=None, metadata={
+        "help": "Adam learning rate or 'auto' (default): 2e-4 / sqrt(d_sae / 16384), as in Gao et al. 2024"})
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     seed: int = 0
-    resume: bool = False
-    normalization: str = "scale"
-    warmup_steps: int | None = None  # None: 5% of the steps, at most 1000
+    resume: bool = False  # continue an interrupted run in --out
+    normalization: str = field(default="scale", metadata={
+        "choices": ("scale", "layernorm", "none"),
+        "help": "input normalisation stored in the checkpoint (scale: to unit mean squared norm)"})
+    warmup_steps: int | None = None  # LR warm-up steps (default 5% of the steps, at most 1000)
     decay_frac: float = 0.2  # linear decay to 0 over this final fraction of the steps
-    grad_clip: float = 1.0
-    k_aux: int | None = None  # None: d_in // 2
-    aux_coeff: float = 1 / 32
-    dead_tokens: int | None = None  # a latent silent this long is dead; None: min(10M, tokens / 10)
-    resample_every: int | None = None  # relu: resample dead latents every N steps (None: steps // 8), 0 = never
-    l1_decoder_norm: bool = False
-    l0_coeff: float | None = None
-    bandwidth: float | None = None
-    init_threshold: float | None = None
-    matryoshka_prefixes: tuple[int, ...] = ()
-    data_partitions: int | None = None  # None: the world size (see saekit.train.data)
-    sparse_kernels: bool = True
-    autocast: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; "bf16" | "off"
-    checkpoint_every_steps: int | None = None
-    checkpoint_every_s: float = 120.0
-    log_every: int = 10
+    grad_clip: float = 1.0  # gradient-norm clip
+    k_aux: int | None = None  # AuxK latents (default d_in / 2)
+    aux_coeff: float = 1 / 32  # AuxK loss weight
+    dead_tokens: int | None = None  # tokens without firing after which a latent counts as dead (default min(10M, tokens/10))
+    resample_every: int | None = None  # relu: resample dead latents every N steps (default steps // 8), 0 = never
+    l1_decoder_norm: bool = False  # relu: weight L1 by decoder norms (free decoder norms)
+    l0_coeff: float | None = None  # jumprelu L0 coefficient
+    bandwidth: float | None = None  # jumprelu straight-through kernel width
+    init_threshold: float | None = None  # jumprelu initial threshold
+    matryoshka_prefixes: tuple[int, ...] = ()  # nested prefix sizes, e.g. 512,2048,8192,16384
+    data_partitions: int | None = None  # store partitions that make up a global batch (default: the number of processes)
+    sparse_kernels: bool = True  # decode from the k active latents (embedding_bag) instead of dense codes
+    autocast: str = field(default="auto", metadata={
+        "choices": ("auto", "bf16", "off"), "help": "mixed precision: auto = bf16 on CUDA, fp32 on CPU"})
+    checkpoint_every_steps: int | None = field(default=None, metadata={
+        "flag": "--checkpoint-every", "help": "write trainer state every N steps"})
+    checkpoint_every_s: float = 120.0  # ... and at least every S seconds
+    log_every: int = 10  # metrics.jsonl line every N steps
     gm_sample: int = 4096  # rows for the geometric-median init of b_dec
-    progress: bool = True
+    progress: bool = True  # show the progress bar
     # held-out split: this fraction of the samples (by a stable hash of the sample id, see
     # stores.split) never reaches training; recorded in the checkpoint for `saekit eval`. 0 = off.
-    holdout: float = 0.1
-    holdout_salt: str = HOLDOUT_SALT
-    data_on_device: str = "auto"  # auto | on | off: hold the rows in device memory (saekit.train.resident)
-    device_memory_budget: int | None = None  # bytes the rows may take there; None: half the free GPU memory / a quarter of RAM
-    sweep: tuple[str, ...] = ()  # e.g. ("k=16,32,64", "expansion=8,16"): train_sweep trains every combination
+    holdout: float = field(default=0.1, metadata={
+        "help": "fraction of samples held out of training (stable hash of the sample id), for `saekit eval`; 0 = off"})
+    holdout_salt: str = HOLDOUT_SALT  # salt of the held-out hash (change it for a different split)
+    data_on_device: str = field(default="auto", metadata={
+        "choices": ("auto", "on", "off"),
+        "help": "hold the training rows in device memory (auto: when they fit --device-memory-budget)"})
+    device_memory_budget: int | None = field(default=None, metadata={
+        "parse": parse_bytes,
+        "help": "bytes the resident rows may take, e.g. 8G (default: half the free GPU memory; "
+                "a quarter of the available RAM on CPU)"})
+    sweep: tuple[str, ...] = field(default=(), metadata={
+        "help": "FIELD=V1,V2,...: train one SAE per value (repeat for a grid, e.g. --sweep k=16,32,64 "
+                "--sweep expansion=8,16) from one pass over the data, each into --out/<name>"})
 
     def __post_init__(self) -> None:
         if self.tokens <= 0:

@@ -28,13 +28,18 @@ OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at t
 One module per step: ``options`` (what naming can be told), ``text_side`` (text space or text
 encoder), ``embeddings`` (per-sample embeddings), ``queries`` (method choice and query vectors),
 ``scoring`` (vocabulary candidates), ``sources`` (images and token strings of samples),
-``entries`` (one names.json entry per latent), ``report`` (index.html) and ``run`` (the steps in order).
+``entries`` (one names.json entry per latent), ``report`` (index.html), ``run`` (the steps in
+order, on objects in memory) and ``command`` (``name(NameConfig)``: the `saekit name` command).
 """
 from __future__ import annotations
 
-from saekit.analysis.naming.options import METHODS, NamingOptions
-from saekit.analysis.naming.run import FORMAT_VERSION, run_naming
-from saekit.analysis.naming.scoring import score_vocab
-from saekit.analysis.naming.sources import ImageSource, TokenSource
+from saekit.lazy import lazy_exports
 
-__all__ = ["FORMAT_VERSION", "METHODS", "ImageSource", "NamingOptions", "TokenSource", "run_naming", "score_vocab"]
+__all__ = ["FORMAT_VERSION", "METHODS", "ImageSource", "NameConfig", "NamingOptions", "TokenSource", "name",
+           "run_naming", "score_vocab"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "METHODS": "saekit.analysis.naming.options", "NamingOptions": "saekit.analysis.naming.options",
+    "NameConfig": "saekit.analysis.naming.command", "name": "saekit.analysis.naming.command",
+    "FORMAT_VERSION": "saekit.analysis.naming.run", "run_naming": "saekit.analysis.naming.run",
+    "score_vocab": "saekit.analysis.naming.scoring", "ImageSource": "saekit.analysis.naming.sources",
+    "TokenSource": "saekit.analysis.naming.sources"})

@@ -1,0 +1,28 @@
+"""What the CLI prints after a command: one short summary of the command's result per command."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def train(result: Any, cfg: Any) -> None:
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    for sae, out in zip(result.saes, result.outs):
+        metrics = Path(out) / "metrics.jsonl"
+        last = metrics.read_text().splitlines()[-1] if metrics.exists() and metrics.stat().st_size else "{}"
+        rec = json.loads(last)
+        print(f"wrote {out}: {sae.cfg.arch} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} "
+              f"L0={rec.get('l0', float('nan')):.2f} FVE={rec.get('fve', float('nan')):.4f} "
+              f"dead={rec.get('dead_frac', float('nan')):.3f}")
+
+
+def name(doc: dict[str, Any], cfg: Any) -> None:
+    for note in doc["notes"]:
+        print(f"note: {note}")
+    best = sorted(doc["latents"], key=lambda l: -l["score"])[:5]
+    print(f"named {doc['n_named']} of {doc['n_live']} live latents ({doc['method']}); best: "
+          + ", ".join(f"#{l['latent']} {l['name']} ({l['score']:.2f})" for l in best))
+    print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")

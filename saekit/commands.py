@@ -1,0 +1,54 @@
+"""The commands: each is one library function taking one frozen config dataclass and returning one
+result, and the CLI (`saekit COMMAND --flags`) is generated from the config's fields.
+
+Adding a command is one entry in ``COMMANDS`` (or a call to ``register``): its name, its config
+class and function as ``"module:attribute"`` strings (imported only when the command runs, so
+``saekit --help`` stays instant), a one-line help, and optionally a ``report`` function
+``report(result, config) -> None`` that prints the CLI's summary of the result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str
+    config: str                 # "module:ConfigClass"
+    function: str               # "module:function", called as function(config) -> result
+    help: str
+    report: str | None = None   # "module:function", called as report(result, config) after a CLI run
+
+    @staticmethod
+    def _resolve(ref: str) -> Any:
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def config_class(self) -> type:
+        return self._resolve(self.config)
+
+    def run(self, config: Any) -> Any:
+        fn: Callable[[Any], Any] = self._resolve(self.function)
+        return fn(config)
+
+    def print_report(self, result: Any, config: Any) -> None:
+        if self.report is not None:
+            self._resolve(self.report)(result, config)
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(name: str, config: str, function: str, help: str, report: str | None = None) -> Command:
+    """Add a command (replacing one of the same name)."""
+    COMMANDS[name] = Command(name, config, function, help, report)
+    return COMMANDS[name]
+
+
+register("train", "saekit.train.config:TrainConfig", "saekit.train.command:run_training",
+         "train a sparse autoencoder on an activation store", report="saekit.cli.reports:train")
+register("name", "saekit.analysis.naming.command:NameConfig", "saekit.analysis.naming.command:name",
+         "name SAE latents with a vocabulary (top examples, heatmaps, Monosemanticity Score)",
+         report="saekit.cli.reports:name")
