@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-COLUMNS: tuple[str, ...] = ("latent", "name", "freq", "mean_act", "mono")
-NUMERIC: frozenset[str] = frozenset({"latent", "freq", "mean_act", "mono"})
+COLUMNS: tuple[str, ...] = ("latent", "name", "freq", "mean_act", "mono", "explanation", "detection")
+NUMERIC: frozenset[str] = frozenset({"latent", "freq", "mean_act", "mono", "detection"})
+TEXT: frozenset[str] = frozenset({"name", "explanation"})
 
 # Dash's filter_query operators (both the symbolic and the word spelling) -> numpy comparisons.
 _NUM_OPS = {
@@ -44,7 +45,10 @@ class FeatureCatalog:
     freq: np.ndarray       # [n] float
     mean_act: np.ndarray   # [n] float
     mono: np.ndarray       # [n] float, NaN when no Monosemanticity Score is known
+    explanation: np.ndarray | None = None  # [n] str from `saekit explain` ("" when unexplained)
+    detection: np.ndarray | None = None    # [n] float, detection balanced accuracy, NaN when unscored
     _lower: np.ndarray = field(init=False, repr=False)
+    _expl_lower: np.ndarray = field(init=False, repr=False)
     _orders: dict[tuple[str, bool], np.ndarray] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,6 +56,11 @@ class FeatureCatalog:
         if not (len(self.names) == len(self.mean_act) == len(self.mono) == n):
             raise ValueError("FeatureCatalog columns must all have one entry per latent")
         self._lower = np.char.lower(self.names.astype(str))
+        if self.explanation is None:
+            self.explanation = np.full(n, "", dtype=object).astype(str)
+        if self.detection is None:
+            self.detection = np.full(n, np.nan)
+        self._expl_lower = np.char.lower(self.explanation.astype(str))
 
     @property
     def n(self) -> int:
@@ -62,14 +71,16 @@ class FeatureCatalog:
             return np.arange(self.n)
         if col == "name":
             return self._lower
-        return {"freq": self.freq, "mean_act": self.mean_act, "mono": self.mono}[col]
+        if col == "explanation":
+            return self._expl_lower
+        return {"freq": self.freq, "mean_act": self.mean_act, "mono": self.mono, "detection": self.detection}[col]
 
     def order(self, col: str, descending: bool) -> np.ndarray:
         """Latent indices sorted by one column; NaN and unnamed entries always go last."""
         key = (col, descending)
         if key not in self._orders:
             values = self.column(col)
-            if col == "name":
+            if col in TEXT:
                 missing = values == ""
                 idx = np.argsort(values, kind="stable")
                 if descending:
@@ -89,7 +100,7 @@ class FeatureCatalog:
         search = (search or "").strip().lower()
         if search:
             by_index = re.fullmatch(r"#?(\d+)", search)
-            hit = np.char.find(self._lower, search) >= 0
+            hit = (np.char.find(self._lower, search) >= 0) | (np.char.find(self._expl_lower, search) >= 0)
             if by_index is not None:
                 i = int(by_index.group(1))
                 if 0 <= i < self.n:
@@ -125,6 +136,8 @@ class FeatureCatalog:
             "freq": num(self.freq[i], 6),
             "mean_act": num(self.mean_act[i], 4),
             "mono": num(self.mono[i], 3),
+            "explanation": str(self.explanation[i]) or "—",
+            "detection": num(self.detection[i], 3),
         }
 
     def _apply_term(self, term: str) -> np.ndarray:
@@ -133,13 +146,14 @@ class FeatureCatalog:
             return np.ones(self.n, dtype=bool)  # an unparsable term filters nothing (and cannot crash)
         col, op, raw = m.group("col"), m.group("op"), _unquote(m.group("val"))
         op = op[1:] if op[:1] == "s" and op != "scontains" else op
-        if col == "name" or op.endswith("contains") or op == "datestartswith":
+        if col in TEXT or op.endswith("contains") or op == "datestartswith":
             needle = raw.lower()
+            text = self._expl_lower if col == "explanation" else self._lower
             if op in _NUM_OPS and op in ("=", "eq"):
-                return self._lower == needle
+                return text == needle
             if op in ("!=", "ne"):
-                return self._lower != needle
-            return np.char.find(self._lower, needle) >= 0
+                return text != needle
+            return np.char.find(text, needle) >= 0
         try:
             value = float(raw)
         except ValueError:

@@ -36,14 +36,22 @@ class Browser:
         self.names = latent_names(self.inputs)
         self.name_entries = {}
         mono = np.full(self.inputs.d_sae, np.nan)
+        explanation = np.full(self.inputs.d_sae, "", dtype=object)
+        detection = np.full(self.inputs.d_sae, np.nan)
         for e in (self.inputs.names or {}).get("latents", []) or []:
             i = e.get("latent")
             if isinstance(i, int) and 0 <= i < self.inputs.d_sae:
                 self.name_entries[i] = e
                 if isinstance(e.get("mono_score"), (int, float)):
                     mono[i] = float(e["mono_score"])
+                expl = e.get("explanation") or {}
+                explanation[i] = str(expl.get("text") or "")
+                ba = (expl.get("detection") or {}).get("balanced_accuracy")
+                if isinstance(ba, (int, float)):
+                    detection[i] = float(ba)
         self.catalog = FeatureCatalog(names=self.names, freq=np.asarray(s.freq, dtype=np.float64),
-                                      mean_act=np.asarray(s.mean_act, dtype=np.float64), mono=mono)
+                                      mean_act=np.asarray(s.mean_act, dtype=np.float64), mono=mono,
+                                      explanation=explanation.astype(str), detection=detection)
         self.samples = SampleSource(self.inputs)
         self.class_roles = {}
         for cls, roles in (self.audit.get("classes") or {}).items():

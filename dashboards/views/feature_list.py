@@ -16,6 +16,8 @@ COLUMNS = [
      "format": {"specifier": ".3~%"}},
     {"name": "Mean act", "id": "mean_act", "type": "numeric", "format": {"specifier": ".4~g"}},
     {"name": "Mono score", "id": "mono", "type": "numeric", "format": {"specifier": ".3f"}},
+    {"name": "Explanation", "id": "explanation", "type": "text"},
+    {"name": "Detection", "id": "detection", "type": "numeric", "format": {"specifier": ".3f"}},
 ]
 
 
@@ -29,7 +31,7 @@ def layout(browser: Any, search: str = "") -> html.Div:
     first = cat.query(search=search, page=0, page_size=PAGE_SIZE)
     controls = html.Div([
         dcc.Input(id="feature-search", type="search", value=search, debounce=0.25,
-                  placeholder="Search names, or #index", className="search-box", autoComplete="off"),
+                  placeholder="Search names and explanations, or #index", className="search-box", autoComplete="off"),
         dcc.Checklist(id="feature-hide-dead", options=[{"label": " hide dead latents", "value": "hide"}],
                       value=[], className="inline-check"),
         html.Span(_count(first.n_matching), id="feature-count", className="muted"),
@@ -54,7 +56,7 @@ def layout(browser: Any, search: str = "") -> html.Div:
         style_cell={"fontFamily": "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
                     "cursor": "pointer", "maxWidth": "420px", "overflow": "hidden", "textOverflow": "ellipsis"},
         style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "right", "width": "120px"}
-                                for c in ("latent", "freq", "mean_act", "mono")],
+                                for c in ("latent", "freq", "mean_act", "mono", "detection")],
         style_filter={"backgroundColor": "#fbfbfc"},
     )
     hint = html.Div("Click a row to open the feature. Column filters take expressions such as "

@@ -36,6 +36,8 @@ def layout(browser: Any, latent: int) -> html.Div:
     body = [stats]
     if dead:
         body.append(notice("This latent never fired on the store: it is dead.", "warn"))
+    if entry.get("explanation"):
+        body.append(card("Explanation", _explanation(entry["explanation"]), id="explanation"))
     body.append(card("Top activations", _top_examples(browser, latent), id="top-examples"))
     body.append(html.Div([
         card("Activation histogram", graph(_histogram(browser, latent), id="feature-hist"), class_name="grow"),
@@ -80,6 +82,28 @@ def _top_examples(browser: Any, latent: int) -> Any:
                                     html.Span(browser.samples.label(int(ids[k])), className="muted")])
         for k in np.flatnonzero(keep)
     ], className="gallery")
+
+
+def _explanation(ex: dict) -> Any:
+    """The `saekit explain` text, its detection / fuzzing scores and the held-out samples judged."""
+    parts: list[Any] = [html.P(str(ex.get("text") or ""), className="explanation-text"),
+                        html.Div(f"by {ex.get('client', '?')} · explained on samples "
+                                 f"{', '.join(str(i) for i in ex.get('explained_on') or [])}", className="muted small")]
+    for kind in ("detection", "fuzzing"):
+        j = ex.get(kind)
+        if not j:
+            continue
+        parts.append(html.H4(f"{kind}: balanced accuracy {fmt_num(j.get('balanced_accuracy'))} · "
+                             f"AUC {fmt_num(j.get('auc'))} ({j.get('n_positive', 0)} + {j.get('n_negative', 0)} samples)"))
+        rows = [html.Tr([html.Td(dcc.Link(str(r.get("sample_id")), href=sample_href(int(r.get("sample_id", 0))))),
+                         html.Td("activates" if r.get("truth") else "—"),
+                         html.Td("yes" if float(r.get("answer", 0)) >= 0.5 else "no",
+                                 className="ok" if (float(r.get("answer", 0)) >= 0.5) == bool(r.get("truth")) else "bad"),
+                         html.Td(str(r.get("shown") or ""), className="muted")])
+                for r in j.get("judged") or []]
+        parts.append(html.Table([html.Thead(html.Tr([html.Th("sample"), html.Th("truth"), html.Th("judge"),
+                                                     html.Th("shown")])), html.Tbody(rows)], className="simple-table"))
+    return html.Div(parts)
 
 
 def _quantiles(browser: Any, latent: int) -> Any:
