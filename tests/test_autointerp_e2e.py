@@ -16,7 +16,7 @@ from saekit.cli.main import main
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsys, monkeypatch):
+def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsys, monkeypatch, one_torch_thread):
     from saekit.autointerp.local_client import LocalChatClient
 
     store, _ = text_store(tmp_path)
@@ -24,15 +24,15 @@ def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsy
     smol = LocalChatClient.load("offline:smollm2-135m")
     monkeypatch.setenv("SAEKIT_API_KEY", "sk-local-test")
     argv = ["explain", "--sae", str(sae), "--store", str(store), "--client", "openai:smollm2-135m",
-            "--out", str(tmp_path / "out"), "--latents", "0,2", "--n-explain", "4", "--n-positive", "2",
-            "--n-negative", "2", "--score-batch", "1", "--max-tokens", "24", "--no-progress"]
+            "--out", str(tmp_path / "out"), "--latents", "0", "--n-explain", "4", "--n-positive", "2",
+            "--n-negative", "2", "--score-batch", "1", "--max-tokens", "16", "--no-progress"]
     with OpenAIServer(smol.complete, api_key="sk-local-test", model="smollm2-135m") as srv:
         assert main(argv + ["--endpoint", srv.url]) == 0
         first = srv.n_answered
-    assert first >= 2 * (1 + 4 + 2)  # per latent: explain, 4 detection and 2 fuzzing judgements at least
+    assert first >= 1 + 4 + 2  # explain, 4 detection and 2 fuzzing judgements at least
     doc = json.loads((tmp_path / "out" / "names.json").read_text())
     by = {e["latent"]: e for e in doc["latents"]}
-    assert sorted(by) == [0, 2]
+    assert sorted(by) == [0]
     for e in by.values():
         ex = e["explanation"]
         assert ex["text"].strip() and ex["client"] == "openai:smollm2-135m"
@@ -47,4 +47,4 @@ def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsy
     with OpenAIServer(smol.complete, api_key="sk-local-test", model="smollm2-135m") as srv:
         assert main(argv + ["--endpoint", srv.url, "--resume"]) == 0
         assert srv.n_requests == 0
-    assert "(2 resumed)" in capsys.readouterr().out
+    assert "(1 resumed)" in capsys.readouterr().out

@@ -61,9 +61,9 @@ class LocalChatClient:
                                                      return_dict=True)
             input_ids = ids["input_ids"].to(self.device)
             kwargs = {"do_sample": False}
-            if request.temperature > 0 or request.attempt > 0:
+            if request.temperature > 0:
                 torch.manual_seed(request.attempt)
-                kwargs = {"do_sample": True, "temperature": max(request.temperature, 0.7), "top_p": 0.95}
+                kwargs = {"do_sample": True, "temperature": request.temperature, "top_p": 0.95}
             out = self.model.generate(input_ids=input_ids, attention_mask=ids["attention_mask"].to(self.device),
                                       max_new_tokens=request.max_tokens,
                                       pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,

@@ -14,6 +14,7 @@ from saekit.autointerp.chat import ChatClient, ChatReply, ChatRequest, ClientErr
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RETRY_TEMPERATURE = 0.7
 
 
 @dataclasses.dataclass
@@ -77,7 +78,9 @@ class CallRunner:
         answer is malformed, up to `malformed_retries` times). Raises ClientError."""
         problem = ""
         for attempt in range(self.malformed_retries + 1):
-            req = dataclasses.replace(request, attempt=attempt)
+            # a retry of an unusable answer asks for a fresh sample: another seed, and some temperature
+            req = request if attempt == 0 else dataclasses.replace(
+                request, attempt=attempt, temperature=max(request.temperature, RETRY_TEMPERATURE))
             key = req.cache_key(self.client.name)
             hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
