@@ -52,3 +52,6 @@ register("train", "saekit.train.config:TrainConfig", "saekit.train.command:run_t
 register("name", "saekit.analysis.naming.command:NameConfig", "saekit.analysis.naming.command:name",
          "name SAE latents with a vocabulary (top examples, heatmaps, Monosemanticity Score)",
          report="saekit.cli.reports:name")
+register("explain", "saekit.autointerp.config:ExplainConfig", "saekit.autointerp.explain:explain",
+         "explain SAE latents with a (vision-)language model and score the explanations on held-out samples",
+         report="saekit.cli.reports:explain")

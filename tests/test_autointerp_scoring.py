@@ -95,3 +95,11 @@ def test_random_judge_scores_about_half(tmp_path):
     n = [r["detection"]["n_positive"] + r["detection"]["n_negative"] for r in res.latents.values()]
     assert min(n) == 80
     assert abs(float(np.mean(ba)) - 0.5) < 0.12, ba
+
+
+def test_eval_autointerp_column_reads_explain_output(tmp_path):
+    from saekit.eval.autointerp import autointerp_scores
+
+    _run(tmp_path, always_yes_client(), "yes")
+    col = autointerp_scores(str(tmp_path / "yes"))
+    assert col["n_latents"] == 3 and col["mean"] == 0.5

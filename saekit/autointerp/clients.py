@@ -34,5 +34,7 @@ def make_client(cfg: ExplainConfig, store_modality: str = "text") -> ChatClient:
         if cfg.client_modality == "image" or store_modality == "image":
             raise SaekitError(f"--client {cfg.client} is a text-only local model but the data are images; "
                               "use a vision-language model through an endpoint (openai:MODEL)")
-        return LocalChatClient.load(rest, device=cfg.device)
+        from saekit.device import resolve_device
+
+        return LocalChatClient.load(rest, device=str(resolve_device(cfg.device)))
     raise SaekitError(f"--client {cfg.client!r} is not openai:MODEL or local:offline:smollm2-135m / local:HF_ID_OR_DIR")

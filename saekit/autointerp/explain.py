@@ -113,9 +113,12 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     from saekit.sae import SAE
     from stores import ActivationStore
 
+    from saekit.device import resolve_device
+
     t0 = time.time()
     out = Path(cfg.out)
-    sae = SAE.load(cfg.sae, device=cfg.device)
+    device = str(resolve_device(cfg.device))
+    sae = SAE.load(cfg.sae, device=device)
     store = ActivationStore.open(cfg.store)
     hook = S.resolve_hook(sae, store, cfg.hook)
     summ = S.load_or_compute(sae, cfg.sae, store, hook, top_k=summaries_top_k(cfg.n_explain, cfg.n_positive),

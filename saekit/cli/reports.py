@@ -26,3 +26,14 @@ def name(doc: dict[str, Any], cfg: Any) -> None:
     print(f"named {doc['n_named']} of {doc['n_live']} live latents ({doc['method']}); best: "
           + ", ".join(f"#{l['latent']} {l['name']} ({l['score']:.2f})" for l in best))
     print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")
+
+
+def explain(result: Any, cfg: Any) -> None:
+    scores = [r["detection"]["balanced_accuracy"] for r in result.latents.values()
+              if r["detection"]["balanced_accuracy"] is not None]
+    mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
+    t = result.tokens
+    print(f"explained {len(result.latents)} latents ({result.n_resumed} resumed) in {result.seconds:.1f} s; "
+          f"mean detection balanced accuracy {mean}; {t.calls} calls, {t.cache_hits} cached, "
+          f"{t.prompt_tokens} prompt + {t.completion_tokens} completion tokens")
+    print(f"wrote {result.out}/names.json")

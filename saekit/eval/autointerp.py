@@ -1,8 +1,9 @@
 """The autointerp column: the mean explanation score of an SAE's latents, when scores exist.
 
 Explanations with detection / fuzzing scores live in a names directory (names.json, one entry per
-latent under "latents"); a latent's score is its "autointerp" value (a number, or a dict whose
-numeric values are averaged). Without such scores the column is reported as skipped.
+latent under "latents"); a latent's score is the mean balanced accuracy of the detection and
+fuzzing judgements in its `explanation` (written by `saekit explain`), else its "autointerp"
+value (a number, or a dict whose numeric values are averaged). Without such scores the column is reported as skipped.
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import numpy as np
 
 
 def _score(entry: dict[str, Any]) -> float | None:
+    expl = entry.get("explanation")
+    if isinstance(expl, dict):  # `saekit explain`: the mean of its detection and fuzzing balanced accuracies
+        nums = [float(j["balanced_accuracy"]) for j in (expl.get("detection"), expl.get("fuzzing"))
+                if isinstance(j, dict) and isinstance(j.get("balanced_accuracy"), (int, float))]
+        if nums:
+            return float(np.mean(nums))
     v = entry.get("autointerp")
     if isinstance(v, (int, float)):
         return float(v)
