@@ -5,27 +5,14 @@ re-encoded, so whatever a sample record points at is never streamed back as raw 
 """
 from __future__ import annotations
 
-import io
 from math import isqrt
 
 import numpy as np
 from PIL import Image
 
+from saekit.imaging import colormap, model_view, to_png  # noqa: F401  (to_png: part of this module's interface)
+
 THUMB_SIZES: tuple[int, ...] = (96, 160, 224, 320)
-
-# A perceptual dark-to-bright ramp (roughly matplotlib's "inferno"), sampled at 6 anchors.
-_ANCHORS = np.array([
-    [0, 0, 4], [66, 10, 104], [147, 38, 103], [221, 81, 58], [252, 165, 10], [252, 255, 164],
-], dtype=np.float64)
-
-
-def colormap(values_HW: np.ndarray) -> np.ndarray:
-    """[H, W] values in [0, 1] -> [H, W, 3] uint8 colours."""
-    x = np.clip(values_HW, 0.0, 1.0) * (len(_ANCHORS) - 1)
-    lo = np.floor(x).astype(int).clip(0, len(_ANCHORS) - 2)
-    frac = (x - lo)[..., None]
-    rgb = _ANCHORS[lo] * (1 - frac) + _ANCHORS[lo + 1] * frac
-    return rgb.astype(np.uint8)
 
 
 def patch_grid(acts_T: np.ndarray, positions_T: np.ndarray) -> np.ndarray | None:
@@ -63,13 +50,11 @@ def place_on_grid(acts_T: np.ndarray, positions_T: np.ndarray, grid_hw: tuple[in
     return out.reshape(gh, gw)
 
 
-def square_crop(image: Image.Image, size: int) -> Image.Image:
-    """Centre-crop to a square and resize: how ViT-style preprocessing frames the image."""
-    image = image.convert("RGB")
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+def square_crop(image: Image.Image, size: int, resize: int | None = None) -> Image.Image:
+    """The image as the model saw it (saekit.imaging.model_view: short side to ``resize``, centre crop),
+    shown at ``size`` pixels. ``resize`` is in units of ``size`` (the store's preprocessing resize /
+    size ratio times ``size``); None frames the largest centred square."""
+    return model_view(image, size, resize)
 
 
 def overlay(image: Image.Image, grid_gg: np.ndarray | None, scale: float, size: int,
@@ -98,12 +83,6 @@ def placeholder(size: int, text: str = "") -> Image.Image:
     if text:
         ImageDraw.Draw(img).text((6, size // 2 - 6), text[:24], fill=(90, 98, 110))
     return img
-
-
-def to_png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=3)
-    return buf.getvalue()
 
 
 def nearest_size(size: int | None) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold, vision_checks
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -60,37 +61,6 @@ class ArtifactConfig:
             raise SaekitError(f"min_ratio and min_gap must be > 1, got {self.min_ratio} and {self.min_gap}")
         if self.batch_size < 1 or self.top_k < 1:
             raise SaekitError("batch_size and top_k must be >= 1")
-
-
-# ----------------------------------------------------------------------------- thresholds
-
-
-def auto_threshold(norms: np.ndarray, min_ratio: float = 2.5, min_gap: float = 1.3) -> float | None:
-    """Threshold separating high-norm outliers from the bulk of a layer's patch-token norms, or None.
-
-    Sort the norms; among consecutive pairs (a, b) above the median with b >= min_ratio * median
-    and b / a >= min_gap (a jump in log-norm of at least log(min_gap)), take the LOWEST one: the
-    first clear gap above the bulk. The threshold is sqrt(a * b). The lowest, not the largest,
-    because the high-norm mode is itself spread out (its sparse top can hold a larger jump than the
-    bulk-to-outlier valley). A clean layer has no token min_ratio times its median, so no outliers.
-    """
-    x = np.sort(np.asarray(norms, dtype=np.float64).ravel())
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return None
-    med = float(np.median(x))
-    if med <= 0:
-        return None
-    start = int(np.searchsorted(x, med, side="left"))
-    a, b = x[start:-1], x[start + 1:]
-    if a.size == 0:
-        return None
-    ok = (b >= min_ratio * med) & (b >= min_gap * np.maximum(a, 1e-12))
-    hits = np.nonzero(ok)[0]
-    if hits.size == 0:
-        return None
-    i = int(hits[0])
-    return float(math.sqrt(max(a[i], 1e-12) * b[i]))
 
 
 # ----------------------------------------------------------------------------- per-batch statistics
@@ -141,12 +111,6 @@ class TokenStats:
 def _batches(samples: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(samples), size):
         yield samples[i:i + size]
-
-
-def vision_checks(model: Any) -> None:
-    if getattr(model, "patch_grid", None) is None or not getattr(model, "n_layers", 0):
-        raise SaekitError(f"artifact detection needs a vision transformer with a patch grid; "
-                          f"{getattr(model, 'model_id', '?')} is a {getattr(model, 'modality', '?')} model")
 
 
 def patch_positions(model: Any, inputs: Any) -> torch.Tensor:
@@ -311,129 +275,3 @@ def analyze_artifacts(model: Any, samples: Sequence[Any], cfg: ArtifactConfig = 
             report.register_neurons = [n.to_dict() for n in neurons]
             report.test_time_registers = evaluate_test_time_registers(model, samples, report, neurons, cfg)
     return report, stats
-
-
-# ----------------------------------------------------------------------------- capture integration
-
-
-def artifact_token_mask(model: Any, inputs: Any, layer: int | None = None, threshold: float | None = None,
-                        min_ratio: float = 2.5, min_gap: float = 1.3) -> torch.Tensor:
-    """bool [B, T]: True at artifact (high-norm) patch tokens, for `saekit capture --exclude-artifacts`.
-
-    Norms are read at blocks.{layer}.hook_resid_post (default: the last layer: a token that becomes
-    an artifact anywhere is one there too, since artifacts persist to the output). With no fixed
-    `threshold`, the automatic gap rule runs on this batch's patch norms at that layer.
-    """
-    vision_checks(model)
-    L = int(model.n_layers)
-    layer = L - 1 if layer is None else (layer + L if layer < 0 else layer)
-    if not 0 <= layer < L:
-        raise SaekitError(f"artifact layer {layer} is out of range (the model has {L} layers)")
-    hook = f"blocks.{layer}.hook_resid_post"
-    x = model.capture(inputs, [hook])[hook]
-    patches = model.token_mask(inputs, "patches").to(x.device)
-    norms = x.float().norm(dim=-1)
-    t = threshold if threshold is not None else auto_threshold(norms[patches].cpu().numpy(), min_ratio, min_gap)
-    if t is None:
-        return torch.zeros_like(patches)
-    return (norms > t) & patches
-
-
-# ----------------------------------------------------------------------------- heatmaps and report
-
-
-def _colormap(v: np.ndarray) -> np.ndarray:
-    """[0, 1] -> RGB uint8, a dark-blue -> yellow ramp."""
-    stops = np.array([[13, 8, 135], [126, 3, 168], [204, 71, 120], [248, 149, 64], [240, 249, 33]], np.float64)
-    v = np.clip(v, 0, 1) * (len(stops) - 1)
-    lo = np.floor(v).astype(int).clip(0, len(stops) - 2)
-    f = (v - lo)[..., None]
-    return (stops[lo] * (1 - f) + stops[lo + 1] * f).astype(np.uint8)
-
-
-def heatmap_png(path: Path, norms_NP: np.ndarray, masks_NP: np.ndarray, grid: tuple[int, int],
-                thumbnails: Sequence[Any] = (), cell: int = 12, title: str = "") -> None:
-    """One row per image: the image (when given) and its patch-norm map, outliers outlined in white."""
-    from PIL import Image, ImageDraw
-
-    gh, gw = grid
-    n = norms_NP.shape[0]
-    tile = max(gh, gw) * cell
-    has_thumb = any(t is not None for t in thumbnails)
-    cols = 2 if has_thumb else 1
-    W, H = cols * (tile + 8) + 8, n * (tile + 8) + 28
-    img = Image.new("RGB", (W, H), "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((8, 6), title, fill="black")
-    vmax = float(norms_NP.max()) if norms_NP.size else 1.0
-    for r in range(n):
-        y0 = 28 + r * (tile + 8)
-        x0 = 8
-        if has_thumb:
-            t = thumbnails[r] if r < len(thumbnails) else None
-            if t is not None:
-                img.paste(t.convert("RGB").resize((tile, tile)), (x0, y0))
-            x0 += tile + 8
-        rgb = _colormap(norms_NP[r].reshape(gh, gw) / max(vmax, 1e-12))
-        hm = Image.fromarray(rgb, "RGB").resize((gw * cell, gh * cell), Image.NEAREST)
-        img.paste(hm, (x0, y0))
-        for p in np.nonzero(masks_NP[r])[0]:
-            rr, cc = divmod(int(p), gw)
-            draw.rectangle([x0 + cc * cell, y0 + rr * cell, x0 + (cc + 1) * cell - 1, y0 + (rr + 1) * cell - 1],
-                           outline="white", width=2)
-    tmp = path.with_suffix(".png.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
-
-
-def write_heatmaps(report: ArtifactReport, stats: TokenStats, out_dir: Path, n_samples: int = 8) -> dict[int, str]:
-    """heatmaps/layer_XX.png for every layer; returns {layer: relative path}."""
-    hdir = out_dir / "heatmaps"
-    hdir.mkdir(parents=True, exist_ok=True)
-    k = min(n_samples, report.n_images)
-    paths = {}
-    for i in range(len(report.layers)):
-        rel = f"heatmaps/layer_{i:02d}.png"
-        heatmap_png(out_dir / rel, report.norms[:k, i], report.masks[:k, i], report.patch_grid,
-                    stats.thumbnails[:k], title=f"layer {i}: patch-token norms (outliers outlined)")
-        paths[i] = rel
-    return paths
-
-
-def render_html(doc: dict[str, Any]) -> str:
-    """A self-contained index.html for artifacts.json."""
-    import html
-
-    esc = html.escape
-    rows = []
-    for r in doc["layers"]:
-        q = r["norm_quantiles"]
-        cos = r["cos_to_neighbours"]
-        share = r.get("cls_attention_share") or {}
-        fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
-        link = f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""
-        rows.append(
-            f"<tr><td>{r['layer']}</td><td>{fmt(q['0.5'])}</td><td>{fmt(q['1.0'])}</td><td>{fmt(r['threshold'])}</td>"
-            f"<td>{r['n_outliers']}</td><td>{r['outlier_frac']:.4f}</td><td>{fmt(cos['outliers'])} / {fmt(cos['normal'])}</td>"
-            f"<td>{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}</td>"
-            f"<td>{link}</td></tr>")
-    neurons = "".join(f"<tr><td>{n['layer']}</td><td>{n['neuron']}</td><td>{n['score']:.4g}</td></tr>"
-                      for n in doc.get("register_neurons") or [])
-    ttr = doc.get("test_time_registers")
-    ttr_html = f"<pre>{esc(__import__('json').dumps(ttr, indent=2))}</pre>" if ttr else "<p>not run</p>"
-    first = doc.get("first_outlier_layer")
-    imgs = "".join(f"<h3>layer {r['layer']}</h3><img src=\"{esc(r['heatmap'])}\">" for r in doc["layers"]
-                   if r.get("heatmap") and (first is None or r["layer"] >= first - 1))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>saekit artifacts: {esc(doc['model'])}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
-</head><body><h1>High-norm artifact tokens: {esc(doc['model'])}</h1>
-<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;
-outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>
-<h2>Per layer (patch tokens, resid_post)</h2>
-<table><tr><th>layer</th><th>median norm</th><th>max norm</th><th>threshold</th><th>outliers</th><th>fraction</th>
-<th>cos to neighbours (outliers / normal)</th><th>CLS attention share (outliers / uniform)</th><th>heatmap</th></tr>
-{''.join(rows)}</table>
-<h2>Register neurons</h2><table><tr><th>layer</th><th>neuron</th><th>score</th></tr>{neurons}</table>
-<h2>Test-time registers</h2>{ttr_html}
-<h2>Heatmaps</h2>{imgs}
-</body></html>"""

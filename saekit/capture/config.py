@@ -15,7 +15,7 @@ class CaptureConfig:
     """model / data: specs for load_model / load_dataset. out: a .h5 file, or (under torchrun, or
     with world_size > 1) a shard directory. dtype None keeps the model's dtype. limit takes the first
     N samples. exclude_artifacts is reserved for the artifact analysis: when set, capture asks
-    `saekit.analysis.artifact_filter.make_token_filter(model, config)` for a token filter."""
+    `saekit.capture.artifact_tokens.make_token_filter(model, config)` for a token filter."""
 
     model: str
     data: str

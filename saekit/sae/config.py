@@ -4,11 +4,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saekit.errors import SaekitError
 
+if TYPE_CHECKING:
+    from saekit.sae.base import SAE
+
 ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka")
+#: arch name -> SAE subclass; each architecture module registers its class (saekit.sae.base.register)
+ARCH_CLASSES: dict[str, type["SAE"]] = {}
 NORMALIZATIONS = ("scale", "layernorm", "none")
 TOPK_STYLE = ("topk", "batchtopk", "matryoshka")
 

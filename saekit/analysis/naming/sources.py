@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saekit.errors import SaekitError
+from saekit.imaging import model_view
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -50,20 +51,13 @@ class ImageSource:
 
     def model_view(self, sample_id: int) -> "Image.Image":
         """The PIL image of a sample after the model's resize + centre crop (cached)."""
-        from PIL import Image
-
         sid = int(sample_id)
         if sid in self._cache:
             return self._cache[sid]
         img = self.ds[sid].image
         if img is None:
             raise SaekitError(f"sample {sid} of the dataset has no image")
-        img = img.convert("RGB")
-        scale = self.resize / min(img.size)
-        w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
-        img = img.resize((w, h), Image.BICUBIC)
-        left, top = (w - self.size) // 2, (h - self.size) // 2
-        img = img.crop((left, top, left + self.size, top + self.size))
+        img = model_view(img, self.size, self.resize)
         if len(self._cache) > 2048:
             self._cache.clear()
         self._cache[sid] = img

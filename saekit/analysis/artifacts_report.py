@@ -1,0 +1,97 @@
+"""The pictures and page of `saekit artifacts`: per-layer patch-norm heatmaps (outliers outlined)
+and OUT/index.html."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from saekit.analysis.artifacts import ArtifactReport, TokenStats
+from saekit.imaging import colormap, save_png
+
+
+def heatmap_png(path: Path, norms_NP: np.ndarray, masks_NP: np.ndarray, grid: tuple[int, int],
+                thumbnails: Sequence[Any] = (), cell: int = 12, title: str = "") -> None:
+    """One row per image: the image (when given) and its patch-norm map, outliers outlined in white."""
+    from PIL import Image, ImageDraw
+
+    gh, gw = grid
+    n = norms_NP.shape[0]
+    tile = max(gh, gw) * cell
+    has_thumb = any(t is not None for t in thumbnails)
+    cols = 2 if has_thumb else 1
+    W, H = cols * (tile + 8) + 8, n * (tile + 8) + 28
+    img = Image.new("RGB", (W, H), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((8, 6), title, fill="black")
+    vmax = float(norms_NP.max()) if norms_NP.size else 1.0
+    for r in range(n):
+        y0 = 28 + r * (tile + 8)
+        x0 = 8
+        if has_thumb:
+            t = thumbnails[r] if r < len(thumbnails) else None
+            if t is not None:
+                img.paste(t.convert("RGB").resize((tile, tile)), (x0, y0))
+            x0 += tile + 8
+        rgb = colormap(norms_NP[r].reshape(gh, gw) / max(vmax, 1e-12))
+        hm = Image.fromarray(rgb, "RGB").resize((gw * cell, gh * cell), Image.NEAREST)
+        img.paste(hm, (x0, y0))
+        for p in np.nonzero(masks_NP[r])[0]:
+            rr, cc = divmod(int(p), gw)
+            draw.rectangle([x0 + cc * cell, y0 + rr * cell, x0 + (cc + 1) * cell - 1, y0 + (rr + 1) * cell - 1],
+                           outline="white", width=2)
+    save_png(img, path)
+
+
+def write_heatmaps(report: ArtifactReport, stats: TokenStats, out_dir: Path, n_samples: int = 8) -> dict[int, str]:
+    """heatmaps/layer_XX.png for every layer; returns {layer: relative path}."""
+    hdir = out_dir / "heatmaps"
+    hdir.mkdir(parents=True, exist_ok=True)
+    k = min(n_samples, report.n_images)
+    paths = {}
+    for i in range(len(report.layers)):
+        rel = f"heatmaps/layer_{i:02d}.png"
+        heatmap_png(out_dir / rel, report.norms[:k, i], report.masks[:k, i], report.patch_grid,
+                    stats.thumbnails[:k], title=f"layer {i}: patch-token norms (outliers outlined)")
+        paths[i] = rel
+    return paths
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """A self-contained index.html for artifacts.json."""
+    import html
+
+    esc = html.escape
+    rows = []
+    for r in doc["layers"]:
+        q = r["norm_quantiles"]
+        cos = r["cos_to_neighbours"]
+        share = r.get("cls_attention_share") or {}
+        fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
+        link = f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""
+        rows.append(
+            f"<tr><td>{r['layer']}</td><td>{fmt(q['0.5'])}</td><td>{fmt(q['1.0'])}</td><td>{fmt(r['threshold'])}</td>"
+            f"<td>{r['n_outliers']}</td><td>{r['outlier_frac']:.4f}</td><td>{fmt(cos['outliers'])} / {fmt(cos['normal'])}</td>"
+            f"<td>{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}</td>"
+            f"<td>{link}</td></tr>")
+    neurons = "".join(f"<tr><td>{n['layer']}</td><td>{n['neuron']}</td><td>{n['score']:.4g}</td></tr>"
+                      for n in doc.get("register_neurons") or [])
+    ttr = doc.get("test_time_registers")
+    ttr_html = f"<pre>{esc(__import__('json').dumps(ttr, indent=2))}</pre>" if ttr else "<p>not run</p>"
+    first = doc.get("first_outlier_layer")
+    imgs = "".join(f"<h3>layer {r['layer']}</h3><img src=\"{esc(r['heatmap'])}\">" for r in doc["layers"]
+                   if r.get("heatmap") and (first is None or r["layer"] >= first - 1))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>saekit artifacts: {esc(doc['model'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
+</head><body><h1>High-norm artifact tokens: {esc(doc['model'])}</h1>
+<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;
+outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>
+<h2>Per layer (patch tokens, resid_post)</h2>
+<table><tr><th>layer</th><th>median norm</th><th>max norm</th><th>threshold</th><th>outliers</th><th>fraction</th>
+<th>cos to neighbours (outliers / normal)</th><th>CLS attention share (outliers / uniform)</th><th>heatmap</th></tr>
+{''.join(rows)}</table>
+<h2>Register neurons</h2><table><tr><th>layer</th><th>neuron</th><th>score</th></tr>{neurons}</table>
+<h2>Test-time registers</h2>{ttr_html}
+<h2>Heatmaps</h2>{imgs}
+</body></html>"""
