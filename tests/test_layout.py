@@ -1,5 +1,6 @@
 """Code layout rules: no import cycle among the modules of saekit, stores and dashboards (function-level
-imports included), imports point down the layers (stores <- saekit <- dashboards)."""
+imports included), imports point down the layers (stores <- saekit <- dashboards), and no module
+is over 400 lines."""
 from __future__ import annotations
 
 import ast
@@ -9,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("stores", "saekit", "dashboards")
 LAYER = {"stores": 0, "saekit": 1, "dashboards": 2}
 MAX_LINES = 400
+#: modules over MAX_LINES for now, each with the reason; the test fails once one is back under it
+OVER_FOR_NOW = {"saekit.analysis.conceptscope": "under rework by the ConceptScope audit issue (its own split)"}
 
 
 def _modules() -> dict[str, Path]:
@@ -120,3 +123,11 @@ def test_imports_point_down_the_layers():
     bad = [f"{m} imports {t}" for m, ts in import_graph().items() for t in ts
            if LAYER[t.split(".")[0]] > LAYER[m.split(".")[0]]]
     assert not bad, "; ".join(sorted(bad))
+
+
+def test_no_module_over_400_lines():
+    sizes = {m: len(p.read_text().splitlines()) for m, p in _modules().items()}
+    long = {m: n for m, n in sizes.items() if n > MAX_LINES and m not in OVER_FOR_NOW}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+    fixed = [m for m in OVER_FOR_NOW if sizes.get(m, 0) <= MAX_LINES]
+    assert not fixed, f"no longer over {MAX_LINES} lines, drop them from OVER_FOR_NOW: {fixed}"

@@ -1,12 +1,6 @@
-"""A text space for image features: the common ``TextSpace`` interface, a fitted linear (ridge) map
-from image features to a text-embedding space for encoders without a text tower, and CLIP's own
-towers for models that have one.
-
-``TextSpace``:
-    image_to_text(feats [N, d_feat]) -> unit-norm text-space vectors [N, D]
-    encode_texts(texts) -> unit-norm [n, D]
-    direction_to_text(dirs [L, d_feat]) -> [L, D]   the linear part, for decoder directions
-    feature_hook, pooling                            which image features it expects
+"""`saekit align`: give image features a text space (``saekit.analysis.text_space``): a fitted linear
+(ridge) map into a text encoder's space for encoders without a text tower, or, for CLIP models,
+an evaluation of their own towers.
 
 Image features of a sample are its store rows at one hook pooled over tokens ("mean", or "first"
 = the sample's first row, e.g. CLS).
@@ -24,225 +18,20 @@ import json
 import logging
 import os
 import time
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from saekit.atomic import atomic_directory, write_json_atomic
+from saekit.analysis.text_space import (FORMAT_VERSION, ClipTextSpace, LinearTextSpace, TextSpace,  # noqa: F401
+                                        encode_texts, load_text_space, read_align_json, resolve_text_encoder)
 from saekit.errors import SaekitError
+from saekit.models.text_encoder import unit_rows as _unit
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 POOLINGS = ("mean", "first")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-# ----------------------------------------------------------------------------- text encoders
-def resolve_text_encoder(spec: Any) -> Any:
-    """An object with ``encode(texts) -> unit-norm [n, D]`` (and ``dim``/``name`` when known).
-
-    ``spec``: such an object, or a string like ``offline:minilm`` (saekit.models.text_encoder)."""
-    if not isinstance(spec, str) and hasattr(spec, "encode"):  # str has .encode too
-        return spec
-    if not isinstance(spec, str):
-        raise SaekitError(f"text encoder {spec!r} is neither a spec string nor an object with encode(texts)")
-    try:
-        from saekit.models import text_encoder as te
-    except ImportError as exc:
-        raise SaekitError(f"text encoder {spec!r} is not available in this build ({exc}); "
-                          "install the offline extra with `make offline`") from None
-    loader = getattr(te, "load_text_encoder", None)
-    if loader is None:
-        raise SaekitError("saekit.models.text_encoder has no load_text_encoder(spec)")
-    return loader(spec)
-
-
-def encode_texts(encoder: Any, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    out = []
-    for s in range(0, len(texts), batch_size):
-        e = encoder.encode(list(texts[s:s + batch_size]))
-        if hasattr(e, "detach"):
-            e = e.detach().cpu().numpy()
-        out.append(np.asarray(e, dtype=np.float32))
-    if not out:
-        raise SaekitError("no texts to encode")
-    return _unit(np.concatenate(out))
-
-
-# ----------------------------------------------------------------------------- the interface
-class TextSpace(ABC):
-    """Where image features and texts meet (see the module docstring)."""
-
-    kind: str = ""
-    feature_hook: str | None = None
-    pooling: str = "mean"
-
-    @property
-    @abstractmethod
-    def dim(self) -> int: ...
-
-    @abstractmethod
-    def image_to_text(self, feats_ND: np.ndarray) -> np.ndarray: ...
-
-    @abstractmethod
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def direction_to_text(self, dirs_LD: np.ndarray) -> np.ndarray:
-        """Map feature-space directions (e.g. SAE decoder rows) with the linear part of the map."""
-        raise SaekitError(f"the {self.kind} text space cannot map feature directions")
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "feature_hook": self.feature_hook, "pooling": self.pooling, "dim": self.dim}
-
-
-class LinearTextSpace(TextSpace):
-    """text(x) = unit((x - x_mean) @ W + t_mean): a fitted ridge map into a text encoder's space."""
-
-    kind = "linear"
-
-    def __init__(self, W: np.ndarray, x_mean: np.ndarray, t_mean: np.ndarray, text_encoder: str | Any,
-                 feature_hook: str | None, pooling: str = "mean", alpha: float = 0.0):
-        self.W = np.asarray(W, dtype=np.float32)
-        self.x_mean = np.asarray(x_mean, dtype=np.float32)
-        self.t_mean = np.asarray(t_mean, dtype=np.float32)
-        self.text_encoder_spec = text_encoder if isinstance(text_encoder, str) else getattr(
-            text_encoder, "name", type(text_encoder).__name__)
-        self._encoder = None if isinstance(text_encoder, str) else text_encoder
-        self.feature_hook = feature_hook
-        self.pooling = pooling
-        self.alpha = float(alpha)
-
-    @property
-    def dim(self) -> int:
-        return int(self.W.shape[1])
-
-    @property
-    def d_feat(self) -> int:
-        return int(self.W.shape[0])
-
-    def _check_feats(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.d_feat:
-            raise SaekitError(f"the text map expects features [N, {self.d_feat}] (hook {self.feature_hook!r}), "
-                              f"got {list(x.shape)}")
-        return x
-
-    def image_to_text(self, feats_ND: np.ndarray) -> np.ndarray:
-        x = self._check_feats(feats_ND)
-        return _unit((x - self.x_mean) @ self.W + self.t_mean)
-
-    def direction_to_text(self, dirs_LD: np.ndarray) -> np.ndarray:
-        return self._check_feats(dirs_LD) @ self.W
-
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        if self._encoder is None:
-            self._encoder = resolve_text_encoder(self.text_encoder_spec)
-        return encode_texts(self._encoder, texts)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "text_encoder": self.text_encoder_spec, "alpha": self.alpha,
-                "d_feat": self.d_feat}
-
-    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        """map.npz (W, x_mean, t_mean) + align.json (kind "align"); written atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / ".map.tmp.npz", W=self.W, x_mean=self.x_mean, t_mean=self.t_mean)
-        os.replace(directory / ".map.tmp.npz", directory / "map.npz")
-        meta = {"kind": "align", "format_version": FORMAT_VERSION, "method": "ridge",
-                "text_space": self.describe(), **(extra or {})}
-        write_json_atomic(directory / "align.json", meta, indent=2)
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike, text_encoder: Any = None) -> "LinearTextSpace":
-        directory = Path(directory)
-        meta = read_align_json(directory)
-        if meta.get("method") != "ridge" or not (directory / "map.npz").is_file():
-            raise SaekitError(f"{directory} holds no fitted text map (expected align.json with method 'ridge' and map.npz)")
-        ts = meta["text_space"]
-        with np.load(directory / "map.npz") as z:
-            return cls(z["W"], z["x_mean"], z["t_mean"], text_encoder or ts["text_encoder"],
-                       ts.get("feature_hook"), ts.get("pooling", "mean"), ts.get("alpha", 0.0))
-
-
-class ClipTextSpace(TextSpace):
-    """A CLIP-style model's own joint space: image features at ``image_embeds`` are already in it
-    (only normalised), texts go through its text tower."""
-
-    kind = "clip"
-
-    def __init__(self, model: Any, spec: str = ""):
-        if getattr(model, "modality", None) != "image-text" or not hasattr(model, "embed_texts"):
-            raise SaekitError(f"{spec or model!r} has no text tower; fit a text map with `saekit align` instead")
-        self.model = model
-        self.spec = spec or getattr(model, "model_id", "clip")
-        self.feature_hook = "image_embeds"
-        self.pooling = "first"
-        self._dim: int | None = None
-
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            self._dim = int(self.encode_texts(["a"]).shape[1])
-        return self._dim
-
-    def image_to_text(self, feats_ND: np.ndarray) -> np.ndarray:
-        return _unit(np.asarray(feats_ND, dtype=np.float32))
-
-    def direction_to_text(self, dirs_LD: np.ndarray) -> np.ndarray:
-        return np.asarray(dirs_LD, dtype=np.float32)
-
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = []
-        for s in range(0, len(texts), 256):
-            e = self.model.embed_texts(list(texts[s:s + 256]))
-            out.append(e.detach().float().cpu().numpy())
-        return _unit(np.concatenate(out))
-
-    def embed_images(self, images: Sequence[Any]) -> np.ndarray:
-        return _unit(self.model.embed_images(list(images)).detach().float().cpu().numpy())
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "model": self.spec}
-
-
-def load_text_space(spec: str | os.PathLike | TextSpace, device: str = "cpu") -> TextSpace:
-    """A directory written by `saekit align` (fitted map), or a CLIP model spec (random:clip, hf:...)."""
-    if isinstance(spec, TextSpace):
-        return spec
-    p = Path(spec)
-    if p.is_dir():
-        meta = read_align_json(p)
-        if meta.get("method") == "clip":
-            return load_text_space(meta["text_space"]["model"], device)
-        return LinearTextSpace.load(p)
-    spec = str(spec)
-    if ":" not in spec:
-        raise SaekitError(f"text space {spec!r} is neither an align output directory nor a CLIP model spec "
-                          "(random:clip, hf:<clip model>)")
-    from saekit.models import load_model
-
-    return ClipTextSpace(load_model(spec, device=device), spec)
-
-
-def read_align_json(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "align.json"
-    if not path.is_file():
-        raise SaekitError(f"{directory} is not an align output directory (no align.json)")
-    meta = json.loads(path.read_text())
-    if meta.get("kind") != "align":
-        raise SaekitError(f"{path} is not an align file (kind={meta.get('kind')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise SaekitError(f"{path} has format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
-    return meta
 
 
 # ----------------------------------------------------------------------------- store features

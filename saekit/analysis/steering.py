@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 import torch
 
+from saekit.analysis.plots import line_plot_png
+from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -371,118 +373,3 @@ def latent_max_activation(model: Any, hook: str, sae: Any, latent: int, inputs: 
         log.warning("latent %d never fires on these inputs; using 1.0 as its scale", latent)
         return 1.0
     return m
-
-
-# ----------------------------------------------------------------------------- LLM effects
-
-
-def _tokenizer(model: Any) -> Any:
-    tok = getattr(model, "tokenizer", None)
-    if tok is None:
-        raise SaekitError(f"model {getattr(model, 'model_id', '?')} has no tokenizer: generation needs a text model")
-    return tok
-
-
-def _text_inputs(model: Any, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-    from saekit.data import Sample
-
-    samples = [Sample(id=i, source="prompt", label=None, text=p, image=None) for i, p in enumerate(prompts)]
-    return model.prepare(samples)
-
-
-def greedy_generate(model: Any, prompt: str, max_new_tokens: int = 20) -> str:
-    """Greedy continuation of one prompt through `model.forward` (no KV cache: every step re-runs the
-    whole sequence, so steering hooks see every position every step)."""
-    tok = _tokenizer(model)
-    inputs = _text_inputs(model, [prompt])
-    ids = inputs["input_ids"]
-    n_prompt = ids.shape[1]
-    eos = getattr(tok, "eos_token_id", None)
-    with torch.no_grad():
-        for _ in range(max_new_tokens):
-            step = dict(inputs)
-            step["input_ids"] = ids
-            if "attention_mask" in inputs:
-                step["attention_mask"] = torch.ones_like(ids)
-            logits = model.forward(step)
-            nxt = logits[:, -1].argmax(-1, keepdim=True)
-            ids = torch.cat([ids, nxt.to(ids.device)], dim=1)
-            if eos is not None and int(nxt) == int(eos):
-                break
-    return tok.decode(ids[0, n_prompt:].tolist(), skip_special_tokens=True)
-
-
-def concept_logprob(model: Any, prompts: Sequence[str], concept: str, leading_space: bool = True) -> torch.Tensor:
-    """log p(concept | prompt) per prompt, teacher-forced: the sum of the log-probabilities of the
-    concept's tokens (with a leading space unless told otherwise) appended after the prompt."""
-    tok = _tokenizer(model)
-    text = (" " + concept.strip()) if leading_space else concept
-    concept_ids = tok(text, add_special_tokens=False)["input_ids"]
-    if not concept_ids:
-        raise SaekitError(f"concept {concept!r} tokenizes to nothing")
-    out = []
-    with torch.no_grad():
-        for p in prompts:
-            inputs = _text_inputs(model, [p])
-            ids = inputs["input_ids"]
-            cid = torch.tensor([concept_ids], dtype=ids.dtype, device=ids.device)
-            full = torch.cat([ids, cid], dim=1)
-            step = dict(inputs)
-            step["input_ids"] = full
-            if "attention_mask" in inputs:
-                step["attention_mask"] = torch.ones_like(full)
-            logp = model.forward(step).float().log_softmax(-1)
-            n = ids.shape[1]
-            targets = full[0, n:]
-            preds = logp[0, n - 1:-1]
-            out.append(preds.gather(-1, targets[:, None]).sum())
-    return torch.stack(out).cpu()
-
-
-# ----------------------------------------------------------------------------- a dependency-free PNG plot
-
-
-def line_plot_png(path: Path, xs: Sequence[float], ys: Sequence[float], title: str = "", xlabel: str = "", ylabel: str = "",
-                  size: tuple[int, int] = (640, 420)) -> None:
-    """A small line plot drawn with PIL (plotly's PNG export needs a browser engine we don't ship)."""
-    from PIL import Image, ImageDraw
-
-    W, H = size
-    left, right, top, bottom = 70, 20, 40, 50
-    img = Image.new("RGB", (W, H), "white")
-    d = ImageDraw.Draw(img)
-    xs = [float(x) for x in xs]
-    ys = [float(y) for y in ys]
-    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    y0, y1 = (min(ys + [0.0]), max(ys + [0.0])) if ys else (0.0, 1.0)
-    if x1 == x0:
-        x1 = x0 + 1.0
-    if y1 == y0:
-        y1 = y0 + 1.0
-    pad = 0.05 * (y1 - y0)
-    y0, y1 = y0 - pad, y1 + pad
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (W - left - right), H - bottom - (y - y0) / (y1 - y0) * (H - top - bottom))
-
-    d.rectangle([left, top, W - right, H - bottom], outline="black")
-    zy = px(x0, 0.0)[1]
-    d.line([left, zy, W - right, zy], fill=(200, 200, 200))
-    for t in range(5):
-        yv = y0 + (y1 - y0) * t / 4
-        _, yy = px(x0, yv)
-        d.text((4, yy - 6), f"{yv:.3g}", fill="black")
-        xv = x0 + (x1 - x0) * t / 4
-        xx, _ = px(xv, y0)
-        d.text((xx - 10, H - bottom + 6), f"{xv:.3g}", fill="black")
-    pts = [px(x, y) for x, y in zip(xs, ys)]
-    if len(pts) > 1:
-        d.line(pts, fill=(31, 119, 180), width=2)
-    for x, y in pts:
-        d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(31, 119, 180))
-    d.text((left, 12), title, fill="black")
-    d.text((W // 2 - 20, H - 20), xlabel, fill="black")
-    d.text((4, top - 30), ylabel, fill="black")
-    tmp = path.with_suffix(".png.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
