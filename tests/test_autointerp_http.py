@@ -84,11 +84,13 @@ def test_auth_error_is_not_retried(tmp_path, planted, capsys, monkeypatch):
                                           ("slow", "did not answer in time")])
 def test_bad_answers_and_timeouts(tmp_path, planted, capsys, fault, words):
     sae, store = planted
-    with OpenAIServer(_backend(), fault_after=(0, fault), slow_s=1.5) as srv:
-        assert main(_argv(sae, store, tmp_path / "out", srv.url, "--timeout-s", "0.3")) == 2
-        assert srv.n_requests >= 2  # it was retried
-    _one_error_line(capsys, words)
+    # the first latent (6 calls) is answered, then every answer goes bad
+    with OpenAIServer(_backend(), fault_after=(6, fault), slow_s=1.5) as srv:
+        assert main(_argv(sae, store, tmp_path / "out", srv.url, "--timeout-s", "0.5")) == 2
+        assert srv.n_requests >= 6 + 2  # the bad call was retried
+    _one_error_line(capsys, words, "1 of 3 latents")
     assert not (tmp_path / "out" / "names.json").exists()
+    assert len((tmp_path / "out" / "progress.jsonl").read_text().splitlines()) == 1
 
 
 def test_failure_midway_keeps_finished_latents_for_resume(tmp_path, planted, capsys):

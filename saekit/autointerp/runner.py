@@ -73,23 +73,38 @@ class CallRunner:
                 self.sleep(wait)
         raise AssertionError("unreachable")
 
-    def ask(self, request: ChatRequest, parse: Callable[[str], T]) -> T:
-        """The parsed answer to `request`: cached, or asked (again with a fresh sample while the
-        answer is malformed, up to `malformed_retries` times). Raises ClientError."""
-        problem = ""
+    def _attempt(self, request: ChatRequest, attempt: int) -> ChatRequest:
+        """Attempt 0 is the request; a retry of an unusable answer asks for a fresh sample (another
+        seed, and some temperature)."""
+        if attempt == 0:
+            return request
+        return dataclasses.replace(request, attempt=attempt,
+                                   temperature=max(request.temperature, RETRY_TEMPERATURE))
+
+    def _cached(self, request: ChatRequest, parse: Callable[[str], T]) -> tuple[bool, T | None]:
+        """A usable cached answer of any attempt (so a re-run after retried answers is free too)."""
+        if self.cache is None:
+            return False, None
         for attempt in range(self.malformed_retries + 1):
-            # a retry of an unusable answer asks for a fresh sample: another seed, and some temperature
-            req = request if attempt == 0 else dataclasses.replace(
-                request, attempt=attempt, temperature=max(request.temperature, RETRY_TEMPERATURE))
-            key = req.cache_key(self.client.name)
-            hit = self.cache.get(key) if self.cache is not None else None
+            hit = self.cache.get(self._attempt(request, attempt).cache_key(self.client.name))
             if hit is not None:
                 try:
                     value = parse(hit.text)
-                    self._add(cache_hits=1)
-                    return value
                 except MalformedAnswer:
-                    pass
+                    continue
+                self._add(cache_hits=1)
+                return True, value
+        return False, None
+
+    def ask(self, request: ChatRequest, parse: Callable[[str], T]) -> T:
+        """The parsed answer to `request`: cached, or asked (again with a fresh sample while the
+        answer is malformed, up to `malformed_retries` times). Raises ClientError."""
+        found, value = self._cached(request, parse)
+        if found:
+            return value
+        problem = ""
+        for attempt in range(self.malformed_retries + 1):
+            req = self._attempt(request, attempt)
             reply = self._call(req)
             try:
                 value = parse(reply.text)
@@ -99,7 +114,7 @@ class CallRunner:
                 log.info("%s gave an unusable answer (%s); asking again", self.client.name, problem)
                 continue
             if self.cache is not None:
-                self.cache.put(key, reply)
+                self.cache.put(req.cache_key(self.client.name), reply)
             return value
         raise ClientError("malformed", f"{self.client.name} gave no usable answer in "
                                        f"{self.malformed_retries + 1} tries (last: {problem})")
