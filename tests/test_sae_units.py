@@ -191,14 +191,14 @@ def test_bad_checkpoints_and_configs_are_one_line_errors(tmp_path):
     cases = {
         "missing": (variant("missing", tensors={k: v for k, v in w.items() if k != "b_dec"}), "missing tensors \\['b_dec'\\]"),
         "shape": (variant("shape", tensors={**w, "W_dec": torch.zeros(64, 15)}), "W_dec has shape \\[64, 15\\]"),
-        "arch": (variant("arch", config={**cfg, "arch": "gated"}), "unknown SAE architecture 'gated'"),
+        "arch": (variant("arch", config={**cfg, "arch": "sparse9"}), "unknown SAE architecture 'sparse9'"),
         "extra": (variant("extra", tensors={**w, "junk": torch.zeros(1)}), "unexpected tensors \\['junk'\\]"),
     }
     for name, (path, pattern) in cases.items():
         with pytest.raises(SaekitError, match=pattern) as info:
             SAE.load(path)
         assert "\n" not in str(info.value), name
-    with pytest.raises(SaekitError, match="config.json not found"):
+    with pytest.raises(SaekitError, match="nowhere does not exist"):
         SAE.load(tmp_path / "nowhere")
     (tmp_path / "nowts").mkdir()
     (tmp_path / "nowts" / "config.json").write_text(json.dumps(cfg))

@@ -6,6 +6,6 @@
 from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import ARCHS, SAEConfig
 from saekit.sae.checkpoint import load_sae, save_sae
-from saekit.sae import relu, topk, batchtopk, jumprelu, matryoshka  # noqa: F401,E402  (register archs)
+from saekit.sae import relu, topk, batchtopk, jumprelu, matryoshka, gated  # noqa: F401,E402  (register archs)
 
 __all__ = ["SAE", "SAEConfig", "ARCHS", "StepOutput", "TrainContext", "load_sae", "save_sae"]

@@ -194,10 +194,12 @@ class SAE(nn.Module):
         save_sae(self, directory)
 
     @staticmethod
-    def load(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
-        from saekit.sae.checkpoint import load_sae
+    def load(spec: str | Path, device: str | torch.device = "cpu") -> "SAE":
+        """A saekit checkpoint directory, or another library's SAE: `saelens:`, `sparsify:`, `dictlearn:`,
+        `saev:`, `gemmascope:` + a path or `hf:<repo>[@rev]/<path>`, or a path whose files say which."""
+        from saekit.sae.formats import load_spec
 
-        return load_sae(directory, device=device)
+        return load_spec(spec, device=device)
 
     def extra_repr(self) -> str:
         c = self.cfg

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from saekit.errors import SaekitError
@@ -11,7 +11,7 @@ from saekit.errors import SaekitError
 if TYPE_CHECKING:
     from saekit.sae.base import SAE
 
-ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka")
+ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka", "gated")
 #: arch name -> SAE subclass; each architecture module registers its class (saekit.sae.base.register)
 ARCH_CLASSES: dict[str, type["SAE"]] = {}
 NORMALIZATIONS = ("scale", "layernorm", "none")
@@ -53,6 +53,9 @@ class SAEConfig:
     # held-out split used in training (stores.split): fraction of samples kept out, and the hash salt
     holdout: float = 0.0
     holdout_salt: str = ""
+    # SAEs opened from another library's files (saekit.sae.formats): its format, its own hook name,
+    # config and where the files came from; empty for SAEs trained here
+    source: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

@@ -1,0 +1,96 @@
+"""Open the SAEs of other libraries as saekit SAEs, and write saekit SAEs in their formats.
+
+    SAE.load("saelens:path/to/dir")                       # or sparsify:, dictlearn:, saev:, gemmascope:
+    SAE.load("gemmascope:hf:google/gemma-scope-2b-pt-res/layer_3/width_16k/average_l0_50")
+    SAE.load("path/to/dir")                               # format detected from the files
+    export_sae("runs/sae", "saelens", "out/sae_saelens")
+
+One module per format; each has `matches(path)`, `load(path, origin) -> SAE` and, where the format
+can hold saekit SAEs, `export(sae, out)`. See docs/interop.md for what maps to what.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from saekit.errors import SaekitError
+from saekit.sae.base import SAE
+from saekit.sae.formats import dictlearn, gemmascope, saelens, saev, sparsify
+from saekit.sae.formats.spec import FORMAT_NAMES, SAESpec, parse_spec, resolve, work_dir
+
+log = logging.getLogger(__name__)
+
+FOREIGN: dict[str, ModuleType] = {"saelens": saelens, "sparsify": sparsify, "dictlearn": dictlearn, "saev": saev,
+                                  "gemmascope": gemmascope}
+EXPORTERS: dict[str, ModuleType] = {"saelens": saelens, "sparsify": sparsify, "dictlearn": dictlearn}
+
+
+def _is_saekit(path: Path) -> bool:
+    if (path / "weights.safetensors").is_file():
+        return (path / "config.json").is_file()
+    try:  # a saekit config without its weights: saekit's loader names what is missing
+        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("format") == "saekit-sae"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def detect(path: Path, text: str) -> str:
+    """The one format whose files `path` holds; SaekitError when none or several match."""
+    found = [name for name, mod in FOREIGN.items() if mod.matches(path)]
+    if _is_saekit(path):
+        found.insert(0, "saekit")
+    if not found and sparsify.hookpoints(path):
+        found = ["sparsify"]  # a multi-hook sparsify folder: its loader names the hook points
+    if len(found) > 1:
+        raise SaekitError(f"--sae {text}: {path} holds the files of several SAE formats ({', '.join(found)}); "
+                          f"prefix the spec with the one you mean, e.g. {found[0]}:{text}")
+    if not found:
+        raise SaekitError(f"--sae {text}: no known SAE format in {path} (expected a saekit checkpoint or the files "
+                          f"of {', '.join(FOREIGN)}; prefix the spec with the format to get its exact requirements)")
+    return found[0]
+
+
+def load_spec(spec: str | os.PathLike, device: str | torch.device = "cpu") -> SAE:
+    """A saekit SAE for any SAE spec (see module docstring)."""
+    from saekit.sae.checkpoint import load_sae
+
+    parsed: SAESpec = parse_spec(spec)
+    path = resolve(parsed)
+    fmt = parsed.format or detect(path, parsed.text)
+    if fmt == "saekit":
+        return load_sae(path, device=device)
+    origin = str(parsed.hub) if parsed.hub is not None else str(path)
+    sae = FOREIGN[fmt].load(path, origin)
+    log.info("loaded %s SAE %s as saekit %s (d_in=%d, d_sae=%d, hook=%r)", fmt, origin, sae.cfg.arch,
+             sae.cfg.d_in, sae.cfg.d_sae, sae.cfg.hook)
+    return sae.to(device)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """`saekit export`: write the SAE named by `sae` (any spec) as a `format` checkpoint in the new folder `out`."""
+
+    sae: str
+    format: str
+    out: str
+
+
+def export(cfg: ExportConfig) -> Path:
+    return export_sae(cfg.sae, cfg.format, cfg.out)
+
+
+def export_sae(spec: str | os.PathLike | SAE, fmt: str, out: str | os.PathLike) -> Path:
+    """Write an SAE (a spec or a loaded SAE) in format fmt (saelens, sparsify, dictlearn) to the new folder out."""
+    if fmt not in EXPORTERS:
+        raise SaekitError(f"--format {fmt!r} is not one saekit writes (expected one of {', '.join(EXPORTERS)})")
+    sae = spec if isinstance(spec, SAE) else load_spec(spec)
+    return EXPORTERS[fmt].export(sae.to("cpu"), Path(out))
+
+
+__all__ = ["ExportConfig", "export", "FORMAT_NAMES", "FOREIGN", "EXPORTERS", "detect", "load_spec", "export_sae", "parse_spec", "work_dir"]
