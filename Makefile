@@ -6,12 +6,15 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.saekit-installed
 OUT ?= runs/quickstart
 
-.PHONY: demo test setup offline browser bench-venv bench clean
+PEERS ?= .venv-peers
+PEERS_PIP := $(PEERS)/bin/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test setup offline browser peers bench-venv bench clean
 
 demo: $(STAMP)
 	$(VENV)/bin/saekit quickstart --out $(OUT)
 
-test: $(STAMP) browser
+test: $(STAMP) browser peers
 	$(PY) -m pytest -q
 
 setup: $(STAMP)
@@ -34,6 +37,21 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# The real SAELens, sparsify, dictionary_learning and saev, for tests/test_interop_peers.py (SAELens pins
+# an older transformer-lens than saekit). The CPU torch goes in first; sparsify, dictionary_learning and
+# saev would otherwise pull a CUDA torch (and dictionary_learning wandb/umap/circuitsvis, saev
+# marimo/open-clip), so they go in with --no-deps plus the modules they import.
+peers: $(PEERS)/.installed
+
+$(PEERS)/.installed: Makefile
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS_PIP) install torch==2.13.0
+	$(PEERS_PIP) install sae-lens==6.54.12
+	$(PEERS_PIP) install --no-deps eai-sparsify==1.3.3 dictionary-learning==0.1.0 saev==0.1.0 "nnsight>=0.3,<0.4"
+	$(PEERS_PIP) install einops natsort simple-parsing schedulefree jaxtyping beartype zstandard pillow \
+	  "python-socketio[client]"
+	touch $@
+
 # SAELens pins an older transformer-lens, so the peer benchmark gets its own venv.
 bench-venv: $(STAMP)
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
@@ -46,4 +64,4 @@ bench: $(STAMP) bench-venv
 	$(PY) experiments/bench/dashboard_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-bench runs .pytest_cache
+	rm -rf $(VENV) .venv-bench $(PEERS) runs .pytest_cache

@@ -19,7 +19,8 @@ def _port(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sae", required=True, metavar="DIR", help="SAE checkpoint directory (config.json + weights)")
+    p.add_argument("--sae", required=True, metavar="SAE",
+                   help="SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)")
     p.add_argument("--store", required=True, metavar="PATH", help="activation store (.h5 file or shard directory)")
     p.add_argument("--names", metavar="DIR", help="output directory of `saekit name` (names.json)")
     p.add_argument("--audit", metavar="DIR", help="output directory of `saekit audit` (audit.json)")

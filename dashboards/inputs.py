@@ -226,12 +226,13 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     from saekit.sae import SAE
     from stores import ActivationStore
 
-    sae_dir, store_path = Path(sae_dir), Path(store_path)
-    if not sae_dir.is_dir():
-        raise SaekitError(f"--sae {sae_dir} is not a directory (expected an SAE checkpoint with config.json)")
+    from saekit.sae.formats import work_dir
+
+    store_path = Path(store_path)
     if not store_path.exists():
         raise SaekitError(f"--store {store_path} does not exist (expected a .h5 store or a shard directory)")
-    sae = SAE.load(sae_dir)
+    sae = SAE.load(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
+    sae_dir = work_dir(sae_dir)  # where its summaries are cached
     store = ActivationStore.open(store_path)
     summaries = load_or_compute(sae, sae_dir, store, progress=progress, device=device)
     inputs = DashboardInputs(summaries=summaries, store=store, sae=sae, sae_dir=sae_dir.resolve(),

@@ -55,3 +55,6 @@ register("name", "saekit.analysis.naming.command:NameConfig", "saekit.analysis.n
 register("explain", "saekit.autointerp.config:ExplainConfig", "saekit.autointerp.explain:explain",
          "explain SAE latents with a (vision-)language model and score the explanations on held-out samples",
          report="saekit.cli.reports:explain")
+register("export", "saekit.sae.formats:ExportConfig", "saekit.sae.formats:export",
+         "export an SAE to the SAELens, sparsify or dictionary_learning checkpoint format",
+         report="saekit.cli.reports:export")

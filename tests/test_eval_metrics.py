@@ -169,4 +169,4 @@ def test_cli_eval_json(tmp_path):
         assert got[key] == pytest.approx(want[key], rel=1e-6), key
     bad = subprocess.run([sys.executable, "-m", "saekit", "eval", "--sae", str(tmp_path / "nope"), "--store",
                           str(tmp_path / "s.h5")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert bad.returncode == 2 and "config.json not found" in bad.stderr
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class AuditConfig(ConceptScopeConfig):
     model: str = ""  # image model spec the SAE was trained on
     data: str = ""  # labelled image dataset: a folder with one sub-folder per class, hfds:DIR, bundled:clipart
-    sae: str = ""  # SAE checkpoint directory
+    sae: str = ""  # SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)
     out: str = ""  # output directory
     text_space: str | None = None  # a `saekit align` directory or a CLIP spec; None: the model's own towers
     classifier: str = "none"  # none | probe | zero-shot | logits
@@ -68,15 +68,13 @@ def audit(config: AuditConfig) -> AuditRun:
 
     cfg = config
     t0 = time.perf_counter()
-    sae_dir = Path(cfg.sae)
-    if not sae_dir.exists():
-        raise SaekitError(f"--sae {sae_dir} does not exist (expected an SAE checkpoint directory)")
+    sae = SAE.load(cfg.sae)  # a saekit checkpoint or a foreign spec (saelens:..., dictlearn:...); checked first
     test_frac = 0.2 if cfg.test_frac is None else cfg.test_frac
     ds = load_dataset(cfg.data)
     if ds.modality == "text":
         raise SaekitError(f"--data {cfg.data!r} holds texts; the audit needs labelled images")
     model = load_model(cfg.model, device=cfg.device)
-    sae = SAE.load(sae_dir, device=model.device)
+    sae = sae.to(model.device)
     text_space, text_tokens = (_load_text_space(cfg.text_space, model.device) if cfg.text_space is not None
                                else (None, "all"))
     backend = ModelBackend(model, sae, text_space, hook=cfg.hook, text_tokens=text_tokens)
@@ -110,7 +108,7 @@ def audit(config: AuditConfig) -> AuditRun:
         names_source = f"vocabulary ({'default' if cfg.vocab == 'default' else cfg.vocab}, top-images)"
     timings["naming"] = time.perf_counter() - t1
     meta = {
-        "sae": {"path": str(sae_dir), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
+        "sae": {"path": str(cfg.sae), "fingerprint": fp, "hook": backend.hook, "d_sae": sae.cfg.d_sae,
                 "tokens": backend.tokens, "arch": sae.cfg.arch},
         "model": {"id": model.model_id, "revision": getattr(model, "revision", "")},
         "dataset": {"spec": cfg.data, "fingerprint": dataset_fingerprint(ids, labels), "n_total": len(ids),

@@ -12,7 +12,8 @@ HELP = ("ConceptScope dataset audit: target, context and bias concepts per class
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="image model spec the SAE was trained on (hf:..., random:clip, offline:dinov2-small)")
     p.add_argument("--data", required=True, help="labelled image dataset: a folder with one sub-folder per class, hfds:DIR, bundled:clipart")
-    p.add_argument("--sae", required=True, type=Path, help="SAE checkpoint directory (trained on patch or all tokens)")
+    p.add_argument("--sae", required=True, help="SAE (trained on patch or all tokens): a saekit checkpoint directory or "
+                   "FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--alpha", type=float, default=1.0, help="target if the alignment's z-score in the class is >= alpha (default 1.0)")
     p.add_argument("--sigma", type=float, default=1.0, help="bias rule paper: class mean >= mean + sigma*std of the context means (default 1.0)")

@@ -8,7 +8,7 @@ HELP = ("evaluate an SAE on held-out samples: --suite core (L0, FVE, dead/dense,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sae", required=True, help="SAE checkpoint directory")
+    p.add_argument("--sae", required=True, help="SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:; PATH may be hf:REPO[@REV]/PATH)")
     p.add_argument("--store", required=True, help="activation store to evaluate on")
     p.add_argument("--hook", default=None, help="hook in the store (default: the SAE's hook)")
     p.add_argument("--suite", default="core", choices=["core", "vision", "text", "all"],

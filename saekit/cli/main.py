@@ -26,7 +26,6 @@ MODULES: dict[str, str] = {
     "audit": "saekit.cli.audit_cmd",
     "artifacts": "saekit.cli.artifacts_cmd",
     "steer": "saekit.cli.steer_cmd",
-    "export": "saekit.cli.export_cmd",
     # The dashboard sits a layer above saekit (docs/architecture.md), so its command lives in
     # dashboards/ and is found by name here: no saekit module imports dashboards.
     "dashboard": "dashboards.cli",

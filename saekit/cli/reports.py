@@ -37,3 +37,7 @@ def explain(result: Any, cfg: Any) -> None:
           f"mean detection balanced accuracy {mean}; {t.calls} calls, {t.cache_hits} cached, "
           f"{t.prompt_tokens} prompt + {t.completion_tokens} completion tokens")
     print(f"wrote {result.out}/names.json")
+
+
+def export(out: Path, cfg: Any) -> None:
+    print(f"wrote {out} ({cfg.format})")

@@ -11,7 +11,7 @@ HELP = "steer a model with an SAE latent (clamp / add / ablate) over a strength 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model spec (hf:..., offline:smollm2-135m, random:gpt2, ...)")
-    p.add_argument("--sae", required=True, type=Path, help="SAE checkpoint directory")
+    p.add_argument("--sae", required=True, help="SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:; PATH may be hf:REPO[@REV]/PATH)")
     p.add_argument("--latent", required=True, type=int, help="latent index to steer")
     p.add_argument("--hook", default=None, help="hook to steer at (default: the hook the SAE was trained on)")
     p.add_argument("--mode", choices=("clamp", "add", "ablate"), default="clamp")
@@ -68,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
     strengths = parse_strengths(args.strengths)
     positions = parse_positions(args.positions)
-    if not (args.sae / "config.json").is_file():
-        raise SaekitError(f"--sae {str(args.sae)!r} is not an SAE checkpoint directory (expected config.json inside)")
     sae = SAE.load(args.sae, device="cpu")
     hook = args.hook or sae.cfg.hook
     if not hook:

@@ -11,7 +11,8 @@ from saekit.analysis.naming.options import NamingOptions
 class NameConfig:
     """Which SAE, store and vocabulary to name latents with, and how (``options``)."""
 
-    sae: str = dataclasses.field(metadata={"help": "SAE checkpoint directory"})
+    sae: str = dataclasses.field(metadata={"help": "SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, "
+                                                   "sparsify:, dictlearn:, saev:, gemmascope:; PATH may be hf:REPO/PATH)"})
     store: str = dataclasses.field(metadata={"help": "activation store (.h5 file or shard directory)"})
     out: str = dataclasses.field(metadata={"help": "output directory"})
     hook: str | None = None  # store hook (default: the SAE's hook)
@@ -31,6 +32,7 @@ def name(cfg: NameConfig) -> dict[str, Any]:
     from saekit.analysis.naming.run import run_naming
     from saekit.device import resolve_device
     from saekit.sae import SAE
+    from saekit.sae.formats import work_dir
 
     device = str(resolve_device(cfg.device))
     sae = SAE.load(cfg.sae, device=device)
@@ -39,6 +41,6 @@ def name(cfg: NameConfig) -> dict[str, Any]:
         from saekit.data import load_dataset
 
         dataset = load_dataset(cfg.data)
-    return run_naming(sae, cfg.store, cfg.out, hook=cfg.hook, sae_dir=cfg.sae, vocab=cfg.vocab,
+    return run_naming(sae, cfg.store, cfg.out, hook=cfg.hook, sae_dir=work_dir(cfg.sae), vocab=cfg.vocab,
                       text_space=cfg.text_space, text_encoder=cfg.text_encoder, dataset=dataset, cfg=cfg.options,
                       device=device, progress=cfg.progress)

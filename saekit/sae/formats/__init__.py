@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Literal
 
 import torch
 
@@ -76,9 +77,10 @@ def load_spec(spec: str | os.PathLike, device: str | torch.device = "cpu") -> SA
 class ExportConfig:
     """`saekit export`: write the SAE named by `sae` (any spec) as a `format` checkpoint in the new folder `out`."""
 
-    sae: str
-    format: str
-    out: str
+    sae: str = field(metadata={"help": "SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, "
+                                       "dictlearn:, saev:, gemmascope:; PATH may be hf:REPO[@REV]/PATH)"})
+    format: Literal["saelens", "sparsify", "dictlearn"] = field(metadata={"help": "format to write"})
+    out: str = field(metadata={"help": "new (or empty) output directory"})
 
 
 def export(cfg: ExportConfig) -> Path:
