@@ -16,14 +16,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import Literal, TYPE_CHECKING
 
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.base import SAE
 from saekit.sae.formats import dictlearn, gemmascope, saelens, saev, sparsify
 from saekit.sae.formats.spec import FORMAT_NAMES, SAESpec, parse_spec, resolve, work_dir
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def export_sae(spec: str | os.PathLike | SAE, fmt: str, out: str | os.PathLike) 
     """Write an SAE (a spec or a loaded SAE) in format fmt (saelens, sparsify, dictlearn) to the new folder out."""
     if fmt not in EXPORTERS:
         raise SaekitError(f"--format {fmt!r} is not one saekit writes (expected one of {', '.join(EXPORTERS)})")
-    sae = spec if isinstance(spec, SAE) else load_spec(spec)
+    sae = spec if isinstance(spec, torch.nn.Module) else load_spec(spec)
     return EXPORTERS[fmt].export(sae.to("cpu"), Path(out))
 
 

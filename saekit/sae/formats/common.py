@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TYPE_CHECKING
 
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.base import ARCH_CLASSES, SAE
+from saekit.sae.config import ARCH_CLASSES
 from saekit.sae.config import SAEConfig
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 # JumpReLU thresholds are stored as log(theta); a source threshold <= 0 means "fires when > 0",
 # which this positive stand-in reproduces up to activations below it (far under any tolerance).
@@ -85,8 +88,6 @@ def build(arch: str, *, d_in: int, d_sae: int, tensors: dict[str, torch.Tensor],
           k: int | None = None, hook: str = "", model_id: str = "", tokens: str = "all",
           normalization: str = "none", norm_scale: float = 1.0, **cfg_extra: Any) -> SAE:
     """A saekit SAE from tensors in saekit's layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in], ...)."""
-    import saekit.sae  # noqa: F401  (registers every architecture)
-
     if not (math.isfinite(norm_scale) and norm_scale > 0):
         raise SaekitError(f"{source.get('format', 'source')}: scaling factor {norm_scale} is not a positive number")
     cfg = SAEConfig(arch=arch, d_in=d_in, d_sae=d_sae, k=k, hook=hook, normalization=normalization,

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.base import SAE
 from saekit.sae.formats.common import (build, fold_input_bias, int_of, json_safe, log_threshold, read_torch_state,
                                        require)
 from saekit.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_layer
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 NAME = "dictlearn"
 WEIGHTS = "ae.pt"

@@ -4,13 +4,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TYPE_CHECKING
 
 import torch
 
 from saekit.atomic import atomic_directory
 from saekit.errors import SaekitError
-from saekit.sae.base import SAE
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ import math
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.base import SAE
 from saekit.sae.formats.common import build, fold_input_bias, log_threshold, require
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 NAME = "gemmascope"
 WEIGHTS = "params.npz"

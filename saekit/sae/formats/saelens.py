@@ -9,17 +9,19 @@ normalize_activations=expected_average_only_in becomes saekit's input scale from
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.base import SAE
 from saekit.sae.formats.common import build, fold_input_bias, json_safe, log_threshold, read_safetensors, require
 from saekit.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import is_transformerlens
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 NAME = "saelens"
 CFG = "cfg.json"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.base import SAE
 from saekit.sae.formats.common import build, int_of, json_safe, read_torch_state, require
 from saekit.sae.formats.hooks import from_layer
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 NAME = "saev"
 WEIGHTS = "sae.pt"

@@ -8,15 +8,17 @@ SAEs reconstruct their own input through ReLU/TopK latents and nothing else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.base import SAE
 from saekit.sae.formats.common import build, int_of, json_safe, read_safetensors, require
 from saekit.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_module_path
+
+if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+    from saekit.sae.base import SAE
 
 NAME = "sparsify"
 CFG = "cfg.json"
