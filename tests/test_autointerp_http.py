@@ -161,7 +161,9 @@ def test_images_reach_a_vision_model_as_data_urls(tmp_path, capsys):
         return oracle_client().complete(req) if not req.has_images else _vision_answer(req)
 
     with OpenAIServer(backend, accepts_images=True) as srv:
-        assert main(_argv(sae, store, tmp_path / "out", srv.url, "--latents", "0", "--n-negative", "2")) == 0
+        # --data names the image folder explicitly (the store records it too)
+        assert main(_argv(sae, store, tmp_path / "out", srv.url, "--latents", "0", "--n-negative", "2",
+                          "--data", str(tmp_path / "imgs"))) == 0
     explain_req = [r for r in seen if "Top activating" in str(r.messages)][0]
     urls = [p["image_url"]["url"] for m in explain_req.messages if isinstance(m["content"], list)
             for p in m["content"] if p["type"] == "image_url"]

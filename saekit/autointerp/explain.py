@@ -129,6 +129,10 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
         from saekit.results.store_meta import StoreMetadata
 
         client = make_client(cfg, StoreMetadata.from_store(store).sample_modality)
+    if dataset is None and cfg.data:
+        from saekit.data import load_dataset
+
+        dataset = load_dataset(cfg.data)
     renderer = _renderer(cfg, store, client, tokenizer, dataset)
     fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
     _check_run(cfg, out, fingerprint)
