@@ -51,17 +51,23 @@ def make_store(path: Path, dtype: str = "float16", n: int = 3000, d: int = 12, n
 
 def test_row_order_names_the_rows_iter_batches_yields(tmp_path):
     store = ActivationStore.open(make_store(tmp_path / "s.h5", dtype="bfloat16"))
-    sid_all, pos_all = store.read_index("h", 0, store.n_rows("h"))
-    raw_all = store.read_raw("h", 0, store.n_rows("h"))
     for rank in range(3):
         kw = dict(shuffle=True, seed=5, epoch=2, rank=rank, world_size=3, buffer_rows=700, drop_last=True)
-        got = list(store.row_order("h", 96, **kw))
-        want = list(store.iter_batches("h", 96, with_index=True, raw=True, **kw))
-        assert len(got) == len(want) > 3
-        for rows, (acts, sid, pos) in zip(got, want):
-            np.testing.assert_array_equal(sid_all[rows], sid)
-            np.testing.assert_array_equal(pos_all[rows], pos)
-            np.testing.assert_array_equal(raw_all[rows], acts)
+        assert_same_rows(store, store, 96, kw)
+
+
+def assert_same_rows(store: ActivationStore, view, batch_size: int, kw: dict) -> list[np.ndarray]:
+    """view.row_order names exactly the rows view.iter_batches yields (by index and by value)."""
+    sid_all, pos_all = store.read_index("h", 0, store.n_rows("h"))
+    raw_all = store.read_raw("h", 0, store.n_rows("h"))
+    got = list(view.row_order("h", batch_size, **kw))
+    want = list(view.iter_batches("h", batch_size, with_index=True, raw=True, **kw))
+    assert len(got) == len(want) > 3
+    for rows, (acts, sid, pos) in zip(got, want):
+        np.testing.assert_array_equal(sid_all[rows], sid)
+        np.testing.assert_array_equal(pos_all[rows], pos)
+        np.testing.assert_array_equal(raw_all[rows], acts)
+    return got
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -185,14 +191,7 @@ def test_held_out_split_gives_the_same_rows_by_number_and_by_value(tmp_path):
 
     store = ActivationStore.open(make_store(tmp_path / "s.h5"))
     view = SplitView(store, 0.25, "train")
+    got = assert_same_rows(store, view, 100, dict(shuffle=True, seed=1, epoch=0, rank=1, world_size=2, drop_last=True))
     sid_all, _ = store.read_index("h", 0, store.n_rows("h"))
-    raw_all = store.read_raw("h", 0, store.n_rows("h"))
-    kw = dict(shuffle=True, seed=1, epoch=0, rank=1, world_size=2, drop_last=True)
-    got = list(view.row_order("h", 100, **kw))
-    want = list(view.iter_batches("h", 100, with_index=True, raw=True, **kw))
-    assert len(got) == len(want) > 5
-    for rows, (acts, sid, _) in zip(got, want):
-        np.testing.assert_array_equal(sid_all[rows], sid)
-        np.testing.assert_array_equal(raw_all[rows], acts)
     held = {int(s) for s in sid_all[~view.kept_rows("h")]}
     assert held and not held & {int(s) for rows in got for s in sid_all[rows]}

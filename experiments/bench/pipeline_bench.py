@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from saekit.device import resolve_device  # noqa: E402
 from saekit.train.data import BatchStream  # noqa: E402
@@ -38,18 +39,9 @@ from saekit.train.feed import DeviceFeed  # noqa: E402
 from saekit.train.resident import ResidentFeed, load_rows  # noqa: E402
 from stores import ActivationStore  # noqa: E402
 from stores.dtypes import to_storage  # noqa: E402
+from store_bench import evict  # noqa: E402 - the same page-cache eviction as the store benchmark
 
 HOOK = "blocks.6.hook_resid_post"
-
-
-def evict(path: str) -> None:
-    """Drop one file's pages from the page cache (no root needed)."""
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def make_store(path: str, n: int, d: int, dtype: str) -> None:
