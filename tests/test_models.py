@@ -274,3 +274,27 @@ def test_hf_dir_clip_and_causal_lm(clip, gpt2, tmp_path):
         assert inputs["input_ids"][0, 0].item() == gpt2.tokenizer.bos_token_id
         torch.testing.assert_close(lm.forward(inputs), gpt2.forward(inputs))
         assert "blocks.2.mlp.hook_post" in lm.hook_names()
+
+
+
+def test_lm_residual_capture_reads_the_transformers_layers_with_the_bridges_values(monkeypatch):
+    import saekit.models.tl_lm as tl
+    from saekit.models.base import HookedModel
+
+    m = load_model("random:gpt2", "cpu")
+    inp = m.tokenize(["hello world, this is a test", "short"])
+    hooks = ["blocks.1.hook_resid_post", "blocks.2.hook_resid_pre", "blocks.0.hook_resid_pre"]
+    fast = m.capture(inp, hooks)
+    slow = HookedModel.capture(m, inp, hooks)  # through the bridge's HookPoints
+    for h in hooks:
+        assert torch.equal(fast[h], slow[h]), h
+    seen = []
+    monkeypatch.setattr(tl, "capture_resid", lambda *a: seen.append(1) or {})  # {}: falls back to the bridge
+    m.capture(inp, hooks)
+    assert seen  # residual hooks take the direct path
+    seen.clear()
+    m.capture(inp, ["blocks.1.mlp.hook_post"])
+    assert not seen  # other hooks go through the bridge
+    with m.hooks({"blocks.0.hook_resid_post": lambda a: a * 0}):  # a replacement installed: the bridge path
+        zeroed = m.capture(inp, ["blocks.1.hook_resid_pre"])
+    assert not seen and torch.count_nonzero(zeroed["blocks.1.hook_resid_pre"]) == 0

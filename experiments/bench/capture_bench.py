@@ -9,6 +9,15 @@ last layer. Prints one JSON line; capture_ratio is the middle-layer capture over
 (best of --reps alternating runs each).
 
     .venv/bin/python experiments/bench/capture_bench.py [--n 128] [--batch-size 16] [--device auto]
+
+--llm: the language-model comparison instead. offline:smollm2-135m (float32, right padding to the
+longest paragraph of each batch, --batch-size paragraphs per batch, tokens all) on the first --n
+paragraphs of bundled:austen: `saekit.capture.capture` of blocks.15.hook_resid_post (tokenise,
+forward to layer 15, select the non-padding tokens, write float32 rows) against a plain
+transformers forward of the same batches (the same tokeniser call, then the transformers model
+with a torch hook that stops it after decoder layer 15). Rates are non-padding tokens per second.
+
+    .venv/bin/python experiments/bench/capture_bench.py --llm [--n 64] [--batch-size 16]
 """
 from __future__ import annotations
 
@@ -44,7 +53,11 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="random:vit-s")
     ap.add_argument("--reps", type=int, default=2, help="alternating repetitions; the best of each is reported")
+    ap.add_argument("--llm", action="store_true", help="SmolLM2 layer-15 capture vs a plain transformers forward")
+    ap.add_argument("--layer", type=int, default=15)
     args = ap.parse_args()
+    if args.llm:
+        return llm_main(args)
 
     from saekit.capture import CaptureConfig, capture
     from saekit.data import load_dataset
@@ -99,6 +112,70 @@ def main() -> None:
         "capture_ratio_last_layer": round(cap_last / fwd, 3),
         "rows_written": rows_mid[hook_mid], "mb_written": round(rows_mid[hook_mid] * m.d_model * 2 / 2**20, 1),
         "torch_threads": torch.get_num_threads(),
+    }))
+
+
+def llm_main(args: argparse.Namespace) -> None:
+    from saekit.capture import CaptureConfig, capture
+    from saekit.data import load_dataset
+    from saekit.models import load_model
+
+    model_spec, data_spec = "offline:smollm2-135m", "bundled:austen"
+    m = load_model(model_spec, args.device)
+    ds = load_dataset(data_spec)
+    hf, layers = m._hf, m._hf_layers
+    hook = f"blocks.{args.layer}.hook_resid_post"
+    sync = torch.cuda.synchronize if m.device.type == "cuda" else (lambda: None)
+    batches = [list(range(i, min(i + args.batch_size, args.n))) for i in range(0, args.n, args.batch_size)]
+    n_tokens = sum(int(m.prepare([ds[i] for i in b])["attention_mask"].sum()) for b in batches)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_a) -> None:
+        raise Stop
+
+    def plain_forward() -> float:
+        handle = layers[args.layer].register_forward_hook(stop)
+        try:
+            sync()
+            t = time.perf_counter()
+            for b in batches:
+                inputs = m.prepare([ds[i] for i in b])
+                try:
+                    with torch.no_grad():
+                        hf(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+                except Stop:
+                    pass
+            sync()
+            return n_tokens / (time.perf_counter() - t)
+        finally:
+            handle.remove()
+
+    tmp = Path(tempfile.mkdtemp(prefix="capture_bench_llm_"))
+
+    def capture_run() -> float:
+        cfg = CaptureConfig(model=model_spec, data=data_spec, hooks=(hook,), out=str(tmp / "llm.h5"), dtype="float32",
+                            batch_size=args.batch_size, limit=args.n, progress=False, overwrite=True,
+                            device=args.device, tokens="all")
+        sync()
+        t = time.perf_counter()
+        capture(cfg, model=m, dataset=ds)
+        sync()
+        return n_tokens / (time.perf_counter() - t)
+
+    plain_forward()  # warm-up
+    fwds, caps = [], []
+    for _ in range(args.reps):
+        fwds.append(plain_forward())
+        caps.append(capture_run())
+    print(json.dumps({
+        "bench": "capture_llm", "model": model_spec, "data": data_spec, "device": str(m.device), "paragraphs": args.n,
+        "batch_size": args.batch_size, "padding": "right, to the longest paragraph of each batch", "dtype": "float32",
+        "tokens": "all", "non_padding_tokens": n_tokens, "hook": hook, "reps": args.reps,
+        "forward_to_layer_tokens_per_s": round(max(fwds), 2), "capture_tokens_per_s": round(max(caps), 2),
+        "capture_ratio": round(max(caps) / max(fwds), 3), "forward_runs": [round(x, 2) for x in fwds],
+        "capture_runs": [round(x, 2) for x in caps], "torch_threads": torch.get_num_threads(),
     }))
 
 

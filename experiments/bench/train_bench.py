@@ -8,8 +8,10 @@ dictionary (24 of 4096 unit atoms per row, exponential coefficients, Gaussian no
 offset; scaled to unit mean squared norm) by torch's seeded generator inside the timed loop.
 Each library runs in its own subprocess (SAELens in .venv-bench, which pins an older
 transformer-lens) and is measured the same way:
-  tokens_per_s  rows per second between the request of batch WARM and of the last batch
-                (data generation + the library's own training step; the first WARM steps are warm-up)
+  tokens_per_s  rows per second between the request of batch WARM and the end of the last step
+                (data generation + the library's own training step; the first WARM steps are warm-up;
+                saekit's clock stops when train() returns, final checkpoint write included, since
+                its input feed requests batches ahead of the step)
   fve           pooled FVE, 1 - SSE / sum ||x - mean||^2, on 8192 held-out rows, same numpy formula
   peak_rss_mb   ru_maxrss of the subprocess
 saekit: saekit.train.train (its full trainer: recipe, dead-latent tracking, metrics, final
@@ -108,7 +110,7 @@ def worker_saekit() -> dict:
             return {"mean_sq_norm": float(make_batch(-1).pow(2).sum(1).mean())}
 
         def iter_batches(self, hook, batch_size, shuffle=False, seed=0, epoch=0, rank=0, world_size=1,
-                         buffer_rows=None, drop_last=False, with_index=False):
+                         buffer_rows=None, drop_last=False, with_index=False, **kw):
             if batch_size != BATCH:  # the b_dec init sample
                 x = make_batch(-2, batch_size).numpy()
                 yield (x, np.arange(len(x)), np.full(len(x), -1, np.int32)) if with_index else x
@@ -120,8 +122,9 @@ def worker_saekit() -> dict:
 
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(hook="h", arch="topk", k=K, expansion=EXPANSION, tokens=STEPS * BATCH, batch_size=BATCH,
-                          out=out, device="cpu", progress=False, seed=0)
+                          out=out, device="cpu", progress=False, seed=0, holdout=0.0, data_on_device="off")
         sae = train(cfg, SyntheticSource())
+        clock.mark(STEPS)  # the feed requests batches ahead of the step: stop the clock when training is done
     held = make_batch(999_999, 8192)
     with torch.no_grad():
         x_hat = sae(held)

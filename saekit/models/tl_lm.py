@@ -16,6 +16,7 @@ from torch import nn
 
 from saekit.errors import SaekitError
 from saekit.models.base import HookSite, HookedModel, check_selection, first_tensor, post_site
+from saekit.models.hf_layers import RESID, capture_resid, decoder_layers, no_hooks_installed
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class TLModel(HookedModel):
         names = [f"blocks.{i}.{n}" for i in range(self.n_layers) for n in _PER_LAYER]
         names.append("ln_final.hook_normalized")
         self._names = [n for n in names if n in hook_dict]
+        self._hf = getattr(bridge, "original_model", None)
+        self._hf_layers = decoder_layers(self._hf, self.n_layers) if isinstance(self._hf, nn.Module) else None
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module, tokenizer: Any, model_id: str, revision: str = "",
@@ -86,6 +89,19 @@ class TLModel(HookedModel):
 
     def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> Any:
         return self.bridge(inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+
+    def capture(self, inputs: Mapping[str, torch.Tensor], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Residual-stream hooks are read from the transformers layers directly (the same values, the
+        cost of a plain forward stopped there) unless a replacement is installed on the bridge; any
+        other hook goes through the bridge's HookPoints."""
+        hooks = list(dict.fromkeys(hooks))
+        if (hooks and self._hf_layers is not None and all(RESID.match(h) and h in self._hook_dict for h in hooks)
+                and no_hooks_installed(self._hook_dict)):
+            got = capture_resid(self._hf_layers, lambda: self._hf(
+                input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")), hooks)
+            if len(got) == len(hooks):
+                return got
+        return super().capture(inputs, hooks)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Next-token logits [B, T, vocab]."""
