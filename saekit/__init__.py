@@ -1,7 +1,9 @@
 """saekit: sparse autoencoders for vision, vision-language and language transformers.
 
-`saekit.capture` and `saekit.train` are subpackages (their functions: `saekit.capture.capture`,
-`saekit.train.train`). The public names below are imported lazily so that `import saekit` (and the CLI's --help) does
+Every command is a function taking its config dataclass: `saekit.capture(CaptureConfig(...))`,
+`saekit.train(TrainConfig(...))` (subpackages callable as their command), `saekit.name(NameConfig(...))`,
+`saekit.align(AlignRunConfig(...))`, `saekit.compare(CompareConfig(...))`, `saekit.run_eval(EvalConfig(...))`,
+`saekit.explain(ExplainConfig(...))`, `saekit.quickstart(QuickstartConfig(...))`. The public names below are imported lazily so that `import saekit` (and the CLI's --help) does
 not pay for torch / transformers until they are used.
 """
 from __future__ import annotations
@@ -22,12 +24,39 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "saekit.data",
     "evaluate": "saekit.eval",
     "steer": "saekit.analysis.steering",
+    # commands: one function each, taking the command's config dataclass (saekit.commands)
+    "TrainResult": "saekit.train.command",
+    "name": "saekit.analysis.naming.command",
+    "NameConfig": "saekit.analysis.naming.command",
+    "NamingOptions": "saekit.analysis.naming.options",
+    "AlignConfig": "saekit.analysis.alignment",
+    "AlignRunConfig": "saekit.analysis.alignment",
+    "compare": "saekit.eval.compare",
+    "CompareConfig": "saekit.eval.compare",
+    "EvalConfig": "saekit.eval",
+    "run_eval": "saekit.eval",
+    "QuickstartConfig": "saekit.quickstart",
+    "run_quickstart": "saekit.quickstart",
+    "explain": "saekit.autointerp.explain",
+    "ExplainConfig": "saekit.autointerp.config",
 }
+#: names served under another name: saekit.align is the `align` command's function
+_RENAMED: dict[str, tuple[str, str]] = {"align": ("saekit.analysis.alignment", "align_command"),
+                                        "quickstart": ("saekit.quickstart", "run_quickstart")}
+#: subpackages that are callable as their command (saekit.train(TrainConfig(...)), saekit.capture(...))
+_CALLABLE_PACKAGES = ("train", "capture")
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, *_RENAMED, *_CALLABLE_PACKAGES])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CALLABLE_PACKAGES:
+        return importlib.import_module(f"saekit.{name}")
+    if name in _RENAMED:
+        module_name, attr = _RENAMED[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+        return value
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'saekit' has no attribute {name!r}")

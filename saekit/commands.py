@@ -49,6 +49,15 @@ def register(name: str, config: str, function: str, help: str, report: str | Non
 
 register("train", "saekit.train.config:TrainConfig", "saekit.train.command:run_training",
          "train a sparse autoencoder on an activation store", report="saekit.cli.reports:train")
+register("compare", "saekit.eval.compare:CompareConfig", "saekit.eval.compare:compare",
+         "compare SAEs on the same held-out rows of a store: one table and trade-off plots (compare.json, report.html)",
+         report="saekit.cli.reports:compare")
+register("align", "saekit.analysis.alignment:AlignRunConfig", "saekit.analysis.alignment:align_command",
+         "fit a linear map from image features to a text-embedding space (or evaluate CLIP's own)",
+         report="saekit.cli.reports:align")
+register("quickstart", "saekit.quickstart:QuickstartConfig", "saekit.quickstart:run_quickstart",
+         "capture, train, evaluate, align, name and report on the embedded default (DINOv2 ViT-S + bundled clipart)",
+         report="saekit.cli.reports:quickstart")
 register("name", "saekit.analysis.naming.command:NameConfig", "saekit.analysis.naming.command:name",
          "name SAE latents with a vocabulary (top examples, heatmaps, Monosemanticity Score)",
          report="saekit.cli.reports:name")

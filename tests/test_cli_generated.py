@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 from typing import Literal
 
 import pytest
@@ -25,10 +26,10 @@ def test_every_config_field_of_every_command_has_a_flag(name):
     covered = {fl.path[-1] for fl in flags}
 
     def leaves(c):
+        hints = typing.get_type_hints(c)
         for f in dataclasses.fields(c):
-            default = f.default
-            if dataclasses.is_dataclass(default):
-                yield from leaves(type(default))
+            if dataclasses.is_dataclass(hints[f.name]):
+                yield from leaves(hints[f.name])
             else:
                 yield f.name
     missing = [f for f in leaves(cls) if f not in covered]

@@ -105,13 +105,18 @@ def recall_at_k(pred_ND: np.ndarray, caption_emb_ND: np.ndarray, captions: Seque
 
 @dataclasses.dataclass(frozen=True)
 class AlignConfig:
-    hook: str
-    pooling: str = "mean"
-    text_encoder: str = "offline:minilm"
-    test_frac: float = 0.2
-    val_frac: float = 0.2
-    alphas_rel: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)
-    k: int = 10
+    hook: str = dataclasses.field(metadata={
+        "help": "hook whose pooled features are mapped (use the SAE's hook to name by decoder direction; "
+                "image_embeds for CLIP)"})
+    pooling: str = dataclasses.field(default="mean", metadata={
+        "choices": POOLINGS, "help": "how a sample's rows become one feature vector: mean over tokens or its first row (CLS)"})
+    text_encoder: str = dataclasses.field(default="offline:minilm", metadata={
+        "help": "offline:minilm, st:<sentence-transformers model>, or a CLIP model spec (random:clip, "
+                "hf:openai/clip-vit-base-patch32) to use its own text tower instead of a fit"})
+    test_frac: float = 0.2  # held-out share of pairs for recall@k
+    val_frac: float = 0.2  # share of the training pairs that picks the ridge alpha
+    alphas_rel: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)  # ridge alphas, relative to the features' scale
+    k: int = 10  # k of recall@k
     seed: int = 0
 
 
@@ -259,3 +264,26 @@ def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
                        f" from hook <code>{meta['store']['hook']}</code> ({meta['text_space']['pooling']} pooling)</p>"),
             ("Held-out image&rarr;caption retrieval", rows),
         ])
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignRunConfig:
+    """`saekit align`: which store, where to write, and the fit (``fit``: hook, pooling, text encoder, ...)."""
+
+    store: str = dataclasses.field(metadata={"help": "activation store with image-caption samples (/samples text)"})
+    out: str = dataclasses.field(metadata={"help": "output directory"})
+    fit: AlignConfig
+    device: str = "auto"  # auto, cpu, cuda, cuda:N (CLIP models only)
+    progress: bool = True  # show progress bars
+
+
+def align_command(cfg: AlignRunConfig) -> dict[str, Any]:
+    """Fit (or, for CLIP, evaluate) the text space of ``cfg.store``; write ``cfg.out``; return align.json."""
+    from saekit.device import resolve_device
+
+    if not 0.0 < cfg.fit.test_frac < 0.9:
+        raise SaekitError(f"--test-frac must be in (0, 0.9), got {cfg.fit.test_frac}")
+    if cfg.fit.k < 1:
+        raise SaekitError(f"--k must be >= 1, got {cfg.fit.k}")
+    _, meta = align(cfg.store, cfg.fit, out=cfg.out, device=str(resolve_device(cfg.device)), progress=cfg.progress)
+    return meta

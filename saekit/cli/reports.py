@@ -41,3 +41,30 @@ def explain(result: Any, cfg: Any) -> None:
 
 def export(out: Path, cfg: Any) -> None:
     print(f"wrote {out} ({cfg.format})")
+
+
+def align(meta: dict[str, Any], cfg: Any) -> None:
+    m, k = meta["metrics"], cfg.fit.k
+    line = f"recall@{k} {m[f'recall_at_{k}']:.3f} on {m['n_test']} held-out pairs (chance {m[f'chance_recall_at_{k}']:.3f}"
+    if f"baseline_shuffled_recall_at_{k}" in m:
+        line += f", shuffled-caption fit {m[f'baseline_shuffled_recall_at_{k}']:.3f}"
+    print(line + ")")
+    print(f"wrote {cfg.out}/align.json")
+
+
+def compare(res: dict[str, Any], cfg: Any) -> None:
+    for e in res["saes"]:
+        core = e["metrics"].get("core", {})
+        print(f"{e['name']:<24} L0={core.get('l0', float('nan')):.2f} FVE={core.get('fve', float('nan')):.4f} "
+              f"dead={core.get('dead_frac', float('nan')):.3f}")
+    print(f"wrote {cfg.out}/compare.json and report.html ({res['split']['name']} split, {res['n_rows']} rows)")
+
+
+def quickstart(result: Any, cfg: Any) -> None:
+    from saekit.quickstart import dashboard_command
+
+    report, results = result
+    for r in results:
+        print(f"  {r.name:<8} {'reused' if r.reused else f'{r.seconds:.1f} s'}")
+    print(f"report: {report}")
+    print(f"dashboard: {dashboard_command(cfg)}")

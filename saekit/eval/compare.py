@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,19 +27,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CompareConfig:
-    saes: tuple[str, ...]
-    store: str
-    out: str
-    names: tuple[str, ...] = ()  # display names (default: the checkpoint directory names)
-    suite: str = "all"
-    hook: str | None = None
-    split: str = "auto"
-    holdout: float | None = None
+    saes: tuple[str, ...] = dataclasses.field(metadata={"flag": "--sae", "help": "SAE checkpoint directory (repeat for each SAE)"})
+    store: str  # activation store the SAEs read
+    out: str  # output directory (compare.json, report.html)
+    names: tuple[str, ...] = dataclasses.field(default=(), metadata={
+        "flag": "--name", "help": "display name of each --sae, in order (default: the checkpoint directory names)"})
+    suite: str = dataclasses.field(default="all", metadata={
+        "choices": ("core", "vision", "text", "all"),
+        "help": "metric suite (all: what applies to the store, the rest reported as skipped)"})
+    hook: str | None = None  # hook in the store (default: the SAEs' hook)
+    split: str = dataclasses.field(default="auto", metadata={"choices": ("auto", "holdout", "train", "all")})
+    holdout: float | None = None  # held-out fraction for SAEs that record none
     max_rows: int | None = 500_000
     max_samples: int | None = 20_000
     batch_size: int = 4096
     device: str = "auto"
-    ms_embeddings: str | None = None
+    ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score)
     seed: int = 0
 
     def __post_init__(self) -> None:
