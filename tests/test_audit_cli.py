@@ -199,3 +199,65 @@ def test_cli_vocabulary_names(clip_setup, tmp_path, capsys):
     names = {e["name"] for c in doc["classes"].values() for e in c["target"] + c["context"]}
     assert names and names <= {"red", "green", "blue", "square", "circle"}
     assert doc["names"].startswith("vocabulary")
+
+
+# ------------------------------------------------------------------------------ one pass, reuse
+def _same_pass(be, px, latents):
+    acts, emb, state = be.encode_pass(px)
+    ref_acts, ref_maps = be.encode(px, latents)
+    assert torch.allclose(acts, ref_acts, atol=1e-5)
+    assert torch.allclose(emb, be.embed(px), atol=1e-5)
+    assert torch.allclose(be.maps_from_state(state, latents), ref_maps, atol=1e-5)
+
+
+def test_one_pass_equals_separate_encode_and_embed(clip_setup):
+    """The image-level pass (activations, embedding, cached hook state) gives what the separate calls give,
+    for the model's own text tower (full forward with a recording hook) and for a fitted map at another hook."""
+    from saekit.analysis.alignment import LinearTextSpace
+    from saekit.analysis.concept_alignment import resolve_similarity
+
+    data, sae_dir = clip_setup
+    model = load_model("random:clip")
+    be = ModelBackend(model, SAE.load(sae_dir))
+    px = be.pixels([s.image for s in cb.make_dataset(2, 2, seed=3)])
+    _same_pass(be, px, np.array([0, 5, 7]))
+    assert resolve_similarity("auto", be) == "cosine"  # the paper's raw cosine where the towers allow it
+
+    vit = load_model("random:vit")
+    sae = SAE.create(SAEConfig(arch="relu", d_in=64, d_sae=16, hook="blocks.0.hook_resid_post", model_id="random:vit",
+                               tokens="patches"), seed=0)
+    rng = np.random.default_rng(0)
+    space = LinearTextSpace(rng.normal(size=(64, 8)), np.zeros(64), np.zeros(8), _HashEncoder(),
+                            feature_hook="blocks.2.hook_resid_post")
+    be2 = ModelBackend(vit, sae, space)
+    _same_pass(be2, be2.pixels([s.image for s in cb.make_dataset(2, 2, seed=4)]), np.array([1, 2]))
+    assert resolve_similarity("auto", be2) == "shifted" and resolve_similarity("cosine", be2) == "cosine"
+
+
+def test_skipped_and_reused_copies_give_the_brute_force_scores():
+    """Known answer: sufficiency / necessity with silent latents' copies skipped, originals reused from the
+    image pass and copies batched across classes equal the paper's computation with every copy forwarded."""
+    from saekit.analysis.concept_alignment import Batcher, finish_class, image_pass, queue_class
+    from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
+
+    be = cb.PlantedBackend(3)
+    samples = cb.make_dataset(3, 6, seed=2)
+    rows = np.arange(len(samples))
+    ip = image_pass(be, samples, 5, keep_rows=set(rows.tolist()))
+    latents = np.arange(be.d_sae)
+    text = be.encode_texts(["a"])[0]
+    batcher = Batcher(be.embed, 7)
+    job = queue_class(be, batcher, [s.image for s in samples], rows, latents, ip, 0.5, 0.001, chunk=4)
+    emb_black = be.embed(torch.zeros_like(be.pixels([samples[0].image]))).float()[0]
+    got = finish_class(job, batcher.flush(), emb_black, text, "shifted")
+    assert job.silent_nK.any() and batcher.n_forwarded < 2 * job.silent_nK.size
+
+    px = be.pixels([s.image for s in samples])
+    _, maps = be.encode(px, latents)
+    m = pixel_masks(maps, tuple(px.shape[-2:]))
+    sim = lambda x: ((1 + be.embed(x).float() @ text.float()) / 2).double().numpy()  # noqa: E731
+    s0 = sim(px)
+    only = sim(concept_only(px, m, 0.5).flatten(0, 1)).reshape(len(px), -1)
+    rem = sim(concept_removed(px, m, 0.001).flatten(0, 1)).reshape(len(px), -1)
+    np.testing.assert_allclose(got["sufficiency"], (only / s0[:, None]).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(got["necessity"], (s0[:, None] / rem).mean(0), rtol=1e-5)
