@@ -234,3 +234,21 @@ def test_bad_inputs_are_one_line_errors():
         conceptscope(cb.PlantedBackend(2), cb.make_dataset(2, 6, seed=0), ConceptScopeConfig(validity="absolute", active_threshold=1e6))
     with pytest.raises(SaekitError, match="--per-class"):
         ConceptScopeConfig(n_per_class=0)
+
+
+def test_config_errors_are_one_line():
+    from saekit.analysis.audit import AuditConfig
+
+    with pytest.raises(SaekitError, match="fraction of each latent's maximum"):
+        ConceptScopeConfig(active_threshold=1.5)
+    ConceptScopeConfig(validity="absolute", active_threshold=1.5)  # SAE units: any value
+    with pytest.raises(SaekitError, match="--bias-rule"):
+        ConceptScopeConfig(bias_rule="magnitude")
+    with pytest.raises(SaekitError, match="--similarity"):
+        ConceptScopeConfig(similarity="dot")
+    with pytest.raises(SaekitError, match="--model"):
+        AuditConfig(data="d", sae="s", out="o")
+    with pytest.raises(SaekitError, match="not both"):
+        AuditConfig(model="m", data="d", sae="s", out="o", test_data="t", test_frac=0.1)
+    cfg = AuditConfig(model="m", data="d", sae="s", out="o", min_lift=3.0)
+    assert cfg.method() == ConceptScopeConfig(min_lift=3.0)  # the method's fields, nothing else
