@@ -252,3 +252,30 @@ def test_config_errors_are_one_line():
         AuditConfig(model="m", data="d", sae="s", out="o", test_data="t", test_frac=0.1)
     cfg = AuditConfig(model="m", data="d", sae="s", out="o", min_lift=3.0)
     assert cfg.method() == ConceptScopeConfig(min_lift=3.0)  # the method's fields, nothing else
+
+
+class ScaledBackend(cb.PlantedBackend):
+    """The planted SAE with every activation multiplied by `scale`: a foreign SAE on another scale."""
+
+    def __init__(self, n_classes: int, scale: float):
+        super().__init__(n_classes)
+        self.scale = scale
+
+    def encode(self, px, latents=None):
+        acts, maps = super().encode(px, latents)
+        return acts * self.scale, None if maps is None else maps * self.scale
+
+
+def test_default_rules_give_the_same_audit_at_any_sae_scale():
+    train = cb.make_dataset(3, 20, seed=4)
+    cfg = ConceptScopeConfig(n_per_class=8)
+
+    def roles(res):
+        return [(sorted(x.latent for x in c.target), sorted(x.latent for x in c.bias)) for c in res.classes]
+
+    base = conceptscope(ScaledBackend(3, 1.0), train, cfg)
+    assert all(c.bias for c in base.classes)
+    for scale in (1e-3, 40.0):
+        assert roles(conceptscope(ScaledBackend(3, scale), train, cfg)) == roles(base)
+    with pytest.raises(SaekitError, match="no valid latents"):  # the paper's 0.5 in SAE units
+        conceptscope(ScaledBackend(3, 1e-3), train, ConceptScopeConfig(n_per_class=8, validity="absolute"))
