@@ -7,7 +7,7 @@ bottom-left corner (the control) is drawn on exactly half of the images of every
 A balanced evaluation set (half of each class framed) is the paper's bias-discovery test split.
 
 Pipeline, each phase timed: write the data (hfds, with the drawings' captions) -> `capture` through
-the offline DINOv2 -> `train` a TopK SAE (nothing planted in it) -> `align` (a text space for the
+the offline DINOv2 (audit and evaluation images) -> `train` a TopK SAE (nothing planted in it) -> `align` (a text space for the
 encoder, fitted on the captions) -> `audit` with the default AuditConfig (the evaluation set as its
 test images).
 
@@ -61,7 +61,8 @@ def disc(img, colour=(30, 80, 230), radius_frac: float = 0.12):
     return im
 
 
-def build_data(out: Path, n_audit: int, n_eval: int, cue_rate: float, leak: float, seed: int) -> dict:
+def build_data(out: Path, classes: tuple[str, ...], n_audit: int, n_eval: int, cue_rate: float, leak: float,
+               seed: int) -> dict:
     """Two hfds datasets (audit, eval) with image / label / text / cue / control columns."""
     import datasets
 
@@ -71,7 +72,7 @@ def build_data(out: Path, n_audit: int, n_eval: int, cue_rate: float, leak: floa
     meta = clipart_metadata()
     ds = load_bundled("clipart")
     rows = {"audit": [], "eval": []}
-    for c in CLASSES:
+    for c in classes:
         idx = rng.permutation([i for i, m in enumerate(meta) if m["label"] == c])[:n_audit + n_eval]
         for split, part in (("audit", idx[:n_audit]), ("eval", idx[n_audit:])):
             # exact counts per class, shuffled: the control is uncorrelated with the class by construction
@@ -90,6 +91,9 @@ def build_data(out: Path, n_audit: int, n_eval: int, cue_rate: float, leak: floa
                                       "text": datasets.Value("string"), "cue": datasets.Value("bool"),
                                       "control": datasets.Value("bool"), "source": datasets.Value("string")})
         datasets.Dataset.from_list(r, features=features).save_to_disk(str(out / split))
+    features = datasets.load_from_disk(str(out / "audit")).features
+    datasets.concatenate_datasets([datasets.load_from_disk(str(out / s)) for s in rows]).cast(features) \
+        .save_to_disk(str(out / "all"))  # what the SAE and the text map are trained on
     return {s: {"n": len(r), "cue": int(sum(x["cue"] for x in r)), "control": int(sum(x["control"] for x in r))}
             for s, r in rows.items()}
 
@@ -117,6 +121,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/audit_real_benchmark"))
     ap.add_argument("--reuse", action="store_true", help="reuse data, store, SAE and text space from --work")
     ap.add_argument("--model", default="offline:dinov2-small@84")
+    ap.add_argument("--classes", type=int, default=len(CLASSES), help=f"the first N of {', '.join(CLASSES)}")
     ap.add_argument("--n-audit", type=int, default=32, help="audited images per class")
     ap.add_argument("--n-eval", type=int, default=16, help="evaluation images per class (half framed)")
     ap.add_argument("--cue-rate", type=float, default=0.85)
@@ -139,22 +144,22 @@ def main() -> None:
 
     t = time.perf_counter()
     if not done["data"]:
-        counts = build_data(paths["data"], args.n_audit, args.n_eval, args.cue_rate, args.leak, args.seed)
+        counts = build_data(paths["data"], CLASSES[:max(2, args.classes)], args.n_audit, args.n_eval, args.cue_rate,
+                            args.leak, args.seed)
     else:
         counts = {s: {"n": len(flags(paths["data"] / s, "cue")), "cue": int(flags(paths["data"] / s, "cue").sum())}
                   for s in ("audit", "eval")}
     secs["data"] = time.perf_counter() - t
     if not done["store"]:
         t = time.perf_counter()
-        for part in ("audit", "eval"):
-            out = paths["store"] if part == "audit" else w / "store_eval.h5"
-            capture(CaptureConfig(model=args.model, data=f"hfds:{paths['data'] / part}", hooks=(HOOK,), out=str(out),
-                                  tokens="patches", overwrite=True, seed=args.seed, progress=False))
+        capture(CaptureConfig(model=args.model, data=f"hfds:{paths['data'] / 'all'}", hooks=(HOOK,),
+                              out=str(paths["store"]), tokens="patches", overwrite=True, seed=args.seed, progress=False))
         secs["capture"] = time.perf_counter() - t
     if not done["sae"]:
         t = time.perf_counter()
         train(TrainConfig(hook=HOOK, arch="topk", tokens=args.train_tokens, out=str(paths["sae"]),
-                          store=str(paths["store"]), expansion=8.0, k=32, seed=args.seed, progress=False))
+                          store=str(paths["store"]), expansion=8.0, k=32, batch_size=1024, seed=args.seed,
+                          progress=False))
         secs["train"] = time.perf_counter() - t
     if not done["align"]:
         t = time.perf_counter()
