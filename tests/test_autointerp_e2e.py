@@ -15,7 +15,7 @@ from saekit.cli.main import main
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsys, monkeypatch, one_torch_thread):
     from saekit.autointerp.local_client import LocalChatClient
 
@@ -25,7 +25,8 @@ def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsy
     monkeypatch.setenv("SAEKIT_API_KEY", "sk-local-test")
     argv = ["explain", "--sae", str(sae), "--store", str(store), "--client", "openai:smollm2-135m",
             "--out", str(tmp_path / "out"), "--latents", "0", "--n-explain", "4", "--n-positive", "2",
-            "--n-negative", "2", "--score-batch", "1", "--max-tokens", "16", "--no-progress"]
+            "--n-negative", "2", "--score-batch", "1", "--max-tokens", "16", "--malformed-retries", "4",
+            "--no-progress"]
     with OpenAIServer(smol.complete, api_key="sk-local-test", model="smollm2-135m") as srv:
         assert main(argv + ["--endpoint", srv.url]) == 0
         first = srv.n_answered

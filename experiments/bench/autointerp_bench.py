@@ -5,8 +5,10 @@ firing on the bytes of 'cat', 'dog' and 'tree') with `saekit.autointerp.explain`
 except the latents, cache in a fresh directory (every call is a real generation), and prints ONE
 JSON line: latents explained per minute (model load excluded), calls and prompt/completion tokens
 per latent, and the mean detection balanced accuracy (a weak 135M judge; not a quality claim).
+Judging prompts hold one sample each by default: SmolLM2-135M seldom answers four verdicts in one
+reply, and the run stops on answers it cannot parse.
 
-    PYTHONPATH=. python experiments/bench/autointerp_bench.py [--score-batch 4] [--max-tokens 60]
+    PYTHONPATH=. python experiments/bench/autointerp_bench.py [--score-batch 1] [--max-tokens 24] [--latents 3]
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the te
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--score-batch", type=int, default=4)
-    ap.add_argument("--max-tokens", type=int, default=60)
-    ap.add_argument("--threads", type=int, default=2)
+    # SmolLM2-135M rarely gives 4 verdicts in one answer: one sample per judging prompt by default
+    ap.add_argument("--score-batch", type=int, default=1)
+    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--latents", type=int, default=3, help="how many of the planted latents (1-3)")
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
     import torch
@@ -42,7 +46,7 @@ def main() -> None:
         store, _ = text_store(tmp)
         sae = planted_sae(tmp)
         cfg = ExplainConfig(sae=str(sae), store=str(store), client=client.name, out=str(tmp / "out"),
-                            latents=(0, 1, 2), score_batch=args.score_batch, max_tokens=args.max_tokens,
+                            latents=tuple(range(min(3, args.latents))), score_batch=args.score_batch, max_tokens=args.max_tokens,
                             progress=False)
         t1 = time.perf_counter()
         res = explain(cfg, client=client)
