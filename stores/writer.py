@@ -1,6 +1,6 @@
 """StoreWriter: appends activations to one store file, crash-safely.
 
-Protocol (DESIGN.md "crash safety"): rows are buffered per hook until a chunk of whole rows
+Protocol (crash safety): rows are buffered per hook until a chunk of whole rows
 is full and then written with one direct chunk write; ``commit()`` also writes the partial
 tail chunk, the row index and the pending samples, flushes, and only then rewrites the ONE
 attribute ``n_committed`` (rows per hook + samples) and flushes again. The file is written
