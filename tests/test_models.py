@@ -298,3 +298,11 @@ def test_lm_residual_capture_reads_the_transformers_layers_with_the_bridges_valu
     with m.hooks({"blocks.0.hook_resid_post": lambda a: a * 0}):  # a replacement installed: the bridge path
         zeroed = m.capture(inp, ["blocks.1.hook_resid_pre"])
     assert not seen and torch.count_nonzero(zeroed["blocks.1.hook_resid_pre"]) == 0
+
+
+def test_random_vit_b_has_the_vit_b16_shape():
+    from saekit.models.random_models import vit_b_hf
+
+    cfg = vit_b_hf().config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size,
+            cfg.patch_size, cfg.image_size) == (768, 12, 12, 3072, 16, 224)

@@ -2,7 +2,8 @@
 
 They need no download, build in well under a second and are the same on every machine, so tests
 and benchmarks can use them: `random:vit` (ViT with a 10-class head, 32 px, patch 8, 3 layers,
-d=64), `random:vit-s` (ViT-S/16 shape at 224 px, 12 layers, d=384; for benchmarks), `random:clip`
+d=64), `random:vit-s` and `random:vit-b` (ViT-S/16 and ViT-B/16 shapes at 224 px, 12 layers, d=384 and
+768; for benchmarks), `random:clip`
 (CLIP with 2-layer vision and text towers and a byte tokenizer) and `random:gpt2` (3 layers, d=64,
 through the TransformerBridge).
 """
@@ -33,9 +34,18 @@ def tiny_vit_hf(num_labels: int = 10):
 
 
 def vit_s_hf():
+    return _vit_hf(hidden=384, heads=6)
+
+
+def vit_b_hf():
+    """ViT-B/16 shape (d=768, 12 layers, 12 heads, 224 px): GPU capture benchmarks."""
+    return _vit_hf(hidden=768, heads=12)
+
+
+def _vit_hf(hidden: int, heads: int):
     from transformers import ViTConfig, ViTModel
 
-    cfg = ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=12, num_attention_heads=heads, intermediate_size=4 * hidden,
                     image_size=224, patch_size=16)
     return _seeded(lambda: ViTModel(cfg, add_pooling_layer=False))
 
@@ -75,8 +85,9 @@ def load_random(name: str, device: torch.device) -> HookedModel:
     model_id = f"random:{name}"
     if name == "vit":
         return HFVisionModel(tiny_vit_hf().to(device), ImagePreprocessor(size=32, mean=HALF, std=HALF), model_id)
-    if name == "vit-s":
-        return HFVisionModel(vit_s_hf().to(device), ImagePreprocessor(size=224, mean=HALF, std=HALF), model_id)
+    if name in ("vit-s", "vit-b"):
+        build = vit_s_hf if name == "vit-s" else vit_b_hf
+        return HFVisionModel(build().to(device), ImagePreprocessor(size=224, mean=HALF, std=HALF), model_id)
     if name == "clip":
         return HFVisionModel(tiny_clip_hf().to(device), ImagePreprocessor(size=32, mean=CLIP_MEAN, std=CLIP_STD),
                              model_id, tokenizer=byte_tokenizer(append_eos=True, model_max_length=64), max_length=64)
@@ -85,4 +96,4 @@ def load_random(name: str, device: torch.device) -> HookedModel:
     raise KeyError(name)
 
 
-RANDOM_NAMES = ("vit", "vit-s", "clip", "gpt2")
+RANDOM_NAMES = ("vit", "vit-s", "vit-b", "clip", "gpt2")
