@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from saekit.imaging import save_png
+
 
 def line_plot_png(path: Path, xs: Sequence[float], ys: Sequence[float], title: str = "", xlabel: str = "", ylabel: str = "",
                   size: tuple[int, int] = (640, 420)) -> None:
@@ -46,6 +48,4 @@ def line_plot_png(path: Path, xs: Sequence[float], ys: Sequence[float], title: s
     d.text((left, 12), title, fill="black")
     d.text((W // 2 - 20, H - 20), xlabel, fill="black")
     d.text((4, top - 30), ylabel, fill="black")
-    tmp = path.with_suffix(".png.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
+    save_png(img, path)

@@ -30,6 +30,7 @@ import torch
 
 from saekit.analysis.plots import line_plot_png
 from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
+from saekit.atomic import atomic_file
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -303,9 +304,8 @@ class DoseResponse:
         out_dir.mkdir(parents=True, exist_ok=True)
         html = out_dir / f"{stem}.html"
         png = out_dir / f"{stem}.png"
-        tmp = html.with_suffix(".html.tmp")
-        self.figure().write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
-        tmp.replace(html)
+        with atomic_file(html) as tmp:
+            self.figure().write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
         line_plot_png(png, self.strengths, [r["delta"] for r in self.rows],
                       title=f"latent {self.latent} ({self.mode}): change in {self.effect_name}",
                       xlabel="strength", ylabel="delta")

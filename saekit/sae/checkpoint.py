@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from saekit.atomic import atomic_file, write_bytes_atomic
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
 from saekit.sae.config import ARCH_CLASSES, ARCHS, SAEConfig
@@ -23,24 +23,14 @@ FORMAT = "saekit-sae"
 FORMAT_VERSION = 1
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_sae(sae: "SAE", directory: str | Path) -> None:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{WEIGHTS_NAME}.tmp{os.getpid()}"
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in sae.to_save().items()}
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "arch": sae.cfg.arch})
-    os.replace(tmp, out / WEIGHTS_NAME)
+    with atomic_file(out / WEIGHTS_NAME, fsync=True) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "arch": sae.cfg.arch})
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **sae.cfg.to_dict()}
-    atomic_write_bytes(out / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+    write_bytes_atomic(out / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode(), fsync=True)
 
 
 def read_config(directory: str | Path) -> SAEConfig:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.checkpoint import atomic_write_bytes
+from saekit.atomic import write_bytes_atomic
 
 STATE_NAME = "trainer_state.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -49,7 +49,7 @@ def truncate_metrics(out_dir: Path, n_lines: int) -> None:
     if not path.exists():
         return
     lines = path.read_text().splitlines(keepends=True)[:n_lines]
-    atomic_write_bytes(path, "".join(lines).encode())
+    write_bytes_atomic(path, "".join(lines).encode(), fsync=True)
 
 
 def has_state(out_dir: Path) -> bool:
