@@ -62,6 +62,7 @@ bench: $(STAMP) bench-venv
 	$(PY) experiments/bench/capture_bench.py
 	$(PY) experiments/bench/train_bench.py
 	$(PY) experiments/bench/dashboard_bench.py
+	$(PY) experiments/bench/eval_suite_bench.py --run runs/quickstart
 
 clean:
 	rm -rf $(VENV) .venv-bench $(PEERS) runs .pytest_cache

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saekit.atomic import write_json_atomic
 from saekit.steps import StepResult, StepRunner
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,9 @@ class QuickstartConfig:
     k: int = 32
     train_tokens: int = 1_500_000
     batch_size: int = 4096
+    holdout: float = 0.1  # samples kept out of training; the evaluation reports on them
+    # a small comparison: also train SAEs with these k (same everything else) and compare them all
+    compare_k: tuple[int, ...] = ()
     device: str = "auto"
     seed: int = 0
     progress: bool = True
@@ -72,10 +74,14 @@ def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
 
     runner.run("capture", cfg.step_config("model", "data", "hook", "tokens", "limit", "seed"),
                [paths.store], lambda: _capture(cfg, paths, device), owned=[paths.store])
-    runner.run("train", cfg.step_config("arch", "expansion", "k", "train_tokens", "batch_size", "seed"),
+    runner.run("train", cfg.step_config("arch", "expansion", "k", "train_tokens", "batch_size", "seed", "holdout"),
                [paths.sae / "config.json", paths.sae / "weights.safetensors"], lambda: _train(cfg, paths, device),
                owned=[paths.sae])
-    runner.run("eval", {}, [paths.eval_json], lambda: _evaluate(cfg, paths, device), owned=[paths.eval_json])
+    runner.run("eval", {"suite": "all", "version": 2}, [paths.eval_json], lambda: _evaluate(cfg, paths, device),
+               owned=[paths.eval_json])
+    if cfg.compare_k:
+        runner.run("compare", cfg.step_config("compare_k"), [paths.root / "compare" / "compare.json"],
+                   lambda: _compare(cfg, paths, device), owned=[paths.root / "compare", paths.root / "sweep"])
     runner.run("align", {"text_encoder": "offline:minilm"}, [paths.align / "align.json"],
                lambda: _align(cfg, paths, device), owned=[paths.align])
     runner.run("name", {}, [paths.names / "names.json"], lambda: _name(cfg, paths, device), owned=[paths.names])
@@ -109,18 +115,39 @@ def _train(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[s
     resume = (paths.sae / STATE_NAME).exists()
     sae = train(TrainConfig(hook=cfg.hook, arch=cfg.arch, tokens=cfg.train_tokens, out=str(paths.sae),
                             store=str(paths.store), expansion=cfg.expansion, k=cfg.k, batch_size=cfg.batch_size,
-                            device=device, seed=cfg.seed, resume=resume, progress=cfg.progress))
+                            device=device, seed=cfg.seed, resume=resume, progress=cfg.progress,
+                            holdout=cfg.holdout))
     return {"d_sae": sae.cfg.d_sae}
 
 
 def _evaluate(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
-    from saekit.eval import evaluate
-    from saekit.sae import SAE
+    """The 'all' suite on the held-out samples the trainer kept out, written as the evaluation document."""
+    from saekit.eval import EvalConfig, run_eval
 
-    sae = SAE.load(paths.sae, device=device)
-    metrics = evaluate(sae, str(paths.store), cfg.hook)
-    write_json_atomic(paths.eval_json, metrics, indent=2, default=float)
-    return {k: metrics[k] for k in ("l0", "fve", "dead_frac") if k in metrics}
+    res = run_eval(EvalConfig(sae=str(paths.sae), store=str(paths.store), hook=cfg.hook, suite="all", device=device,
+                              out=str(paths.eval_json.parent), seed=cfg.seed))
+    core = res["metrics"]["core"]
+    return {"split": res["split"]["name"], **{k: core[k] for k in ("l0", "fve", "dead_frac")}}
+
+
+def _compare(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
+    """Train one SAE per extra k (separately), then compare them with the main SAE on the held-out rows."""
+    from saekit.eval.compare import CompareConfig, compare
+    from saekit.train import TrainConfig, train
+
+    saes, names = [str(paths.sae)], [f"k={cfg.k}"]
+    for k in cfg.compare_k:
+        out = paths.root / "sweep" / f"k{k}"
+        if not (out / "weights.safetensors").exists():
+            train(TrainConfig(hook=cfg.hook, arch=cfg.arch, tokens=cfg.train_tokens, out=str(out),
+                              store=str(paths.store), expansion=cfg.expansion, k=k, batch_size=cfg.batch_size,
+                              device=device, seed=cfg.seed, resume=out.exists(), progress=cfg.progress,
+                              holdout=cfg.holdout))
+        saes.append(str(out))
+        names.append(f"k={k}")
+    res = compare(CompareConfig(saes=tuple(saes), names=tuple(names), store=str(paths.store),
+                                out=str(paths.root / "compare"), hook=cfg.hook, device=device, seed=cfg.seed))
+    return {"saes": len(res["saes"]), "split": res["split"]["name"]}
 
 
 def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
@@ -147,5 +174,6 @@ def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepRes
     write_report(paths.report, config=dataclasses.asdict(cfg), metrics_jsonl=paths.sae / "metrics.jsonl",
                  eval_json=paths.eval_json, align_dir=paths.align, names_dir=paths.names, sae_dir=paths.sae,
                  store=paths.store, steps=[dataclasses.asdict(r) for r in results],
+                 compare_dir=paths.root / "compare" if cfg.compare_k else None,
                  dashboard=dashboard_command(cfg))
     return {}

@@ -17,13 +17,14 @@ GRID_FEATURES = 24
 
 
 def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval_json: Path, align_dir: Path,
-                 names_dir: Path, sae_dir: Path, store: Path, steps: list[dict[str, Any]], dashboard: str) -> Path:
+                 names_dir: Path, sae_dir: Path, store: Path, steps: list[dict[str, Any]], dashboard: str,
+                 compare_dir: Path | None = None) -> Path:
     import plotly.offline
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
     curves = _read_jsonl(metrics_jsonl)
-    metrics = json.loads(eval_json.read_text())
+    metrics = _eval_figures(eval_json)
     align = json.loads((align_dir / "align.json").read_text())
     names = json.loads((names_dir / "names.json").read_text())
     freq = _latent_frequencies(sae_dir, store, config["hook"])
@@ -33,6 +34,7 @@ def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval
         _figure_section("Training curves", _training_figure(curves)),
         _figure_section("Feature density", _density_figure(freq)),
         _grid_section(names, names_dir, out),
+        _compare_section(compare_dir, out),
         f"<h2>Browse everything</h2><pre>{html.escape(dashboard)}</pre>",
     ]
     page = _PAGE.format(title="saekit quickstart report", body="\n".join(sections))
@@ -59,13 +61,56 @@ def _latent_frequencies(sae_dir: Path, store: Path, hook: str) -> np.ndarray | N
     return np.asarray(LatentSummaries.load(directory).freq)
 
 
+def _eval_figures(eval_json: Path) -> dict[str, Any]:
+    """{metric: value} from the evaluation document, plus "_split": the split of the core metrics."""
+    from saekit.results.evaluation import EvaluationDocument
+
+    doc = EvaluationDocument.load(eval_json)
+    out: dict[str, Any] = {k: m.value for k, m in doc.metrics.items() if m.value is not None}
+    out.update({k.removeprefix("core."): v for k, v in list(out.items()) if k.startswith("core.")})
+    core = doc.metrics.get("core.fve") or doc.metrics.get("fve")
+    out["_split"] = {"holdout": "held-out samples", "train": "training samples"}.get(
+        core.split if core else "all", "all samples (includes training rows)")
+    return out
+
+
+def _compare_section(compare_dir: Path | None, out: Path) -> str:
+    """The small comparison (quickstart --compare-k): a row per SAE and a link to the full report."""
+    if compare_dir is None or not (compare_dir / "compare.json").exists():
+        return ""
+    res = json.loads((compare_dir / "compare.json").read_text())
+    head = "<tr><th>SAE</th><th>L0</th><th>FVE</th><th>dead</th><th>probe acc k=1</th><th>Moran's I</th></tr>"
+    rows = []
+    for e in res["saes"]:
+        m = e["metrics"]
+        cells = [m.get("core", {}).get("l0"), m.get("core", {}).get("fve"), m.get("core", {}).get("dead_frac"),
+                 m.get("sparse_probing", {}).get("acc", {}).get("1"), m.get("spatial_coherence", {}).get("morans_i_mean")]
+        rows.append(f"<tr><td>{html.escape(e['name'])}</td>"
+                    + "".join(f"<td>{'skipped' if v is None else format(v, '.3f')}</td>" for v in cells) + "</tr>")
+    link = os.path.relpath(compare_dir / "report.html", out)
+    return (f"<h2>Comparison</h2><p>On the same {html.escape(res['split']['name'])} rows ({res['n_rows']} rows); "
+            f"<a href='{html.escape(link)}'>full comparison report</a>.</p><table>{head}{''.join(rows)}</table>")
+
+
+def _fmt(metrics: dict[str, Any], key: str, spec: str) -> str:
+    v = metrics.get(key)
+    return "skipped" if v is None else format(v, spec)
+
+
 def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dict[str, Any],
                      names: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+    on = f"on {metrics['_split']}"
     cards = [
-        ("L0", f"{metrics.get('l0', float('nan')):.1f}", "active latents per token"),
-        ("FVE (pooled)", f"{metrics.get('fve', float('nan')):.3f}", "1 - SSE / total sum of squares about the mean"),
-        ("FVE (per token)", f"{metrics.get('fve_per_token', float('nan')):.3f}", "mean over tokens of 1 - |x - x̂|² / |x - mean|²"),
-        ("dead fraction", f"{metrics.get('dead_frac', float('nan')):.3f}", "latents that never fired on the evaluated rows"),
+        ("L0", _fmt(metrics, "l0", ".1f"), f"active latents per token, {on}"),
+        ("FVE (pooled)", _fmt(metrics, "fve", ".3f"), f"1 - SSE / total sum of squares about the mean, {on}"),
+        ("FVE (per token)", _fmt(metrics, "fve_per_token", ".3f"), f"mean over tokens of 1 - |x - x̂|² / |x - mean|², {on}"),
+        ("dead fraction", _fmt(metrics, "dead_frac", ".3f"), f"latents that never fired, {on}"),
+        ("sparse probing k=1", _fmt(metrics, "sparse_probing.acc.1", ".3f"),
+         f"balanced one-vs-rest accuracy with the best latent per class; all {metrics.get('sparse_probing.raw_acc', float('nan')):.3f} "
+         f"raw dims, {on}"),
+        ("Moran's I", _fmt(metrics, "spatial_coherence.morans_i_mean", ".3f"),
+         f"spatial coherence of latents on their top images; shuffled patches "
+         f"{metrics.get('spatial_coherence.shuffled_baseline_mean', float('nan')):.3f}"),
         ("recall@10", f"{align.get('recall_at_10', float('nan')):.3f}",
          f"held-out image→caption; shuffled-caption fit {align.get('baseline_shuffled_recall_at_10', float('nan')):.3f}"),
         ("named latents", str(len(names.get("latents", []))), "live latents with a vocabulary name"),

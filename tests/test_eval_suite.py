@@ -253,3 +253,98 @@ def test_compare_rejects_saes_of_different_hooks_or_splits(tmp_path):
                  "--out", str(tmp_path / "o"))
         assert p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert not (tmp_path / "o").exists()
+
+
+# ---- evaluation document, autointerp column ---------------------------------------------------------
+def test_eval_out_writes_the_evaluation_document_with_splits_and_skips(tmp_path):
+    from saekit.eval import EvalConfig, run_eval
+    from saekit.results.evaluation import EvaluationDocument
+
+    store = _store(tmp_path / "s.h5")
+    sae = identity_sae(6)
+    sae.cfg = sae.cfg.replace(holdout=0.25, holdout_salt="t")
+    sae.save(tmp_path / "sae")
+    run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(store), suite="all", device="cpu", out=str(tmp_path / "o")))
+    doc = EvaluationDocument.load(tmp_path / "o")
+    assert doc.metrics["core.fve"].split == "holdout" and doc.value("core.fve") == pytest.approx(1.0)
+    assert doc.metrics["sparse_probing.acc.1"].value == 1.0
+    assert doc.metrics["sparse_probing.acc.1"].n == doc.value("core.n_samples")
+    assert doc.metrics["monosemanticity"].value is None and "embeddings" in doc.metrics["monosemanticity"].skipped
+    assert doc.sae.d_sae == 12 and doc.store.path == str(store)
+
+
+def test_autointerp_column_reads_scored_explanations(tmp_path):
+    from saekit.eval.autointerp import autointerp_scores
+    from saekit.results import NamesDocument, SaeRef, StoreRef
+    from saekit.results.names import Explanation, Judgement, LatentName
+
+    def lat(i: int, det: float | None) -> LatentName:
+        ex = None if det is None else Explanation(
+            text="cats", client="fake", explained_on=(1,),
+            detection=Judgement(balanced_accuracy=det, auc=None, n_positive=1, n_negative=1, judged=()))
+        return LatentName(latent=i, name="x", score=0.1, candidates=(), mono_score=None, freq=0.1, sample_freq=0.1,
+                          mean_act=1.0, max_act=1.0, top=(), explanation=ex)
+
+    def save(d: Path, latents: tuple) -> Path:
+        NamesDocument(sae=SaeRef(fingerprint="fp"), store=StoreRef(), method="explain", n_live=3, n_named=3, notes=(),
+                      latents=latents).save(d)
+        return d
+
+    scored = save(tmp_path / "a", (lat(0, 0.9), lat(1, 0.7), lat(2, None)))
+    res = autointerp_scores(str(scored), "fp")
+    assert res["mean"] == pytest.approx(0.8) and res["n_detection"] == 2
+    assert "another SAE" in autointerp_scores(str(scored), "other")["skipped"]
+    assert "no scored" in autointerp_scores(str(save(tmp_path / "b", (lat(0, None),))), "fp")["skipped"]
+    assert "skipped" in autointerp_scores(str(tmp_path / "missing"))
+    assert "skipped" in autointerp_scores(None)
+
+
+# ---- feature absorption (first-letter task) ----------------------------------------------------------
+def _letter_data(n_per: int = 40, d: int = 32, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    letters = ["a", "b", "c", "d"]
+    E = np.linalg.qr(rng.standard_normal((d, d)))[0][:4]  # orthonormal letter directions
+    U = rng.standard_normal((4 * n_per, d)) * 0.5 / np.sqrt(d)  # small word-specific parts
+    U -= U @ E.T @ E  # orthogonal to the letter directions
+    y = np.repeat(letters, n_per)
+    X = E[np.repeat(np.arange(4), n_per)] + U
+    return X.astype(np.float32), y, E, U
+
+
+def _topk1_sae(rows: np.ndarray) -> SAE:
+    """TopK (k = 1) SAE with encoder = decoder = the given unit rows: the best-aligned latent fires."""
+    W = torch.from_numpy(rows / np.linalg.norm(rows, axis=1, keepdims=True)).float()
+    sae = SAE.create(SAEConfig(arch="topk", d_in=W.shape[1], d_sae=W.shape[0], k=1, hook="h", normalization="none"))
+    with torch.no_grad():
+        sae.W_encT.copy_(W)
+        sae.W_dec.copy_(W)
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
+
+
+def test_absorption_known_answers():
+    from saekit.eval.absorption import absorption_from_acts
+
+    X, y, E, U = _letter_data()
+    clean = absorption_from_acts(X, y, _topk1_sae(E))  # one latent per letter fires on all its words
+    assert clean["probe_accuracy"] == 1.0
+    assert clean["absorption_rate"] == 0.0 and clean["false_negative_rate"] == 0.0
+    # letter "a": every other word gets its own latent (letter + word direction) that out-competes the main one
+    absorbed_rows = np.flatnonzero(y == "a")[::2]
+    extra = X[absorbed_rows]
+    res = absorption_from_acts(X, y, _topk1_sae(np.concatenate([E, extra])))
+    a = next(p for p in res["per_letter"] if p["letter"] == "a")
+    assert a["main_latent"] == 0
+    assert 0.3 < a["absorption_rate"] < 0.7 and a["absorption_rate"] == a["false_negative_rate"]
+    assert all(p["absorption_rate"] == 0.0 for p in res["per_letter"] if p["letter"] != "a")
+
+
+def test_absorption_needs_a_language_model_with_word_tokens():
+    from saekit.eval.absorption import feature_absorption
+
+    sae = identity_sae(4)
+    with pytest.raises(SaekitError, match="language model"):
+        feature_absorption(sae, None)
+    with pytest.raises(SaekitError, match="whole-word tokens"):
+        feature_absorption(relu_sae(torch.eye(64), hook="blocks.0.hook_resid_post"), "random:gpt2")

@@ -7,6 +7,7 @@ import pytest
 
 from saekit.cli.main import main
 from saekit.quickstart import QuickstartConfig, run_quickstart
+from saekit.results.evaluation import EvaluationDocument
 
 
 def _tiny(out, **kw) -> QuickstartConfig:
@@ -24,8 +25,10 @@ def test_quickstart_runs_every_step_then_reuses_them(tmp_path):
     for section in ("Training curves", "Feature density", "Named features", "saekit dashboard --sae"):
         assert section in html
     assert (report.parent / "plotly.min.js").stat().st_size > 1_000_000  # offline: no CDN
-    metrics = json.loads((tmp_path / "eval.json").read_text())
-    assert metrics["l0"] <= 8 + 1e-6 and 0 < metrics["fve"] <= 1
+    doc = EvaluationDocument.load(tmp_path)
+    assert doc.metrics["core.fve"].split == "holdout"  # the samples the trainer kept out
+    assert doc.value("core.l0") <= 8 + 1e-6 and 0 < doc.value("core.fve") <= 1
+    assert "held-out samples" in html
     names = json.loads((tmp_path / "names" / "names.json").read_text())
     assert names["latents"] and all("name" in entry for entry in names["latents"])
 
@@ -38,7 +41,7 @@ def test_changing_a_step_reruns_it_and_everything_after(tmp_path):
     _, results = run_quickstart(_tiny(tmp_path, k=4))
     reused = {r.name: r.reused for r in results}
     assert reused["capture"] and not reused["train"] and not reused["name"]
-    assert json.loads((tmp_path / "eval.json").read_text())["l0"] <= 4 + 1e-6
+    assert EvaluationDocument.load(tmp_path).value("core.l0") <= 4 + 1e-6
 
 
 def test_cli_prints_report_and_dashboard_command(tmp_path, capsys):
@@ -60,5 +63,14 @@ def test_quickstart_on_the_real_default_model(tmp_path):
     report, results = run_quickstart(QuickstartConfig(out=str(tmp_path), limit=32, train_tokens=20_000, expansion=2,
                                                       batch_size=1024, progress=False, device="cpu"))
     assert report.exists()
-    metrics = json.loads((tmp_path / "eval.json").read_text())
-    assert metrics["fve"] > 0.3
+    assert EvaluationDocument.load(tmp_path).value("core.fve") > 0.3
+
+
+def test_quickstart_compare_k_adds_a_comparison_on_held_out_rows(tmp_path):
+    report, results = run_quickstart(_tiny(tmp_path, compare_k=(4,), limit=80))
+    assert "compare" in [r.name for r in results]
+    res = json.loads((tmp_path / "compare" / "compare.json").read_text())
+    assert [e["name"] for e in res["saes"]] == ["k=8", "k=4"] and res["split"]["name"] == "holdout"
+    assert res["saes"][1]["metrics"]["core"]["l0"] <= 4 + 1e-6
+    html = report.read_text()
+    assert "Comparison" in html and "full comparison report" in html

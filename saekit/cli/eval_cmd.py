@@ -26,9 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="independent embeddings for the Monosemanticity Score: hook:OTHER_HOOK, text, or FILE.npy")
     p.add_argument("--names", default=None, help="names directory with explanation scores (autointerp column)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the evaluation document (eval.json) into this directory")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--downstream", action="store_true", help="also splice the SAE into the model")
-    p.add_argument("--model", default=None, help="model spec for --downstream (e.g. random:gpt2, hf:DIR)")
+    p.add_argument("--model", default=None,
+                   help="the SAE's model (e.g. random:gpt2, offline:smollm2-135m): --downstream and feature absorption")
     p.add_argument("--data", default=None, help="dataset spec for --downstream (e.g. bundled:austen, DIR)")
     p.add_argument("--n-samples", type=int, default=64, help="samples for --downstream (default 64)")
     p.add_argument("--downstream-batch-size", type=int, default=8)
@@ -40,7 +42,10 @@ def config_from_args(args: argparse.Namespace):
     return EvalConfig(sae=args.sae, store=args.store, hook=args.hook, suite=args.suite, split=args.split,
                       holdout=args.holdout, max_rows=args.max_rows, max_samples=args.max_samples,
                       batch_size=args.batch_size, device=args.device, reference_sae=args.reference_sae,
-                      ms_embeddings=args.ms_embeddings, names=args.names, seed=args.seed)
+                      ms_embeddings=args.ms_embeddings, names=args.names, out=args.out, seed=args.seed,
+                      model=args.model, data=args.data, downstream=args.downstream,
+                      n_samples=args.n_samples, downstream_batch_size=args.downstream_batch_size,
+                      progress=not args.json)
 
 
 def _print(prefix: str, value) -> None:
@@ -63,21 +68,6 @@ def run(args: argparse.Namespace) -> int:
     if args.downstream and (not args.model or not args.data):
         raise SaekitError("--downstream needs --model MODEL and --data DATA")
     result = run_eval(config_from_args(args))
-    if args.downstream:
-        from saekit.data import load_dataset
-        from saekit.device import resolve_device
-        from saekit.eval import evaluate_downstream
-        from saekit.eval.downstream import split_samples
-        from saekit.models import load_model
-        from saekit.sae import SAE
-
-        device = resolve_device(args.device)
-        model = load_model(args.model, device)
-        samples = split_samples(load_dataset(args.data), result["split"], args.n_samples)
-        sae = SAE.load(args.sae, device=device)
-        result["metrics"]["downstream"] = {
-            "split": result["split"]["name"],
-            **evaluate_downstream(sae, model, samples, batch_size=args.downstream_batch_size, progress=not args.json)}
     if args.json:
         print(json.dumps(result))
         return 0

@@ -1,47 +1,49 @@
-"""The autointerp column: the mean explanation score of an SAE's latents, when scores exist.
+"""The autointerp column: explanation scores of an SAE's latents, when `saekit explain` has scored them.
 
-Explanations with detection / fuzzing scores live in a names directory (names.json, one entry per
-latent under "latents"); a latent's score is the mean balanced accuracy of the detection and
-fuzzing judgements in its `explanation` (written by `saekit explain`), else its "autointerp"
-value (a number, or a dict whose numeric values are averaged). Without such scores the column is reported as skipped.
+Read from the names document (saekit.results.names) in the given directory: every latent whose
+explanation carries a detection and/or fuzzing judgement contributes that judgement's balanced
+accuracy (0.5 = chance, 1 = the explanation predicts exactly where the latent fires). The column
+is skipped, with the reason, when there is no names document or no scored explanation. The
+document must describe the same SAE (its fingerprint), otherwise the scores belong to another SAE.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _score(entry: dict[str, Any]) -> float | None:
-    expl = entry.get("explanation")
-    if isinstance(expl, dict):  # `saekit explain`: the mean of its detection and fuzzing balanced accuracies
-        nums = [float(j["balanced_accuracy"]) for j in (expl.get("detection"), expl.get("fuzzing"))
-                if isinstance(j, dict) and isinstance(j.get("balanced_accuracy"), (int, float))]
-        if nums:
-            return float(np.mean(nums))
-    v = entry.get("autointerp")
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, dict):
-        nums = [float(x) for x in v.values() if isinstance(x, (int, float))]
-        return float(np.mean(nums)) if nums else None
-    return None
+from saekit.errors import SaekitError
 
 
-def autointerp_scores(names_dir: str | None) -> dict[str, Any]:
+def autointerp_scores(names_dir: str | None, sae_fingerprint: str | None = None) -> dict[str, Any]:
     if names_dir is None:
-        return {"skipped": "no explanations with scores given (--names DIR written by `saekit explain`)"}
-    path = Path(names_dir) / "names.json"
-    if not path.is_file():
-        return {"skipped": f"{path} not found"}
+        return {"skipped": "no explanations given (--names DIR with scores from `saekit explain`)"}
+    from saekit.results.names import NamesDocument
+
     try:
-        doc = json.loads(path.read_text())
-    except ValueError as exc:
-        return {"skipped": f"{path} is not JSON ({exc})"}
-    latents = doc.get("latents", []) if isinstance(doc, dict) else []
-    scores = [s for s in (_score(e) for e in latents if isinstance(e, dict)) if s is not None]
-    if not scores:
-        return {"skipped": f"{path} holds no explanation scores (run `saekit explain` with scoring)"}
-    return {"n_latents": len(scores), "mean": float(np.mean(scores)), "median": float(np.median(scores))}
+        doc = NamesDocument.load(names_dir)
+    except SaekitError as exc:
+        return {"skipped": str(exc)}
+    if sae_fingerprint and doc.sae.fingerprint and doc.sae.fingerprint != sae_fingerprint:
+        return {"skipped": f"{names_dir} describes another SAE (fingerprint {doc.sae.fingerprint[:12]})"}
+    det, fuzz = [], []
+    for lat in doc.latents:
+        ex = lat.explanation
+        if ex is None:
+            continue
+        if ex.detection is not None and ex.detection.balanced_accuracy is not None:
+            det.append(ex.detection.balanced_accuracy)
+        if ex.fuzzing is not None and ex.fuzzing.balanced_accuracy is not None:
+            fuzz.append(ex.fuzzing.balanced_accuracy)
+    if not det and not fuzz:
+        return {"skipped": f"{names_dir} holds no scored explanations (run `saekit explain` with scoring)"}
+    both = det + fuzz
+    out: dict[str, Any] = {"n_latents": int(sum(1 for lat in doc.latents if lat.explanation is not None)),
+                           "mean": float(np.mean(both))}
+    if det:
+        out["detection_balanced_accuracy"] = float(np.mean(det))
+        out["n_detection"] = len(det)
+    if fuzz:
+        out["fuzzing_balanced_accuracy"] = float(np.mean(fuzz))
+        out["n_fuzzing"] = len(fuzz)
+    return out

@@ -43,6 +43,7 @@ class CompareConfig:
     batch_size: int = 4096
     device: str = "auto"
     ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score)
+    model: str | None = None  # the SAEs' language model (feature absorption)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -95,7 +96,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     split = common_split(saes, labels, cfg.split, cfg.holdout)
     rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
     metrics = tuple(m for m in SUITES[cfg.suite] if m != "stability")
-    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed)
+    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model)
     entries = []
     for name, path, sae in zip(labels, cfg.saes, saes):
         log.info("evaluating %s", name)

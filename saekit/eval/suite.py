@@ -5,7 +5,8 @@ Suites: core | vision | text | all (the metric lists below). Every metric's resu
 patch positions for spatial coherence, enough held-out samples) is an error under a named suite
 (vision, text: the caller asked for it) and a skip under "all", which runs whatever applies.
 Metrics that need an extra input the caller did not give (a second SAE for stability, independent
-embeddings for the MS, explanation scores for autointerp) are skipped with the reason in any suite.
+embeddings for the MS, explanation scores for autointerp, the language model for absorption) are
+skipped with the reason in any suite.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from saekit.errors import SaekitError
+from saekit.eval.absorption import feature_absorption
 from saekit.eval.autointerp import autointerp_scores
 from saekit.eval.core import core_metrics
 from saekit.eval.encode import Encoded, encode_rows
@@ -54,11 +56,21 @@ class EvalConfig:
     reference_sae: str | None = None  # second SAE for stability
     ms_embeddings: str | None = None  # hook:NAME | text | PATH.npy
     names: str | None = None  # names directory with explanation scores (autointerp column)
+    out: str | None = None  # write the evaluation document (eval.json) into this directory
     seed: int = 0
+    # the SAE's model: downstream fidelity (with data) and the first-letter absorption task
+    model: str | None = None
+    data: str | None = None
+    downstream: bool = False
+    n_samples: int = 64
+    downstream_batch_size: int = 8
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.suite not in SUITES:
             raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
+        if self.downstream and not (self.model and self.data):
+            raise SaekitError("--downstream needs --model MODEL and --data DATA")
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class MetricInputs:
     ms_embeddings: str | None = None
     names: str | None = None
     seed: int = 0
+    model: str | None = None  # the SAE's model spec (feature absorption)
 
 
 def _labels(rows: EvalRows, enc: Encoded) -> list[str]:
@@ -96,9 +109,13 @@ def _metric(name: str, sae: SAE, rows: EvalRows, enc: Encoded, inp: MetricInputs
             return {"skipped": "needs a second SAE (--reference-sae, or several SAEs in `saekit compare`)"}
         return decoder_stability(sae, inp.reference)
     if name == "autointerp":
-        return autointerp_scores(inp.names)
+        from saekit.results.fingerprint import sae_fingerprint
+
+        return autointerp_scores(inp.names, sae_fingerprint(sae) if inp.names else None)
     if name == "feature_absorption":
-        return {"skipped": "the first-letter absorption task is not implemented in this saekit version"}
+        if not inp.model:
+            return {"skipped": "needs the SAE's language model (--model, e.g. offline:smollm2-135m)"}
+        return feature_absorption(sae, inp.model, seed=inp.seed)
     raise SaekitError(f"unknown metric {name!r}")
 
 
@@ -139,7 +156,25 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     source = open_source(cfg.store)
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
     reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
-    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed)
+    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model)
     metrics = run_metrics(sae, rows, SUITES[cfg.suite], inp, strict=cfg.suite != "all", batch_size=cfg.batch_size)
-    return {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
-            "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
+    result = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
+              "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
+    if cfg.downstream:
+        metrics["downstream"] = _downstream(cfg, sae, rows.split)
+    if cfg.out:
+        from saekit.eval.document import evaluation_document, sae_ref, store_ref
+
+        evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, rows.hook)).save(cfg.out)
+    return result
+
+
+def _downstream(cfg: EvalConfig, sae: SAE, split: Any) -> dict[str, Any]:
+    from saekit.data import load_dataset
+    from saekit.eval.downstream import evaluate_downstream, split_samples
+    from saekit.models import load_model
+
+    model = load_model(cfg.model, sae.device)
+    samples = split_samples(load_dataset(cfg.data), split.to_dict(), cfg.n_samples)
+    res = evaluate_downstream(sae, model, samples, batch_size=cfg.downstream_batch_size, progress=cfg.progress)
+    return {"split": split.name, **res}

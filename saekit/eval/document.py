@@ -1,0 +1,64 @@
+"""An evaluation result as the typed evaluation document (saekit.results.evaluation, eval.json).
+
+Scalar results become metrics named "<metric>.<key>" (nested keys joined by "."; e.g. core.fve,
+sparse_probing.acc.1), each with the split it was computed on and its row or sample count; a
+skipped metric becomes one entry "<metric>" with the reason. Histograms and per-class tables stay
+in the full JSON that `saekit eval --json` prints.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from saekit.results.evaluation import EvaluationDocument, Metric
+from saekit.results.refs import SaeRef, StoreRef
+
+_DETAIL = ("per_class", "hist", "density_hist", "timing_s", "ks", "grid", "log10_edges")
+#: metrics computed on per-sample pools count samples; the rest count rows
+_PER_SAMPLE = ("sparse_probing", "downstream_preservation", "monosemanticity", "spatial_coherence")
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k not in _DETAIL:
+                _flatten(f"{prefix}.{k}", v, out)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        out[prefix] = float(value)
+
+
+def evaluation_document(result: dict[str, Any], sae_ref: SaeRef, store_ref: StoreRef | None) -> EvaluationDocument:
+    split = result["split"]["name"]
+    metrics: dict[str, Metric] = {}
+    n_rows = result["metrics"].get("core", {}).get("n_rows")
+    for name, res in result["metrics"].items():
+        if name == "timing_s" or not isinstance(res, dict):
+            continue
+        if "skipped" in res:
+            metrics[name] = Metric.skip(str(res["skipped"]), split=split)
+            continue
+        flat: dict[str, float] = {}
+        _flatten(name, res, flat)
+        n = res.get("n_samples") if name in _PER_SAMPLE else n_rows
+        for key, v in flat.items():
+            metrics[key] = Metric(value=v if math.isfinite(v) else None, split=res.get("split", split),
+                                  n=int(n) if isinstance(n, (int, float)) else None)
+    return EvaluationDocument(sae=sae_ref, store=store_ref, metrics=metrics,
+                              created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def sae_ref(sae: Any, path: str) -> SaeRef:
+    from saekit.results.fingerprint import sae_fingerprint
+
+    c = sae.cfg
+    return SaeRef(path=str(path), fingerprint=sae_fingerprint(sae), hook=c.hook, d_sae=c.d_sae, d_in=c.d_in,
+                  arch=c.arch, tokens=c.tokens)
+
+
+def store_ref(source: Any, path: str, hook: str) -> StoreRef:
+    from saekit.results.fingerprint import store_fingerprint
+
+    attrs = getattr(source, "attrs", {}) or {}
+    modality = str(attrs.get("dataset_modality", attrs.get("modality", "")))
+    return StoreRef(path=str(path), fingerprint=store_fingerprint(source, hook), modality=modality, n_samples=int(getattr(source, "n_samples", 0)))
