@@ -131,20 +131,20 @@ def _evaluate(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dic
 
 
 def _compare(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
-    """Train one SAE per extra k (separately), then compare them with the main SAE on the held-out rows."""
+    """Train the extra k as one sweep (one pass over the data), then compare them all with the main SAE
+    on the held-out rows."""
     from saekit.eval.compare import CompareConfig, compare
-    from saekit.train import TrainConfig, train
+    from saekit.train import TrainConfig, train_sweep
+    from saekit.train.sweep import sweep_configs
 
-    saes, names = [str(paths.sae)], [f"k={cfg.k}"]
-    for k in cfg.compare_k:
-        out = paths.root / "sweep" / f"k{k}"
-        if not (out / "weights.safetensors").exists():
-            train(TrainConfig(hook=cfg.hook, arch=cfg.arch, tokens=cfg.train_tokens, out=str(out),
-                              store=str(paths.store), expansion=cfg.expansion, k=k, batch_size=cfg.batch_size,
-                              device=device, seed=cfg.seed, resume=out.exists(), progress=cfg.progress,
-                              holdout=cfg.holdout))
-        saes.append(str(out))
-        names.append(f"k={k}")
+    sweep_dir = paths.root / "sweep"
+    tcfg = TrainConfig(hook=cfg.hook, arch=cfg.arch, tokens=cfg.train_tokens, out=str(sweep_dir),
+                       store=str(paths.store), expansion=cfg.expansion, k=cfg.k, batch_size=cfg.batch_size,
+                       device=device, seed=cfg.seed, resume=sweep_dir.exists(), progress=cfg.progress,
+                       holdout=cfg.holdout, sweep=(f"k={','.join(str(k) for k in cfg.compare_k)}",))
+    train_sweep(tcfg)
+    saes = [str(paths.sae)] + [c.out for c in sweep_configs(tcfg)]
+    names = [f"k={cfg.k}"] + [f"k={k}" for k in cfg.compare_k]
     res = compare(CompareConfig(saes=tuple(saes), names=tuple(names), store=str(paths.store),
                                 out=str(paths.root / "compare"), hook=cfg.hook, device=device, seed=cfg.seed))
     return {"saes": len(res["saes"]), "split": res["split"]["name"]}

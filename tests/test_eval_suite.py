@@ -24,10 +24,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 ALL = SplitInfo("all", 0.0, "")
 
 
-def relu_sae(W_dec: torch.Tensor, hook: str = "h") -> SAE:
-    """ReLU SAE with encoder = decoder^T and no biases (latent j = relu(<x, row j>))."""
+def relu_sae(W_dec: torch.Tensor, hook: str = "h", arch: str = "relu", k: int | None = None) -> SAE:
+    """SAE with encoder = decoder^T and no biases (relu: latent j = relu(<x, row j>); topk: the k best rows)."""
     m, d = W_dec.shape
-    sae = SAE.create(SAEConfig(arch="relu", d_in=d, d_sae=m, hook=hook, normalization="none"))
+    sae = SAE.create(SAEConfig(arch=arch, d_in=d, d_sae=m, k=k, hook=hook, normalization="none"))
     with torch.no_grad():
         sae.W_encT.copy_(W_dec)
         sae.W_dec.copy_(W_dec)
@@ -312,15 +312,8 @@ def _letter_data(n_per: int = 40, d: int = 32, seed: int = 0):
 
 
 def _topk1_sae(rows: np.ndarray) -> SAE:
-    """TopK (k = 1) SAE with encoder = decoder = the given unit rows: the best-aligned latent fires."""
-    W = torch.from_numpy(rows / np.linalg.norm(rows, axis=1, keepdims=True)).float()
-    sae = SAE.create(SAEConfig(arch="topk", d_in=W.shape[1], d_sae=W.shape[0], k=1, hook="h", normalization="none"))
-    with torch.no_grad():
-        sae.W_encT.copy_(W)
-        sae.W_dec.copy_(W)
-        sae.b_enc.zero_()
-        sae.b_dec.zero_()
-    return sae
+    """TopK (k = 1) SAE over the given rows, unit-normalised: the best-aligned latent fires."""
+    return relu_sae(torch.from_numpy(rows / np.linalg.norm(rows, axis=1, keepdims=True)).float(), arch="topk", k=1)
 
 
 def test_absorption_known_answers():
