@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from saekit.atomic import write_text_atomic
+from saekit.results import EvaluationDocument, NamesDocument
+
 GRID_FEATURES = 24
 
 
@@ -26,7 +29,7 @@ def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval
     curves = _read_jsonl(metrics_jsonl)
     metrics = _eval_figures(eval_json)
     align = json.loads((align_dir / "align.json").read_text())
-    names = json.loads((names_dir / "names.json").read_text())
+    names = NamesDocument.load(names_dir)
     freq = _latent_frequencies(sae_dir, store, config["hook"])
 
     sections = [
@@ -38,10 +41,7 @@ def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval
         f"<h2>Browse everything</h2><pre>{html.escape(dashboard)}</pre>",
     ]
     page = _PAGE.format(title="saekit quickstart report", body="\n".join(sections))
-    tmp = out / "index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out / "index.html")
-    return out / "index.html"
+    return write_text_atomic(out / "index.html", page)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -63,8 +63,6 @@ def _latent_frequencies(sae_dir: Path, store: Path, hook: str) -> np.ndarray | N
 
 def _eval_figures(eval_json: Path) -> dict[str, Any]:
     """{metric: value} from the evaluation document, plus "_split": the split of the core metrics."""
-    from saekit.results.evaluation import EvaluationDocument
-
     doc = EvaluationDocument.load(eval_json)
     out: dict[str, Any] = {k: m.value for k, m in doc.metrics.items() if m.value is not None}
     out.update({k.removeprefix("core."): v for k, v in list(out.items()) if k.startswith("core.")})
@@ -98,7 +96,7 @@ def _fmt(metrics: dict[str, Any], key: str, spec: str) -> str:
 
 
 def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dict[str, Any],
-                     names: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+                     names: NamesDocument, steps: list[dict[str, Any]]) -> str:
     on = f"on {metrics['_split']}"
     cards = [
         ("L0", _fmt(metrics, "l0", ".1f"), f"active latents per token, {on}"),
@@ -113,7 +111,7 @@ def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dic
          f"{metrics.get('spatial_coherence.shuffled_baseline_mean', float('nan')):.3f}"),
         ("recall@10", f"{align.get('recall_at_10', float('nan')):.3f}",
          f"held-out image→caption; shuffled-caption fit {align.get('baseline_shuffled_recall_at_10', float('nan')):.3f}"),
-        ("named latents", str(len(names.get("latents", []))), "live latents with a vocabulary name"),
+        ("named latents", str(len(names.latents)), "live latents with a vocabulary name"),
     ]
     card_html = "".join(
         f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div>'
@@ -159,27 +157,27 @@ def _figure_section(title: str, fig) -> str:
     return f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False)
 
 
-def _grid_section(names: dict[str, Any], names_dir: Path, out: Path) -> str:
-    latents = [entry for entry in names.get("latents", []) if any(t.get("heatmap") for t in entry.get("top", []))]
-    latents.sort(key=lambda e: -(e.get("score") or 0.0))
+def _grid_section(names: NamesDocument, names_dir: Path, out: Path) -> str:
+    latents = [entry for entry in names.latents if any(t.heatmap for t in entry.top)]
+    latents.sort(key=lambda e: -e.score)
     # The best-scoring latent of each distinct name: a dense concept (say, playing cards) would
     # otherwise fill the whole grid with near-duplicates.
     shown, seen = [], set()
     for entry in latents:
-        if entry.get("name") not in seen:
-            seen.add(entry.get("name"))
+        if entry.name not in seen:
+            seen.add(entry.name)
             shown.append(entry)
     rel = Path(os.path.relpath(names_dir, out))
     cards = []
     for entry in shown[:GRID_FEATURES]:
         images = "".join(
-            f'<img src="{html.escape((rel / t["heatmap"]).as_posix())}" title="activation {t.get("activation", 0):.2f}">'
-            for t in entry["top"][:4] if t.get("heatmap"))
-        mono = entry.get("mono_score")
-        mono_txt = f" · MS {mono:.2f}" if isinstance(mono, (int, float)) else ""
+            f'<img src="{html.escape((rel / t.heatmap).as_posix())}" title="activation {t.activation:.2f}">'
+            for t in entry.top[:4] if t.heatmap)
+        mono = entry.mono_score
+        mono_txt = f" · MS {mono:.2f}" if mono is not None else ""
         cards.append(
-            f'<div class="feat"><div class="t">#{entry["latent"]} <b>{html.escape(str(entry.get("name", "")))}</b></div>'
-            f'<div class="s">score {entry.get("score", 0):.3f}{mono_txt} · freq {entry.get("freq", 0):.2e}</div>'
+            f'<div class="feat"><div class="t">#{entry.latent} <b>{html.escape(entry.name)}</b></div>'
+            f'<div class="s">score {entry.score:.3f}{mono_txt} · freq {entry.freq:.2e}</div>'
             f'<div class="imgs">{images}</div></div>')
     body = "".join(cards) or "<p>No latent has heatmaps yet.</p>"
     title = f"Named features (the best latent of each of {min(len(shown), GRID_FEATURES)} distinct names)"

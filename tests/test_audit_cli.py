@@ -1,6 +1,7 @@
 """`saekit audit` end to end on tiny random models, the model backend's known answers, and bad input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -76,11 +77,17 @@ def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     data, sae = clip_setup
     from saekit.analysis.summaries import sae_fingerprint
 
+    from saekit.results import NamesDocument, SaeRef, StoreRef
+    from saekit.results.names import LatentName
+
     fp = sae_fingerprint(SAE.load(sae))
     names = tmp_path / "names"
-    names.mkdir()
-    (names / "names.json").write_text(json.dumps({"kind": "names", "sae": {"fingerprint": fp},
-                                                  "latents": [{"latent": j, "name": f"concept-{j}"} for j in range(32)]}))
+    latents = tuple(LatentName(latent=j, name=f"concept-{j}", score=0.5, candidates=((f"concept-{j}", 0.5),),
+                               mono_score=None, freq=0.1, sample_freq=0.1, mean_act=1.0, max_act=1.0, top=())
+                    for j in range(32))
+    names_doc = NamesDocument(sae=SaeRef(fingerprint=fp, d_sae=32), store=StoreRef(), method="top-images", n_live=32,
+                        n_named=32, notes=(), latents=latents)
+    names_doc.save(names)
     out = tmp_path / "out"
     rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
                "--per-class", "2", "--active-threshold", "0", "--test-frac", "0", "--names", str(names), "--top-k", "3"])
@@ -88,7 +95,7 @@ def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     doc = json.loads((out / "audit.json").read_text())
     e = next(iter(doc["classes"].values()))["target"] + next(iter(doc["classes"].values()))["context"]
     assert all(x["name"] == f"concept-{x['latent']}" for x in e) and doc["subgroups"] is None
-    (names / "names.json").write_text(json.dumps({"sae": {"fingerprint": "other"}, "latents": []}))
+    dataclasses.replace(names_doc, sae=SaeRef(fingerprint="other")).save(names)
     rc = main(["audit", "--model", "random:clip", "--data", str(data), "--sae", str(sae), "--out", str(out),
                "--names", str(names)])
     assert rc == 2 and "was made for SAE other" in capsys.readouterr().err

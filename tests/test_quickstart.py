@@ -1,13 +1,11 @@
 """The main job end to end: every step runs, the report is written, a second run reuses it all."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from saekit.cli.main import main
 from saekit.quickstart import QuickstartConfig, run_quickstart
-from saekit.results.evaluation import EvaluationDocument
+from saekit.results import EvaluationDocument, NamesDocument
 
 
 def _tiny(out, **kw) -> QuickstartConfig:
@@ -29,8 +27,8 @@ def test_quickstart_runs_every_step_then_reuses_them(tmp_path):
     assert doc.metrics["core.fve"].split == "holdout"  # the samples the trainer kept out
     assert doc.value("core.l0") <= 8 + 1e-6 and 0 < doc.value("core.fve") <= 1
     assert "held-out samples" in html
-    names = json.loads((tmp_path / "names" / "names.json").read_text())
-    assert names["latents"] and all("name" in entry for entry in names["latents"])
+    names = NamesDocument.load(tmp_path / "names")
+    assert names.latents and all(entry.name for entry in names.latents)
 
     _, again = run_quickstart(_tiny(tmp_path))
     assert all(r.reused for r in again[:-1]), [(r.name, r.reused) for r in again]

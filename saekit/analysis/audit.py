@@ -128,18 +128,18 @@ def audit(config: AuditConfig) -> AuditRun:
 
 
 def _names_from(names_dir: Path | None, sae_fp: str) -> tuple[dict[int, str] | None, str]:
-    from saekit.jsonfile import read_json_object
+    from saekit.results import NamesDocument
 
     if names_dir is None:
         return None, "latent index"
-    path = names_dir / "names.json" if names_dir.is_dir() else names_dir
-    if not path.exists():
-        raise SaekitError(f"--names {names_dir}: no names.json there (run `saekit name --out DIR` first)")
-    doc = read_json_object(path, "--names")
-    fp = (doc.get("sae") or {}).get("fingerprint")
+    try:
+        doc = NamesDocument.load(names_dir)
+    except SaekitError as exc:
+        raise SaekitError(f"--names: {exc}") from None
+    fp = doc.sae.fingerprint
     if fp and fp != sae_fp:
-        raise SaekitError(f"--names {path} was made for SAE {fp}, not this SAE ({sae_fp}); name this SAE first")
-    return {int(x["latent"]): str(x.get("name") or f"latent {x['latent']}") for x in doc.get("latents", [])}, "names.json"
+        raise SaekitError(f"--names {names_dir} was made for SAE {fp}, not this SAE ({sae_fp}); name this SAE first")
+    return {e.latent: e.name or f"latent {e.latent}" for e in doc.latents}, "names.json"
 
 
 def _check_holdout(labels: list[str], train_rows: list[int], min_images: int, test_frac: float) -> None:

@@ -6,7 +6,6 @@ first, so a directory with an audit.json always holds a complete report.
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +16,8 @@ import torch
 from saekit.analysis.concept_masks import pixel_masks
 from saekit.analysis.conceptscope import AuditBackend, AuditResult, Concept
 from saekit.analysis.subgroups import GROUPS
-from saekit.results.audit import AuditDocument
+from saekit.atomic import write_text_atomic
+from saekit.results import AuditDocument
 
 _MIN_TILE = 96
 
@@ -168,22 +168,11 @@ def index_html(doc: dict[str, Any], result: AuditResult) -> str:
 
 def write_report(result: AuditResult, backend: AuditBackend, samples: Sequence[Any], out_dir: str | os.PathLike,
                  meta: dict[str, Any]) -> Path:
+    """Examples, index.html, then audit.json (an AuditDocument) last; returns the audit.json path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    final = out / "audit.json"
-    final.unlink(missing_ok=True)
+    AuditDocument.path_in(out).unlink(missing_ok=True)
     render_examples(result, backend, samples, out)
-    doc = audit_json(result, meta)
-    # through the typed document: a field the format does not know is an error here, not in a reader
-    document = AuditDocument.from_json(json.loads(json.dumps(doc, default=_json_default)), where=str(final))
-    (out / "index.html").write_text(index_html(doc, result), encoding="utf-8")
-    document.save(out)
-    return final
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+    doc = AuditDocument.of(audit_json(result, meta))
+    write_text_atomic(out / "index.html", index_html(doc.to_json(), result))
+    return doc.save(out) / AuditDocument.FILENAME

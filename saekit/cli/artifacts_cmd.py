@@ -47,24 +47,24 @@ def run(args: argparse.Namespace) -> int:
     samples = [ds[i] for i in range(n)]
     report, stats = analyze_artifacts(model, samples, cfg, registers=not args.no_registers)
 
+    from saekit.atomic import write_text_atomic
+    from saekit.results import ArtifactsDocument, dataset_fingerprint
+
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    stale = out / "artifacts.json"
-    if stale.exists():
-        stale.unlink()  # the JSON marks the directory complete: remove it before rewriting the rest
+    ArtifactsDocument.path_in(out).unlink(missing_ok=True)  # the JSON marks the directory complete
     heatmaps = write_heatmaps(report, stats, out, n_samples=cfg.heatmap_samples)
-    doc = report.to_json(dataset={"spec": args.data, "name": getattr(ds, "name", args.data), "n_images": n},
-                         heatmaps=heatmaps)
-    html_tmp = out / "index.html.tmp"
-    html_tmp.write_text(render_html(doc), encoding="utf-8")
-    html_tmp.replace(out / "index.html")
-    json_tmp = out / "artifacts.json.tmp"
-    json_tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    json_tmp.replace(out / "artifacts.json")
+    dataset = {"spec": args.data, "name": getattr(ds, "name", args.data), "n_images": n,
+               "fingerprint": dataset_fingerprint([s.id for s in samples], [s.label for s in samples])}
+    doc = ArtifactsDocument.of(report.to_json(dataset=dataset, heatmaps=heatmaps))
+    write_text_atomic(out / "index.html", render_html(doc.to_json()))
+    doc.save(out)
+    doc_json = doc.to_json()
 
     if args.json:
-        print(json.dumps(doc))
+        print(json.dumps(doc_json))
     else:
+        doc = doc_json
         first = doc["first_outlier_layer"]
         print(f"{doc['model']}: {n} images, {len(doc['layers'])} layers; first layer with outliers: "
               f"{'none' if first is None else first}")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  layer {row['layer']:>2}: median norm {row['norm_quantiles']['0.5']:.3g}, max "
                   f"{row['norm_quantiles']['1.0']:.3g}, outliers {row['n_outliers']} ({row['outlier_frac']:.2%})")
         ttr = doc.get("test_time_registers") or {}
-        if "before" in ttr:
+        if ttr.get("before"):
             print(f"test-time register at layer {ttr['layer']}: outlier-position norm "
                   f"{ttr['before']['outlier_positions_norm_mean']:.3g} -> {ttr['after']['outlier_positions_norm_mean']:.3g}, "
                   f"register norm {ttr['after']['register_norm_mean']:.3g}")

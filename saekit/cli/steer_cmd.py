@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -136,21 +135,20 @@ def run(args: argparse.Namespace) -> int:
                                   positions=positions, readout=readout, effect_name=effect_name)
         extras = {"n_images": len(samples), "data": args.data}
 
+    from saekit.atomic import write_text_atomic
+    from saekit.results import SteeringDocument, sae_fingerprint
+
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    marker = out_dir / "steer.json"
-    if marker.exists():
-        marker.unlink()
+    SteeringDocument.path_in(out_dir).unlink(missing_ok=True)  # steer.json marks the directory complete
     plots = result.save(out_dir)
-    doc = {"kind": "steer", "format_version": 1, "model": model.model_id,
-           "sae": {"path": str(args.sae), "hook": sae.cfg.hook, "d_sae": sae.cfg.d_sae, "d_in": sae.cfg.d_in},
-           "positions": args.positions, "plots": plots, **result.to_dict(), **extras}
-    html = out_dir / "index.html.tmp"
-    html.write_text(_html(doc), encoding="utf-8")
-    html.replace(out_dir / "index.html")
-    tmp = out_dir / "steer.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    tmp.replace(marker)
+    doc = SteeringDocument.of({
+        "model": model.model_id,
+        "sae": {"path": str(args.sae), "fingerprint": sae_fingerprint(sae), "hook": sae.cfg.hook,
+                "d_sae": sae.cfg.d_sae, "d_in": sae.cfg.d_in, "arch": sae.cfg.arch},
+        "positions": args.positions, "plots": plots, **result.to_dict(), **extras})
+    write_text_atomic(out_dir / "index.html", _html(doc))
+    marker = doc.save(out_dir) / SteeringDocument.FILENAME
     print(f"{model.model_id}: latent {args.latent} ({args.mode}) at {hook}; effect = {result.effect_name}")
     print(f"  baseline {result.extras['baseline']:.4g}")
     for row in result.rows:
@@ -168,17 +166,17 @@ def _check_width(model: Any, hook: str, sae: Any, inputs: Any) -> None:
         raise SaekitError(f"activations at {hook} have width {width} but the SAE expects d_in={sae.cfg.d_in}")
 
 
-def _html(doc: dict[str, Any]) -> str:
+def _html(doc: Any) -> str:
     import html
 
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{r['strength']:g}</td><td>{r['effect']:.4g}</td><td>{r['delta']:+.4g}</td>"
-        f"<td>{esc(r.get('generation', ''))}</td></tr>" for r in doc["rows"])
-    base = f"<p>baseline generation: {esc(doc['baseline_generation'])}</p>" if "baseline_generation" in doc else ""
+        f"<tr><td>{r.strength:g}</td><td>{r.effect:.4g}</td><td>{r.delta:+.4g}</td>"
+        f"<td>{esc(r.generation or '')}</td></tr>" for r in doc.rows)
+    base = f"<p>baseline generation: {esc(doc.baseline_generation)}</p>" if doc.baseline_generation is not None else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>saekit steer</title></head><body>"
-            f"<h1>Steering latent {doc['latent']} ({esc(doc['mode'])}) of {esc(doc['model'])}</h1>"
-            f"<p>hook {esc(doc['hook'])}; effect: {esc(doc['effect'])}; baseline {doc['baseline']:.4g}</p>{base}"
+            f"<h1>Steering latent {doc.latent} ({esc(doc.mode)}) of {esc(doc.model)}</h1>"
+            f"<p>hook {esc(doc.hook)}; effect: {esc(doc.effect)}; baseline {doc.baseline:.4g}</p>{base}"
             f"<table border=1><tr><th>strength</th><th>effect</th><th>delta</th><th>generation</th></tr>{rows}</table>"
-            f"<p><img src='{esc(doc['plots']['png'])}'> <a href='{esc(doc['plots']['html'])}'>interactive plot</a></p>"
+            f"<p><img src='{esc(doc.plots.png)}'> <a href='{esc(doc.plots.html)}'>interactive plot</a></p>"
             f"</body></html>")

@@ -50,6 +50,13 @@ class Document:
         return decode_dataclass(cls, data, where, extra=arrays)
 
     @classmethod
+    def of(cls: type[D], fields: dict[str, Any]) -> D:
+        """The document from a plain dict of its fields (what a writer assembles), checked field by field
+        like a file of the current version (kind / format_version may be present or not)."""
+        data = {k: v for k, v in fields.items() if k not in ("kind", "format_version")}
+        return decode_dataclass(cls, encode(data), f"{cls.FILENAME} (being written)")
+
+    @classmethod
     def upgrade(cls, data: dict[str, Any], where: str) -> dict[str, Any]:
         """Check kind and version; bring an older version's JSON up to FORMAT_VERSION."""
         kind = data.get("kind")
