@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audit", metavar="DIR", help="output directory of `saekit audit` (audit.json)")
     p.add_argument("--artifacts", metavar="DIR", help="output directory of `saekit artifacts` (artifacts.json)")
     p.add_argument("--model", metavar="MODEL", help="model spec for the steering panel (e.g. random:vit, "
-                   "hf:<dir>, offline:dinov2-small); without it steering is unavailable")
+                   "hf:<dir>, offline:dinov2-small); default: the model the store was captured from, "
+                   "loaded when the steering page first needs it")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8050, help="port to serve on (default 8050; 0 = any free port)")
     p.add_argument("--device", default="cpu", help="device for summaries and steering: auto, cpu, cuda[:N]")
@@ -66,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     for problem in inputs.problems:
         print(f"saekit dashboard: warning: {problem}", file=sys.stderr)
     s = inputs.summaries
-    loaded = [k for k, v in (("names", inputs.names), ("audit", inputs.audit), ("artifacts", inputs.artifacts),
-                             ("model", inputs.model)) if v is not None]
+    loaded = [k for k, v in (("names", inputs.names), ("audit", inputs.audit), ("artifacts", inputs.artifacts))
+              if v is not None]
+    if inputs.model_spec:
+        loaded.append(f"model {inputs.model_spec} (on first use)")
     print(f"saekit dashboard: {s.d_sae:,} latents over {s.n_samples:,} samples ({s.hook}); "
           f"loaded: {', '.join(loaded) or 'summaries only'}")
     if args.check:

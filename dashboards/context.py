@@ -9,6 +9,9 @@ import numpy as np
 from dashboards.catalog import FeatureCatalog
 from dashboards.inputs import DashboardInputs, latent_names
 from dashboards.samples import SampleSource
+from saekit.results import LatentSummaries
+from saekit.results.audit import AuditConcept
+from saekit.results.names import LatentName
 
 ROLES: tuple[str, ...] = ("target", "context", "bias")
 
@@ -19,7 +22,7 @@ class ClassRole:
 
     cls: str
     role: str
-    entry: dict[str, Any]
+    entry: AuditConcept
 
 
 @dataclass
@@ -28,7 +31,7 @@ class Browser:
     catalog: FeatureCatalog = field(init=False)
     samples: SampleSource = field(init=False)
     names: np.ndarray = field(init=False)
-    name_entries: dict[int, dict] = field(init=False)
+    name_entries: dict[int, LatentName] = field(init=False)
     class_roles: dict[int, list[ClassRole]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -38,40 +41,30 @@ class Browser:
         mono = np.full(self.inputs.d_sae, np.nan)
         explanation = np.full(self.inputs.d_sae, "", dtype=object)
         detection = np.full(self.inputs.d_sae, np.nan)
-        for e in (self.inputs.names or {}).get("latents", []) or []:
-            i = e.get("latent")
-            if isinstance(i, int) and 0 <= i < self.inputs.d_sae:
-                self.name_entries[i] = e
-                if isinstance(e.get("mono_score"), (int, float)):
-                    mono[i] = float(e["mono_score"])
-                expl = e.get("explanation") or {}
-                explanation[i] = str(expl.get("text") or "")
-                ba = (expl.get("detection") or {}).get("balanced_accuracy")
-                if isinstance(ba, (int, float)):
-                    detection[i] = float(ba)
+        for e in self.inputs.names.latents if self.inputs.names is not None else ():
+            if 0 <= e.latent < self.inputs.d_sae:
+                self.name_entries[e.latent] = e
+                if e.mono_score is not None:
+                    mono[e.latent] = e.mono_score
+                if e.explanation is not None:
+                    explanation[e.latent] = e.explanation.text
+                    det = e.explanation.detection
+                    if det is not None and det.balanced_accuracy is not None:
+                        detection[e.latent] = det.balanced_accuracy
         self.catalog = FeatureCatalog(names=self.names, freq=np.asarray(s.freq, dtype=np.float64),
                                       mean_act=np.asarray(s.mean_act, dtype=np.float64), mono=mono,
                                       explanation=explanation.astype(str), detection=detection)
         self.samples = SampleSource(self.inputs)
         self.class_roles = {}
-        for cls, roles in (self.audit.get("classes") or {}).items():
-            for role in ROLES:
-                for entry in (roles or {}).get(role, []) or []:
-                    i = entry.get("latent")
-                    if isinstance(i, int):
-                        self.class_roles.setdefault(i, []).append(ClassRole(str(cls), role, entry))
+        audit = self.inputs.audit
+        for cls, roles in audit.classes.items() if audit is not None else ():
+            for role, entries in (("target", roles.target), ("context", roles.context), ("bias", roles.bias)):
+                for entry in entries:
+                    self.class_roles.setdefault(entry.latent, []).append(ClassRole(cls, role, entry))
 
     @property
-    def summaries(self) -> Any:
+    def summaries(self) -> LatentSummaries:
         return self.inputs.summaries
-
-    @property
-    def audit(self) -> dict:
-        return self.inputs.audit or {}
-
-    @property
-    def artifacts(self) -> dict:
-        return self.inputs.artifacts or {}
 
     def name(self, latent: int) -> str:
         return str(self.names[latent]) if 0 <= latent < len(self.names) else ""

@@ -1,43 +1,53 @@
-"""What the dashboard browses: latent summaries, the store, and optional names / audit / artifacts.
+"""What the dashboard browses: latent summaries, the store, and optional names / audit / artifacts
+documents (saekit.results), plus the model for the steering page, loaded on first use.
 
-Loading checks that the pieces belong together (fingerprints, d_sae, dataset) so a mismatch is
-reported as one clear line instead of a page that silently shows the wrong images.
+Loading checks that the pieces belong together (fingerprints, d_sae, hook, dataset, model) so a
+mismatch is reported as one clear line instead of a page that silently shows the wrong images.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.results import (ArtifactsDocument, AuditDocument, Document, LatentSummaries, NamesDocument,
+                            StoreMetadata)
 
 log = logging.getLogger(__name__)
+D = TypeVar("D", bound=Document)
 
 
 @dataclass
 class DashboardInputs:
     """Everything the views read. Only `summaries` and `store` are required."""
 
-    summaries: Any                    # saekit.analysis.summaries.LatentSummaries (or the same attributes)
+    summaries: LatentSummaries
     store: Any                        # stores.ActivationStore (samples, attrs, rows_for_sample)
-    sae: Any = None                   # saekit SAE, for on-demand heatmaps of non-top samples
+    meta: StoreMetadata = field(default_factory=StoreMetadata)
+    sae: Any = None                   # saekit SAE, for on-demand heatmaps of non-top samples and steering
     sae_dir: Path | None = None
     store_path: Path | None = None
-    names: dict | None = None
+    names: NamesDocument | None = None
     names_dir: Path | None = None
-    audit: dict | None = None
+    audit: AuditDocument | None = None
     audit_dir: Path | None = None
-    artifacts: dict | None = None
+    artifacts: ArtifactsDocument | None = None
     artifacts_dir: Path | None = None
-    model: Any = None                 # saekit.models model, only for the steering panel
-    model_spec: str | None = None
+    model_spec: str | None = None     # --model, else the model the store was captured from
+    model_given: bool = False         # model_spec came from --model
+    device: str = "cpu"
     audit_same_dataset: bool = False  # the audit's sample ids are the store's (same dataset spec)
     problems: list[str] = field(default_factory=list)   # shown as banners on every page
+    _model: Any = field(default=None, repr=False)
+    _model_error: str | None = field(default=None, repr=False)
+    _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def hook(self) -> str:
@@ -52,64 +62,57 @@ class DashboardInputs:
         roots = {"names": self.names_dir, "audit": self.audit_dir, "artifacts": self.artifacts_dir}
         return {k: Path(v) for k, v in roots.items() if v is not None}
 
+    # ------------------------------------------------------------------ the model (steering)
+    @property
+    def loaded_model(self) -> Any:
+        """The model if it has been loaded already (never loads it)."""
+        return self._model
 
-# ---------------------------------------------------------------------------- output files
-def read_output(directory: str | os.PathLike, filename: str, kind: str) -> dict:
-    """Read DIR/filename and check its "kind"; SaekitError naming the file when it is not usable."""
-    directory = Path(directory)
-    path = directory / filename
-    if not directory.is_dir():
-        raise SaekitError(f"{directory} is not a directory (expected the output of `saekit {kind}`)")
-    if not path.is_file():
-        raise SaekitError(f"{directory} has no {filename} (expected the output directory of `saekit {kind}`)")
-    data = read_json_object(path)
-    if data.get("kind") != kind:
-        raise SaekitError(f"{path} has kind {data.get('kind')!r}, expected {kind!r}")
-    return data
+    def get_model(self) -> Any:
+        """The model, loaded on first call from `model_spec`; SaekitError (the same line every time)
+        when there is no spec or it cannot be loaded."""
+        if self._model is not None:
+            return self._model
+        with self._model_lock:
+            if self._model is None and self._model_error is None:
+                self._load_model()
+        if self._model is None:
+            raise SaekitError(self._model_error or "no model")
+        return self._model
 
+    def _load_model(self) -> None:
+        if not self.model_spec:
+            self._model_error = ("the store records no model (attribute model_id); relaunch with "
+                                 "`saekit dashboard ... --model MODEL`")
+            return
+        from saekit.models import load_model
 
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
+        t0 = time.perf_counter()
+        try:
+            self._model = load_model(self.model_spec, device=self.device)
+        except SaekitError as exc:
+            self._model_error = f"the model {self.model_spec!r} could not be loaded: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a model that fails to load leaves the rest of the app working
+            self._model_error = f"the model {self.model_spec!r} could not be loaded ({type(exc).__name__}: {exc})"
+        else:
+            log.info("loaded model %s for steering in %.1f s", self.model_spec, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------- consistency checks
-def check_names(names: dict, summaries: Any) -> list[str]:
+def check_names(names: NamesDocument, summaries: LatentSummaries) -> list[str]:
     """Problems that make names.json unusable with these summaries (empty list = fine)."""
     problems = []
-    fp = _get(names, "sae", "fingerprint")
-    if fp is not None and str(fp) != str(summaries.sae_fingerprint):
+    fp = names.sae.fingerprint
+    if fp and fp != summaries.sae_fingerprint:
         problems.append(f"--names was made for another SAE (fingerprint {fp}, this SAE is "
                         f"{summaries.sae_fingerprint}); rerun `saekit name` on this SAE")
-    d = _get(names, "sae", "d_sae")
-    if d is not None and int(d) != int(summaries.d_sae):
-        problems.append(f"--names covers {d} latents but this SAE has {summaries.d_sae}")
-    hook = _get(names, "sae", "hook")
-    if hook is not None and str(hook) != str(summaries.hook):
-        problems.append(f"--names is for hook {hook!r} but the SAE reads {summaries.hook!r}")
-    latents = names.get("latents")
-    if not isinstance(latents, list):
-        problems.append("--names: names.json has no 'latents' list")
-    else:
-        bad = [e for e in latents[:1000] if not isinstance(e, dict) or not isinstance(e.get("latent"), int)
-               or not 0 <= e["latent"] < int(summaries.d_sae)]
-        if bad:
-            problems.append(f"--names: names.json has latent entries outside 0..{summaries.d_sae - 1}")
+    if names.sae.d_sae and names.sae.d_sae != summaries.d_sae:
+        problems.append(f"--names covers {names.sae.d_sae} latents but this SAE has {summaries.d_sae}")
+    if names.sae.hook and names.sae.hook != summaries.hook:
+        problems.append(f"--names is for hook {names.sae.hook!r} but the SAE reads {summaries.hook!r}")
+    if any(not 0 <= e.latent < summaries.d_sae for e in names.latents):
+        problems.append(f"--names: names.json has latent entries outside 0..{summaries.d_sae - 1}")
     return problems
-
-
-def store_dataset_fingerprint(store: Any) -> str | None:
-    attrs = dict(getattr(store, "attrs", {}) or {})
-    for key in ("dataset_fingerprint",):
-        if attrs.get(key):
-            return str(attrs[key])
-    ds = attrs.get("dataset")
-    if isinstance(ds, dict) and ds.get("fingerprint"):
-        return str(ds["fingerprint"])
-    return None
 
 
 def store_labels(store: Any, limit: int = 200_000) -> set[str]:
@@ -124,96 +127,78 @@ def store_labels(store: Any, limit: int = 200_000) -> set[str]:
     return labels
 
 
-def check_audit(audit: dict, summaries: Any, store: Any) -> list[str]:
-    problems = []
-    fp = _get(audit, "sae", "fingerprint")
-    if fp is not None and str(fp) != str(summaries.sae_fingerprint):
-        problems.append(f"--audit was made for another SAE (fingerprint {fp}, this SAE is "
-                        f"{summaries.sae_fingerprint}); rerun `saekit audit` with this SAE")
-    if not isinstance(audit.get("classes"), dict):
-        problems.append("--audit: audit.json has no 'classes' mapping")
-        return problems
-    ds_fp = _get(audit, "dataset", "fingerprint")
-    st_fp = store_dataset_fingerprint(store)
-    if ds_fp is not None and st_fp is not None and str(ds_fp) != st_fp:
-        problems.append(f"--audit is for another dataset ({_get(audit, 'dataset', 'spec')!r}, fingerprint "
-                        f"{ds_fp}; the store's dataset is {st_fp})")
-    elif audit["classes"]:
-        labels = store_labels(store)
-        classes = {str(c) for c in audit["classes"]}
-        if labels and not labels & classes:
-            some = ", ".join(sorted(classes)[:3])
-            problems.append(f"--audit is for another dataset: none of its classes ({some}, ...) is a label "
-                            f"in the store")
-    return problems
-
-
-def same_dataset(audit: dict, store: Any) -> bool:
-    """True when the audit ran on the dataset the store was captured from (same spec or fingerprint),
+def same_dataset(audit: AuditDocument, meta: StoreMetadata) -> bool:
+    """True when the audit ran on the dataset the store was captured from (the same dataset spec),
     so its example_sample_ids are store sample ids."""
-    ds_fp, st_fp = _get(audit, "dataset", "fingerprint"), store_dataset_fingerprint(store)
-    if ds_fp is not None and st_fp is not None:
-        return str(ds_fp) == st_fp
-    spec, data = _get(audit, "dataset", "spec"), (getattr(store, "attrs", {}) or {}).get("data")
-    if not isinstance(spec, str) or not isinstance(data, str):
+    spec, data = audit.dataset.spec, meta.data
+    if not spec or not data:
         return False
     if spec == data:
         return True
     try:
-        return Path(spec).resolve() == Path(data).resolve() and Path(spec).exists()
+        return Path(spec).exists() and Path(spec).resolve() == Path(data).resolve()
     except OSError:
         return False
 
 
-def check_artifacts(artifacts: dict, store: Any) -> list[str]:
+def check_audit(audit: AuditDocument, summaries: LatentSummaries, store: Any, meta: StoreMetadata) -> list[str]:
     problems = []
-    if not isinstance(artifacts.get("layers"), list):
-        problems.append("--artifacts: artifacts.json has no 'layers' list")
-    model = artifacts.get("model")
-    model_id = model.get("id") if isinstance(model, dict) else model
-    store_model = (getattr(store, "attrs", {}) or {}).get("model_id")
-    if model_id and store_model and str(model_id) != str(store_model):
-        problems.append(f"--artifacts is for model {model_id!r} but the store was captured from {store_model!r}")
+    fp = audit.sae.fingerprint
+    if fp and fp != summaries.sae_fingerprint:
+        problems.append(f"--audit was made for another SAE (fingerprint {fp}, this SAE is "
+                        f"{summaries.sae_fingerprint}); rerun `saekit audit` with this SAE")
+    if audit.classes and not same_dataset(audit, meta):
+        labels = store_labels(store)
+        if labels and not labels & set(audit.classes):
+            some = ", ".join(sorted(audit.classes)[:3])
+            problems.append(f"--audit is for another dataset ({audit.dataset.spec!r}): none of its classes "
+                            f"({some}, ...) is a label in the store")
     return problems
+
+
+def check_artifacts(artifacts: ArtifactsDocument, meta: StoreMetadata) -> list[str]:
+    if artifacts.model and meta.model_id and artifacts.model != meta.model_id:
+        return [f"--artifacts is for model {artifacts.model!r} but the store was captured from {meta.model_id!r}"]
+    return []
 
 
 # ---------------------------------------------------------------------------- loading
 def attach_outputs(inputs: DashboardInputs, names_dir: Any = None, audit_dir: Any = None,
                    artifacts_dir: Any = None, strict: bool = True) -> DashboardInputs:
-    """Read and check the optional output directories. strict: raise on the first problem;
+    """Load and check the optional output directories. strict: raise on the first problem;
     otherwise record it in `inputs.problems` and leave that input out."""
 
-    def accept(label: str, directory: Any, filename: str, kind: str, check) -> tuple[dict | None, Path | None]:
+    def accept(label: str, directory: Any, cls: type[D], check: Callable[[D], list[str]]) -> tuple[D | None, Path | None]:
         if directory is None:
             return None, None
         try:
-            data = read_output(directory, filename, kind)
+            if not Path(directory).is_dir():
+                raise SaekitError(f"{directory} is not a directory (expected the output of `saekit {cls.COMMAND}`)")
+            doc = cls.load(directory)
         except SaekitError as exc:
             if strict:
                 raise SaekitError(f"{label}: {exc}") from None
             inputs.problems.append(f"{label}: {exc}")
             return None, None
-        problems = check(data)
+        problems = check(doc)
         if problems:
             if strict:
                 raise SaekitError(problems[0])
             inputs.problems.extend(problems)
             return None, None
-        return data, Path(directory).resolve()
+        return doc, Path(directory).resolve()
 
-    inputs.names, inputs.names_dir = accept("--names", names_dir, "names.json", "names",
-                                            lambda d: check_names(d, inputs.summaries))
-    names_store = _get(inputs.names, "store", "fingerprint")
-    if names_store is not None and str(names_store) != str(inputs.summaries.store_fingerprint):
+    s = inputs.summaries
+    inputs.names, inputs.names_dir = accept("--names", names_dir, NamesDocument, lambda d: check_names(d, s))
+    if inputs.names is not None and inputs.names.store.fingerprint not in ("", s.store_fingerprint):
         # names of this SAE stay valid on another store; only their own top examples would not match
-        inputs.problems.append(f"--names was computed on another store (fingerprint {names_store}, this "
-                               f"store is {inputs.summaries.store_fingerprint}): names are shown, examples "
-                               "come from this store")
-    inputs.audit, inputs.audit_dir = accept("--audit", audit_dir, "audit.json", "audit",
-                                            lambda d: check_audit(d, inputs.summaries, inputs.store))
-    inputs.audit_same_dataset = inputs.audit is not None and same_dataset(inputs.audit, inputs.store)
-    inputs.artifacts, inputs.artifacts_dir = accept("--artifacts", artifacts_dir, "artifacts.json", "artifacts",
-                                                    lambda d: check_artifacts(d, inputs.store))
+        inputs.problems.append(f"--names was computed on another store (fingerprint {inputs.names.store.fingerprint}, "
+                               f"this store is {s.store_fingerprint}): names are shown, examples come from this store")
+    inputs.audit, inputs.audit_dir = accept("--audit", audit_dir, AuditDocument,
+                                            lambda d: check_audit(d, s, inputs.store, inputs.meta))
+    inputs.audit_same_dataset = inputs.audit is not None and same_dataset(inputs.audit, inputs.meta)
+    inputs.artifacts, inputs.artifacts_dir = accept("--artifacts", artifacts_dir, ArtifactsDocument,
+                                                    lambda d: check_artifacts(d, inputs.meta))
     return inputs
 
 
@@ -221,7 +206,8 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
                 audit_dir: Any = None, artifacts_dir: Any = None, model: str | None = None,
                 strict: bool = True, progress: bool = True, device: str = "cpu") -> DashboardInputs:
     """Open the SAE and store, load (or compute once and save) the latent summaries next to the
-    SAE, then attach and check the optional output directories."""
+    SAE, then attach and check the optional output directories. The model (`model`, else the
+    store's model_id) is only loaded when a page first needs it (DashboardInputs.get_model)."""
     from saekit.analysis.summaries import load_or_compute
     from saekit.sae import SAE
     from stores import ActivationStore
@@ -234,23 +220,19 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     sae = SAE.load(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
     sae_dir = work_dir(sae_dir)  # where its summaries are cached
     store = ActivationStore.open(store_path)
+    meta = StoreMetadata.from_store(store)
     summaries = load_or_compute(sae, sae_dir, store, progress=progress, device=device)
-    inputs = DashboardInputs(summaries=summaries, store=store, sae=sae, sae_dir=sae_dir.resolve(),
-                             store_path=store_path.resolve())
+    inputs = DashboardInputs(summaries=summaries, store=store, meta=meta, sae=sae, sae_dir=sae_dir.resolve(),
+                             store_path=store_path.resolve(), model_spec=model or meta.model_id or None,
+                             model_given=model is not None, device=device)
     attach_outputs(inputs, names_dir, audit_dir, artifacts_dir, strict=strict)
-    if model is not None:
-        from saekit.models import load_model
-
-        inputs.model = load_model(model, device=device)
-        inputs.model_spec = model
     return inputs
 
 
 def latent_names(inputs: DashboardInputs) -> np.ndarray:
     """[d_sae] str: the names.json name of each latent, "" when unnamed."""
     out = np.full(inputs.d_sae, "", dtype=object)
-    for e in (inputs.names or {}).get("latents", []) or []:
-        i = e.get("latent")
-        if isinstance(i, int) and 0 <= i < inputs.d_sae and e.get("name"):
-            out[i] = str(e["name"])
+    for e in inputs.names.latents if inputs.names is not None else ():
+        if 0 <= e.latent < inputs.d_sae and e.name:
+            out[e.latent] = e.name
     return out.astype(str)

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from dashboards import imaging
 from dashboards.inputs import DashboardInputs
+from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,9 @@ class SampleSource:
         self._store_dir = (base if base is not None and base.is_dir() else (base.parent if base else None))
         self._dataset: Any = None
         self.is_text = self._detect_text()
-        attrs = dict(getattr(self.store, "attrs", {}) or {})
-        grid = attrs.get("patch_grid")
-        self.patch_grid = (tuple(int(g) for g in grid) if isinstance(grid, (list, tuple)) and len(grid) == 2
-                           else None)
-        self.n_prefix = int(attrs.get("n_prefix_tokens") or 0)
+        meta = inputs.meta
+        self.patch_grid = meta.patch_grid
+        self.n_prefix = int(meta.n_prefix_tokens or 0)
         self._names_tokens = self._tokens_from_names()
 
     # ------------------------------------------------------------------ records
@@ -79,12 +78,11 @@ class SampleSource:
         return "" if label is None else str(label)
 
     def _detect_text(self) -> bool:
-        attrs = dict(getattr(self.store, "attrs", {}) or {})
-        modality = attrs.get("dataset_modality") or attrs.get("modality")
-        if modality in ("text", "image", "image-text"):
-            return modality == "text"
-        tokens = str(attrs.get("tokens", ""))
-        if tokens in ("patches",):
+        """Text samples? From the store metadata; for stores saekit did not capture, from the samples."""
+        meta = self.inputs.meta
+        if meta.dataset_modality or meta.modality or meta.patch_grid:
+            return meta.sample_modality == "text"
+        if meta.tokens == "patches":
             return False
         for sid in list(self.store.samples)[:8]:
             rec = self.store.samples[sid]
@@ -136,8 +134,8 @@ class SampleSource:
 
     def _data_root(self) -> Path | None:
         """The image folder the store was captured from (store attrs "data"), when it is a directory."""
-        data = (getattr(self.store, "attrs", {}) or {}).get("data")
-        if isinstance(data, str) and data and ":" not in data.split("/")[0]:
+        data = self.inputs.meta.data
+        if data and ":" not in data.split("/")[0]:
             root = Path(data)
             if not root.is_absolute() and self._store_dir is not None and not root.is_dir():
                 root = self._store_dir / root
@@ -148,8 +146,8 @@ class SampleSource:
         """Samples whose source is no file (bundled data, saved HF datasets): read the dataset the
         store was captured from, and use item `sample_id` only if its source matches the record."""
         sid = rec.get("_sample_id")
-        data = (getattr(self.store, "attrs", {}) or {}).get("data")
-        if sid is None or not isinstance(data, str) or not data:
+        data = self.inputs.meta.data
+        if sid is None or not data:
             return None
         if self._dataset is None:
             try:
@@ -213,12 +211,10 @@ class SampleSource:
     # ------------------------------------------------------------------ tokens (text stores)
     def _tokens_from_names(self) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        for e in (self.inputs.names or {}).get("latents", []) or []:
-            for t in e.get("top") or []:
-                toks = t.get("tokens")
-                sid = t.get("sample_id")
-                if isinstance(toks, list) and isinstance(sid, int) and sid not in out:
-                    out[sid] = [str(x[0]) if isinstance(x, (list, tuple)) else str(x) for x in toks]
+        for e in self.inputs.names.latents if self.inputs.names is not None else ():
+            for t in e.top:
+                if t.tokens and t.sample_id not in out:
+                    out[t.sample_id] = [tok for tok, _ in t.tokens]
         return out
 
     def tokens(self, sample_id: int) -> list[str] | None:
@@ -229,7 +225,12 @@ class SampleSource:
             return [str(t) for t in toks]
         if sample_id in self._names_tokens:
             return self._names_tokens[sample_id]
-        model = self.inputs.model
+        model = self.inputs.loaded_model
+        if model is None and self.inputs.model_spec and rec.get("text"):
+            try:  # the tokenizer comes with the model, loaded on first use
+                model = self.inputs.get_model()
+            except SaekitError:
+                model = None
         tok = getattr(model, "tokenizer", None)
         text = rec.get("text")
         if tok is not None and text:

@@ -23,11 +23,16 @@ import json
 import logging
 import time
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
-    from saekit.analysis import concept_benchmark as cb
+    import concept_benchmark as cb  # the planted benchmark lives with the tests (tests/concept_benchmark.py)
     from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
 
     t0 = time.perf_counter()

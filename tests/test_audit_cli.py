@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.analysis import concept_benchmark as cb
+import concept_benchmark as cb
 from saekit.analysis.concept_backend import ModelBackend
 from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
 from saekit.cli.main import main

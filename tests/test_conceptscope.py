@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.analysis import concept_benchmark as cb
+import concept_benchmark as cb
 from saekit.analysis import concept_categories as cc
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
 from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope, holdout_split, sample_class_rows

@@ -1,6 +1,7 @@
 """Dashboard server side: table queries, heatmaps, every page, image routes, bad input, the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -10,14 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dashboard_fixtures import CLASSES, real_outputs, scale_names, synthetic_summaries, tiny_pipeline, tiny_text_store
 from dashboards import imaging
 from dashboards.catalog import FeatureCatalog
 from dashboards.safe_files import resolve_inside
-from dashboards.synthetic import (CLASSES, synthetic_summaries, tiny_pipeline, tiny_text_store, write_artifacts,
-                                  write_audit, write_names)
 from saekit.errors import SaekitError
-
-NAMES = {0: "red circle", 1: "blue square", 2: "green triangle", 3: "background"}
+from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument
 
 
 def _text(component) -> str:
@@ -49,27 +48,32 @@ def _text(component) -> str:
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dash")
-    tp = tiny_pipeline(root)
-    from saekit.analysis.summaries import LatentSummaries
-
-    s = LatentSummaries.load(next((tp.sae_dir / "summaries").iterdir()))
-    write_names(root / "names", s, tp.store_path, tp.sae_dir, names=NAMES)
-    write_audit(root / "audit", s, {"circle": {"target": [0], "context": [3]}, "square": {"target": [1], "bias": [3]},
-                                    "triangle": {"target": [2]}}, {0: [0, 3], 1: [1, 4], 2: [2, 5], 3: [0, 1]})
-    write_artifacts(root / "artifacts", model_id="synthetic:shapes")
-    return tp
+    """Planted activations: latent c reads the shape of class c at its patch."""
+    return tiny_pipeline(tmp_path_factory.mktemp("dash"))
 
 
 @pytest.fixture(scope="module")
-def app(pipe):
+def real(tmp_path_factory):
+    """The outputs of the real `name`, `audit` and `artifacts` commands on random:clip."""
+    return real_outputs(tmp_path_factory.mktemp("real"))
+
+
+@pytest.fixture(scope="module")
+def app(real):
     from dashboards.app import create_app
     from dashboards.inputs import load_inputs
 
-    root = pipe.root
-    inputs = load_inputs(pipe.sae_dir, pipe.store_path, names_dir=root / "names", audit_dir=root / "audit",
-                         artifacts_dir=root / "artifacts", progress=False)
+    inputs = load_inputs(real.sae_dir, real.store_path, names_dir=real.names_dir, audit_dir=real.audit_dir,
+                         artifacts_dir=real.artifacts_dir, progress=False)
     return create_app(inputs)
+
+
+@pytest.fixture(scope="module")
+def planted_app(pipe):
+    from dashboards.app import create_app
+    from dashboards.inputs import load_inputs
+
+    return create_app(load_inputs(pipe.sae_dir, pipe.store_path, progress=False))
 
 
 # ---------------------------------------------------------------------------- the feature table
@@ -113,8 +117,8 @@ def test_patch_grid_drops_prefix_tokens_and_places_patches():
     assert imaging.patch_grid(np.ones(3), np.array([0, 1, -1])) is None
 
 
-def test_heatmap_png_is_hottest_at_the_planted_patch(app, pipe):
-    browser = app.browser
+def test_heatmap_png_is_hottest_at_the_planted_patch(planted_app, pipe):
+    browser = planted_app.browser
     s = browser.summaries
     for latent in range(3):  # latent c reads class c's shape at its patch
         sid = int(s.top_sample_ids[latent, 0])
@@ -134,40 +138,51 @@ def test_heatmap_png_is_hottest_at_the_planted_patch(app, pipe):
 
 
 # ---------------------------------------------------------------------------- pages
-def test_every_page_renders_with_known_content(app, pipe):
+def test_every_page_renders_what_the_real_outputs_hold(app, real):
     from dashboards.app import render_page
 
     b = app.browser
+    names, audit = NamesDocument.load(real.names_dir), AuditDocument.load(real.audit_dir)
+    art = ArtifactsDocument.load(real.artifacts_dir)
     home = _text(render_page(b, "/"))
-    assert "32 latents" in home and "red circle" in home
-    feat = _text(render_page(b, "/feature/0"))
-    top_sid = int(b.summaries.top_sample_ids[0, 0])
-    assert "#0 · red circle" in feat and f"/img/sample/{top_sid}.png?latent=0" in feat
-    assert "/class/circle" in feat and "target" in feat  # audit role link
-    assert "red circle (alt)" in feat  # name candidates
-    assert "Not found" in _text(render_page(b, "/feature/32"))
+    best = max(names.latents, key=lambda e: e.score)
+    assert "64 latents" in home and best.name in home
+    feat = _text(render_page(b, f"/feature/{best.latent}"))
+    top_sid = int(b.summaries.top_sample_ids[best.latent, 0])
+    assert f"#{best.latent} · {best.name}" in feat and f"/img/sample/{top_sid}.png?latent={best.latent}" in feat
+    assert best.candidates[1][0] in feat  # name candidates
+    roles = {c.latent: cls for cls, r in audit.classes.items() for c in r.target}
+    lat, cls = next(iter(roles.items()))
+    assert f"/class/{cls}" in _text(render_page(b, f"/feature/{lat}")) and "target" in _text(render_page(b, f"/feature/{lat}"))
+    assert "Not found" in _text(render_page(b, "/feature/64"))
     sample = _text(render_page(b, f"/sample/{top_sid}"))
-    assert "circle" in sample and "/feature/0" in sample  # latent 0 fires strongest on a circle
-    audit = _text(render_page(b, "/audit"))
-    assert "square" in audit and "background" in audit  # the bias table lists latent 3 for square
-    assert "bias-conflicting (n=16)" in json.dumps(render_page(b, "/audit").to_plotly_json(), default=str)
-    cls = _text(render_page(b, "/class/square"))
-    assert "Bias (1)" in cls and "/feature/3" in cls
-    art = _text(render_page(b, "/artifacts"))
-    assert "first layer with high-norm outliers: 3" in art and "/files/artifacts/heatmaps/" in art
+    assert b.samples.label(top_sid) in sample and f"/feature/" in sample
+    audit_page = _text(render_page(b, "/audit"))
+    assert all(c in audit_page for c in CLASSES) and "images" in audit_page
+    acc = {k: v for k, v in (audit.accuracy_by_group or {}).items() if v.accuracy is not None}
+    assert acc and f"{next(iter(acc))} (n={next(iter(acc.values())).n})" in json.dumps(
+        render_page(b, "/audit").to_plotly_json(), default=str)
+    cls_page = _text(render_page(b, f"/class/{cls}"))
+    assert f"Target ({len(audit.classes[cls].target)})" in cls_page and f"/feature/{lat}" in cls_page
+    assert "/files/audit/examples/" in cls_page  # the strips the audit wrote
+    art_page = _text(render_page(b, "/artifacts"))
+    assert f"first layer with high-norm outliers: {art.first_outlier_layer}" in art_page
+    assert art.first_outlier_layer is not None and "/files/artifacts/heatmaps/layer_" in art_page
+    assert "register init zeros" in art_page  # the test-time register ran
     steer = _text(render_page(b, "/steer", "?latent=2"))
-    assert "needs the model" in steer
+    assert "model random:clip (the store's" in steer  # taken from the store's metadata
     assert "No page" in _text(render_page(b, "/../../etc/passwd"))
 
 
-def test_image_routes_refuse_traversal(app, pipe):
+def test_image_routes_refuse_traversal(app, real):
     c = app.server.test_client()
     r = c.get("/img/sample/0.png?latent=0&size=96")
     assert r.status_code == 200 and r.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(r.data)).size == (96, 96)
     assert c.get("/img/sample/999999.png").status_code == 404
     assert c.get("/img/sample/0.png?latent=99999").status_code == 404
-    assert c.get("/files/artifacts/heatmaps/sample_0_layer_4.png").status_code == 200
+    heatmap = next(l.heatmap for l in ArtifactsDocument.load(real.artifacts_dir).layers if l.heatmap)
+    assert c.get(f"/files/artifacts/{heatmap}").status_code == 200
     for bad in ["/files/artifacts/../names/names.json", "/files/artifacts/%2e%2e/%2e%2e/etc/passwd",
                 "/files/names/names.json", "/files/store/store.h5", "/files/artifacts//etc/passwd",
                 "/files/artifacts/..%2f..%2f..%2fetc%2fpasswd", "/img/sample/..%2f..%2fetc%2fpasswd.png",
@@ -189,52 +204,67 @@ def test_resolve_inside_rejects_escapes(tmp_path):
 
 
 # ---------------------------------------------------------------------------- mismatched inputs
-def test_mismatched_inputs_are_one_clear_line(pipe, tmp_path):
-    from dashboards.inputs import load_inputs
+def _changed(src, dst, cls, **changes):
+    shutil.copytree(src, dst)
+    doc = cls.load(dst)
+    dataclasses.replace(doc, **changes).save(dst)
+    return dst
 
-    bad = tmp_path / "names_other_sae"
-    shutil.copytree(pipe.root / "names", bad)
-    doc = json.loads((bad / "names.json").read_text())
-    doc["sae"]["fingerprint"] = "0123456789abcdef"
-    (bad / "names.json").write_text(json.dumps(doc))
+
+def test_mismatched_inputs_are_one_clear_line(real, tmp_path):
+    from dashboards.inputs import load_inputs
+    from saekit.results.audit import AuditDataset
+
+    names = NamesDocument.load(real.names_dir)
+    bad = _changed(real.names_dir, tmp_path / "names_other_sae", NamesDocument,
+                   sae=dataclasses.replace(names.sae, fingerprint="0123456789abcdef"))
     with pytest.raises(SaekitError, match="another SAE"):
-        load_inputs(pipe.sae_dir, pipe.store_path, names_dir=bad, progress=False)
-    other = tmp_path / "audit_other_dataset"
-    shutil.copytree(pipe.root / "audit", other)
-    doc = json.loads((other / "audit.json").read_text())
-    doc["dataset"]["fingerprint"] = "cifar10-v9"
-    (other / "audit.json").write_text(json.dumps(doc))
+        load_inputs(real.sae_dir, real.store_path, names_dir=bad, progress=False)
+    other = _changed(real.audit_dir, tmp_path / "audit_other_dataset", AuditDocument,
+                     dataset=AuditDataset(spec="cifar10"),
+                     classes={f"not-{k}": v for k, v in AuditDocument.load(real.audit_dir).classes.items()})
     with pytest.raises(SaekitError, match="another dataset"):
-        load_inputs(pipe.sae_dir, pipe.store_path, audit_dir=other, progress=False)
+        load_inputs(real.sae_dir, real.store_path, audit_dir=other, progress=False)
     with pytest.raises(SaekitError, match="has kind 'names', expected 'audit'"):
-        (other / "audit.json").write_text((pipe.root / "names" / "names.json").read_text())
-        load_inputs(pipe.sae_dir, pipe.store_path, audit_dir=other, progress=False)
+        (other / "audit.json").write_text((real.names_dir / "names.json").read_text())
+        load_inputs(real.sae_dir, real.store_path, audit_dir=other, progress=False)
+    art = _changed(real.artifacts_dir, tmp_path / "artifacts_other_model", ArtifactsDocument, model="random:vit")
+    with pytest.raises(SaekitError, match="is for model 'random:vit' but the store was captured from 'random:clip'"):
+        load_inputs(real.sae_dir, real.store_path, artifacts_dir=art, progress=False)
     # non-strict: the app starts, shows the problem as a banner and leaves that input out
     from dashboards.app import create_app
 
-    inputs = load_inputs(pipe.sae_dir, pipe.store_path, names_dir=bad, strict=False, progress=False)
+    inputs = load_inputs(real.sae_dir, real.store_path, names_dir=bad, strict=False, progress=False)
     assert inputs.names is None and "another SAE" in _text(create_app(inputs).layout)
 
 
-def test_cli_exits_2_with_one_line(pipe, tmp_path, capsys):
+def test_old_and_unknown_versions_are_one_line(real, tmp_path):
+    from dashboards.inputs import load_inputs
+
+    newer = tmp_path / "names_v9"
+    shutil.copytree(real.names_dir, newer)
+    doc = json.loads((newer / "names.json").read_text())
+    doc["format_version"] = 9
+    (newer / "names.json").write_text(json.dumps(doc))
+    with pytest.raises(SaekitError, match=r"--names: .*names format version 9; this saekit reads version 1"):
+        load_inputs(real.sae_dir, real.store_path, names_dir=newer, progress=False)
+
+
+def test_cli_exits_2_with_one_line(real, tmp_path, capsys):
     from saekit.cli.main import main
 
-    bad = tmp_path / "names"
-    shutil.copytree(pipe.root / "names", bad)
-    doc = json.loads((bad / "names.json").read_text())
-    doc["sae"]["d_sae"] = 7
-    doc["sae"].pop("fingerprint")
-    (bad / "names.json").write_text(json.dumps(doc))
-    cases = [["--names", str(bad)], ["--artifacts", str(pipe.root / "audit")], ["--audit", str(tmp_path / "none")]]
+    names = NamesDocument.load(real.names_dir)
+    bad = _changed(real.names_dir, tmp_path / "names", NamesDocument,
+                   sae=dataclasses.replace(names.sae, d_sae=7, fingerprint=""))
+    cases = [["--names", str(bad)], ["--artifacts", str(real.audit_dir)], ["--audit", str(tmp_path / "none")]]
     for extra in cases:
-        rc = main(["dashboard", "--sae", str(pipe.sae_dir), "--store", str(pipe.store_path), "--check", *extra])
+        rc = main(["dashboard", "--sae", str(real.sae_dir), "--store", str(real.store_path), "--check", *extra])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2, extra
         assert len(err) == 1 and err[0].startswith("saekit dashboard: error:") and "Traceback" not in err[0]
-    rc = main(["dashboard", "--sae", str(pipe.sae_dir), "--store", str(pipe.store_path), "--check",
-               "--names", str(pipe.root / "names"), "--audit", str(pipe.root / "audit"),
-               "--artifacts", str(pipe.root / "artifacts")])
-    assert rc == 0 and "loaded: names, audit, artifacts" in capsys.readouterr().out
+    rc = main(["dashboard", "--sae", str(real.sae_dir), "--store", str(real.store_path), "--check",
+               "--names", str(real.names_dir), "--audit", str(real.audit_dir), "--artifacts", str(real.artifacts_dir)])
+    assert rc == 0 and "loaded: names, audit, artifacts, model random:clip (on first use)" in capsys.readouterr().out
 
 
 def test_cli_defaults_to_localhost():
@@ -291,7 +321,7 @@ def test_pages_render_at_scale(tmp_path):
 
     s = synthetic_summaries(16_384, 100_000, tokens=64, top_k=16)
     inputs = DashboardInputs(summaries=s, store=Store())
-    write_names(tmp_path / "names", s, "store", "sae")
+    scale_names(tmp_path / "names", s)
     attach_outputs(inputs, names_dir=tmp_path / "names")
     b = create_app(inputs).browser
     for path in ["/", "/feature/123", "/feature/16383", "/sample/77", "/steer"]:
@@ -319,7 +349,7 @@ def test_layouts_are_valid_for_the_dash_renderer(app):
                     bad.append(path)
                 walk(v, path + [i])
 
-    for url in ["/", "/feature/0", "/feature/31", "/sample/0", "/audit", "/class/circle", "/artifacts", "/steer", "/x"]:
+    for url in ["/", "/feature/0", "/feature/63", "/sample/0", "/audit", "/class/circle", "/artifacts", "/steer", "/x"]:
         walk(json.loads(json.dumps(render_page(app.browser, url), cls=plotly.utils.PlotlyJSONEncoder)), [url])
     assert not bad, bad[:3]
 
@@ -400,7 +430,7 @@ def test_llm_store_tokens_and_steered_generation(tmp_path):
     d = ActivationStore.open(tmp_path / "s.h5").d(hook)
     SAE.create(SAEConfig(arch="topk", d_in=d, d_sae=64, k=8, hook=hook, normalization="none"), seed=0).save(tmp_path / "sae")
     inputs = load_inputs(tmp_path / "sae", tmp_path / "s.h5", progress=False)
-    inputs.model, inputs.model_spec = model, "random:gpt2"
+    assert inputs.model_spec == "random:gpt2" and inputs.loaded_model is None  # from the store, loaded on first use
     b = create_app(inputs).browser
     assert b.samples.is_text
     toks = b.samples.tokens(0)

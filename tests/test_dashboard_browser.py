@@ -1,4 +1,5 @@
-"""The feature browser in headless Chromium, on a real tiny run (random:vit -> capture -> SAE -> summaries).
+"""The feature browser in headless Chromium, on a real tiny run (random:clip -> capture -> SAE -> the real
+`name`, `audit` and `artifacts` commands).
 
 Drives: the list, a name search, a feature page and its images, a sample, the audit and a class,
 the artifacts view, and a steering-strength change; saves one screenshot per view under the test's
@@ -12,7 +13,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -27,31 +27,24 @@ def served(tmp_path_factory):
     """(base_url, browser-context, pipeline): the app on 127.0.0.1:<free port> in a werkzeug thread."""
     from werkzeug.serving import make_server
 
+    from dashboard_fixtures import real_outputs
     from dashboards.app import create_app
     from dashboards.inputs import load_inputs
-    from dashboards.synthetic import tiny_model_pipeline, write_artifacts, write_audit, write_names
-    from saekit.analysis.summaries import LatentSummaries
+    from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument
 
-    root = tmp_path_factory.mktemp("browser")
-    p = tiny_model_pipeline(root)
-    s = LatentSummaries.load(next((p.sae_dir / "summaries").iterdir()))
-    star = int(np.argmax(s.freq))  # the planted name goes on the most frequent latent
-    write_names(root / "names", s, p.store_path, p.sae_dir, names={star: "striped zebra hide"})
-    by_class: dict[str, list[int]] = {}
-    for sid, label in p.labels.items():
-        by_class.setdefault(label, []).append(sid)
-    write_audit(root / "audit", s, {c: {"target": [star], "context": [star + 1], "bias": [star + 2]}
-                                    for c in by_class}, {star: by_class["circle"][:3], star + 2: by_class["square"][:3]},
-                spec=str(p.image_dir))
-    write_artifacts(root / "artifacts", model_id="random:vit")
-    inputs = load_inputs(p.sae_dir, p.store_path, names_dir=root / "names", audit_dir=root / "audit",
-                         artifacts_dir=root / "artifacts", progress=False)
-    inputs.model, inputs.model_spec = p.model, "random:vit"
+    real = real_outputs(tmp_path_factory.mktemp("browser"))
+    names = NamesDocument.load(real.names_dir)
+    star = max(names.latents, key=lambda e: e.score)
+    audit = AuditDocument.load(real.audit_dir)
+    docs = {"star": star, "audit": audit, "artifacts": ArtifactsDocument.load(real.artifacts_dir)}
+    # the model is not passed: the dashboard takes it from the store's metadata, loaded on first use
+    inputs = load_inputs(real.sae_dir, real.store_path, names_dir=real.names_dir, audit_dir=real.audit_dir,
+                         artifacts_dir=real.artifacts_dir, progress=False)
     app = create_app(inputs)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", star, server.server_port
+    yield f"http://127.0.0.1:{server.server_port}", docs, server.server_port
     server.shutdown()
     thread.join(timeout=5)
 
@@ -121,29 +114,29 @@ def test_browse_every_view(served, driver, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    base, star, _ = served
-    # feature list: search by name, open the hit
+    base, docs, _ = served
+    star, audit, art = docs["star"], docs["audit"], docs["artifacts"]
+    # feature list: search by name, open the feature
     driver.get(base + "/")
     _wait(driver, "#feature-table td")
     assert len(driver.find_elements(By.CSS_SELECTOR, "#feature-table tbody tr")) > 5
     _shot(driver, tmp_path, "01_feature_list")
     box = driver.find_element(By.ID, "feature-search")
-    box.send_keys("zebra")
-    _wait(driver, "#feature-count", text="1 latent")
+    box.send_keys(star.name)
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feature-table td.dash-cell")) == 5)
-    assert "striped zebra hide" in driver.find_element(By.ID, "feature-table").text
+    WebDriverWait(driver, 20).until(lambda d: " latent" in d.find_element(By.ID, "feature-count").text)
+    WebDriverWait(driver, 20).until(lambda d: star.name in d.find_element(By.ID, "feature-table").text)
     _shot(driver, tmp_path, "02_feature_search")
-    cell = driver.find_element(By.XPATH, "//*[@id='feature-table']//td[contains(., 'striped zebra hide')]")
-    cell.click()
+    driver.get(base + f"/feature/{star.latent}")
     # feature page: its images load (heatmap PNGs rendered from the store)
-    _wait(driver, ".page-title", text=f"#{star} · striped zebra hide")
-    assert driver.current_url.endswith(f"/feature/{star}")
+    _wait(driver, ".page-title", text=f"#{star.latent} · {star.name}")
     n_top = _images_loaded(driver, "#top-examples img")
     assert n_top >= 4
     _wait(driver, "#feature-hist .main-svg")
-    assert "circle" in driver.find_element(By.CSS_SELECTOR, ".page").text  # the audit class link
+    roles = [cls for cls, r in audit.classes.items() for c in r.target + r.context if c.latent == star.latent]
+    if roles:
+        assert roles[0] in driver.find_element(By.CSS_SELECTOR, ".page").text  # the audit class link
     _shot(driver, tmp_path, "03_feature_page")
     # feature -> sample
     driver.find_element(By.CSS_SELECTOR, "#top-examples a").click()
@@ -153,16 +146,17 @@ def test_browse_every_view(served, driver, tmp_path):
     # audit view and one class
     driver.find_element(By.ID, "nav-audit").click()
     _wait(driver, ".page-title", text="Audit")
-    assert "square" in driver.find_element(By.ID, "audit-biases").text
+    assert all(c in driver.find_element(By.ID, "audit-classes").text for c in audit.classes)
     _shot(driver, tmp_path, "05_audit")
-    driver.get(base + "/class/circle")
-    _wait(driver, ".page-title", text="Class: circle")
-    assert _images_loaded(driver, ".role-col-target img") >= 3
+    cls = max(audit.classes, key=lambda c: len(audit.classes[c].target))
+    driver.get(base + f"/class/{cls}")
+    _wait(driver, ".page-title", text=f"Class: {cls}")
+    assert _images_loaded(driver, ".role-col-target img") == min(12, len(audit.classes[cls].target))
     _shot(driver, tmp_path, "06_audit_class")
     # artifacts view
     driver.find_element(By.ID, "nav-artifacts").click()
     _wait(driver, "#artifacts-norms .main-svg")
-    assert _images_loaded(driver, "img[src^='/files/artifacts/']") == 3
+    assert _images_loaded(driver, "img[src^='/files/artifacts/']") == len([l for l in art.layers if l.heatmap])
     _shot(driver, tmp_path, "07_artifacts")
     # steering: change the strength, the effect is recomputed
     driver.find_element(By.ID, "nav-steering").click()

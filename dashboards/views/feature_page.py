@@ -10,6 +10,7 @@ from dash import dcc, html
 from dashboards.views.common import (card, class_href, feature_href, feature_link, figure_style, fmt_num,
                                      fmt_pct, graph, not_found, notice, page, sample_href, stat, thumb,
                                      token_highlights)
+from saekit.results.names import LatentName
 
 TOP_SHOWN = 16
 
@@ -19,13 +20,14 @@ def layout(browser: Any, latent: int) -> html.Div:
     if not 0 <= latent < browser.inputs.d_sae:
         return not_found(f"There is no latent #{latent}.",
                          f"This SAE has latents 0 to {browser.inputs.d_sae - 1}.")
-    entry = browser.name_entries.get(latent, {})
+    entry = browser.name_entries.get(latent)
+    mono = entry.mono_score if entry is not None else None
     stats = html.Div([
         stat("firing freq (tokens)", fmt_pct(float(s.freq[latent]))),
         stat("firing freq (samples)", fmt_pct(float(s.sample_freq[latent]))),
         stat("mean activation", fmt_num(float(s.mean_act[latent]))),
         stat("max activation", fmt_num(float(s.max_act[latent]))),
-        stat("Monosemanticity", fmt_num(entry.get("mono_score")) if entry.get("mono_score") is not None else "—"),
+        stat("Monosemanticity", fmt_num(mono) if mono is not None else "—"),
     ], className="stats")
     nav = html.Div([
         dcc.Link("← prev", href=feature_href(max(0, latent - 1)), className="btn btn-light"),
@@ -144,12 +146,10 @@ def _histogram(browser: Any, latent: int) -> go.Figure:
     return figure_style(fig, height=240)
 
 
-def _candidates(entry: dict) -> Any:
-    cands = entry.get("candidates") or []
-    if not cands:
+def _candidates(entry: LatentName | None) -> Any:
+    if entry is None or not entry.candidates:
         return html.Div("No names (launch with --names DIR from `saekit name`).", className="muted")
-    rows = [html.Tr([html.Td(str(c[0])), html.Td(f"{float(c[1]):.3f}", className="num")])
-            for c in cands[:10] if isinstance(c, (list, tuple)) and len(c) >= 2]
+    rows = [html.Tr([html.Td(word), html.Td(f"{cos:.3f}", className="num")]) for word, cos in entry.candidates[:10]]
     return html.Table([html.Thead(html.Tr([html.Th("name"), html.Th("score", className="num")])),
                        html.Tbody(rows)], className="simple-table")
 
@@ -175,6 +175,6 @@ def _classes(browser: Any, latent: int) -> Any:
         return html.Div("Not a target, context or bias concept for any class.", className="muted")
     rows = [html.Tr([html.Td(dcc.Link(r.cls, href=class_href(r.cls))),
                      html.Td(html.Span(r.role, className=f"role role-{r.role}")),
-                     html.Td(fmt_num(r.entry.get("alignment")), className="num")]) for r in roles]
+                     html.Td(fmt_num(r.entry.alignment), className="num")]) for r in roles]
     return html.Table([html.Thead(html.Tr([html.Th("class"), html.Th("role"), html.Th("alignment", className="num")])),
                        html.Tbody(rows)], className="simple-table")

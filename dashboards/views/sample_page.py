@@ -34,7 +34,7 @@ def layout(browser: Any, sample_id: int) -> html.Div:
                          f"The store holds {len(browser.inputs.store.samples):,} samples.")
     meta = html.Table(html.Tbody([
         html.Tr([html.Th(k), html.Td(str(v) if k != "label" or v is None else dcc.Link(str(v), href=class_href(v))
-                                     if browser.inputs.audit and str(v) in browser.audit.get("classes", {}) else str(v))])
+                                     if browser.inputs.audit is not None and str(v) in browser.inputs.audit.classes else str(v))])
         for k, v in rec.items() if v not in (None, "") and k != "tokens"
     ]), className="simple-table meta-table")
     latents = strongest_latents(browser, sample_id)

@@ -46,8 +46,9 @@ def layout(browser: Any, search: str | None = None) -> html.Div:
     ids = np.asarray(s.top_sample_ids[latent])
     default_sample = int(ids[0]) if ids.size and ids[0] >= 0 else int(next(iter(browser.inputs.store.samples), 0))
     sample = _int(q.get("sample"), default_sample)
-    model = browser.inputs.model
-    is_text = model is not None and getattr(model, "modality", "") == "text"
+    inputs = browser.inputs
+    model = inputs.loaded_model
+    is_text = (getattr(model, "modality", "") == "text") if model is not None else inputs.meta.sample_modality == "text"
     controls = html.Div([
         html.Label(["Latent", dcc.Input(id="steer-latent", type="number", value=latent, min=0,
                                         max=browser.inputs.d_sae - 1, step=1, debounce=True)], className="field"),
@@ -66,14 +67,13 @@ def layout(browser: Any, search: str | None = None) -> html.Div:
                                                   placeholder="empty: the sample's text")],
                    className="field wide", style={} if is_text else {"display": "none"}),
     ], className="steer-controls")
-    if model is None:
-        spec = (browser.inputs.store.attrs or {}).get("model_id") if hasattr(browser.inputs.store, "attrs") else None
-        hint = f" (this store was captured from {spec})" if spec else ""
-        status = notice(["Steering is unavailable: it needs the model. Relaunch with ",
-                         html.Code("saekit dashboard ... --model MODEL"), hint + "."], "warn", id="steer-unavailable")
+    if not inputs.model_spec:
+        status = notice(["Steering is unavailable: it needs the model and the store records none. Relaunch with ",
+                         html.Code("saekit dashboard ... --model MODEL"), "."], "warn", id="steer-unavailable")
     else:
-        status = html.Div(f"model {browser.inputs.model_spec or getattr(model, 'model_id', '')} · hook "
-                          f"{browser.inputs.hook}", className="muted small")
+        source = "" if inputs.model_given else " (the store's; --model overrides it)"
+        loading = "" if model is not None else " · loaded on the first steering run"
+        status = html.Div(f"model {inputs.model_spec}{source}{loading} · hook {inputs.hook}", className="muted small")
     return page("Steering", card(None, status, controls),
                 dcc.Loading(html.Div(id="steer-output", className="steer-output"), type="dot"),
                 subtitle="clamp, add or ablate one SAE latent and compare with the unsteered model")
@@ -111,11 +111,9 @@ def render_effect(browser: Any, latent: Any, sample: Any, mode: Any, strength: A
         html.Span("Steering "), feature_link(browser, latent), html.Span(f" · {mode} · strength {strength:g} · on "),
         dcc.Link(f"sample {sample}", href=sample_href(sample)),
     ], className="steer-head", id="steer-summary")
-    if browser.inputs.model is None:
-        return html.Div([header, notice("No model loaded, so the effect cannot be computed.", "warn")])
     try:
         with _lock:
-            if getattr(browser.inputs.model, "modality", "") == "text":
+            if getattr(browser.inputs.get_model(), "modality", "") == "text":
                 body = _text_effect(browser, latent, sample, mode, strength, prompt or "")
             else:
                 body = _vision_effect(browser, latent, sample, mode, strength)
@@ -139,7 +137,7 @@ def _sample_inputs(browser: Any, sample: int) -> Any:
     if not browser.samples.is_text and img is None:
         raise SaekitError(f"sample {sample} has no readable image (source {rec.get('source')!r})")
     smp = Sample(id=sample, source=rec.get("source"), label=rec.get("label"), text=rec.get("text"), image=img)
-    return browser.inputs.model.prepare([smp])
+    return browser.inputs.get_model().prepare([smp])
 
 
 def _vision_effect(browser: Any, latent: int, sample: int, mode: str, strength: float) -> Any:
@@ -147,7 +145,7 @@ def _vision_effect(browser: Any, latent: int, sample: int, mode: str, strength: 
 
     from saekit.analysis import steering
 
-    model, sae, hook = browser.inputs.model, browser.inputs.sae, browser.inputs.hook
+    model, sae, hook = browser.inputs.get_model(), browser.inputs.sae, browser.inputs.hook
     value = float(browser.summaries.max_act[latent]) or 1.0
     inputs = _sample_inputs(browser, sample)
     with torch.no_grad():
@@ -209,7 +207,7 @@ def _class_table(labels: list[str], base: Any, steered: Any) -> html.Table:
 def _text_effect(browser: Any, latent: int, sample: int, mode: str, strength: float, prompt: str) -> Any:
     from saekit.analysis import steering
 
-    model, sae, hook = browser.inputs.model, browser.inputs.sae, browser.inputs.hook
+    model, sae, hook = browser.inputs.get_model(), browser.inputs.sae, browser.inputs.hook
     if not prompt.strip():
         prompt = ((browser.samples.record(sample) or {}).get("text") or "")[:300]
     if not prompt.strip():

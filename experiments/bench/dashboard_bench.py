@@ -1,7 +1,8 @@
 """How fast the feature browser's pages render at 16k latents over 100k samples.
 
 Builds LatentSummaries directly (no training: synthetic arrays with the documented shapes), a real
-100k-sample store, names / audit / artifacts outputs, then times, server side, every page's
+100k-sample store, names and audit documents of that size (tests/dashboard_fixtures.py) and the
+output of the real `saekit artifacts` on random:vit, then times, server side, every page's
 layout (the routing callback's body), the feature table's query callback, the same callbacks as
 full HTTP requests through Dash's /_dash-update-component, and the heatmap image route; and, when
 Debian's chromium is installed, a real-browser load of the list and of a feature page with all
@@ -26,6 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # dashboard_fixtures: test scaffolding, not part of the packages
 
 
 def _timed(fn, repeat: int = 5) -> dict:
@@ -42,7 +44,9 @@ def _timed(fn, repeat: int = 5) -> dict:
 
 
 def build(root: Path, n_latents: int, n_samples: int, tokens: int, top_k: int) -> tuple:
-    from dashboards.synthetic import CLASSES, draw_shape, synthetic_summaries, write_artifacts, write_audit, write_names
+    from dashboard_fixtures import CLASSES, draw_shape, scale_audit, scale_names, synthetic_summaries
+    from saekit.cli.main import main
+    from saekit.results import StoreMetadata
     from stores import ActivationStore
 
     hook = "blocks.5.hook_resid_post"
@@ -53,8 +57,8 @@ def build(root: Path, n_latents: int, n_samples: int, tokens: int, top_k: int) -
     labels = [f"class_{c:03d}" for c in range(100)]
     store_path = root / "store.h5"
     w = ActivationStore.create(store_path, hooks={hook: 8}, dtype="float16",
-                               attrs={"model_id": "synthetic:bench", "modality": "image", "tokens": "patches",
-                                      "dataset_modality": "image", "data": str(images)})
+                               attrs=StoreMetadata(model_id="random:vit", modality="image", tokens="patches",
+                                                   dataset_modality="image", data=str(images)).to_attrs())
     ids = np.arange(n_samples, dtype=np.int64)
     w.append(hook, np.zeros((n_samples, 8), np.float32), ids, np.full(n_samples, -1, np.int32))
     w.add_samples(ids, [{"source": f"{i % 32:02d}.png", "label": labels[i % 100], "text": ""} for i in range(n_samples)])
@@ -62,15 +66,16 @@ def build(root: Path, n_latents: int, n_samples: int, tokens: int, top_k: int) -
     store = ActivationStore.open(store_path)
     s = synthetic_summaries(n_latents, n_samples, tokens=tokens, top_k=top_k, hook=hook)
     words = ["fur", "stripes", "sky", "wheel", "text", "water", "leaf", "face"]
-    write_names(root / "names", s, store_path, root / "sae",
-                names={i: f"{words[i % 8]} {words[(i // 8) % 8]} {i}" for i in range(n_latents)})
+    scale_names(root / "names", s, names={i: f"{words[i % 8]} {words[(i // 8) % 8]} {i}" for i in range(n_latents)})
     rng = np.random.default_rng(0)
     classes = {c: {"target": [int(x) for x in rng.integers(0, n_latents, 3)],
                    "context": [int(x) for x in rng.integers(0, n_latents, 3)],
                    "bias": [int(x) for x in rng.integers(0, n_latents, 2)]} for c in labels}
     examples = {i: [int(x) for x in rng.integers(0, n_samples, 4)] for r in classes.values() for v in r.values() for i in v}
-    write_audit(root / "audit", s, classes, examples)
-    write_artifacts(root / "artifacts", n_layers=12, model_id="synthetic:bench")
+    scale_audit(root / "audit", s, classes, examples)
+    if main(["artifacts", "--model", "random:vit", "--data", str(images), "--out", str(root / "artifacts"),
+             "--limit", "8", "--device", "cpu"]) != 0:
+        raise RuntimeError("saekit artifacts failed")
     return s, store
 
 
@@ -145,6 +150,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from dashboards.app import create_app, render_page
     from dashboards.inputs import DashboardInputs, attach_outputs
+    from saekit.results import StoreMetadata
 
     root = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
     result: dict = {"bench": "dashboard", "latents": args.latents, "samples": args.samples, "tokens": args.tokens,
@@ -154,7 +160,8 @@ def main() -> None:
         s, store = build(root, args.latents, args.samples, args.tokens, args.top_k)
         result["build_inputs_s"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        inputs = DashboardInputs(summaries=s, store=store, store_path=root / "store.h5")
+        inputs = DashboardInputs(summaries=s, store=store, meta=StoreMetadata.from_store(store),
+                                 store_path=root / "store.h5")
         attach_outputs(inputs, names_dir=root / "names", audit_dir=root / "audit", artifacts_dir=root / "artifacts")
         app = create_app(inputs)
         result["startup_s"] = round(time.perf_counter() - t0, 3)

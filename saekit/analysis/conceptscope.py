@@ -16,7 +16,7 @@ Pipeline (see concept_categories.py for the statistics and docs/conceptscope.md 
    classifier, accuracy per group.
 
 The model side is an `AuditBackend` (concept_backend.py adapts a saekit model + SAE + text space;
-concept_benchmark.py has a planted one for tests), so this module is plain orchestration.
+tests/concept_benchmark.py has a planted one), so this module is plain orchestration.
 """
 from __future__ import annotations
 
