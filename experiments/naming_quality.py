@@ -119,7 +119,7 @@ def main() -> int:
         out = work / f"names-{method}"
         doc = run_naming(sae, str(store), str(out), sae_dir=str(sae_dir), text_space=str(align_dir), dataset=subset,
                          cfg=NamingOptions(method=method, top_n=10, heatmap_latents=50 if i == 0 else 0,
-                                        mono=(i == 0), seed=args.seed), progress=True)
+                                        mono=(i == 0), seed=args.seed), progress=True).to_json()
         lats = [l for l in doc["latents"] if len(l["top"]) >= 10]
         rate = hit_rate(lats, [l["name"] for l in lats])
         rng = np.random.default_rng(args.seed)

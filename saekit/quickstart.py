@@ -165,7 +165,7 @@ def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[st
     sae = SAE.load(paths.sae, device=device)
     doc = run_naming(sae, str(paths.store), str(paths.names), sae_dir=str(paths.sae), text_space=str(paths.align),
                      device=device, progress=cfg.progress)
-    return {"named": len(doc.get("latents", []))}
+    return {"named": len(doc.latents)}
 
 
 def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepResult]) -> dict[str, Any]:

@@ -30,5 +30,5 @@ def test_explanations_in_the_feature_list_and_page(tmp_path):
     assert [r["latent"] for r in cat.query(filter_query="{detection} < 0.9").rows] == [2]
     feat = _text(render_page(b, "/feature/0"))
     assert "the word cat" in feat and "detection: balanced accuracy 1" in feat and "fuzzing" in feat
-    judged = {j["sample_id"] for j in b.name_entries[0]["explanation"]["detection"]["judged"]}
+    judged = {j.sample_id for j in b.name_entries[0].explanation.detection.judged}
     assert all(f"/sample/{sid}" in feat for sid in judged)

@@ -94,7 +94,7 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
     sae, space = _sae_and_space()
     out = tmp_path / f"names-{method}"
     doc = run_naming(sae, store, out, vocab=WORDS, text_space=space,
-                     cfg=NamingOptions(method=method, top_n=8, n_candidates=3))
+                     cfg=NamingOptions(method=method, top_n=8, n_candidates=3)).to_json()
     by = {l["latent"]: l for l in doc["latents"]}
     assert sorted(by) == [0, 1, 2]  # the dead latent is not named
     for j, lab in enumerate(LABELS):
@@ -147,7 +147,7 @@ def test_text_store_gets_token_highlights_and_names(tmp_path):
 
     sae, _ = _sae_and_space()
     doc = run_naming(sae, path, tmp_path / "tn", vocab=WORDS, text_encoder=OneHotEncoder(), tokenizer=WS(),
-                     cfg=NamingOptions(top_n=5))
+                     cfg=NamingOptions(top_n=5)).to_json()
     by = {l["latent"]: l for l in doc["latents"]}
     # latent 2 reads axis 2 = "tree" tokens in this store
     assert by[2]["name"] == "tree" and by[0]["name"] == "cat"
@@ -210,12 +210,12 @@ def test_clip_store_names_with_its_own_text_tower(tmp_path):
         sae.W_dec.copy_(torch.from_numpy(t))
         sae.W_encT.copy_(torch.from_numpy(t))
         sae.b_enc.fill_(100.0)  # every latent fires on every image: all are live
-    doc = run_naming(sae, store, tmp_path / "n1", vocab=WORDS, cfg=NamingOptions(method="decoder", top_n=3))
+    doc = run_naming(sae, store, tmp_path / "n1", vocab=WORDS, cfg=NamingOptions(method="decoder", top_n=3)).to_json()
     assert doc["text_space"]["kind"] == "clip"
     assert [l["name"] for l in doc["latents"]] == WORDS
 
     sae2 = SAE.create(SAEConfig(arch="topk", d_in=48, d_sae=16, k=4, hook="blocks.1.hook_resid_post"))
-    doc2 = run_naming(sae2, store, tmp_path / "n2", vocab=WORDS, cfg=NamingOptions(top_n=3))
+    doc2 = run_naming(sae2, store, tmp_path / "n2", vocab=WORDS, cfg=NamingOptions(top_n=3)).to_json()
     assert doc2["method"] == "top-images" and doc2["n_named"] > 0
     assert all(l["name"] in WORDS for l in doc2["latents"])
     first = doc2["latents"][0]["top"][0]

@@ -10,7 +10,7 @@ from dash import dcc, html
 from dashboards.views.common import (card, class_href, feature_href, feature_link, figure_style, fmt_num,
                                      fmt_pct, graph, not_found, notice, page, sample_href, stat, thumb,
                                      token_highlights)
-from saekit.results.names import LatentName
+from saekit.results.names import Explanation, LatentName
 
 TOP_SHOWN = 16
 
@@ -38,8 +38,8 @@ def layout(browser: Any, latent: int) -> html.Div:
     body = [stats]
     if dead:
         body.append(notice("This latent never fired on the store: it is dead.", "warn"))
-    if entry.get("explanation"):
-        body.append(card("Explanation", _explanation(entry["explanation"]), id="explanation"))
+    if entry is not None and entry.explanation is not None:
+        body.append(card("Explanation", _explanation(entry.explanation), id="explanation"))
     body.append(card("Top activations", _top_examples(browser, latent), id="top-examples"))
     body.append(html.Div([
         card("Activation histogram", graph(_histogram(browser, latent), id="feature-hist"), class_name="grow"),
@@ -86,23 +86,22 @@ def _top_examples(browser: Any, latent: int) -> Any:
     ], className="gallery")
 
 
-def _explanation(ex: dict) -> Any:
+def _explanation(ex: Explanation) -> Any:
     """The `saekit explain` text, its detection / fuzzing scores and the held-out samples judged."""
-    parts: list[Any] = [html.P(str(ex.get("text") or ""), className="explanation-text"),
-                        html.Div(f"by {ex.get('client', '?')} · explained on samples "
-                                 f"{', '.join(str(i) for i in ex.get('explained_on') or [])}", className="muted small")]
-    for kind in ("detection", "fuzzing"):
-        j = ex.get(kind)
-        if not j:
+    parts: list[Any] = [html.P(ex.text, className="explanation-text"),
+                        html.Div(f"by {ex.client or '?'} · explained on samples "
+                                 f"{', '.join(str(i) for i in ex.explained_on)}", className="muted small")]
+    for kind, j in (("detection", ex.detection), ("fuzzing", ex.fuzzing)):
+        if j is None:
             continue
-        parts.append(html.H4(f"{kind}: balanced accuracy {fmt_num(j.get('balanced_accuracy'))} · "
-                             f"AUC {fmt_num(j.get('auc'))} ({j.get('n_positive', 0)} + {j.get('n_negative', 0)} samples)"))
-        rows = [html.Tr([html.Td(dcc.Link(str(r.get("sample_id")), href=sample_href(int(r.get("sample_id", 0))))),
-                         html.Td("activates" if r.get("truth") else "—"),
-                         html.Td("yes" if float(r.get("answer", 0)) >= 0.5 else "no",
-                                 className="ok" if (float(r.get("answer", 0)) >= 0.5) == bool(r.get("truth")) else "bad"),
-                         html.Td(str(r.get("shown") or ""), className="muted")])
-                for r in j.get("judged") or []]
+        parts.append(html.H4(f"{kind}: balanced accuracy {fmt_num(j.balanced_accuracy)} · "
+                             f"AUC {fmt_num(j.auc)} ({j.n_positive} + {j.n_negative} samples)"))
+        rows = [html.Tr([html.Td(dcc.Link(str(r.sample_id), href=sample_href(r.sample_id))),
+                         html.Td("activates" if r.truth else "—"),
+                         html.Td("yes" if r.answer >= 0.5 else "no",
+                                 className="ok" if (r.answer >= 0.5) == r.truth else "bad"),
+                         html.Td(r.shown, className="muted")])
+                for r in j.judged]
         parts.append(html.Table([html.Thead(html.Tr([html.Th("sample"), html.Th("truth"), html.Th("judge"),
                                                      html.Th("shown")])), html.Tbody(rows)], className="simple-table"))
     return html.Div(parts)

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from saekit.results import NamesDocument
 
 
 def train(result: Any, cfg: Any) -> None:
@@ -19,12 +22,12 @@ def train(result: Any, cfg: Any) -> None:
               f"dead={rec.get('dead_frac', float('nan')):.3f}")
 
 
-def name(doc: dict[str, Any], cfg: Any) -> None:
-    for note in doc["notes"]:
+def name(doc: NamesDocument, cfg: Any) -> None:
+    for note in doc.notes:
         print(f"note: {note}")
-    best = sorted(doc["latents"], key=lambda l: -l["score"])[:5]
-    print(f"named {doc['n_named']} of {doc['n_live']} live latents ({doc['method']}); best: "
-          + ", ".join(f"#{l['latent']} {l['name']} ({l['score']:.2f})" for l in best))
+    best = sorted(doc.latents, key=lambda l: -l.score)[:5]
+    print(f"named {doc.n_named} of {doc.n_live} live latents ({doc.method}); best: "
+          + ", ".join(f"#{l.latent} {l.name} ({l.score:.2f})" for l in best))
     print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from saekit.analysis.naming.options import NamingOptions
+from saekit.results import NamesDocument
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,7 @@ class NameConfig:
     options: NamingOptions = NamingOptions()
 
 
-def name(cfg: NameConfig) -> dict[str, Any]:
+def name(cfg: NameConfig) -> NamesDocument:
     """Name the live latents of the SAE in ``cfg.sae`` over ``cfg.store``; write ``cfg.out``; return names.json."""
     from saekit.analysis.naming.run import run_naming
     from saekit.device import resolve_device

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from saekit.analysis.summaries import (LatentSummaries, check_sae_matches_store,
                                        resolve_hook)
 from saekit.atomic import atomic_directory
 from saekit.errors import SaekitError
+from saekit.results import NamesDocument
 from saekit.results.store_meta import StoreMetadata
 
 if TYPE_CHECKING:
@@ -96,13 +96,13 @@ def run_naming(
     cfg: NamingOptions = NamingOptions(),
     device: str = "cpu",
     progress: bool = False,
-) -> dict[str, Any]:
+) -> NamesDocument:
     """Name the live latents of ``sae`` over ``store`` and write OUT (see ``saekit.analysis.naming``).
 
     ``text_space``: a TextSpace, an align output directory or a CLIP spec; None picks CLIP's own
     for CLIP stores and the text encoder on sample texts for text stores. ``vocab``: words, a
     file, or None for the default vocabulary. ``dataset``/``tokenizer`` override what the store
-    records for reloading images / token strings. Returns the names.json document."""
+    records for reloading images / token strings. Returns the names.json document (NamesDocument)."""
     t0 = time.time()
     store_path = str(store) if isinstance(store, (str, os.PathLike)) else str(getattr(store, "path", ""))
     store = open_store(store)
@@ -132,10 +132,10 @@ def run_naming(
                                  images, tokens, cfg, tmp)
         notes = [f"{what}: {src.problem}" for what, src in (("heatmaps", images), ("tokens", tokens))
                  if src is not None and src.problem]
-        doc = names_document(summ, sae_dir, store_path, modality, hook, vocab_src, len(words), method, side,
-                             mono_emb, cfg, notes, latents, time.time() - t0)
-        (tmp / "names.json").write_text(json.dumps(doc))
-        write_index(tmp / "index.html", doc, [latents[int(i)] for i in best])
+        doc = NamesDocument.of(names_document(summ, sae_dir, store_path, modality, hook, vocab_src, len(words), method,
+                                              side, mono_emb, cfg, notes, latents, time.time() - t0))
+        doc.save(tmp)
+        write_index(tmp / "index.html", doc.to_json(), [latents[int(i)] for i in best])
     return doc
 
 
@@ -143,7 +143,7 @@ def names_document(summ: LatentSummaries, sae_dir: str | os.PathLike | None, sto
                    modality: str, hook: str, vocab_src: str, vocab_size: int, method: str, side: TextSide,
                    mono_emb: SampleEmbeddings | None, opts: NamingOptions, notes: list[str],
                    latents: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """The names.json document (schema in docs/architecture.md, "Analysis outputs")."""
+    """The fields of the names.json document (saekit.results.NamesDocument; docs/formats.md)."""
     return {
         "kind": "names",
         "format_version": FORMAT_VERSION,
