@@ -456,3 +456,13 @@ def test_llm_store_tokens_and_steered_generation(tmp_path):
     found.clear()
     walk(same)
     assert found["steer-base"] == found["steer-steered"]
+
+
+def test_capture_writes_exactly_the_store_metadata_fields(real):
+    from saekit.results import StoreMetadata
+    from stores import ActivationStore
+
+    with ActivationStore.open(real.store_path) as store:
+        meta = StoreMetadata.from_store(store)
+    assert meta.other == {} and meta.model_id == "random:clip" and meta.sample_modality == "image"
+    assert meta.patch_grid is not None and meta.data == str(real.image_dir) and set(meta.labels) == set(CLASSES)

@@ -24,6 +24,7 @@ import torch
 from saekit.capture.config import CaptureConfig
 from saekit.capture.ranks import finish_shards, output_path, rank_and_world
 from saekit.errors import SaekitError
+from saekit.results.store_meta import StoreMetadata
 
 log = logging.getLogger(__name__)
 
@@ -282,12 +283,15 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
                               f"dataset slice; use a new --out or --overwrite")
         log.info("resuming %s after %d committed samples", path, start)
 
-    attrs = {**m.describe(), "config_hash": chash, "tokens": cfg.tokens, "data": cfg.data,
-             "dataset_modality": ds.modality, "capture_config": cfg.identity(dtype, world),
-             "pooled_hooks": [h for h in cfg.hooks if m.is_pooled(h)], "rank": rank, "world_size": world,
-             "position_meaning": "token index in the model's sequence (-1: pooled vector)"}
-    if getattr(ds, "labels", None):
-        attrs["labels"] = list(ds.labels)
+    meta = StoreMetadata.from_attrs({
+        **m.describe(), "config_hash": chash, "tokens": cfg.tokens, "data": cfg.data,
+        "dataset_modality": ds.modality, "capture_config": cfg.identity(dtype, world),
+        "pooled_hooks": [h for h in cfg.hooks if m.is_pooled(h)], "rank": rank, "world_size": world,
+        "position_meaning": "token index in the model's sequence (-1: pooled vector)",
+        "labels": list(ds.labels) if getattr(ds, "labels", None) else None}, "capture's store attributes")
+    if meta.other:  # every attribute capture writes is a documented StoreMetadata field (docs/formats.md)
+        raise TypeError(f"capture writes store attributes StoreMetadata does not declare: {sorted(meta.other)}")
+    attrs = meta.to_attrs()
     todo = my_ids[start:]
     batches = [todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
 
