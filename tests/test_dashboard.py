@@ -466,3 +466,19 @@ def test_capture_writes_exactly_the_store_metadata_fields(real):
         meta = StoreMetadata.from_store(store)
     assert meta.other == {} and meta.model_id == "random:clip" and meta.sample_modality == "image"
     assert meta.patch_grid is not None and meta.data == str(real.image_dir) and set(meta.labels) == set(CLASSES)
+
+
+def test_the_model_is_loaded_on_first_use_once():
+    from dashboards.inputs import DashboardInputs
+
+    none = DashboardInputs(summaries=None, store=None)
+    with pytest.raises(SaekitError, match="the store records no model"):
+        none.get_model()
+    bad = DashboardInputs(summaries=None, store=None, model_spec="random:nope")
+    for _ in range(2):  # the failure is remembered: one line, the same every time
+        with pytest.raises(SaekitError, match="the model 'random:nope' could not be loaded"):
+            bad.get_model()
+    good = DashboardInputs(summaries=None, store=None, model_spec="random:vit")
+    assert good.loaded_model is None
+    model = good.get_model()
+    assert good.loaded_model is model and good.get_model() is model and model.model_id == "random:vit"
