@@ -38,18 +38,15 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # The real SAELens, sparsify, dictionary_learning and saev, for tests/test_interop_peers.py (SAELens pins
-# an older transformer-lens than saekit). The CPU torch goes in first; sparsify, dictionary_learning and
-# saev would otherwise pull a CUDA torch (and dictionary_learning wandb/umap/circuitsvis, saev
-# marimo/open-clip), so they go in with --no-deps plus the modules they import.
+# an older transformer-lens than saekit). The CPU torch goes in first, then the locked set in
+# tests/peers/requirements.txt with --no-deps: no resolver backtracking, and no CUDA torch (or wandb,
+# umap, marimo, open-clip) pulled in by sparsify, dictionary_learning or saev.
 peers: $(PEERS)/.installed
 
-$(PEERS)/.installed: Makefile
+$(PEERS)/.installed: Makefile tests/peers/requirements.txt
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS_PIP) install torch==2.13.0
-	$(PEERS_PIP) install sae-lens==6.54.12
-	$(PEERS_PIP) install --no-deps eai-sparsify==1.3.3 dictionary-learning==0.1.0 saev==0.1.0 "nnsight>=0.3,<0.4"
-	$(PEERS_PIP) install einops natsort simple-parsing schedulefree jaxtyping beartype zstandard pillow \
-	  "python-socketio[client]"
+	$(PEERS_PIP) install --no-deps -r tests/peers/requirements.txt
 	touch $@
 
 # SAELens pins an older transformer-lens, so the peer benchmark gets its own venv.

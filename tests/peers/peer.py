@@ -5,6 +5,7 @@ dictionary_learning and saev create, save, load and run SAEs here.
                                                  # + OUT/<case>.expected.safetensors (x, z, x_hat) + OUT/manifest.json
     python tests/peers/peer.py outputs JOBS.json # [{name, format, path, inputs, out}]: load saekit's exports
                                                  # with the libraries and write their outputs
+    python tests/peers/peer.py e2e OUT           # the foreign SAEs of tests/test_interop_e2e.py
 
 Weights are random (seeded); outputs are each library's own encode/decode on fixed inputs.
 """
@@ -288,6 +289,29 @@ def saev_cases(out: Path, x: torch.Tensor) -> list[dict]:
             {"name": "saev@dir", "spec": str(run), "expected": exp, "arch": "relu"}]
 
 
+def e2e(out: Path) -> None:
+    """Two foreign SAEs for the end-to-end command tests: a SAELens TopK SAE on random:gpt2's residual
+    stream after block 1 (width 64) and a dictionary_learning BatchTopK SAE on random:clip's (width 48)."""
+    import sae_lens as sl
+    from sae_lens.saes.sae import SAEMetadata
+    from dictionary_learning.trainers.batch_top_k import BatchTopKTrainer
+
+    with torch.no_grad():
+        s = sl.TopKSAE(sl.TopKSAEConfig(d_in=64, d_sae=128, k=8, metadata=SAEMetadata(
+            hook_name="blocks.1.hook_resid_post", model_name="random:gpt2")))
+        randomize(s)
+        s.save_model(out / "saelens_topk_gpt2")
+        trainer = BatchTopKTrainer(steps=10_000, activation_dim=48, dict_size=96, k=8, layer=1, lm_name="random:clip",
+                                   submodule_name="resid_post_layer_1", device="cpu", seed=0)
+        randomize(trainer.ae)
+        trainer.ae.threshold.fill_(0.05)
+    d = out / "dictlearn_batchtopk_clip"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"trainer": trainer.config}, indent=4))
+    torch.save({k: v.cpu() for k, v in trainer.ae.state_dict().items()}, d / "ae.pt")
+    print("ok")
+
+
 def make(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     x = inputs()
@@ -322,4 +346,4 @@ def outputs(jobs_file: Path) -> None:
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd, arg = sys.argv[1], Path(sys.argv[2])
-    make(arg) if cmd == "make" else outputs(arg)
+    {"make": make, "e2e": e2e, "outputs": outputs}[cmd](arg)
