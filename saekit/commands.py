@@ -52,7 +52,7 @@ register("train", "saekit.train.config:TrainConfig", "saekit.train.command:run_t
 register("compare", "saekit.eval.compare:CompareConfig", "saekit.eval.compare:compare",
          "compare SAEs on the same held-out rows of a store: one table and trade-off plots (compare.json, report.html)",
          report="saekit.cli.reports:compare")
-register("align", "saekit.analysis.alignment:AlignRunConfig", "saekit.analysis.alignment:align_command",
+register("align", "saekit.analysis.align_config:AlignRunConfig", "saekit.analysis.alignment:align_command",
          "fit a linear map from image features to a text-embedding space (or evaluate CLIP's own)",
          report="saekit.cli.reports:align")
 register("quickstart", "saekit.quickstart:QuickstartConfig", "saekit.quickstart:run_quickstart",

@@ -26,12 +26,12 @@ import numpy as np
 from saekit.atomic import atomic_directory, write_json_atomic
 from saekit.analysis.text_space import (FORMAT_VERSION, ClipTextSpace, LinearTextSpace, TextSpace,  # noqa: F401
                                         encode_texts, load_text_space, read_align_json, resolve_text_encoder)
+from saekit.analysis.align_config import POOLINGS, AlignConfig, AlignRunConfig  # noqa: F401  (part of this module's interface)
 from saekit.errors import SaekitError
 from saekit.models.text_encoder import unit_rows as _unit
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("mean", "first")
 
 
 # ----------------------------------------------------------------------------- store features
@@ -101,23 +101,6 @@ def recall_at_k(pred_ND: np.ndarray, caption_emb_ND: np.ndarray, captions: Seque
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         hits += int((group[top] == group[s:s + 1024, None]).any(1).sum())
     return hits / n
-
-
-@dataclasses.dataclass(frozen=True)
-class AlignConfig:
-    hook: str = dataclasses.field(metadata={
-        "help": "hook whose pooled features are mapped (use the SAE's hook to name by decoder direction; "
-                "image_embeds for CLIP)"})
-    pooling: str = dataclasses.field(default="mean", metadata={
-        "choices": POOLINGS, "help": "how a sample's rows become one feature vector: mean over tokens or its first row (CLS)"})
-    text_encoder: str = dataclasses.field(default="offline:minilm", metadata={
-        "help": "offline:minilm, st:<sentence-transformers model>, or a CLIP model spec (random:clip, "
-                "hf:openai/clip-vit-base-patch32) to use its own text tower instead of a fit"})
-    test_frac: float = 0.2  # held-out share of pairs for recall@k
-    val_frac: float = 0.2  # share of the training pairs that picks the ridge alpha
-    alphas_rel: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)  # ridge alphas, relative to the features' scale
-    k: int = 10  # k of recall@k
-    seed: int = 0
 
 
 def fit_text_map(feats: np.ndarray, text_emb: np.ndarray, captions: Sequence[str], cfg: AlignConfig,
@@ -264,17 +247,6 @@ def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
                        f" from hook <code>{meta['store']['hook']}</code> ({meta['text_space']['pooling']} pooling)</p>"),
             ("Held-out image&rarr;caption retrieval", rows),
         ])
-
-
-@dataclasses.dataclass(frozen=True)
-class AlignRunConfig:
-    """`saekit align`: which store, where to write, and the fit (``fit``: hook, pooling, text encoder, ...)."""
-
-    store: str = dataclasses.field(metadata={"help": "activation store with image-caption samples (/samples text)"})
-    out: str = dataclasses.field(metadata={"help": "output directory"})
-    fit: AlignConfig
-    device: str = "auto"  # auto, cpu, cuda, cuda:N (CLIP models only)
-    progress: bool = True  # show progress bars
 
 
 def align_command(cfg: AlignRunConfig) -> dict[str, Any]:
