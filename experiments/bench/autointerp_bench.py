@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--score-batch", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--latents", type=int, default=3, help="how many of the planted latents (1-3)")
+    ap.add_argument("--malformed-retries", type=int, default=6, help="SmolLM2 often answers without a verdict")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
@@ -47,7 +48,7 @@ def main() -> None:
         sae = planted_sae(tmp)
         cfg = ExplainConfig(sae=str(sae), store=str(store), client=client.name, out=str(tmp / "out"),
                             latents=tuple(range(min(3, args.latents))), score_batch=args.score_batch, max_tokens=args.max_tokens,
-                            progress=False)
+                            malformed_retries=args.malformed_retries, progress=False)
         t1 = time.perf_counter()
         res = explain(cfg, client=client)
         secs = time.perf_counter() - t1
@@ -60,7 +61,7 @@ def main() -> None:
         "calls_per_latent": round(t.calls / n, 1), "prompt_tokens_per_latent": round(t.prompt_tokens / n),
         "completion_tokens_per_latent": round(t.completion_tokens / n), "malformed_answers": t.malformed,
         "mean_detection_balanced_accuracy": round(sum(ba) / len(ba), 3) if ba else None,
-        "score_batch": args.score_batch, "threads": args.threads,
+        "score_batch": args.score_batch, "max_tokens": args.max_tokens, "threads": args.threads,
     }))
 
 
