@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from saekit.capture.massive import DEFAULT_NORM_RATIO, POLICIES as MASSIVE_POLICIES
 from saekit.errors import SaekitError
 from saekit.models.base import TOKEN_SELECTIONS
 from saekit.results.fingerprint import fingerprint
@@ -14,7 +15,9 @@ DTYPES = ("float16", "bfloat16", "float32")
 class CaptureConfig:
     """model / data: specs for load_model / load_dataset. out: a .h5 file, or (under torchrun, or
     with world_size > 1) a shard directory. dtype None keeps the model's dtype. limit takes the first
-    N samples. exclude_artifacts is reserved for the artifact analysis: when set, capture asks
+    N samples. massive_tokens (auto | drop | keep, see saekit.capture.massive): auto drops language
+    models' massive-activation tokens (the first position and rows above massive_norm_ratio x the
+    batch's median norm). exclude_artifacts is reserved for the artifact analysis: when set, capture asks
     `saekit.capture.artifact_tokens.make_token_filter(model, config)` for a token filter."""
 
     model: str
@@ -29,6 +32,8 @@ class CaptureConfig:
     overwrite: bool = False
     device: str = "auto"
     exclude_artifacts: bool = False
+    massive_tokens: str = "auto"
+    massive_norm_ratio: float = DEFAULT_NORM_RATIO
     seed: int = 0
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -47,6 +52,10 @@ class CaptureConfig:
             raise SaekitError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
             raise SaekitError(f"--limit must be at least 1, got {self.limit}")
+        if self.massive_tokens not in MASSIVE_POLICIES:
+            raise SaekitError(f"--massive-tokens {self.massive_tokens!r} is not one of {', '.join(MASSIVE_POLICIES)}")
+        if not self.massive_norm_ratio > 1:
+            raise SaekitError(f"--massive-norm-ratio must be above 1, got {self.massive_norm_ratio}")
         if self.resume and self.overwrite:
             raise SaekitError("--resume and --overwrite contradict each other; pick one")
 
@@ -54,7 +63,8 @@ class CaptureConfig:
         """The fields that decide the stored values (not how fast or where they are computed)."""
         return {"model": self.model, "data": self.data, "hooks": list(self.hooks), "tokens": self.tokens,
                 "dtype": dtype, "limit": self.limit, "seed": self.seed, "world_size": world_size,
-                "exclude_artifacts": self.exclude_artifacts, "extra": self.extra}
+                "exclude_artifacts": self.exclude_artifacts, "extra": self.extra,
+                "massive_tokens": [self.massive_tokens, self.massive_norm_ratio]}
 
     def config_hash(self, dtype: str, world_size: int) -> str:
         return fingerprint(self.identity(dtype, world_size))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from saekit.capture.config import CaptureConfig
+from saekit.capture.massive import MassiveTokenRule, record_of, resolve_rule
 from saekit.capture.ranks import finish_shards, output_path, rank_and_world
 from saekit.errors import SaekitError
 from saekit.results.store_meta import StoreMetadata
@@ -206,7 +207,7 @@ def _token_filter(cfg: CaptureConfig, model: Any, given: TokenFilter | None) -> 
 
 def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torch.Tensor], tokens: str,
             all_acts: Mapping[str, torch.Tensor], token_filter: TokenFilter | None, ids_B: np.ndarray,
-            dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            dtype: str, massive: MassiveTokenRule | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows [n, d] of the selected tokens with their sample ids and positions (-1 for pooled hooks)."""
     if hook.endswith("hook_pattern") and acts.dim() == 4:  # [B, H, Tq, Tk] -> a row per query token [B, Tq, H*Tk]
         acts = acts.permute(0, 2, 1, 3).reshape(acts.shape[0], acts.shape[2], -1)
@@ -223,6 +224,8 @@ def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torc
                           f"use --tokens all for module: hooks with other shapes")
     if token_filter is not None:
         mask = token_filter(inputs, all_acts, mask, hook)
+    if massive is not None:
+        mask = massive.keep_mask(acts, mask)
     if bool(mask.all()):
         rows = acts.reshape(B * T, d)
         b = np.repeat(np.arange(B), T)
@@ -263,6 +266,7 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
     dtype = cfg.dtype or _TORCH_DTYPE_NAMES.get(m.dtype, "float32")
     chash = cfg.config_hash(dtype, world)
     tf = _token_filter(cfg, m, token_filter)
+    massive = resolve_rule(cfg.massive_tokens, m.modality, cfg.massive_norm_ratio)
 
     n_total = len(ds) if cfg.limit is None else min(cfg.limit, len(ds))
     my_ids = np.arange(rank, n_total, world, dtype=np.int64)
@@ -288,6 +292,7 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
         "dataset_modality": ds.modality, "capture_config": cfg.identity(dtype, world),
         "pooled_hooks": [h for h in cfg.hooks if m.is_pooled(h)], "rank": rank, "world_size": world,
         "position_meaning": "token index in the model's sequence (-1: pooled vector)",
+        "massive_tokens": record_of(cfg.massive_tokens, massive),
         "labels": list(ds.labels) if getattr(ds, "labels", None) else None}, "capture's store attributes")
     if meta.other:  # every attribute capture writes is a documented StoreMetadata field (docs/formats.md)
         raise TypeError(f"capture writes store attributes StoreMetadata does not declare: {sorted(meta.other)}")
@@ -316,7 +321,7 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
         source = _background(load_batches, maxsize=2, stop=stop) if overlap else load_batches()
         for ids, records, inputs in source:
             acts = m.capture(inputs, cfg.hooks)
-            payload = {h: _select(m, h, acts[h], inputs, cfg.tokens, acts, tf, ids, dtype) for h in cfg.hooks}
+            payload = {h: _select(m, h, acts[h], inputs, cfg.tokens, acts, tf, ids, dtype, massive) for h in cfg.hooks}
             writer.put((ids, records, payload))
             bar.update(len(ids))
         writer.finish()

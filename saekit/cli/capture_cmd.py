@@ -26,6 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="drop high-norm artifact tokens (see `saekit artifacts`) so SAEs train without them")
     p.add_argument("--artifact-threshold", type=float, default=None,
                    help="fixed norm threshold for --exclude-artifacts (default: automatic from each batch's norm gap)")
+    p.add_argument("--massive-tokens", default="auto", choices=["auto", "drop", "keep"],
+                   help="massive-activation tokens (first position, rows far above the median norm): auto drops "
+                        "them for language models, drop for any model, keep stores every selected token")
+    p.add_argument("--massive-norm-ratio", type=float, default=10.0,
+                   help="rows above this multiple of the batch's median norm count as massive (default 10)")
     p.add_argument("--list-hooks", action="store_true", help="print the model's hook names and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = CaptureConfig(model=args.model, data=args.data, hooks=tuple(args.hook), out=args.out, tokens=args.tokens,
                         dtype=args.dtype, batch_size=args.batch_size, limit=args.limit, resume=args.resume,
                         overwrite=args.overwrite, device=args.device, seed=args.seed, progress=not args.no_progress,
-                        exclude_artifacts=args.exclude_artifacts,
+                        exclude_artifacts=args.exclude_artifacts, massive_tokens=args.massive_tokens,
+                        massive_norm_ratio=args.massive_norm_ratio,
                         extra={"artifact_threshold": args.artifact_threshold} if args.artifact_threshold else {})
     res = capture(cfg)
     rows = ", ".join(f"{h}: {n} rows" for h, n in res.rows.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+INFO_DOMINANCE_ROWS = 1 << 18  # leading rows per hook read for the dominating-rows check
 HELP = "inspect (info) or check (verify) an activation store file or shard directory"
 
 
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stores import ActivationStore, StoreError, verify_store
+    from stores.dominance import dominance_warning, row_dominance
 
     if args.store_command == "verify":
         problems = verify_store(args.path)
@@ -31,8 +33,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"OK {args.path}: {state}, {s.n_samples} samples, rows {rows}")
         return 0
 
+    warnings = []
     with ActivationStore.open(args.path) as s:
         info = s.info()
+        info["dominance"] = {}
+        for h in s.hooks:
+            if s.n_rows(h):
+                dom = row_dominance(s, h, max_rows=INFO_DOMINANCE_ROWS)
+                info["dominance"][h] = dom
+                warnings.append(dominance_warning(h, dom))
         if args.stats:
             for h in s.hooks:
                 st = s.stats(h)
@@ -61,4 +70,6 @@ def run(args: argparse.Namespace) -> int:
             q = v["stats"]["norm_quantiles"]
             line += f"  norm median {q['0.5']:.4g}  mean|x|^2 {v['stats']['mean_sq_norm']:.4g}"
         print(line)
+    for w in filter(None, warnings):
+        print(f"WARNING {w}")
     return 0

@@ -5,7 +5,9 @@ CE_zero replaces the spliced activations by zeros. Vision models with a class he
 with the clean prediction and KL(clean || spliced) of the class distributions, with the
 zero-ablation baseline and kl_recovered = (KL_zero - KL_sae) / KL_zero; without a head: cosine of
 the spliced and clean output embeddings (and the zero-ablation baseline).
-Only the token positions the store was captured on (sae.cfg.tokens) are replaced.
+Only the token positions the store was captured on (sae.cfg.tokens) are replaced, and never the
+massive-activation tokens the store left out (sae.cfg.skip_first_position / massive_norm_ratio, see
+saekit.capture.massive): the SAE never saw them, and they stay clean as they were in the store.
 """
 from __future__ import annotations
 
@@ -15,18 +17,34 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from saekit.capture.massive import MassiveTokenRule
 from saekit.errors import SaekitError
 from saekit.sae import SAE
 
 _EPS = 1e-12
 
 
+def massive_rule(sae: SAE) -> MassiveTokenRule | None:
+    """The massive-token rule the SAE's store applied (None when it kept every token)."""
+    c = sae.cfg
+    if not c.skip_first_position and c.massive_norm_ratio is None:
+        return None
+    return MassiveTokenRule(first_position=c.skip_first_position, norm_ratio=c.massive_norm_ratio)
+
+
 def _splice(sae: SAE, mask_BT: torch.Tensor | None, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    rule = massive_rule(sae)
+
     def fn(act: torch.Tensor) -> torch.Tensor:
         new = torch.zeros_like(act) if mode == "zero" else sae(act.float()).to(act.dtype)
-        if mask_BT is None or mask_BT.shape != act.shape[:2]:
+        mask = mask_BT if mask_BT is not None and mask_BT.shape == act.shape[:2] else None
+        if mask is None and rule is not None and act.dim() == 3:
+            mask = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
+        if mask is None:
             return new
-        return torch.where(mask_BT[..., None], new, act)
+        if rule is not None:
+            mask = rule.keep_mask(act, mask)
+        return torch.where(mask[..., None], new, act)
 
     return fn
 

@@ -53,12 +53,15 @@ def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:
     S = len(sample_ids)
     counts = np.bincount(row_sample, minlength=S).astype(np.float64)
     mu = torch.from_numpy(rows.acts.mean(0, dtype=np.float64))
+    a64 = rows.acts.astype(np.float64)
+    mu_u = torch.from_numpy((a64 / np.maximum(np.linalg.norm(a64, axis=1, keepdims=True), _EPS)).mean(0))
+    del a64
     pooled_z = torch.zeros(S, L, dtype=torch.float64)
     pooled_x = torch.zeros(S, d, dtype=torch.float64)
     pooled_xhat = torch.zeros(S, d, dtype=torch.float64)
     fire = torch.zeros(L, dtype=torch.int64)
     idx_parts, val_parts = [], []
-    sums = dict(sse=0.0, sstot=0.0, fve_tok=0.0, cos=0.0, ratio=0.0, nnz=0.0)
+    sums = dict(sse=0.0, sstot=0.0, fve_tok=0.0, cos=0.0, ratio=0.0, nnz=0.0, sse_u=0.0, sstot_u=0.0)
     for s in range(0, rows.n_rows, batch_size):
         x = torch.from_numpy(rows.acts[s : s + batch_size]).to(sae.device)
         z = sae.encode(x)
@@ -72,6 +75,9 @@ def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:
         sums["sse"] += float(err.sum())
         sums["sstot"] += float(dev.sum())
         sums["fve_tok"] += float((1 - err / dev.clamp_min(_EPS)).sum())
+        inv = 1 / xn.clamp_min(_EPS)  # unit rows u = x / ||x||, û = x̂ / ||x||
+        sums["sse_u"] += float((err * inv * inv).sum())
+        sums["sstot_u"] += float((xd * inv[:, None] - mu_u).pow(2).sum())
         sums["cos"] += float(((xd * x_hat).sum(-1) / (xn * hn).clamp_min(_EPS)).sum())
         sums["ratio"] += float((hn / xn.clamp_min(_EPS)).sum())
         sums["nnz"] += float(active.sum())

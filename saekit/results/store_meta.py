@@ -39,6 +39,7 @@ class StoreMetadata:
     world_size: int = 1                      # processes that captured the shards
     position_meaning: str = ""               # what the position column of a row means
     labels: tuple[str, ...] | None = None    # the dataset's class names, when it has labels
+    massive_tokens: dict[str, Any] | None = None  # massive-activation tokens left out (saekit.capture.massive)
     other: dict[str, Any] = field(default_factory=dict)  # attributes saekit does not write, as found
 
     @classmethod

@@ -41,10 +41,11 @@ class SAEConfig:
     # translated to our unit-mean-squared-norm inputs
     l1_coeff: float | None = None
     l1_decoder_norm: bool = False
-    # jumprelu
+    # jumprelu: straight-through kernel width eps and initial threshold theta0, both 0.001 as in
+    # Rajamanoharan et al. 2024 and SAELens (for inputs normalised to unit mean squared norm, as here)
     l0_coeff: float = 1e-3
-    bandwidth: float = 0.05
-    init_threshold: float = 0.05
+    bandwidth: float = 0.001
+    init_threshold: float = 0.001
     # matryoshka: ends of the nested prefix groups (the last one is d_sae)
     matryoshka_prefixes: tuple[int, ...] = ()
     # provenance from the store: which model, and which tokens were captured ("all", "patches", ...)
@@ -56,6 +57,10 @@ class SAEConfig:
     # SAEs opened from another library's files (saekit.sae.formats): its format, its own hook name,
     # config and where the files came from; empty for SAEs trained here
     source: dict[str, Any] = field(default_factory=dict)
+    # massive-activation tokens left out of the store (saekit.capture.massive), so also left out of
+    # splicing: the first position, and rows above massive_norm_ratio x the median norm (None: none)
+    skip_first_position: bool = False
+    massive_norm_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

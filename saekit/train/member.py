@@ -8,6 +8,7 @@ configuration.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TextIO
 
 import torch
 
+from saekit.capture.massive import rule_from_record
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.checkpoint import save_sae
 from saekit.sae.config import TOPK_STYLE
@@ -28,8 +30,11 @@ from saekit.train.resample import resample_dead
 from saekit.train.schedule import default_warmup, lr_at
 from saekit.train.state import METRICS_NAME, truncate_metrics
 
+log = logging.getLogger(__name__)
+
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 6.25e-10  # Gao et al. 2024
+DOMINANCE_ROWS = 1 << 18  # leading rows read for the dominating-rows warning
 
 
 def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
@@ -44,12 +49,25 @@ def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
                         ("init_threshold", cfg.init_threshold)):
         if value is not None:
             extra[name] = value
+    massive = rule_from_record(attrs.get("massive_tokens"))  # what the store left out, for splicing
+    if massive is not None:
+        extra["skip_first_position"] = massive.first_position
+        extra["massive_norm_ratio"] = massive.norm_ratio
     return SAEConfig(
         arch=cfg.arch, d_in=d_in, d_sae=d_sae, k=cfg.k, hook=cfg.hook, normalization=cfg.normalization,
         norm_scale=norm_scale, l1_decoder_norm=cfg.l1_decoder_norm, matryoshka_prefixes=cfg.matryoshka_prefixes,
         model_id=str(attrs.get("model_id", "")), tokens=str(attrs.get("tokens", "all")),
         holdout=cfg.holdout, holdout_salt=cfg.holdout_salt if cfg.holdout > 0 else "", **extra,
     )
+
+
+def warn_if_dominated(source: BatchSource, hook: str) -> None:
+    """Log a warning naming the rows when a few rows carry most of the hook's squared norm."""
+    from stores.dominance import dominance_warning, row_dominance
+
+    msg = dominance_warning(hook, row_dominance(source, hook, max_rows=DOMINANCE_ROWS))
+    if msg:
+        log.warning("%s", msg)
 
 
 @torch.no_grad()

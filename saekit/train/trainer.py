@@ -29,7 +29,7 @@ from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, DeviceFeed
-from saekit.train.member import Member, project_out_parallel_grad  # noqa: F401 - re-exported
+from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
 from saekit.train.state import has_state, load_state, remove_stale_tmp, save_states
 from saekit.train.sweep import SWEEP_NAME, sweep_configs
@@ -137,6 +137,8 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
     if all(s is not None and s.get("done") and (Path(c.out) / WEIGHTS_NAME).exists() for s, c in zip(states, cfgs)):
         log.info("%s already holds the finished run", ", ".join(c.out for c in cfgs))
         return [load_sae(c.out, device=device) for c in cfgs]
+    if all(s is None for s in states) and info.is_main:
+        warn_if_dominated(source, cfgs[0].hook)
     members = [Member(c, source, device, info, s) for c, s in zip(cfgs, states)]
     step, epoch, position = 0, 0, 0
     if states[0] is not None:
