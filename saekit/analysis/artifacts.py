@@ -39,7 +39,8 @@ class ArtifactConfig:
     min_ratio / min_gap: the automatic rule's parameters (see `auto_threshold`).
     detect_layer: the layer whose outliers register neurons are scored at (-1: last).
     layer_cap: register neurons come from layers <= cap (None: the first layer with outliers).
-    top_k: number of register neurons. register_init: "zeros" | "mean" (see saekit.models.extra_tokens)."""
+    top_k: number of register neurons. register_init: "zeros" | "mean" (see saekit.models.extra_tokens).
+    register_write: "joint" | "per-neuron" (see saekit.analysis.registers)."""
 
     threshold: float | None = None
     min_ratio: float = 2.5
@@ -52,6 +53,7 @@ class ArtifactConfig:
     layer_cap: int | None = None
     top_k: int = 10
     register_init: str = "zeros"
+    register_write: str = "joint"
     ttr_images: int = 32
 
     def __post_init__(self) -> None:
@@ -59,6 +61,8 @@ class ArtifactConfig:
             raise SaekitError(f"--threshold must be a positive number, got {self.threshold}")
         if self.min_ratio <= 1 or self.min_gap <= 1:
             raise SaekitError(f"min_ratio and min_gap must be > 1, got {self.min_ratio} and {self.min_gap}")
+        if self.register_write not in ("joint", "per-neuron"):
+            raise SaekitError(f"--register-write must be joint or per-neuron, got {self.register_write!r}")
         if self.batch_size < 1 or self.top_k < 1:
             raise SaekitError("batch_size and top_k must be >= 1")
 
@@ -244,7 +248,7 @@ def summarize(model: Any, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactRep
                          "patch": int(p), "row": int(p) // g_w, "col": int(p) % g_w, "norm": float(norms[n, li, p])})
     params = {"threshold": cfg.threshold, "min_ratio": cfg.min_ratio, "min_gap": cfg.min_gap,
               "detect_layer": cfg.detect_layer, "layer_cap": cfg.layer_cap, "top_k": cfg.top_k,
-              "register_init": cfg.register_init}
+              "register_init": cfg.register_init, "register_write": cfg.register_write}
     return ArtifactReport(model=str(getattr(model, "model_id", "")), n_images=N, layers=layers, first_outlier_layer=first,
                           outliers=outliers, outliers_truncated=truncated, masks=masks, norms=norms, thresholds=thresholds,
                           sample_ids=list(stats.sample_ids), patch_grid=tuple(model.patch_grid),

@@ -10,9 +10,14 @@ defaults to the first layer whose resid_post shows outliers (inclusive: block L'
 writes the outliers into block L's output).
 
 Test-time register: one extra token appended to the sequence (zeros by default; see
-`saekit.models.extra_tokens`). At every register neuron, the register token's activation is set
-to the neuron's max over the image's tokens and the patch tokens' activations are set to zero, so
-the high-norm write lands on the register instead of on the patches.
+`saekit.models.extra_tokens`). The register neurons' activations at the patch tokens are set to
+zero and the register token gets what the patches would have written, so the high-norm write lands
+on the register instead of on the patches. What the register gets (``write``):
+  "joint"       (default, the authors' released code) one value per layer and image: the signed
+                maximum (the entry of largest magnitude, with its sign) over every token and every
+                register neuron of that layer, written into all of that layer's register neurons;
+  "per-neuron"  each register neuron gets its own maximum over the image's tokens (the paper's
+                prose; what saekit did before).
 """
 from __future__ import annotations
 
@@ -97,15 +102,30 @@ def _by_layer(neurons: Sequence[RegisterNeuron]) -> dict[int, list[int]]:
     return out
 
 
+REGISTER_WRITES = ("joint", "per-neuron")
+
+
+def register_values(act_BTK: torch.Tensor, write: str) -> torch.Tensor:
+    """[B, K] values the register token gets at K register neurons from their activations [B, T, K]."""
+    if write == "per-neuron":
+        return act_BTK.max(dim=1).values
+    flat = act_BTK.reshape(act_BTK.shape[0], -1)
+    hi, lo = flat.max(dim=1).values, flat.min(dim=1).values
+    joint = torch.where(hi.abs() >= lo.abs(), hi, lo)                     # the authors' sign_max, per image
+    return joint[:, None].expand(-1, act_BTK.shape[2])
+
+
 @contextlib.contextmanager
 def use_test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_registers: int = 1,
-                        init: str = "zeros") -> Iterator[None]:
+                        init: str = "zeros", write: str = "joint") -> Iterator[None]:
     """Within the block, `model` runs with `n_registers` extra tokens (the last positions) that take
-    over the register neurons' activations from the patch tokens."""
+    over the register neurons' activations from the patch tokens (``write``: see the module docstring)."""
     from saekit.models.extra_tokens import extra_tokens
 
     if not neurons:
         raise SaekitError("no register neurons given (expected at least one (layer, neuron))")
+    if write not in REGISTER_WRITES:
+        raise SaekitError(f"register write {write!r} is not one of {', '.join(REGISTER_WRITES)}")
     n_prefix = int(getattr(model, "n_prefix_tokens", 1))
     layers = _by_layer(neurons)
 
@@ -115,7 +135,7 @@ def use_test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_reg
         def fn(act: torch.Tensor) -> torch.Tensor:
             c = cols.to(act.device)
             out = act.clone()
-            peak = act[:, :, c].max(dim=1).values                           # [B, k] over every token
+            peak = register_values(act[:, :, c], write)                     # [B, k] over every token
             out[:, -n_registers:, c] = peak[:, None, :].expand(-1, n_registers, -1)
             out[:, n_prefix:-n_registers, c] = 0                             # the patch tokens
             return out
@@ -144,7 +164,8 @@ def evaluate_test_time_registers(model: Any, samples: Sequence[Any], report: Any
         inputs = model.prepare([samples[i] for i in chunk])
         pos = torch.nonzero(model.token_mask(inputs, "patches")[0]).flatten()
         before = model.capture(inputs, [hook])[hook]
-        with use_test_time_registers(model, neurons, init=cfg.register_init):
+        with use_test_time_registers(model, neurons, init=cfg.register_init,
+                                     write=getattr(cfg, "register_write", "joint")):
             after = model.capture(inputs, [hook])[hook]
         before_n.append(before[:, pos].float().norm(dim=-1).cpu().numpy())
         after_n.append(after[:, pos].float().norm(dim=-1).cpu().numpy())
@@ -161,6 +182,7 @@ def evaluate_test_time_registers(model: Any, samples: Sequence[Any], report: Any
                 "patch_norm_max": float(norms.max()), "n_outliers": int(flagged.sum()), "outlier_frac": float(flagged.mean())}
 
     result = {"layer": detect, "hook": hook, "threshold": threshold, "n_images": len(idx), "init": cfg.register_init,
+              "write": getattr(cfg, "register_write", "joint"),
               "neurons": [n.to_dict() for n in neurons], "before": side(b), "after": side(a)}
     result["after"]["register_norm_mean"] = float(r.mean())
     result["after"]["register_norm_min"] = float(r.min())

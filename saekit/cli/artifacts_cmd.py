@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer-cap", type=int, default=None, help="register neurons only from layers <= this (default: first outlier layer)")
     p.add_argument("--top-k", type=int, default=10, help="number of register neurons (default 10)")
     p.add_argument("--register-init", choices=("zeros", "mean"), default="zeros", help="test-time register initialisation")
+    p.add_argument("--register-write", default="joint", choices=["joint", "per-neuron"],
+                   help="what the test-time register gets: joint = one signed max over tokens and all register "
+                        "neurons of a layer (the authors' code), per-neuron = each neuron's own max")
     p.add_argument("--no-registers", action="store_true", help="skip register neurons and test-time registers")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise SaekitError(f"--limit must be >= 1, got {args.limit}")
     cfg = ArtifactConfig(threshold=args.threshold, min_ratio=args.min_ratio, min_gap=args.min_gap,
                          detect_layer=args.detect_layer, layer_cap=args.layer_cap, top_k=args.top_k,
-                         register_init=args.register_init, batch_size=args.batch_size)
+                         register_init=args.register_init, register_write=args.register_write,
+                         batch_size=args.batch_size)
     ds = load_dataset(args.data)
     if ds.modality == "text":
         raise SaekitError(f"--data {args.data!r} holds texts; artifact detection needs images")

@@ -33,6 +33,7 @@ class TrainContext:
     aux_coeff: float = 1 / 32
     sparse_kernels: bool = True
     autocast_dtype: torch.dtype | None = None
+    l1_scale: float = 1.0  # relu: multiplies l1_coeff (the trainer's lambda warm-up)
 
 
 @dataclass

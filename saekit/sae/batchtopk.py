@@ -11,7 +11,10 @@ from saekit.sae.base import SAE, StepOutput, TrainContext, register
 from saekit.sae.config import SAEConfig
 from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_batch_topk
 
-THRESHOLD_EMA = 0.95  # ~20-step memory: tracks the end of short runs, still smooths the noisy batch minimum
+# theta <- 0.99 theta + 0.01 min_active, the update rate of the reference implementations (Bussmann et al.'s
+# code, SAELens). One departure: theta starts at the first batch's minimum instead of 0, so a short run
+# does not end with a threshold biased low (from 0 it reaches only 1 - 0.99^s of its level after s steps).
+THRESHOLD_EMA = 0.99
 
 
 @register

@@ -2,8 +2,10 @@
 
 l1_decoder_norm=True follows Anthropic's April 2024 update: decoder rows are left free and the L1
 term weights each latent by its decoder norm; the norms are folded into the encoder when saving so
-the checkpoint still has unit-norm decoder rows and computes the same function.
-Dead latents are resampled by the trainer (saekit.train.resample).
+the checkpoint still has unit-norm decoder rows and computes the same function. As in that update,
+the trainer ramps lambda linearly from 0 over the first 5% of the steps (TrainConfig.l1_warmup_frac)
+and does not resample. With the plain L1 (Bricken et al. 2023) dead latents are resampled by the
+trainer (saekit.train.resample).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class ReLUSAE(SAE):
             l1 = (z * self.W_dec.norm(dim=1)).sum(-1).mean()
         else:
             l1 = z.sum(-1).mean()
-        loss = sse_rows.mean() + self.cfg.l1_coeff * l1
+        loss = sse_rows.mean() + self.cfg.l1_coeff * ctx.l1_scale * l1
         fired = (z.detach() > 0).sum(0)
         return StepOutput(loss, sse_rows.detach().sum(), int(fired.sum()), fired)
 

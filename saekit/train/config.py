@@ -59,8 +59,9 @@ class TrainConfig:
     k_aux: int | None = None  # AuxK latents (default d_in / 2)
     aux_coeff: float = 1 / 32  # AuxK loss weight
     dead_tokens: int | None = None  # tokens without firing after which a latent counts as dead (default min(10M, tokens/10))
-    resample_every: int | None = None  # relu: resample dead latents every N steps (default steps // 8), 0 = never
+    resample_every: int | None = None  # relu: resample dead latents every N steps (default steps // 8; never with l1_decoder_norm, as in Anthropic's April 2024 update), 0 = never
     l1_decoder_norm: bool = False  # relu: weight L1 by decoder norms (free decoder norms)
+    l1_warmup_frac: float | None = None  # relu: ramp L1 from 0 over this fraction of steps (default 0.05 with l1_decoder_norm, else 0)
     l0_coeff: float | None = None  # jumprelu L0 coefficient
     bandwidth: float | None = None  # jumprelu straight-through kernel width
     init_threshold: float | None = None  # jumprelu initial threshold
@@ -100,6 +101,8 @@ class TrainConfig:
             raise SaekitError(f"--expansion must be positive, got {self.expansion}")
         if self.lr is not None and not self.lr > 0:
             raise SaekitError(f"--lr must be positive or 'auto', got {self.lr}")
+        if self.l1_warmup_frac is not None and not 0 <= self.l1_warmup_frac <= 1:
+            raise SaekitError(f"--l1-warmup-frac must be in [0, 1], got {self.l1_warmup_frac}")
         if self.autocast not in ("auto", "bf16", "off"):
             raise SaekitError(f"autocast must be auto, bf16 or off, got {self.autocast!r}")
         if not 0.0 <= self.holdout < 1.0:
@@ -129,6 +132,6 @@ class TrainConfig:
 RESUME_KEYS = (
     "hook", "arch", "tokens", "expansion", "d_sae", "k", "l1", "batch_size", "lr", "seed", "normalization",
     "warmup_steps", "decay_frac", "grad_clip", "k_aux", "aux_coeff", "dead_tokens", "resample_every",
-    "l1_decoder_norm", "l0_coeff", "bandwidth", "init_threshold", "matryoshka_prefixes", "data_partitions",
-    "holdout", "holdout_salt",
+    "l1_decoder_norm", "l1_warmup_frac", "l0_coeff", "bandwidth", "init_threshold", "matryoshka_prefixes",
+    "data_partitions", "holdout", "holdout_salt",
 )

@@ -12,5 +12,10 @@ def lr_at(step: int, n_steps: int, base_lr: float, warmup_steps: int, decay_frac
     return base_lr * warm * decay
 
 
+def l1_scale_at(step: int, warmup_steps: int) -> float:
+    """The L1 coefficient's multiplier: linear from 1/warmup_steps at step 0 to 1 at warmup_steps."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / warmup_steps)
+
+
 def default_warmup(n_steps: int) -> int:
     return max(1, min(1000, n_steps // 20))
