@@ -20,6 +20,7 @@ from test_summaries_fakes import LinearReluSAE
 WORDS = ["cat", "dog", "car", "tree", "boat", "house"]
 LABELS = ["cat", "dog", "car"]
 HOOK = "blocks.1.hook_resid_post"
+FINAL = "ln_final.hook_normalized"  # the independent embedding of the Monosemanticity Score
 D = 8
 
 
@@ -53,7 +54,7 @@ def _image_store(tmp_path, n_per=8):
 
     ds = load_dataset(str(root))
     path = tmp_path / "store.h5"
-    w = ActivationStore.create(path, hooks={HOOK: D}, dtype="float32", attrs={
+    w = ActivationStore.create(path, hooks={HOOK: D, FINAL: 4}, dtype="float32", attrs={
         "model_id": "test-vit", "modality": "image", "dataset_modality": "image", "data": str(root),
         "patch_grid": [2, 2], "n_prefix_tokens": 1, "image_size": 16,
         "preprocessing": {"size": 16, "resize": 16}, "tokens": "all"})
@@ -65,6 +66,9 @@ def _image_store(tmp_path, n_per=8):
         j = LABELS.index(s.label)
         acts[3, j] += 2.0 + 0.1 * (i % 5)  # patch 2 (position 3 = CLS + 2)
         w.append(HOOK, acts, np.full(5, i), np.arange(5))
+        final = rng.normal(size=(5, 4)).astype(np.float32) * 0.05   # the model's output: its CLS knows the label
+        final[0, j] += 1.0
+        w.append(FINAL, final, np.full(5, i), np.arange(5))
         recs.append({"source": s.source, "label": s.label, "text": f"a {s.label}"})
         labels.append(s.label)
     w.add_samples(np.arange(len(ds)), recs)
@@ -104,6 +108,7 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
         assert [t["label"] for t in lat["top"]] == [lab] * 8
         assert lat["mono_score"] is not None and lat["mono_score"] > 0.9
         assert lat["freq"] == pytest.approx(1 / 15, abs=1e-6)  # one token in 5, one label in 3
+    assert doc["mono_embedding"] == f"test-vit {FINAL} (from the store)"
     on_disk = json.loads((out / "names.json").read_text())
     assert on_disk["kind"] == "names" and on_disk["format_version"] == 1
     assert on_disk["sae"]["hook"] == HOOK and on_disk["store"]["fingerprint"]

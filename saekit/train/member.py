@@ -27,7 +27,7 @@ from saekit.train.data import BatchSource, check_finite
 from saekit.train.dead import DeadLatentTracker
 from saekit.train.geometric_median import geometric_median
 from saekit.train.resample import resample_dead
-from saekit.train.schedule import default_warmup, lr_at
+from saekit.train.schedule import default_warmup, l1_scale_at, lr_at
 from saekit.train.state import METRICS_NAME, truncate_metrics
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,12 @@ class Member:
         )
         self.dense_autocast = (ac_dtype is not None and not self.is_topk_style, ac_dtype)
         self.constrain = getattr(sae, "constrain_decoder", True)
-        self.resample_every = cfg.resample_every if cfg.resample_every is not None else max(1, self.n_steps // 8)
+        if cfg.resample_every is not None:
+            self.resample_every = cfg.resample_every
+        else:  # Anthropic's decoder-norm L1 update does not resample
+            self.resample_every = 0 if sae_cfg.l1_decoder_norm else max(1, self.n_steps // 8)
+        warm = cfg.l1_warmup_frac if cfg.l1_warmup_frac is not None else (0.05 if sae_cfg.l1_decoder_norm else 0.0)
+        self.l1_warmup_steps = int(round(warm * self.n_steps))
         self.params = list(sae.parameters())
         self.window = MetricWindow(device)
         self.lr_now = self.lr
@@ -163,6 +168,7 @@ class Member:
         sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
         xn, _ = normalize(sae.cfg, x)
         self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
+        self.ctx.l1_scale = l1_scale_at(step, self.l1_warmup_steps)
         self.lr_now = lr_at(step, self.n_steps, self.lr, self.warmup, cfg.decay_frac)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_now

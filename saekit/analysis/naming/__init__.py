@@ -19,8 +19,9 @@ For every live latent (it fired at least once in the store):
   Word embeddings are centred on the vocabulary mean before the cosine, for the same reason.
   For text stores the text space is the text encoder itself and the top samples are their texts.
 - the Monosemanticity Score (saekit.analysis.monosemanticity) of the latent's per-sample max
-  activations over all samples, against an embedding of each sample: its text-space embedding when
-  a text space exists, else the pooled store features at ``mono_hook`` (default: the SAE's hook).
+  activations, against an embedding of each sample independent of the SAE's input (chosen by
+  saekit.analysis.mono_embedding: an image encoder's final embedding, or the text encoder over the
+  sample texts), on up to ``mono_max_samples`` samples.
 
 ``run_naming`` (and the `name` command) writes OUT/names.json (schema in docs/architecture.md, "Analysis outputs"),
 OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).

@@ -3,7 +3,8 @@ text space's features) and the embedding the Monosemanticity Score compares samp
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,10 +12,11 @@ from saekit.analysis.alignment import pooled_features
 from saekit.analysis.naming.options import NamingOptions
 from saekit.analysis.naming.text_side import TextSide
 from saekit.errors import SaekitError
-from saekit.models.text_encoder import unit_rows
 
 if TYPE_CHECKING:
     from stores import ActivationStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -45,16 +47,25 @@ def text_space_embeddings(store: "ActivationStore", side: TextSide, progress: bo
                             f"text space ({space.kind}) of {space.pooling}-pooled {space.feature_hook}")
 
 
-def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, in_text_space: SampleEmbeddings | None,
-                    progress: bool) -> SampleEmbeddings | None:
-    """What the Monosemanticity Score compares samples by: the text-space embeddings, or the mean-pooled
-    store features at ``opts.mono_hook`` (default the SAE's hook) when asked or when there are none."""
+def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, modality: str, side: TextSide,
+                    dataset: Any, device: str) -> tuple[SampleEmbeddings | None, str | None]:
+    """What the Monosemanticity Score compares samples by: an embedding independent of the SAE's input
+    (saekit.analysis.mono_embedding), and a note when none could be had (then the score is skipped;
+    an explicit --mono-hook / --mono-encoder that fails is an error instead)."""
+    from saekit.analysis.mono_embedding import choose_mono_embedding
+    from saekit.analysis.naming.sources import ImageSource
+
     if not opts.mono:
-        return None
-    if opts.mono_hook is None and in_text_space is not None:
-        return in_text_space
-    mh = opts.mono_hook or hook
-    if mh not in store.hooks:
-        raise SaekitError(f"--mono-hook {mh!r} is not in the store (it has {sorted(store.hooks)})")
-    ids, feats = pooled_features(store, mh, "mean", progress=progress)
-    return SampleEmbeddings(ids, unit_rows(feats), f"mean-pooled store features at {mh}")
+        return None, None
+    images = dataset if dataset is not None or modality == "text" else ImageSource(store).ds
+    try:
+        me = choose_mono_embedding(store, hook, modality=modality, mono_hook=opts.mono_hook, encoder=opts.mono_encoder,
+                                   dataset=images, embed_texts=side.embed, max_samples=opts.mono_max_samples,
+                                   text_encoder_name=f"text encoder {side.encoder_spec}", seed=opts.seed,
+                                   device=device)
+    except SaekitError as exc:
+        if opts.mono_hook is not None or opts.mono_encoder is not None:
+            raise
+        log.warning("Monosemanticity Score skipped: %s", exc)
+        return None, f"Monosemanticity Score skipped: {exc}"
+    return SampleEmbeddings(me.sample_ids, me.emb, me.source), None

@@ -27,8 +27,13 @@ class NamingOptions:
     thumb_px: int = dataclasses.field(default=128, metadata={"help": "heatmap PNG side in pixels"})
     mono: bool = dataclasses.field(default=True, metadata={"help": "compute the Monosemanticity Score"})
     mono_hook: str | None = dataclasses.field(default=None, metadata={
-        "help": "store hook whose pooled features embed samples for the Monosemanticity Score "
-                "(default: the text-space embedding, else the SAE's hook)"})
+        "help": "store hook whose pooled features embed samples for the Monosemanticity Score (never the SAE's "
+                "own hook; default: an image encoder's final embedding, or the text encoder on the texts)"})
+    mono_encoder: str | None = dataclasses.field(default=None, metadata={
+        "help": "image encoder for the Monosemanticity Score (default: the store's model's final embedding when "
+                "the SAE sits at another hook, else offline:dinov2-small)"})
+    mono_max_samples: int | None = dataclasses.field(default=1024, metadata={
+        "help": "samples (a seeded subset) the Monosemanticity Score is computed on"})
     summaries_top_k: int = dataclasses.field(default=16, metadata={
         "help": "top samples kept per latent in the latent summaries"})
     batch_size: int | None = dataclasses.field(default=None, metadata={

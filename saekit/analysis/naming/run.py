@@ -62,7 +62,8 @@ def summaries_and_mono(sae: "SAE", store: "ActivationStore", hook: str, sae_dir:
         acc = MonosemanticityAccumulator(int(sae.W_dec.shape[0]), mono_emb.emb.shape[1])
 
         def on_samples(ids: np.ndarray, smax: Any) -> None:
-            acc.update(smax.cpu().numpy(), mono_emb.of(ids))
+            keep = np.isin(ids, mono_emb.ids)  # the embedded subset of the samples
+            acc.update(smax.cpu().numpy()[keep], mono_emb.of(ids[keep]))
 
     summ = load_or_compute(sae, sae_dir, store, hook, min_top_k=opts.top_n,
                            top_k=max(opts.summaries_top_k, opts.top_n), batch_size=opts.batch_size,
@@ -112,7 +113,7 @@ def run_naming(
     words, vocab_src = load_words(vocab)
     side = resolve_text_side(store, modality, text_space, text_encoder, device)
     in_text_space = text_space_embeddings(store, side, progress)
-    mono_emb = mono_embeddings(store, hook, cfg, in_text_space, progress)
+    mono_emb, mono_note = mono_embeddings(store, hook, cfg, modality, side, dataset, device)
     summ, mono = summaries_and_mono(sae, store, hook, sae_dir, cfg, mono_emb, progress)
     live = live_latents(summ, cfg.max_latents, hook)
 
@@ -131,7 +132,7 @@ def run_naming(
         latents = latent_entries(store, summ, live, words, cand_idx, cand_cos, mono, set(int(i) for i in best),
                                  images, tokens, cfg, tmp)
         notes = [f"{what}: {src.problem}" for what, src in (("heatmaps", images), ("tokens", tokens))
-                 if src is not None and src.problem]
+                 if src is not None and src.problem] + ([mono_note] if mono_note else [])
         doc = NamesDocument.of(names_document(summ, sae_dir, store_path, modality, hook, vocab_src, len(words), method,
                                               side, mono_emb, cfg, notes, latents, time.time() - t0))
         doc.save(tmp)

@@ -1,0 +1,132 @@
+"""Which embedding the Monosemanticity Score compares images (or texts) with, never the SAE's own input.
+
+Pach et al. 2025 weigh pairs of images by how strongly a latent fires on both and average the cosine
+similarity of the pair under an image encoder *other than the model the SAE reads* (DINOv2 for their
+CLIP SAEs). Comparing with the SAE's own input (or a linear map of it) makes the score circular: every
+latent then looks about as monosemantic as the input space is clustered. The choice, in order:
+
+  1. ``mono_hook`` given: that store hook's mean-pooled features; refused when it is the SAE's hook.
+  2. Text stores: the text encoder (offline MiniLM by default) over each sample's text, the context
+     the latent fired in.
+  3. Image stores: the final embedding of an image encoder, read from the store when it holds that
+     hook, else computed on the reloaded images: ``encoder`` when given; else the store's own model when
+     the SAE sits at another hook (CLIP: its image tower's ``image_embeds``; other ViTs: the CLS token of
+     ``ln_final.hook_normalized``); else (the SAE reads that final embedding itself) offline DINOv2
+     ViT-S/14 (``offline:dinov2-small``), the paper's encoder, unless that is the store's model too,
+     in which case it is refused.
+
+At most ``max_samples`` samples (a seeded subset, all when fewer) are embedded; the score is then the
+paper's estimator on that subset. ``MonoEmbedding.source`` says what was used and goes in names.json.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from saekit.errors import SaekitError
+
+log = logging.getLogger(__name__)
+
+FALLBACK_ENCODER = "offline:dinov2-small"
+CLIP_FINAL = "image_embeds"
+VIT_FINAL = "ln_final.hook_normalized"
+
+
+@dataclass(frozen=True)
+class MonoEmbedding:
+    sample_ids: np.ndarray    # [N] int64
+    emb: np.ndarray           # [N, D] float32, unit rows
+    source: str
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray:
+    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    if max_samples is None or len(ids) <= max_samples:
+        return ids
+    return np.sort(np.random.default_rng(seed).choice(ids, size=max_samples, replace=False))
+
+
+def final_hook(model: Any) -> str:
+    """The hook holding a vision model's final image embedding (CLIP's image_embeds, else ln_final)."""
+    names = set(model.hook_names())
+    if CLIP_FINAL in names:
+        return CLIP_FINAL
+    if VIT_FINAL in names:
+        return VIT_FINAL
+    raise SaekitError(f"{getattr(model, 'model_id', 'the model')} exposes neither {CLIP_FINAL} nor {VIT_FINAL}: "
+                      f"pass --mono-hook or --mono-encoder for the Monosemanticity Score")
+
+
+def embed_images_with(model: Any, dataset: Any, sample_ids: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """[N, D] final embeddings of `model` (pooled vector, or the CLS token) for dataset samples."""
+    hook = final_hook(model)
+    out = []
+    for s in range(0, len(sample_ids), batch_size):
+        samples = [dataset[int(i)] for i in sample_ids[s:s + batch_size]]
+        act = model.capture(model.prepare(samples), [hook])[hook]
+        vec = act if act.dim() == 2 else act[:, 0]          # pooled [B, d] or CLS of [B, T, d]
+        out.append(vec.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook: str | None = None,
+                          encoder: str | None = None, dataset: Any = None,
+                          embed_texts: Callable[[Sequence[str]], np.ndarray] | None = None,
+                          text_encoder_name: str = "text encoder", max_samples: int | None = 1024, seed: int = 0,
+                          device: str = "cpu") -> MonoEmbedding:
+    """The Monosemanticity Score's embedding for an SAE at `sae_hook` of `store` (module docstring)."""
+    from saekit.analysis.alignment import pooled_features
+
+    if mono_hook is not None:
+        if mono_hook == sae_hook:
+            raise SaekitError(f"--mono-hook {mono_hook!r} is the SAE's own input: the Monosemanticity Score needs an "
+                              f"embedding independent of it (another hook, --mono-encoder, or the default)")
+        if mono_hook not in store.hooks:
+            raise SaekitError(f"--mono-hook {mono_hook!r} is not in the store (it has {sorted(store.hooks)})")
+        ids, feats = pooled_features(store, mono_hook, "mean")
+        keep = np.isin(ids, _subset(ids, max_samples, seed))
+        return MonoEmbedding(ids[keep], _unit(feats[keep]), f"mean-pooled store features at {mono_hook}")
+
+    all_ids = np.asarray(store.sample_ids, dtype=np.int64)
+    ids = _subset(all_ids, max_samples, seed)
+    if modality == "text":
+        if embed_texts is None:
+            raise SaekitError("the Monosemanticity Score of a text SAE needs a text encoder")
+        texts = [str(store.samples[int(i)].get("text") or "") for i in ids]
+        return MonoEmbedding(ids, _unit(embed_texts(texts)), f"{text_encoder_name} over each sample's text")
+
+    own_model = str(store.attrs.get("model_id", ""))
+    spec = encoder
+    if spec is None:
+        own_final = CLIP_FINAL if store.attrs.get("modality") == "image-text" else VIT_FINAL
+        spec = own_model if sae_hook != own_final else FALLBACK_ENCODER
+        if spec == own_model and own_final in store.hooks and own_final != sae_hook:
+            s_ids, feats = pooled_features(store, own_final, "first" if own_final == VIT_FINAL else "mean")
+            keep = np.isin(s_ids, ids)
+            return MonoEmbedding(s_ids[keep], _unit(feats[keep]), f"{own_model} {own_final} (from the store)")
+        if spec == own_model and sae_hook == own_final:
+            raise SaekitError(f"the SAE reads {own_model}'s final embedding and no other image encoder is available: "
+                              f"pass --mono-encoder MODEL or --mono-hook HOOK for the Monosemanticity Score")
+    if not spec:
+        raise SaekitError("the store does not record its model; pass --mono-encoder MODEL for the Monosemanticity Score")
+    if dataset is None:
+        raise SaekitError(f"the Monosemanticity Score embeds the images with {spec}, but the store's images cannot be "
+                          f"reloaded; pass --data (or --mono-hook HOOK)")
+    from saekit.models import load_model
+
+    model = load_model(spec, device)
+    hook = final_hook(model)
+    if spec == own_model and hook == sae_hook:
+        raise SaekitError(f"--mono-encoder {spec} at {hook} is the SAE's own input; choose another encoder")
+    log.info("Monosemanticity Score: embedding %d images with %s %s", len(ids), spec, hook)
+    emb = embed_images_with(model, dataset, ids)
+    what = "CLS token of " if hook == VIT_FINAL else ""
+    return MonoEmbedding(ids, _unit(emb), f"{spec} {what}{hook} on the images")

@@ -1,0 +1,84 @@
+"""The Monosemanticity Score's embedding: never the SAE's own input; the model's final CLS on the
+reloaded images (known answer), the text encoder over texts, and one-line refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from saekit.analysis.mono_embedding import FALLBACK_ENCODER, VIT_FINAL, choose_mono_embedding
+from saekit.capture import CaptureConfig, capture
+from saekit.data import load_dataset
+from saekit.errors import SaekitError
+from saekit.models import load_model
+from stores import ActivationStore
+
+HOOK = "blocks.1.hook_resid_post"
+
+
+@pytest.fixture(scope="module")
+def vit_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mono")
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / "imgs" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "imgs" / label / f"{i}.png")
+    model = load_model("random:vit", "cpu")
+    out = root / "s.h5"
+    capture(CaptureConfig(model="random:vit", data=str(root / "imgs"), hooks=(HOOK,), out=str(out), batch_size=4,
+                          progress=False), model=model)
+    return out, load_dataset(str(root / "imgs")), model
+
+
+def test_image_store_uses_the_models_final_cls_on_the_images(vit_store):
+    path, ds, model = vit_store
+    with ActivationStore.open(path) as s:
+        me = choose_mono_embedding(s, HOOK, modality="image", dataset=ds, max_samples=4, seed=0)
+    assert me.source == f"random:vit CLS token of {VIT_FINAL} on the images"
+    assert len(me.sample_ids) == 4 and len(set(me.sample_ids.tolist())) == 4
+    inputs = model.prepare([ds[int(i)] for i in me.sample_ids])
+    cls = model.capture(inputs, [VIT_FINAL])[VIT_FINAL][:, 0].float().numpy()
+    cls /= np.linalg.norm(cls, axis=1, keepdims=True)
+    np.testing.assert_allclose(me.emb, cls, rtol=1e-4, atol=1e-5)
+
+
+def test_the_sae_input_is_refused(vit_store):
+    path, ds, _ = vit_store
+    with ActivationStore.open(path) as s:
+        with pytest.raises(SaekitError, match="is the SAE's own input"):
+            choose_mono_embedding(s, HOOK, modality="image", mono_hook=HOOK, dataset=ds)
+        with pytest.raises(SaekitError, match="images cannot be reloaded"):
+            choose_mono_embedding(s, HOOK, modality="image", dataset=None)
+
+
+def test_sae_on_the_final_embedding_of_the_fallback_encoder_is_refused(tmp_path):
+    path = tmp_path / "d.h5"
+    with ActivationStore.create(path, {VIT_FINAL: 4}, dtype="float32", attrs={"model_id": FALLBACK_ENCODER}) as w:
+        w.add_samples(np.arange(2), [{"text": ""}, {"text": ""}])
+        w.append(VIT_FINAL, np.ones((2, 4), np.float32), np.arange(2), np.zeros(2, np.int32))
+        w.commit()
+    with ActivationStore.open(path) as s:
+        with pytest.raises(SaekitError, match="no other image encoder is available"):
+            choose_mono_embedding(s, VIT_FINAL, modality="image", dataset=[])
+
+
+def test_text_store_embeds_each_sample_text(tmp_path):
+    path = tmp_path / "t.h5"
+    texts = ["cat sat", "dog ran", "cat ran"]
+    with ActivationStore.create(path, {"h": 2}, dtype="float32", attrs={"model_id": "x", "modality": "text"}) as w:
+        w.add_samples(np.arange(3), [{"text": t} for t in texts])
+        w.append("h", np.ones((3, 2), np.float32), np.arange(3), np.zeros(3, np.int32))
+        w.commit()
+    seen = []
+
+    def embed(ts):
+        seen.extend(ts)
+        return np.array([[t.count("cat") + 0.1, t.count("dog") + 0.1] for t in ts], np.float32)
+
+    with ActivationStore.open(path) as s:
+        me = choose_mono_embedding(s, "h", modality="text", embed_texts=embed, text_encoder_name="enc")
+    assert seen == texts and me.source == "enc over each sample's text"
+    np.testing.assert_allclose(np.linalg.norm(me.emb, axis=1), 1.0, rtol=1e-6)
+    assert me.emb[0, 0] > 0.99 and me.emb[1, 1] > 0.99
