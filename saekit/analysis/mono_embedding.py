@@ -47,7 +47,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray:
+def sample_subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray:
     ids = np.unique(np.asarray(ids, dtype=np.int64))
     if max_samples is None or len(ids) <= max_samples:
         return ids
@@ -92,11 +92,11 @@ def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook
         if mono_hook not in store.hooks:
             raise SaekitError(f"--mono-hook {mono_hook!r} is not in the store (it has {sorted(store.hooks)})")
         ids, feats = pooled_features(store, mono_hook, "mean")
-        keep = np.isin(ids, _subset(ids, max_samples, seed))
+        keep = np.isin(ids, sample_subset(ids, max_samples, seed))
         return MonoEmbedding(ids[keep], _unit(feats[keep]), f"mean-pooled store features at {mono_hook}")
 
     all_ids = np.asarray(store.sample_ids, dtype=np.int64)
-    ids = _subset(all_ids, max_samples, seed)
+    ids = sample_subset(all_ids, max_samples, seed)
     if modality == "text":
         if embed_texts is None:
             raise SaekitError("the Monosemanticity Score of a text SAE needs a text encoder")
