@@ -41,11 +41,13 @@ class SAEConfig:
     # translated to our unit-mean-squared-norm inputs
     l1_coeff: float | None = None
     l1_decoder_norm: bool = False
-    # jumprelu: straight-through kernel width eps and initial threshold theta0, both 0.001 as in
-    # Rajamanoharan et al. 2024 and SAELens (for inputs normalised to unit mean squared norm, as here)
+    # jumprelu: straight-through kernel width eps and initial threshold theta0. The paper and SAELens use
+    # 0.001 for both (inputs of unit mean squared norm, as here); with 0.001 the planted-dictionary test
+    # (tests/test_sae_planted.py: 256 latents, 300k tokens) recovers 0% of the atoms against >= 90% at
+    # 0.05: theta's gradient only sees pre-activations within eps/2 of it (docs/methods.md)
     l0_coeff: float = 1e-3
-    bandwidth: float = 0.001
-    init_threshold: float = 0.001
+    bandwidth: float = 0.05
+    init_threshold: float = 0.05
     # matryoshka: ends of the nested prefix groups (the last one is d_sae)
     matryoshka_prefixes: tuple[int, ...] = ()
     # provenance from the store: which model, and which tokens were captured ("all", "patches", ...)
