@@ -56,6 +56,7 @@ def main() -> None:
     with ActivationStore.open(run / "store.h5") as store:
         doc = run_naming(sae, store, args.out, text_space=str(run / "align"),
                          cfg=NamingOptions(mono_max_samples=args.mono_max_samples))
+        doc = doc.to_json() if hasattr(doc, "to_json") else doc
         t_naming = time.perf_counter() - t0
         # the old embedding, on the same samples: the text-space map of the SAE's own (pooled) input
         space = load_text_space(str(run / "align"))
