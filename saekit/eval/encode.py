@@ -56,7 +56,7 @@ def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:
     a64 = rows.acts.astype(np.float64)
     mu_u = torch.from_numpy((a64 / np.maximum(np.linalg.norm(a64, axis=1, keepdims=True), _EPS)).mean(0))
     del a64
-    pooled_z = torch.zeros(S, L, dtype=torch.float64)
+    pooled_z = torch.zeros(S, L, dtype=torch.float32)
     pooled_x = torch.zeros(S, d, dtype=torch.float64)
     pooled_xhat = torch.zeros(S, d, dtype=torch.float64)
     fire = torch.zeros(L, dtype=torch.int64)
@@ -87,7 +87,7 @@ def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:
         idx_parts.append(i.numpy())
         val_parts.append(torch.gather(z, 1, i).numpy())
         rs = torch.from_numpy(row_sample[s : s + batch_size])
-        pooled_z.index_add_(0, rs, z.double())
+        pooled_z.index_add_(0, rs, z)
         pooled_x.index_add_(0, rs, xd)
         pooled_xhat.index_add_(0, rs, x_hat)
     sae.train(was_training)
@@ -96,5 +96,5 @@ def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:
     val = np.concatenate([np.pad(p, ((0, 0), (0, K - p.shape[1]))) for p in val_parts])
     c = torch.from_numpy(counts)[:, None]
     return Encoded(idx=idx.astype(np.int64), val=val.astype(np.float32), sample_ids=sample_ids, row_sample=row_sample,
-                   pooled_z=(pooled_z / c).float().numpy(), pooled_x=(pooled_x / c).float().numpy(),
+                   pooled_z=(pooled_z / c.float()).numpy(), pooled_x=(pooled_x / c).float().numpy(),
                    pooled_xhat=(pooled_xhat / c).float().numpy(), fire_count=fire.numpy(), sums=sums, d_sae=L)

@@ -31,8 +31,11 @@ MIN_PER_CLASS = 4
 MAX_FOLDS = 5
 
 
-def _probe() -> Any:
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+def _probe(binary: bool = True) -> Any:
+    """Standardised features, L2 logistic regression, C = 1 (liblinear for the small binary tasks)."""
+    clf = (LogisticRegression(C=1.0, solver="liblinear", max_iter=1000) if binary
+           else LogisticRegression(C=1.0, max_iter=300, tol=1e-3))
+    return make_pipeline(StandardScaler(), clf)
 
 
 def _fit_score(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yte: np.ndarray) -> tuple[float, float]:
@@ -115,7 +118,7 @@ def downstream_preservation(pooled_x: np.ndarray, pooled_xhat: np.ndarray, label
     for tr, te in folds.split(X, y):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = _probe().fit(X[tr], y[tr])
+            clf = _probe(binary=False).fit(X[tr], y[tr])
         correct_raw += int((clf.predict(X[te]) == y[te]).sum())
         correct_rec += int((clf.predict(Xh[te]) == y[te]).sum())
     n = len(y)
