@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
 from saekit.errors import SaekitError
@@ -91,6 +92,18 @@ def image_pass(backend: Any, samples: Sequence[Any], batch_size: int, keep_rows:
                     state[i] = st[i - a].cpu().clone()
                     used += state[i].numel() * state[i].element_size()
     return ImagePass(acts, torch.cat(embs) if embs else torch.zeros(0, 1), state)
+
+
+@torch.no_grad()
+def image_activations(backend: Any, samples: Sequence[Any], batch_size: int, desc: str = "encoding") -> np.ndarray:
+    """Image-level activations [N, d_sae] of every sample (float32)."""
+    out = np.zeros((len(samples), backend.d_sae), np.float32)
+    for a, b in tqdm(list(batches(len(samples), batch_size)), desc=desc, leave=False):
+        acts, _ = backend.encode(backend.pixels([s.image for s in samples[a:b]]))
+        if acts.shape[-1] != backend.d_sae:
+            raise SaekitError(f"backend returned {acts.shape[-1]} latents, expected d_sae={backend.d_sae}")
+        out[a:b] = acts.float().cpu().numpy()
+    return out
 
 
 def similarity(emb_Be: torch.Tensor, text_e: torch.Tensor, kind: str) -> torch.Tensor:

@@ -10,7 +10,8 @@ Pipeline (see concept_categories.py for the statistics and docs/conceptscope.md 
      necessity   = mean_i s(original_i) / s(concept-removed_i)
      A           = (sufficiency + necessity) / 2
    with s = similarity of the image's text-space embedding to the class-name embedding
-   (concept_masks.py builds the masked images; all 2 x k x n of them go through the model in batches);
+   (concept_masks.py builds the masked images; concept_alignment.py embeds the 2 x k x n copies that need
+   a forward, in batches shared across classes, and reuses the image-level pass for the originals);
 4. target / context / bias split per class; a dataset-level list of biases, strongest first;
 5. sub-groups (prototype / confounded / shortcut / ambiguous) of test images and, with a
    classifier, accuracy per group.
@@ -30,9 +31,8 @@ import torch
 from tqdm.auto import tqdm
 
 from saekit.analysis import concept_categories as cc
-from saekit.analysis.concept_alignment import (SIMILARITIES, Batcher, batches, finish_class, image_pass,
-                                               queue_class, resolve_similarity)
-from saekit.analysis.subgroups import GROUPS, accuracy_by_group, assign_subgroups
+from saekit.analysis.concept_alignment import (SIMILARITIES, Batcher, finish_class, image_pass, queue_class,
+                                               resolve_similarity)
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -241,18 +241,6 @@ def sample_meta(samples: Sequence[Any], what: str) -> tuple[list[Any], list[str]
     return ids, labels
 
 
-@torch.no_grad()
-def image_activations(backend: AuditBackend, samples: Sequence[Any], batch_size: int, desc: str = "encoding") -> np.ndarray:
-    """Image-level activations [N, d_sae] of every sample (float32)."""
-    out = np.zeros((len(samples), backend.d_sae), np.float32)
-    for a, b in tqdm(list(batches(len(samples), batch_size)), desc=desc, leave=False):
-        acts, _ = backend.encode(backend.pixels([s.image for s in samples[a:b]]))
-        if acts.shape[-1] != backend.d_sae:
-            raise SaekitError(f"backend returned {acts.shape[-1]} latents, expected d_sae={backend.d_sae}")
-        out[a:b] = acts.float().cpu().numpy()
-    return out
-
-
 def sample_class_rows(labels_N: np.ndarray, c: int, n: int, seed: int) -> np.ndarray:
     """The same `n` rows of class c for a given seed, whatever path asks (sorted)."""
     rows = np.flatnonzero(labels_N == c)
@@ -345,7 +333,9 @@ def conceptscope(backend: AuditBackend, samples: Sequence[Any], cfg: ConceptScop
                          n_forwarded=batcher.n_forwarded, n_masked=2 * sum(j.silent_nK.size for j in jobs))
     t2 = time.perf_counter()
     if test_samples is not None:
-        _robustness(backend, result, samples, test_samples, classifier, text_Ce)
+        from saekit.analysis.concept_robustness import robustness
+
+        robustness(backend, result, samples, test_samples, sample_meta(test_samples, "test set"), classifier, text_Ce)
     elif classifier != "none":
         raise SaekitError("--classifier needs test images: pass --test-data or a --test-frac above 0")
     timings["subgroups"] = time.perf_counter() - t2
@@ -357,69 +347,6 @@ def conceptscope(backend: AuditBackend, samples: Sequence[Any], cfg: ConceptScop
 
 def _jsonable(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
-
-
-@torch.no_grad()
-def _robustness(backend: AuditBackend, result: AuditResult, samples: Sequence[Any], test_samples: Sequence[Any],
-                classifier: str, text_Ce: torch.Tensor) -> None:
-    cfg = result.config
-    test_ids, test_labels = sample_meta(test_samples, "test set")
-    lookup = {n: i for i, n in enumerate(result.class_names)}
-    unknown = sorted(set(test_labels) - set(lookup))
-    if unknown:
-        raise SaekitError(f"test classes {unknown} are not in the audited dataset (classes: {result.class_names})")
-    labels_t = np.array([lookup[x] for x in test_labels])
-    acts_t = image_activations(backend, test_samples, cfg.batch_size, desc="test activations")
-    groups = assign_subgroups(acts_t, labels_t, result.stats.mean_CD, result.stats.std_CD,
-                              result.latents_of("target"), result.latents_of("bias"),
-                              clip=cfg.subgroup_clip, threshold=cfg.subgroup_threshold)
-    preds = None if classifier == "none" else _predict(backend, classifier, samples, result.labels_N,
-                                                        test_samples, text_Ce, cfg)
-    images = []
-    for i in range(len(test_samples)):
-        row = {"sample_id": test_ids[i], "label": result.class_names[labels_t[i]],
-               "group": GROUPS[groups.group_N[i]], "z_target": float(groups.z_target_N[i]),
-               "z_bias": float(groups.z_bias_N[i])}
-        if preds is not None:
-            row["pred"] = result.class_names[int(preds[i])]
-        images.append(row)
-    counts = {g: int((groups.group_N == k).sum()) for k, g in enumerate(GROUPS)}
-    result.subgroups = {"threshold": cfg.subgroup_threshold, "clip": cfg.subgroup_clip, "counts": counts,
-                        "images": images}
-    result.accuracy_by_group = None if preds is None else accuracy_by_group(groups, labels_t, preds)
-    result.test_acts_ND = acts_t
-    result.test_labels_N = labels_t
-
-
-def _stack(backend: AuditBackend, fn: Callable[[torch.Tensor], torch.Tensor], samples: Sequence[Any],
-           batch_size: int) -> np.ndarray:
-    parts = [fn(backend.pixels([s.image for s in samples[a:b]])).float().cpu().numpy()
-             for a, b in batches(len(samples), batch_size)]
-    return np.concatenate(parts)
-
-
-def _predict(backend: AuditBackend, kind: str, samples: Sequence[Any], labels_N: np.ndarray,
-             test_samples: Sequence[Any], text_Ce: torch.Tensor, cfg: ConceptScopeConfig) -> np.ndarray:
-    if kind == "zero-shot":
-        emb = _stack(backend, backend.embed, test_samples, cfg.batch_size)
-        return (emb @ text_Ce.float().cpu().numpy().T).argmax(axis=1)
-    if kind == "logits":
-        fn = getattr(backend, "logits", None)
-        if fn is None:
-            raise SaekitError("--classifier logits needs a model with a classification head")
-        logits = _stack(backend, fn, test_samples, cfg.batch_size)
-        if logits.shape[1] != len(text_Ce):
-            raise SaekitError(f"--classifier logits: the model gives {logits.shape[1]} class logits but the dataset "
-                              f"has {len(text_Ce)} classes (expected one logit per class, in sorted class order)")
-        return logits.argmax(axis=1)
-    from sklearn.linear_model import LogisticRegression
-
-    train_f = _stack(backend, backend.features, samples, cfg.batch_size)
-    test_f = _stack(backend, backend.features, test_samples, cfg.batch_size)
-    mu, sd = train_f.mean(axis=0), train_f.std(axis=0) + 1e-6
-    probe = LogisticRegression(max_iter=2000, random_state=cfg.seed)
-    probe.fit((train_f - mu) / sd, labels_N)
-    return probe.predict((test_f - mu) / sd)
 
 
 def holdout_split(labels: Sequence[str], test_frac: float, seed: int) -> tuple[list[int], list[int]]:
