@@ -23,8 +23,8 @@ For every live latent (it fired at least once in the store):
   saekit.analysis.mono_embedding: an image encoder's final embedding, or the text encoder over the
   sample texts), on up to ``mono_max_samples`` samples.
 
-``run_naming`` (and the `name` command) writes OUT/names.json (schema in docs/architecture.md, "Analysis outputs"),
-OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).
+``run_naming`` (and the `name` command) writes OUT/names.json (a saekit.results.NamesDocument;
+fields in docs/formats.md), OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).
 
 One module per step: ``options`` (what naming can be told), ``text_side`` (text space or text
 encoder), ``embeddings`` (per-sample embeddings), ``queries`` (method choice and query vectors),
