@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from stores.samples import SampleTable
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_CACHE_BYTES = 4 << 20
+SWMR_OPEN_RETRIES = 5
 
 
 def open_h5(path: Path, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.File, bool]:
@@ -36,10 +38,17 @@ def open_h5(path: Path, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.Fi
     except OSError as exc:
         if "already open for write" not in str(exc):
             raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
-    try:  # being written now, or left open by a killed writer: the SWMR view is consistent
-        return h5py.File(path, "r", swmr=True, **kw), True
-    except OSError as exc:
-        raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+    # Being written now, or left open by a killed writer: the SWMR view is consistent. A live writer
+    # can be caught between growing its recorded end of file and writing the bytes up to it, which
+    # reads as "truncated file" for a moment, so that one error is retried briefly.
+    for attempt in range(SWMR_OPEN_RETRIES + 1):
+        try:
+            return h5py.File(path, "r", swmr=True, **kw), True
+        except OSError as exc:
+            if "truncated file" not in str(exc) or attempt == SWMR_OPEN_RETRIES:
+                raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+            time.sleep(0.05 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def _first_line(exc: BaseException) -> str:

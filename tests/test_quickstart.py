@@ -1,6 +1,8 @@
 """The main job end to end: every step runs, the report is written, a second run reuses it all."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from saekit.cli.main import main

@@ -138,7 +138,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
         (["--hook", "nope", "--arch", "topk", "--k", "2", "--out", str(tmp_path / "a")], "--hook 'nope' is not in the store"),
         (["--hook", "h", "--arch", "topk", "--k", "32", "--expansion", "2", "--out", str(tmp_path / "b")],
          "k=32 must be smaller than the SAE width d_sae=32"),
-        (["--hook", "h", "--arch", "gated", "--out", str(tmp_path / "c")], "unknown SAE architecture 'gated'"),
+        (["--hook", "h", "--arch", "bogus", "--out", str(tmp_path / "c")], "unknown SAE architecture 'bogus'"),
     ]
     for extra, msg in cases:
         p = subprocess.run(base + extra, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)

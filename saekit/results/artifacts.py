@@ -73,6 +73,7 @@ class TestTimeRegisters:
     threshold: float | None = None    # the outlier threshold at that layer
     n_images: int | None = None       # images with outliers it was evaluated on
     init: str | None = None           # register initialisation: zeros or mean
+    write: str | None = None          # what the register gets: joint (the authors' sign_max) or per-neuron
     neurons: tuple[RegisterNeuron, ...] = ()  # the register neurons whose activation moves to the register
     before: dict[str, float | None] | None = None  # norm statistics without the register
     after: dict[str, float | None] | None = None   # ... and with it (plus the register's own norm)
