@@ -32,6 +32,7 @@ def vocabulary_names(backend: AuditBackend, result: AuditResult, samples: Sequen
                      ) -> dict[int, tuple[str, float]]:
     """{latent: (word, cosine)} for every latent the audit reports."""
     from saekit.analysis.naming import score_vocab
+    from saekit.analysis.naming.vocab_cache import cached_vocab_embeddings, encoder_name
 
     latents = sorted({x.latent for c in result.classes for x in c.target + c.context})
     if not latents or not words:
@@ -45,7 +46,9 @@ def vocabulary_names(backend: AuditBackend, result: AuditResult, samples: Sequen
     emb = {i: got[i] for i in rows} if result.emb_Ne is not None else dict(zip(rows, got))
     mean_ref = np.mean([emb[i] for i in ref], axis=0)
     query = np.stack([np.mean([emb[i] for i in tops[j]], axis=0) - mean_ref for j in latents])
-    vocab_emb = backend.encode_texts(list(words)).float().cpu().numpy()
+    key = encoder_name(getattr(backend, "text_space", None), str(getattr(getattr(backend, "model", None), "model_id",
+                                                                        type(backend).__name__)))
+    vocab_emb = cached_vocab_embeddings(words, key, lambda w: backend.encode_texts(w).float().cpu().numpy())
     idx, cos = score_vocab(query, vocab_emb, n_candidates=1)
     return {j: (str(words[idx[k, 0]]), float(cos[k, 0])) for k, j in enumerate(latents)}
 

@@ -17,6 +17,7 @@ from saekit.analysis.naming.options import NamingOptions
 from saekit.analysis.naming.queries import build_query, choose_method
 from saekit.analysis.naming.report import write_index
 from saekit.analysis.naming.scoring import score_vocab
+from saekit.analysis.naming.vocab_cache import cached_vocab_embeddings, encoder_name
 from saekit.analysis.naming.sources import ImageSource, TokenSource
 from saekit.analysis.naming.text_side import TextSide, resolve_text_side
 from saekit.analysis.summaries import (LatentSummaries, check_sae_matches_store, load_or_compute, open_store,
@@ -117,7 +118,7 @@ def run_naming(
     summ, mono = summaries_and_mono(sae, store, hook, sae_dir, cfg, mono_emb, progress)
     live = live_latents(summ, cfg.max_latents, hook)
 
-    vocab_emb = side.embed(words)
+    vocab_emb = cached_vocab_embeddings(words, encoder_name(side.space, side.encoder_spec), side.embed)
     if vocab_emb.shape[0] != len(words):
         raise SaekitError("the text encoder returned a different number of embeddings than vocabulary words")
     method = choose_method(cfg.method, side, sae, hook, in_text_space, store, dataset)
