@@ -1,11 +1,22 @@
-"""`saekit dashboard`: browse an SAE's latents, names, audit, artifacts and steering in a Dash app."""
+"""The `dashboard` command: ``dashboard(DashboardConfig(...))`` loads and checks the inputs (the SAE,
+the store, and optionally the output directories of `saekit name`, `audit` and `artifacts`), then
+serves the Dash feature browser until interrupted (with ``check``: returns without serving).
+
+Registered in saekit.commands by name only (dashboards sits a layer above saekit), so `saekit
+dashboard` has its flags generated from DashboardConfig like every other command.
+"""
 from __future__ import annotations
 
 import argparse
 import socket
 import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-HELP = "browse an SAE in the Dash feature browser (latents, names, audit, artifacts, steering)"
+if TYPE_CHECKING:
+    from dashboards.inputs import DashboardInputs
+
+SAE_SPEC = "SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)"
 
 
 def _port(text: str) -> int:
@@ -18,24 +29,22 @@ def _port(text: str) -> int:
     return port
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sae", required=True, metavar="SAE",
-                   help="SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)")
-    p.add_argument("--store", required=True, metavar="PATH", help="activation store (.h5 file or shard directory)")
-    p.add_argument("--names", metavar="DIR", help="output directory of `saekit name` (names.json)")
-    p.add_argument("--audit", metavar="DIR", help="output directory of `saekit audit` (audit.json)")
-    p.add_argument("--artifacts", metavar="DIR", help="output directory of `saekit artifacts` (artifacts.json)")
-    p.add_argument("--model", metavar="MODEL", help="model spec for the steering panel (e.g. random:vit, "
-                   "hf:<dir>, offline:dinov2-small); default: the model the store was captured from, "
-                   "loaded when the steering page first needs it")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8050, help="port to serve on (default 8050; 0 = any free port)")
-    p.add_argument("--device", default="cpu", help="device for summaries and steering: auto, cpu, cuda[:N]")
-    p.add_argument("--allow-mismatch", action="store_true",
-                   help="start even when --names/--audit/--artifacts do not match the SAE or store; the "
-                        "mismatch is shown in the page and that input is left out")
-    p.add_argument("--check", action="store_true", help="load and check the inputs (computing missing "
-                   "summaries), print what would be served, and exit without serving")
+@dataclass(frozen=True)
+class DashboardConfig:
+    sae: str = field(metadata={"help": SAE_SPEC, "metavar": "SAE"})
+    store: str = field(metadata={"metavar": "PATH"})  # activation store (.h5 file or shard directory)
+    names: str | None = field(default=None, metadata={"metavar": "DIR"})  # output directory of `saekit name` (names.json)
+    audit: str | None = field(default=None, metadata={"metavar": "DIR"})  # output directory of `saekit audit` (audit.json)
+    artifacts: str | None = field(default=None, metadata={"metavar": "DIR"})  # output directory of `saekit artifacts` (artifacts.json)
+    model: str | None = field(default=None, metadata={"metavar": "MODEL", "help": (
+        "model spec for the steering panel (e.g. random:vit, hf:<dir>, offline:dinov2-small); default: the model "
+        "the store was captured from, loaded when the steering page first needs it")})
+    host: str = "127.0.0.1"  # interface to bind (127.0.0.1: this machine only)
+    port: int = field(default=8050, metadata={"parse": _port, "metavar": "INT",
+                                              "help": "port to serve on (0 = any free port)"})
+    device: str = "cpu"  # device for summaries and steering: auto, cpu, cuda[:N]
+    allow_mismatch: bool = False  # start even when --names/--audit/--artifacts do not match the SAE or store; the mismatch is shown in the page and that input is left out
+    check: bool = False  # load and check the inputs (computing missing summaries), print what would be served, and exit without serving
 
 
 def _free_port(host: str, port: int) -> int:
@@ -52,17 +61,18 @@ def _free_port(host: str, port: int) -> int:
         return int(s.getsockname()[1])
 
 
-def run(args: argparse.Namespace) -> int:
+def dashboard(cfg: DashboardConfig) -> DashboardInputs:
+    """Load and check the inputs, say what is served, and serve them (not with ``cfg.check``)."""
     import logging
 
     from dashboards.app import create_app
     from dashboards.inputs import load_inputs
     from saekit.device import resolve_device
 
-    device = str(resolve_device(args.device))
-    port = _free_port(args.host, args.port)
-    inputs = load_inputs(args.sae, args.store, names_dir=args.names, audit_dir=args.audit,
-                         artifacts_dir=args.artifacts, model=args.model, strict=not args.allow_mismatch,
+    device = str(resolve_device(cfg.device))
+    port = _free_port(cfg.host, cfg.port)
+    inputs = load_inputs(cfg.sae, cfg.store, names_dir=cfg.names, audit_dir=cfg.audit,
+                         artifacts_dir=cfg.artifacts, model=cfg.model, strict=not cfg.allow_mismatch,
                          progress=True, device=device)
     for problem in inputs.problems:
         print(f"saekit dashboard: warning: {problem}", file=sys.stderr)
@@ -73,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
         loaded.append(f"model {inputs.model_spec} (on first use)")
     print(f"saekit dashboard: {s.d_sae:,} latents over {s.n_samples:,} samples ({s.hook}); "
           f"loaded: {', '.join(loaded) or 'summaries only'}")
-    if args.check:
-        return 0
+    if cfg.check:
+        return inputs
     app = create_app(inputs)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"saekit dashboard: warning: serving on {args.host}: anyone who can reach this machine can "
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"saekit dashboard: warning: serving on {cfg.host}: anyone who can reach this machine can "
               "browse the SAE and its data", file=sys.stderr)
-    print(f"saekit dashboard: serving on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}/"
+    print(f"saekit dashboard: serving on http://{'[' + cfg.host + ']' if ':' in cfg.host else cfg.host}:{port}/"
           " (Ctrl-C stops)", flush=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app.run(host=args.host, port=port, debug=False, use_reloader=False, threaded=True)
-    return 0
+    app.run(host=cfg.host, port=port, debug=False, use_reloader=False, threaded=True)
+    return inputs

@@ -132,7 +132,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from saekit.analysis.alignment import AlignConfig, align
-    from saekit.analysis.audit import AuditConfig, audit
+    from saekit.analysis.audit import AuditConfig, run_audit
     from saekit.capture import CaptureConfig, capture
     from saekit.train import TrainConfig, train
 
@@ -167,7 +167,7 @@ def main() -> None:
         secs["align"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    run = audit(AuditConfig(model=args.model, data=f"hfds:{paths['data'] / 'audit'}", sae=str(paths["sae"]),
+    run = run_audit(AuditConfig(model=args.model, data=f"hfds:{paths['data'] / 'audit'}", sae=str(paths["sae"]),
                             out=str(paths["audit"]), text_space=str(paths["align"]),
                             test_data=f"hfds:{paths['data'] / 'eval'}"))
     secs["audit"] = time.perf_counter() - t

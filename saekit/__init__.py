@@ -1,10 +1,14 @@
 """saekit: sparse autoencoders for vision, vision-language and language transformers.
 
-Every command is a function taking its config dataclass: `saekit.capture(CaptureConfig(...))`,
-`saekit.train(TrainConfig(...))` (subpackages callable as their command), `saekit.name(NameConfig(...))`,
-`saekit.align(AlignRunConfig(...))`, `saekit.compare(CompareConfig(...))`, `saekit.run_eval(EvalConfig(...))`,
-`saekit.explain(ExplainConfig(...))`, `saekit.quickstart(QuickstartConfig(...))`. The public names below are imported lazily so that `import saekit` (and the CLI's --help) does
-not pay for torch / transformers until they are used.
+Every command is a function of the same name taking its config dataclass (saekit.commands):
+`saekit.capture(CaptureConfig(...))`, `saekit.train(TrainConfig(...))`, `saekit.eval(EvalConfig(...))`
+(these three are subpackages callable as their command), `saekit.compare(CompareConfig(...))`,
+`saekit.align(AlignRunConfig(...))`, `saekit.name(NameConfig(...))`, `saekit.explain(ExplainConfig(...))`,
+`saekit.audit(AuditConfig(...))`, `saekit.artifacts(ArtifactsConfig(...))`, `saekit.steer(SteerConfig(...))`,
+`saekit.store_info(StoreInfoConfig(...))`, `saekit.store_verify(StoreVerifyConfig(...))`,
+`saekit.quickstart(QuickstartConfig(...))`. `saekit.steered(model, hook, sae, {latent: value})` is the
+context manager that steers a model in code. The public names below are imported lazily so that
+`import saekit` (and the CLI's --help) does not pay for torch / transformers until they are used.
 """
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ _EXPORTS: dict[str, str] = {
     "load_model": "saekit.models",
     "load_dataset": "saekit.data",
     "evaluate": "saekit.eval",
-    "steer": "saekit.analysis.steering",
     # commands: one function each, taking the command's config dataclass (saekit.commands)
     "TrainResult": "saekit.train.command",
     "name": "saekit.analysis.naming.command",
@@ -34,7 +37,21 @@ _EXPORTS: dict[str, str] = {
     "compare": "saekit.eval.compare",
     "CompareConfig": "saekit.eval.compare",
     "EvalConfig": "saekit.eval",
+    "Evaluation": "saekit.eval",
     "run_eval": "saekit.eval",
+    "store_info": "saekit.store_commands",
+    "store_verify": "saekit.store_commands",
+    "StoreInfoConfig": "saekit.store_commands",
+    "StoreVerifyConfig": "saekit.store_commands",
+    "audit": "saekit.analysis.audit",
+    "AuditConfig": "saekit.analysis.audit",
+    "artifacts": "saekit.analysis.artifacts_command",
+    "ArtifactsConfig": "saekit.analysis.artifacts_config",
+    "ArtifactConfig": "saekit.analysis.artifacts_config",
+    "steer": "saekit.analysis.steer_command",
+    "export": "saekit.export_command",
+    "ExportConfig": "saekit.export_command",
+    "SteerConfig": "saekit.analysis.steer_command",
     "QuickstartConfig": "saekit.quickstart",
     "run_quickstart": "saekit.quickstart",
     "explain": "saekit.autointerp.explain",
@@ -42,9 +59,10 @@ _EXPORTS: dict[str, str] = {
 }
 #: names served under another name: saekit.align is the `align` command's function
 _RENAMED: dict[str, tuple[str, str]] = {"align": ("saekit.analysis.alignment", "align_command"),
-                                        "quickstart": ("saekit.quickstart", "run_quickstart")}
+                                        "quickstart": ("saekit.quickstart", "run_quickstart"),
+                                        "steered": ("saekit.analysis.steering", "steer")}
 #: subpackages that are callable as their command (saekit.train(TrainConfig(...)), saekit.capture(...))
-_CALLABLE_PACKAGES = ("train", "capture")
+_CALLABLE_PACKAGES = ("train", "capture", "eval")
 
 __all__ = sorted([*_EXPORTS, *_RENAMED, *_CALLABLE_PACKAGES])
 

@@ -37,6 +37,35 @@ def test_every_config_field_of_every_command_has_a_flag(name):
     assert len({fl.flag for fl in flags}) == len(flags), "two fields share a flag"
 
 
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_flag_has_a_help_line(name):
+    for fl in config_flags(COMMANDS[name].config_class()):
+        text = fl.kwargs["help"]
+        assert text and not text.startswith("default:") and text != "repeatable", f"{name}: {fl.flag} has no help"
+
+
+def test_help_of_every_command_imports_no_torch():
+    """`saekit CMD --help` must stay instant: no command's config may pull in torch (or the model stacks)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from saekit.cli.main import main\n"
+        "from saekit.commands import COMMANDS\n"
+        "for name in COMMANDS:\n"
+        "    try:\n"
+        "        main([*name.split(), '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'dash') if m in sys.modules), file=sys.stderr)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == "[]"
+    for name in COMMANDS:
+        assert f"usage: saekit {name} " in p.stdout
+
+
 def test_train_flags_keep_their_names_and_reach_the_formerly_hidden_fields():
     from saekit.train.config import TrainConfig
 

@@ -20,7 +20,7 @@ class AlignConfig:
     val_frac: float = 0.2  # share of the training pairs that picks the ridge alpha
     alphas_rel: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)  # ridge alphas, relative to the features' scale
     k: int = 10  # k of recall@k
-    seed: int = 0
+    seed: int = 0  # seed of the train/test split of the pairs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,6 @@ Register neurons and test-time registers (Jiang et al. 2025) live in `saekit.ana
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -25,46 +24,13 @@ import numpy as np
 import torch
 
 from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold, vision_checks
+from saekit.analysis.artifacts_config import ArtifactConfig
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
-
-
-@dataclass(frozen=True)
-class ArtifactConfig:
-    """threshold: fixed norm threshold for every layer (None: automatic per layer).
-    min_ratio / min_gap: the automatic rule's parameters (see `auto_threshold`).
-    detect_layer: the layer whose outliers register neurons are scored at (-1: last).
-    layer_cap: register neurons come from layers <= cap (None: the first layer with outliers).
-    top_k: number of register neurons. register_init: "zeros" | "mean" (see saekit.models.extra_tokens).
-    register_write: "joint" | "per-neuron" (see saekit.analysis.registers)."""
-
-    threshold: float | None = None
-    min_ratio: float = 2.5
-    min_gap: float = 1.3
-    batch_size: int = 8
-    n_bins: int = 40
-    heatmap_samples: int = 8
-    max_listed_outliers: int = 5000
-    detect_layer: int = -1
-    layer_cap: int | None = None
-    top_k: int = 10
-    register_init: str = "zeros"
-    register_write: str = "joint"
-    ttr_images: int = 32
-
-    def __post_init__(self) -> None:
-        if self.threshold is not None and not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise SaekitError(f"--threshold must be a positive number, got {self.threshold}")
-        if self.min_ratio <= 1 or self.min_gap <= 1:
-            raise SaekitError(f"min_ratio and min_gap must be > 1, got {self.min_ratio} and {self.min_gap}")
-        if self.register_write not in ("joint", "per-neuron"):
-            raise SaekitError(f"--register-write must be joint or per-neuron, got {self.register_write!r}")
-        if self.batch_size < 1 or self.top_k < 1:
-            raise SaekitError("batch_size and top_k must be >= 1")
 
 
 # ----------------------------------------------------------------------------- per-batch statistics

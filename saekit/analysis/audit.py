@@ -1,4 +1,5 @@
-"""The `saekit audit` command as a library function: `audit(AuditConfig(...)) -> AuditRun`.
+"""The `saekit audit` command as a library function: `audit(AuditConfig(...)) -> AuditDocument`
+(`run_audit` returns the in-memory result too).
 
 Loads the labelled dataset, the model, the SAE and the text space, holds out test images, runs
 ConceptScope (conceptscope.py), names the concepts and writes audit.json + index.html + examples/
@@ -12,28 +13,42 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from saekit.analysis.conceptscope import AuditResult, ConceptScopeConfig
+from saekit.analysis.concept_categories import BIAS_RULES, VALIDITY_RULES
+from saekit.analysis.conceptscope_config import CLASSIFIERS, SIMILARITIES, ConceptScopeConfig
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.analysis.conceptscope import AuditResult
+    from saekit.results import AuditDocument
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AuditConfig(ConceptScopeConfig):
-    model: str = ""  # image model spec the SAE was trained on
+    model: str = ""  # image model spec the SAE was trained on (hf:..., random:clip, offline:dinov2-small)
     data: str = ""  # labelled image dataset: a folder with one sub-folder per class, hfds:DIR, bundled:clipart
-    sae: str = ""  # SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)
+    sae: str = ""  # SAE (trained on patch or all tokens): a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)
     out: str = ""  # output directory
-    text_space: str | None = None  # a `saekit align` directory or a CLIP spec; None: the model's own towers
-    classifier: str = "none"  # none | probe | zero-shot | logits
-    test_data: str | None = None  # test images for the sub-groups (default: hold out test_frac of data)
-    test_frac: float | None = None  # None: 0.2 when test_data is not given
-    names: str | None = None  # a `saekit name` output directory (names.json)
-    vocab: str = "default"  # without names: vocabulary file for top-images naming, "default" or "none"
-    hook: str | None = None  # default: the SAE's own hook
-    device: str = "auto"
+    text_space: str | None = None  # a `saekit align` output directory (needed for encoders without a text tower) or a CLIP model spec; default: the model's own text tower
+    classifier: str = "none"  # accuracy per sub-group: probe = logistic regression on pooled features, zero-shot = nearest class text, logits = the model's class head
+    test_data: str | None = None  # test images for the sub-groups (default: hold out --test-frac of --data)
+    test_frac: float | None = None  # fraction of each class held out as test images without --test-data (default 0.2; 0: no sub-groups)
+    names: str | None = None  # directory of `saekit name` output (names.json) for concept names
+    vocab: str = "default"  # without --names: name concepts by the closest word of this vocabulary file ('default': the shipped one, 'none': 'latent N')
+    hook: str | None = None  # hook to read (default: the SAE's own hook; must match it)
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+
+    #: the command-line spelling the audit always had (saekit.cli.configcli)
+    CLI: ClassVar[dict[str, dict]] = {
+        # required although the fields have defaults (a dataclass base with defaults forces them)
+        "model": {"required": True}, "data": {"required": True}, "sae": {"required": True}, "out": {"required": True},
+        "n_per_class": {"flag": "--per-class"},
+        "min_images_per_class": {"flag": "--min-per-class"}, "n_examples": {"flag": "--examples"},
+        "classifier": {"choices": CLASSIFIERS}, "validity": {"choices": VALIDITY_RULES},
+        "bias_rule": {"choices": BIAS_RULES}, "similarity": {"choices": SIMILARITIES}}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -57,7 +72,15 @@ class AuditRun:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
-def audit(config: AuditConfig) -> AuditRun:
+def audit(config: AuditConfig) -> AuditDocument:
+    """The `audit` command: run the audit (``run_audit``) and return what it wrote to config.out, audit.json."""
+    from saekit.results import AuditDocument
+
+    return AuditDocument.load(run_audit(config).path)
+
+
+def run_audit(config: AuditConfig) -> AuditRun:
+    """The audit with its in-memory result (activations of the audited and test images included)."""
     from saekit.analysis.concept_backend import ModelBackend
     from saekit.analysis.concept_report import write_report
     from saekit.analysis.conceptscope import SampleView, conceptscope, holdout_split, sample_meta
@@ -119,6 +142,7 @@ def audit(config: AuditConfig) -> AuditRun:
                        else {**backend.text_space.describe(), "spec": str(cfg.text_space)}),
         "names": names_source,
     }
+    result.timings = dict(timings)  # audit.json records every phase up to the report
     t2 = time.perf_counter()
     path = write_report(result, backend, train, Path(cfg.out), meta)
     timings["report"] = time.perf_counter() - t2

@@ -29,11 +29,11 @@ import torch
 from tqdm.auto import tqdm
 
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
+from saekit.analysis.conceptscope_config import SIMILARITIES
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
 
-SIMILARITIES = ("auto", "cosine", "shifted")
 
 
 def batches(n: int, size: int):

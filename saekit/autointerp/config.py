@@ -60,7 +60,7 @@ class ExplainConfig:
     cache_dir: str | None = None  # response cache (default OUT/cache); share one to make re-runs elsewhere free
     resume: bool = False  # continue an interrupted run in OUT; finished latents are not asked again
     device: str = "auto"  # device for the SAE and a local model: auto (CUDA when present), cpu, cuda, cuda:N
-    seed: int = 0
+    seed: int = 0  # seed of the sampled examples
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
-from saekit.capture.massive import DEFAULT_NORM_RATIO, POLICIES as MASSIVE_POLICIES
 from saekit.errors import SaekitError
-from saekit.models.base import TOKEN_SELECTIONS
 from saekit.results.fingerprint import fingerprint
+from saekit.token_selections import TOKEN_SELECTIONS
 
 DTYPES = ("float16", "bfloat16", "float32")
+MASSIVE_POLICIES = ("auto", "drop", "keep")  # see saekit.capture.massive
+DEFAULT_NORM_RATIO = 10.0  # rows above this multiple of the batch's median norm are massive
 
 
 @dataclass(frozen=True)
@@ -20,25 +22,33 @@ class CaptureConfig:
     batch's median norm). exclude_artifacts is reserved for the artifact analysis: when set, capture asks
     `saekit.capture.artifact_tokens.make_token_filter(model, config)` for a token filter."""
 
-    model: str
-    data: str
-    hooks: tuple[str, ...]
-    out: str
-    tokens: str = "all"
-    dtype: str | None = None
-    batch_size: int = 32
-    limit: int | None = None
-    resume: bool = False
-    overwrite: bool = False
-    device: str = "auto"
-    exclude_artifacts: bool = False
-    massive_tokens: str = "auto"
-    massive_norm_ratio: float = DEFAULT_NORM_RATIO
-    seed: int = 0
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
+    model: str  # random:vit|random:vit-s|random:clip|random:gpt2, hf:<name or dir>, tl:<name or dir>, offline:<name>
+    data: str  # image folder (sub-folders = labels), file.txt, folder of .txt, hfds:<dir>, bundled:<name>
+    hooks: tuple[str, ...]  # hook name, e.g. blocks.3.hook_resid_post (--list-hooks shows them)
+    out: str  # store file (.h5); under torchrun a shard directory
+    tokens: str = "all"  # which tokens of each sample to store
+    dtype: str | None = None  # storage dtype (default: the model's dtype)
+    batch_size: int = 32  # samples per model forward
+    limit: int | None = None  # capture only the first N samples
+    resume: bool = False  # continue an interrupted capture at its last commit
+    overwrite: bool = False  # replace an existing store
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    exclude_artifacts: bool = False  # drop high-norm artifact tokens (see `saekit artifacts`) so SAEs train without them
+    massive_tokens: str = "auto"  # auto drops language models' massive-activation tokens, drop: any model's, keep: none
+    massive_norm_ratio: float = DEFAULT_NORM_RATIO  # rows above this multiple of the batch's median norm are massive
+    seed: int = 0  # seed of the capture's random choices
+    progress: bool = True  # show a progress bar
+    extra: dict = field(default_factory=dict)  # settings for token filters (part of the config hash)
+    artifact_threshold: float | None = None  # fixed norm threshold for --exclude-artifacts (default: from each batch's norm gap)
+
+    #: command-line spelling (saekit.cli.configcli): the flag names and choices the CLI always had
+    CLI: ClassVar[dict[str, dict]] = {
+        "hooks": {"flag": "--hook", "metavar": "HOOK"}, "tokens": {"choices": TOKEN_SELECTIONS},
+        "dtype": {"choices": DTYPES}, "massive_tokens": {"choices": MASSIVE_POLICIES}}
 
     def __post_init__(self) -> None:
+        if self.artifact_threshold is not None:  # kept in extra, where the filter and the config hash read it
+            object.__setattr__(self, "extra", {**self.extra, "artifact_threshold": self.artifact_threshold})
         if isinstance(self.hooks, str):
             object.__setattr__(self, "hooks", (self.hooks,))
         object.__setattr__(self, "hooks", tuple(dict.fromkeys(self.hooks)))

@@ -21,10 +21,9 @@ from typing import Any
 
 import torch
 
+from saekit.capture.config import DEFAULT_NORM_RATIO, MASSIVE_POLICIES as POLICIES
 from saekit.errors import SaekitError
 
-POLICIES = ("auto", "drop", "keep")
-DEFAULT_NORM_RATIO = 10.0
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 For each field (fields of a nested dataclass are flattened in):
 
-- the flag is ``--field-name`` (metadata ``flag`` overrides it); no default -> required;
-- help is metadata ``help``, else the ``# comment`` on the field's line in the class source;
+- the flag is ``--field-name`` (metadata ``flag`` overrides it; ``positional=True`` makes it a
+  positional argument); no default (or metadata ``required=True``) -> required;
+- help is metadata ``help``, else the ``# comment`` on the field's line in the source of the class
+  that defines it;
 - ``bool`` -> ``--flag`` / ``--no-flag``; ``Literal[...]`` or metadata ``choices`` -> choices;
 - ``X | None`` -> X, where ``none`` (and ``auto`` for numbers) also mean None;
 - ``tuple[X, ...]`` -> a repeatable flag; numbers may also be given comma-separated (``--p 1,2 --p 3``);
 - ``dict`` -> a JSON object; metadata ``parse`` -> a callable that turns the string into the value;
 - metadata ``cli=False`` leaves a field out (it keeps its default).
+
+"Metadata" is the field's ``dataclasses.field(metadata=...)``, updated by the config class's
+``CLI: ClassVar[dict[str, dict]]`` (field name -> metadata; a subclass's entries win), so a config
+can give an inherited field its flag name, choices or help without touching the base class.
 """
 from __future__ import annotations
 
@@ -36,8 +42,8 @@ class Flag:
 
 
 @functools.lru_cache(maxsize=None)
-def _comments(cls: type) -> dict[str, str]:
-    """Trailing ``# comment`` of each field line in the class body."""
+def _own_comments(cls: type) -> dict[str, str]:
+    """Trailing ``# comment`` of each field line in the body of ``cls`` itself."""
     try:
         lines = inspect.getsourcelines(cls)[0]
     except (OSError, TypeError):
@@ -48,6 +54,23 @@ def _comments(cls: type) -> dict[str, str]:
         if m and m.group(1) not in out:
             out[m.group(1)] = m.group(2).strip()
     return out
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """Field comments of ``cls`` and its dataclass bases (a subclass's own comment wins)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out.update(_own_comments(klass))
+    return out
+
+
+def field_metadata(cls: type, f: dataclasses.Field) -> dict[str, Any]:
+    """The field's metadata updated by the ``CLI`` class attributes of ``cls`` and its bases."""
+    meta = dict(f.metadata)
+    for klass in reversed(cls.__mro__):
+        meta.update(vars(klass).get("CLI", {}).get(f.name, {}))
+    return meta
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -98,7 +121,7 @@ def config_flags(cls: type, prefix: tuple[str, ...] = ()) -> list[Flag]:
     comments = _comments(cls)
     out: list[Flag] = []
     for f in dataclasses.fields(cls):
-        meta = f.metadata
+        meta = field_metadata(cls, f)
         if not f.init or meta.get("cli", True) is False:
             continue
         tp, optional = _unwrap_optional(hints[f.name])
@@ -111,9 +134,9 @@ def config_flags(cls: type, prefix: tuple[str, ...] = ()) -> list[Flag]:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         help_text = meta.get("help") or comments.get(f.name) or ""
         kw: dict[str, Any] = {"dest": "__".join(prefix + (f.name,)), "default": default}
-        if not has_default:
+        if not has_default or meta.get("required"):
             kw["required"] = True
-        elif default is not None and default != () and default != {}:
+        elif default is not None and default is not False and default != () and default != {}:
             help_text = f"{help_text} (default: {default})" if help_text else f"default: {default}"
         origin = typing.get_origin(tp)
         if "parse" in meta:
@@ -140,14 +163,28 @@ def config_flags(cls: type, prefix: tuple[str, ...] = ()) -> list[Flag]:
         if "choices" in kw:
             kw.pop("metavar", None)
         kw["help"] = help_text.replace("%", "%%")
+        if meta.get("positional"):
+            flag = kw.pop("dest")
+            kw.pop("required", None)
+            kw["metavar"] = meta.get("metavar", f.name.upper())
+        elif "metavar" in meta:
+            kw["metavar"] = meta["metavar"]
         out.append(Flag(prefix + (f.name,), flag, kw))
     return out
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one flag per (flattened) field of ``cls`` to ``parser``."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, required: bool = True) -> None:
+    """Add one flag per (flattened) field of ``cls`` to ``parser``; ``required=False`` leaves the check
+    for fields without a default to the caller (``missing_flags``)."""
     for fl in config_flags(cls):
-        parser.add_argument(fl.flag, **fl.kwargs)
+        kwargs = fl.kwargs if required else {k: v for k, v in fl.kwargs.items() if k != "required"}
+        parser.add_argument(fl.flag, **kwargs)
+
+
+def missing_flags(cls: type, args: argparse.Namespace) -> list[str]:
+    """The flags of fields without a default that ``args`` leaves unset."""
+    return [fl.flag for fl in config_flags(cls)
+            if fl.kwargs.get("required") and getattr(args, fl.kwargs["dest"]) is None]
 
 
 def config_from_args(cls: type, args: argparse.Namespace, prefix: tuple[str, ...] = ()) -> Any:
@@ -155,7 +192,7 @@ def config_from_args(cls: type, args: argparse.Namespace, prefix: tuple[str, ...
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("cli", True) is False:
+        if not f.init or field_metadata(cls, f).get("cli", True) is False:
             continue
         tp, _ = _unwrap_optional(hints[f.name])
         if dataclasses.is_dataclass(tp):

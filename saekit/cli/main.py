@@ -1,85 +1,99 @@
-"""`saekit` entry point.
+"""`saekit` entry point: the CLI generated from the command registry (``saekit.commands``).
 
-Commands registered in ``saekit.commands`` (a config dataclass + a library function) get their
-flags generated from the config (``saekit.cli.configcli``); only the command being run has its
-config imported, so ``saekit --help`` and argument errors stay instant. Commands not yet in the
-registry live in modules exposing ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command's flags come from its config dataclass (``saekit.cli.configcli``); only the command
+being run has its config imported, so ``saekit --help`` and argument errors stay instant and no
+``--help`` imports torch. After the run, ``--json`` (for commands registered with ``json=True``)
+prints the result as one JSON object, otherwise the command's report prints its summary.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
+import json
 import logging
 import sys
+from typing import Any
 
-from saekit.commands import COMMANDS as REGISTERED
+from saekit.commands import COMMANDS, GROUPS, Command
 from saekit.errors import SaekitError
 from stores.errors import StoreError
 
-MODULES: dict[str, str] = {
-    "store": "saekit.cli.store_cmd",
-    "capture": "saekit.cli.capture_cmd",
-    "eval": "saekit.cli.eval_cmd",
-    "audit": "saekit.cli.audit_cmd",
-    "artifacts": "saekit.cli.artifacts_cmd",
-    "steer": "saekit.cli.steer_cmd",
-    # The dashboard sits a layer above saekit (docs/architecture.md), so its command lives in
-    # dashboards/ and is found by name here: no saekit module imports dashboards.
-    "dashboard": "dashboards.cli",
-}
-
-
 #: the order `saekit --help` lists commands in (commands not named here come after, as registered)
 ORDER = ("store", "capture", "train", "eval", "compare", "align", "name", "quickstart", "audit", "artifacts", "steer",
-         "explain", "dashboard")
+         "explain", "export", "dashboard")
 
 
-def _chosen(argv: list[str]) -> str | None:
-    """The command word of ``argv`` (the first argument that is not an option)."""
-    return next((a for a in argv if not a.startswith("-")), None)
+def _words(argv: list[str]) -> list[str]:
+    """The arguments of ``argv`` that are not options (the command word, a group's action, ...)."""
+    return [a for a in argv if not a.startswith("-")]
+
+
+def _available(command: Command) -> bool:
+    return command.requires is None or importlib.util.find_spec(command.requires) is not None
+
+
+def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
+    p = sub.add_parser(word, help=command.help, description=command.help)
+    if not chosen:
+        return
+    from saekit.cli.configcli import add_config_arguments
+
+    cls = command.config_class()
+    add_config_arguments(p, cls, required=not command.shortcuts)
+    for s in command.shortcuts:
+        p.add_argument(s.flag, action="store_true", help=s.help)
+    if command.json:
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object instead of the summary")
+    p.set_defaults(_command=command, _config=cls)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; registered commands get their flags only when ``argv`` names them (None: all)."""
-    from saekit.cli.configcli import add_config_arguments
-
-    chosen = None if argv is None else _chosen(argv)
+    """The parser; a command gets its flags only when ``argv`` names it (None: every command)."""
+    words = None if argv is None else _words(argv)
     parser = argparse.ArgumentParser(prog="saekit", description="Sparse autoencoders for transformer activations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    names = [n for n in ORDER if n in REGISTERED or n in MODULES]
-    names += [n for n in [*REGISTERED, *MODULES] if n not in names]
-    for name in names:
-        command = REGISTERED.get(name)
-        if command is not None:
-            p = sub.add_parser(name, help=command.help, description=command.help)
-            if argv is None or name == chosen:
-                cls = command.config_class()
-                add_config_arguments(p, cls)
-                p.set_defaults(_command=command, _config=cls)
+    heads = list(dict.fromkeys(name.split(" ")[0] for name, c in COMMANDS.items() if _available(c)))
+    for head in [h for h in ORDER if h in heads] + [h for h in heads if h not in ORDER]:
+        chosen = words is None or (bool(words) and words[0] == head)
+        if head in COMMANDS:
+            _add_command(sub, head, COMMANDS[head], chosen)
             continue
-        module_name = MODULES[name]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # subcommand not part of this build
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        group = sub.add_parser(head, help=GROUPS.get(head, ""), description=GROUPS.get(head, ""))
+        actions = group.add_subparsers(dest=f"{head}_action", metavar="ACTION", required=True)
+        for name, command in COMMANDS.items():
+            if name.split(" ")[0] == head:
+                action = name.split(" ", 1)[1]
+                _add_command(actions, action, command, chosen and (words is None or words[1:2] == [action]))
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-    if hasattr(args, "_command"):
-        from saekit.cli.configcli import config_from_args
+def to_json(result: Any) -> Any:
+    """What ``--json`` prints for a result: its ``to_json()`` when it has one, else the result."""
+    return result.to_json() if hasattr(result, "to_json") else result
 
-        cfg = config_from_args(args._config, args)
-        result = args._command.run(cfg)
-        args._command.print_report(result, cfg)
-        return 0
-    return int(args._run(args) or 0)
+
+def _run(args: argparse.Namespace) -> int:
+    from saekit.cli.configcli import config_from_args, missing_flags
+
+    command: Command = args._command
+    for s in command.shortcuts:
+        if getattr(args, s.flag.lstrip("-").replace("-", "_")):
+            from saekit.commands import resolve
+
+            resolve(s.function)(**{f: getattr(args, f) for f in s.fields})
+            return 0
+    missing = missing_flags(args._config, args) if command.shortcuts else []
+    if missing:
+        only = " or ".join(s.flag for s in command.shortcuts)
+        raise SaekitError(f"missing {', '.join(missing)} (only {only} works without them)")
+    cfg = config_from_args(args._config, args)
+    result = command.run(cfg)
+    if getattr(args, "json", False):
+        print(json.dumps(to_json(result), default=str))
+    else:
+        command.print_report(result, cfg)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

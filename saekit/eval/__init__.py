@@ -1,6 +1,13 @@
-"""SAE evaluation: metric suites on held-out store rows, downstream fidelity, side-by-side comparison."""
-from saekit.eval.downstream import evaluate_downstream
-from saekit.eval.metrics import evaluate
-from saekit.eval.suite import SUITES, EvalConfig, run_eval
+"""SAE evaluation: metric suites on held-out store rows, downstream fidelity, side-by-side comparison.
 
-__all__ = ["SUITES", "EvalConfig", "evaluate", "evaluate_downstream", "run_eval"]
+The package is callable as the `eval` command (``saekit.eval(EvalConfig(...))``, see
+saekit.eval.command); names load on first use, so importing a config does not pay for torch."""
+from saekit.lazy import lazy_exports
+
+__all__ = ["SUITES", "CompareConfig", "EvalConfig", "Evaluation", "eval", "evaluate", "evaluate_downstream",
+           "run_eval"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SUITES": "saekit.eval.config", "EvalConfig": "saekit.eval.config", "CompareConfig": "saekit.eval.config",
+    "Evaluation": "saekit.eval.command", "eval": "saekit.eval.command",
+    "evaluate": "saekit.eval.metrics", "evaluate_downstream": "saekit.eval.downstream",
+    "run_eval": "saekit.eval.suite"}, command="eval")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +17,11 @@ from saekit.errors import SaekitError
 from saekit.eval.compare_report import write_compare_report
 from saekit.eval.rows import EvalRows, SplitInfo, load_rows, resolve_split
 from saekit.eval.stability import decoder_stability
-from saekit.eval.suite import SUITES, MetricInputs, run_metrics
+from saekit.eval.config import SUITES, CompareConfig
+from saekit.eval.suite import MetricInputs, run_metrics
 from saekit.sae import SAE
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    saes: tuple[str, ...] = dataclasses.field(metadata={"flag": "--sae", "help": "SAE checkpoint directory (repeat for each SAE)"})
-    store: str  # activation store the SAEs read
-    out: str  # output directory (compare.json, report.html)
-    names: tuple[str, ...] = dataclasses.field(default=(), metadata={
-        "flag": "--name", "help": "display name of each --sae, in order (default: the checkpoint directory names)"})
-    suite: str = dataclasses.field(default="all", metadata={
-        "choices": ("core", "vision", "text", "all"),
-        "help": "metric suite (all: what applies to the store, the rest reported as skipped)"})
-    hook: str | None = None  # hook in the store (default: the SAEs' hook)
-    split: str = dataclasses.field(default="auto", metadata={"choices": ("auto", "holdout", "train", "all")})
-    holdout: float | None = None  # held-out fraction for SAEs that record none
-    max_rows: int | None = 500_000
-    max_samples: int | None = 20_000
-    batch_size: int = 4096
-    device: str = "auto"
-    ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score)
-    model: str | None = None  # the SAEs' language model (feature absorption)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "saes", tuple(self.saes))
-        object.__setattr__(self, "names", tuple(self.names))
-        if len(self.saes) < 1:
-            raise SaekitError("compare needs at least one --sae")
-        if self.names and len(self.names) != len(self.saes):
-            raise SaekitError(f"--name was given {len(self.names)} times for {len(self.saes)} SAEs")
-        if self.suite not in SUITES:
-            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
 
 
 def check_same_space(saes: list[SAE], labels: list[str]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from saekit.errors import SaekitError
 from saekit.eval.absorption import feature_absorption
@@ -25,52 +25,15 @@ from saekit.eval.probing import downstream_preservation, sparse_probing
 from saekit.eval.rows import EvalRows, load_rows, resolve_split
 from saekit.eval.spatial import spatial_coherence
 from saekit.eval.stability import decoder_stability
+from saekit.eval.config import SUITES, EvalConfig
 from saekit.sae import SAE
+
+if TYPE_CHECKING:
+    from saekit.results import EvaluationDocument
 
 log = logging.getLogger(__name__)
 
-SUITES: dict[str, tuple[str, ...]] = {
-    "core": ("core",),
-    "vision": ("core", "sparse_probing", "downstream_preservation", "spatial_coherence", "monosemanticity",
-               "stability", "autointerp"),
-    "text": ("core", "sparse_probing", "downstream_preservation", "monosemanticity", "feature_absorption",
-             "stability", "autointerp"),
-}
-SUITES["all"] = tuple(dict.fromkeys(SUITES["vision"] + SUITES["text"]))
-#: metrics whose missing input is an error under a named suite
 DATA_METRICS = ("sparse_probing", "downstream_preservation", "spatial_coherence")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    sae: str
-    store: str
-    hook: str | None = None  # default: the SAE's hook
-    suite: str = "core"
-    split: str = "auto"  # auto | holdout | train | all (see saekit.eval.rows)
-    holdout: float | None = None  # held-out fraction when the checkpoint records none
-    max_rows: int | None = 500_000
-    max_samples: int | None = 20_000
-    batch_size: int = 4096
-    device: str = "auto"
-    reference_sae: str | None = None  # second SAE for stability
-    ms_embeddings: str | None = None  # hook:NAME | text | PATH.npy
-    names: str | None = None  # names directory with explanation scores (autointerp column)
-    out: str | None = None  # write the evaluation document (eval.json) into this directory
-    seed: int = 0
-    # the SAE's model: downstream fidelity (with data) and the first-letter absorption task
-    model: str | None = None
-    data: str | None = None
-    downstream: bool = False
-    n_samples: int = 64
-    downstream_batch_size: int = 8
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        if self.suite not in SUITES:
-            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
-        if self.downstream and not (self.model and self.data):
-            raise SaekitError("--downstream needs --model MODEL and --data DATA")
 
 
 @dataclass(frozen=True)
@@ -147,7 +110,13 @@ def open_rows(sae: SAE, source: Any, hook: str | None, split: str, holdout: floa
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
-    """The chosen suite of metrics of cfg.sae on cfg.store's chosen split."""
+    """The chosen suite of metrics of cfg.sae on cfg.store's chosen split, as one dict (what
+    `saekit eval --json` prints); eval.json is written when cfg.out is set."""
+    return evaluate_suite(cfg, document=bool(cfg.out))[0]
+
+
+def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], EvaluationDocument | None]:
+    """(the metrics dict, the evaluation document when ``document``; saved into cfg.out when set)."""
     from saekit.device import resolve_device
     from saekit.train.data import open_source
 
@@ -162,11 +131,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
               "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
     if cfg.downstream:
         metrics["downstream"] = _downstream(cfg, sae, rows.split)
-    if cfg.out:
-        from saekit.eval.document import evaluation_document, sae_ref, store_ref
+    if not (document or cfg.out):
+        return result, None
+    from saekit.eval.document import evaluation_document, sae_ref, store_ref
 
-        evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, rows.hook)).save(cfg.out)
-    return result
+    doc = evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, rows.hook))
+    if cfg.out:
+        doc.save(cfg.out)
+    return result, doc
 
 
 def _downstream(cfg: EvalConfig, sae: SAE, split: Any) -> dict[str, Any]:

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from saekit.errors import SaekitError
+from saekit.token_selections import TOKEN_SELECTIONS
 
 log = logging.getLogger(__name__)
 
-TOKEN_SELECTIONS = ("all", "cls", "patches", "nonspecial")
 MAX_LISTED = 12
 
 

@@ -1,4 +1,4 @@
-"""ArtifactsDocument: artifacts.json, written by `saekit artifacts` (saekit.analysis.artifacts).
+"""ArtifactsDocument: artifacts.json, written by `saekit artifacts` (saekit.analysis.artifacts_command).
 
 Per layer the patch-token norm distribution and its outliers (high-norm artifact tokens), the
 outlier tokens themselves, register neurons and the before/after effect of a test-time register.

@@ -48,7 +48,7 @@ class TrainConfig:
     lr: float | None = field(default=None, metadata={
         "help": "Adam learning rate or 'auto' (default): 2e-4 / sqrt(d_sae / 16384), as in Gao et al. 2024"})
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    seed: int = 0
+    seed: int = 0  # seed of the initialisation, the shuffling and the held-out split
     resume: bool = False  # continue an interrupted run in --out
     normalization: str = field(default="scale", metadata={
         "choices": ("scale", "layernorm", "none"),

@@ -38,7 +38,7 @@ class NamingOptions:
         "help": "top samples kept per latent in the latent summaries"})
     batch_size: int | None = dataclasses.field(default=None, metadata={
         "help": "store rows per encode batch (default: keeps a [rows, d_sae] block near 16M floats)"})
-    seed: int = 0
+    seed: int = 0  # seed of the background samples and the Monosemanticity Score's sample subset
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

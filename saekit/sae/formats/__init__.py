@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Literal, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -75,20 +74,6 @@ def load_spec(spec: str | os.PathLike, device: str | torch.device = "cpu") -> SA
     return sae.to(device)
 
 
-@dataclass(frozen=True)
-class ExportConfig:
-    """`saekit export`: write the SAE named by `sae` (any spec) as a `format` checkpoint in the new folder `out`."""
-
-    sae: str = field(metadata={"help": "SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, "
-                                       "dictlearn:, saev:, gemmascope:; PATH may be hf:REPO[@REV]/PATH)"})
-    format: Literal["saelens", "sparsify", "dictlearn"] = field(metadata={"help": "format to write"})
-    out: str = field(metadata={"help": "new (or empty) output directory"})
-
-
-def export(cfg: ExportConfig) -> Path:
-    return export_sae(cfg.sae, cfg.format, cfg.out)
-
-
 def export_sae(spec: str | os.PathLike | SAE, fmt: str, out: str | os.PathLike) -> Path:
     """Write an SAE (a spec or a loaded SAE) in format fmt (saelens, sparsify, dictlearn) to the new folder out."""
     if fmt not in EXPORTERS:
@@ -97,4 +82,4 @@ def export_sae(spec: str | os.PathLike | SAE, fmt: str, out: str | os.PathLike) 
     return EXPORTERS[fmt].export(sae.to("cpu"), Path(out))
 
 
-__all__ = ["ExportConfig", "export", "FORMAT_NAMES", "FOREIGN", "EXPORTERS", "detect", "load_spec", "export_sae", "parse_spec", "work_dir"]
+__all__ = ["FORMAT_NAMES", "FOREIGN", "EXPORTERS", "detect", "load_spec", "export_sae", "parse_spec", "work_dir"]

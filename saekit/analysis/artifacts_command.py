@@ -1,0 +1,40 @@
+"""The `artifacts` command: ``artifacts(ArtifactsConfig(...)) -> ArtifactsDocument``.
+
+Loads the model and the first ``limit`` images, runs the analysis (saekit.analysis.artifacts), and
+writes the heatmaps, index.html and, last, artifacts.json (its presence marks a complete directory).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from saekit.analysis.artifacts_config import ArtifactsConfig
+from saekit.errors import SaekitError
+from saekit.results import ArtifactsDocument
+
+
+def artifacts(cfg: ArtifactsConfig) -> ArtifactsDocument:
+    from saekit.analysis.artifacts import analyze_artifacts
+    from saekit.analysis.artifacts_report import render_html, write_heatmaps
+    from saekit.atomic import write_text_atomic
+    from saekit.data import load_dataset
+    from saekit.models import load_model
+    from saekit.results import dataset_fingerprint
+
+    ds = load_dataset(cfg.data)
+    if ds.modality == "text":
+        raise SaekitError(f"--data {cfg.data!r} holds texts; artifact detection needs images")
+    model = load_model(cfg.model, device=cfg.device)
+    n = min(len(ds), cfg.limit) if cfg.limit else len(ds)
+    samples = [ds[i] for i in range(n)]
+    report, stats = analyze_artifacts(model, samples, cfg.method, registers=cfg.registers)
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ArtifactsDocument.path_in(out).unlink(missing_ok=True)  # the JSON marks the directory complete
+    heatmaps = write_heatmaps(report, stats, out, n_samples=cfg.method.heatmap_samples)
+    dataset = {"spec": cfg.data, "name": getattr(ds, "name", cfg.data), "n_images": n,
+               "fingerprint": dataset_fingerprint([s.id for s in samples], [s.label for s in samples])}
+    doc = ArtifactsDocument.of(report.to_json(dataset=dataset, heatmaps=heatmaps))
+    write_text_atomic(out / "index.html", render_html(doc.to_json()))
+    doc.save(out)
+    return doc

@@ -1,0 +1,66 @@
+"""ConceptScopeConfig: the parameters of the ConceptScope audit (saekit.analysis.conceptscope), in a
+module of its own so that `saekit audit --help` reads them without importing torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from saekit.analysis import concept_categories as cc
+from saekit.errors import SaekitError
+
+SIMILARITIES = ("auto", "cosine", "shifted")  # image-text similarity of the alignment ratios (concept_alignment)
+CLASSIFIERS = ("none", "probe", "zero-shot", "logits")  # classifiers for the accuracy per robustness sub-group
+
+
+@dataclass(frozen=True)
+class ConceptScopeConfig:
+    """The method's parameters (docs/conceptscope.md: each default, and where it departs from the paper)."""
+
+    alpha: float = 1.0  # target if z-score of the alignment within the class >= alpha (the authors' run script)
+    n_per_class: int = 128  # images sampled per class for the alignment scores
+    top_k: int = 20  # latents per class, by class-mean activation
+    validity: str = "relative"  # "relative": active above active_threshold x the latent's own max; "absolute": paper
+    active_threshold: float = 0.5  # activity threshold for valid latents (see validity)
+    min_active_images: int = 1  # valid: active on more than this many images
+    noisy_freq: float = 0.9  # noisy: fires (> 0) on more than this fraction of the images of every class
+    bias_rule: str = "lift"  # "lift": lift >= min_lift and class-vs-rest AUC >= min_auc; "paper": sigma rule
+    min_lift: float = 2.0  # rule "lift": class mean / mean over the other classes
+    min_auc: float = 0.7  # rule "lift": class-vs-rest AUC of the image-level activation
+    sigma: float = 1.0  # rule "paper": bias if class mean >= mean + sigma * std of the context latents' means
+    similarity: str = "auto"  # "cosine" (paper, CLIP towers), "shifted" = (1 + cos) / 2 (fitted maps), "auto"
+    gamma_only: float = 0.5  # concept-only image = image x mask ** gamma_only (keeps the concept, dims the rest)
+    gamma_removed: float = 0.001  # concept-removed image = image x (1 - mask ** gamma_removed)
+    prompt: str = "{}"  # class text; "{}" is the class name with underscores as spaces (the paper's)
+    min_images_per_class: int = 5  # minimum audited images per class
+    n_examples: int = 4  # example images per concept in the report
+    subgroup_clip: float = 3.0  # sub-groups: z-scores are clipped to +-this
+    subgroup_threshold: float = 0.0  # sub-groups: a concept is present above this z-score
+    batch_size: int = 32  # images per model forward
+    cache_mb: int = 1024  # memory for the sampled images' hook activations (reused instead of a second forward)
+    seed: int = 0  # seed of the image sampling and the test hold-out
+
+    def __post_init__(self) -> None:
+        if self.n_per_class < 1:
+            raise SaekitError(f"--per-class must be >= 1, got {self.n_per_class}")
+        if self.top_k < 1:
+            raise SaekitError(f"--top-k must be >= 1, got {self.top_k}")
+        if self.sigma < 0:
+            raise SaekitError(f"--sigma must be >= 0, got {self.sigma}")
+        if self.validity not in cc.VALIDITY_RULES:
+            raise SaekitError(f"--validity must be one of {', '.join(cc.VALIDITY_RULES)}, got {self.validity!r}")
+        if self.validity == "relative" and not 0.0 <= self.active_threshold < 1.0:
+            raise SaekitError(f"--active-threshold is a fraction of each latent's maximum with --validity relative: "
+                              f"it must be in [0, 1), got {self.active_threshold}")
+        cc.BiasRule(self.bias_rule)  # one-line error for an unknown rule
+        if self.similarity not in SIMILARITIES:
+            raise SaekitError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
+        if self.min_images_per_class < 2:
+            raise SaekitError(f"min_images_per_class must be >= 2 (a std needs two images), got {self.min_images_per_class}")
+        if self.batch_size < 1:
+            raise SaekitError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if "{}" not in self.prompt:
+            raise SaekitError(f"--prompt must contain '{{}}' where the class name goes, got {self.prompt!r}")
+
+    @property
+    def bias(self) -> cc.BiasRule:
+        return cc.BiasRule(self.bias_rule, self.min_lift, self.min_auc, self.sigma)
