@@ -151,7 +151,7 @@ def planted():
     train = cb.make_dataset(C, 40, seed=0)
     test = cb.make_test_set(C, per_cue=10, seed=1)
     backend = CountingBackend(C)
-    cfg = ConceptScopeConfig(n_per_class=24, batch_size=64)
+    cfg = ConceptScopeConfig(n_per_class=24, batch_size=32, mask_batch_size=64)
     result = conceptscope(backend, train, cfg, test_samples=test, classifier="logits")
     return backend, cfg, result, test
 
@@ -180,7 +180,7 @@ def test_planted_alignment_uses_the_configured_sample_in_batches(planted):
     n_train = sum(cls.n_images for cls in result.classes)
     assert backend.n_embedded == n_train + result.n_forwarded + 1  # + the black image, once
     assert result.n_forwarded < result.n_masked
-    assert backend.max_batch == cfg.batch_size  # masked copies of several latents and classes share forwards
+    assert backend.max_batch == cfg.mask_batch_size  # masked copies of several latents and classes share forwards
 
 
 def test_uncorrelated_control_dataset_flags_no_cue():

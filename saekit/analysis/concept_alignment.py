@@ -142,7 +142,8 @@ class Batcher:
     def _run(self, n: int) -> None:
         stacked = torch.cat(self._pending)
         head, tail = stacked[:n], stacked[n:]
-        self._done.append(self.embed(head).float().cpu())
+        with torch.inference_mode():
+            self._done.append(self.embed(head).float().cpu())
         self.n_forwarded += len(head)
         self._n_done += len(head)
         self._pending = [tail] if len(tail) else []

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from saekit.analysis.concept_alignment import maps_for
 from saekit.analysis.concept_masks import pixel_masks
 from saekit.analysis.conceptscope import AuditBackend, AuditResult, Concept
 from saekit.analysis.subgroups import GROUPS
@@ -78,7 +79,8 @@ def render_examples(result: AuditResult, backend: AuditBackend, samples: Sequenc
         for a in range(0, len(rows), 8):
             chunk = rows[a:a + 8]
             px = backend.pixels([samples[i].image for i in chunk])
-            _, maps = backend.encode(px, latents)
+            states = [result.patch_state.get(i) for i in chunk]
+            maps = maps_for(backend, torch.stack(states) if all(s is not None for s in states) else None, px, latents)
             masks = pixel_masks(maps.to(px.device), tuple(px.shape[-2:]))  # [b, K, H, W]
             vis = px.unsqueeze(1) * (0.15 + 0.85 * masks.pow(0.5).unsqueeze(2))
             arr = (vis.clamp(0, 1) * 255).round().byte().permute(0, 1, 3, 4, 2).cpu().numpy()

@@ -117,6 +117,7 @@ class AuditResult:
     test_acts_ND: np.ndarray | None = field(default=None, repr=False)  # image-level activations of the test images
     test_labels_N: np.ndarray | None = field(default=None, repr=False)
     emb_Ne: np.ndarray | None = field(default=None, repr=False)  # text-space embeddings of the audited images
+    patch_state: dict[int, Any] = field(default_factory=dict, repr=False)  # row -> cached hook activations (report)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     n_forwarded: int = 0  # masked copies that went through the model
     n_masked: int = 0  # masked copies the method defines (2 x top_k x sampled images)
@@ -237,7 +238,7 @@ def conceptscope(backend: AuditBackend, samples: Sequence[Any], cfg: ConceptScop
     texts = [cfg.prompt.format(n.replace("_", " ")) for n in class_names]
     text_Ce = backend.encode_texts(texts)
     kind = resolve_similarity(cfg.similarity, backend)
-    batcher = Batcher(backend.embed, cfg.batch_size)
+    batcher = Batcher(backend.embed, cfg.mask_batch_size)
     chunk = max(1, cfg.batch_size // 2)
     tops, jobs = [], []
     for c in tqdm(range(C), desc="masked copies per class", leave=False):
@@ -274,7 +275,8 @@ def conceptscope(backend: AuditBackend, samples: Sequence[Any], cfg: ConceptScop
 
     result = AuditResult(cfg, class_names, classes, len(samples), int(len(valid)), np.flatnonzero(noisy).tolist(),
                          acts, labels, ids, stats, classifier=classifier, emb_Ne=ipass.emb_Ne.numpy(),
-                         n_forwarded=batcher.n_forwarded, n_masked=2 * sum(j.silent_nK.size for j in jobs))
+                         n_forwarded=batcher.n_forwarded, n_masked=2 * sum(j.silent_nK.size for j in jobs),
+                         patch_state=ipass.state)
     t2 = time.perf_counter()
     if test_samples is not None:
         from saekit.analysis.concept_robustness import robustness

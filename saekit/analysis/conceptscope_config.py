@@ -35,7 +35,8 @@ class ConceptScopeConfig:
     n_examples: int = 4  # example images per concept in the report
     subgroup_clip: float = 3.0  # sub-groups: z-scores are clipped to +-this
     subgroup_threshold: float = 0.0  # sub-groups: a concept is present above this z-score
-    batch_size: int = 32  # images per model forward
+    batch_size: int = 32  # images per model forward (image-level and test passes)
+    mask_batch_size: int = 128  # masked copies per model forward (2x less time per copy than 32 on a 2-core CPU)
     cache_mb: int = 1024  # memory for the sampled images' hook activations (reused instead of a second forward)
     seed: int = 0  # seed of the image sampling and the test hold-out
 
@@ -56,8 +57,9 @@ class ConceptScopeConfig:
             raise SaekitError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
         if self.min_images_per_class < 2:
             raise SaekitError(f"min_images_per_class must be >= 2 (a std needs two images), got {self.min_images_per_class}")
-        if self.batch_size < 1:
-            raise SaekitError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.batch_size < 1 or self.mask_batch_size < 1:
+            raise SaekitError(f"--batch-size and --mask-batch-size must be >= 1, got {self.batch_size}, "
+                              f"{self.mask_batch_size}")
         if "{}" not in self.prompt:
             raise SaekitError(f"--prompt must contain '{{}}' where the class name goes, got {self.prompt!r}")
 
