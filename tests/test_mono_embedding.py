@@ -82,3 +82,32 @@ def test_text_store_embeds_each_sample_text(tmp_path):
     assert seen == texts and me.source == "enc over each sample's text"
     np.testing.assert_allclose(np.linalg.norm(me.emb, axis=1), 1.0, rtol=1e-6)
     assert me.emb[0, 0] > 0.99 and me.emb[1, 1] > 0.99
+
+
+def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_store, tmp_path):
+    from saekit.analysis.monosemanticity import monosemanticity_score
+    from saekit.eval import EvalConfig, run_eval
+    from saekit.sae import SAE, SAEConfig
+
+    path, ds, _ = vit_store
+    with ActivationStore.open(path) as s:
+        d = s.d(HOOK)
+        ids = np.asarray(s.sample_ids)
+        rows = [np.asarray(s.rows_for_sample(HOOK, int(i))[0], np.float32) for i in ids]
+        expected_emb = choose_mono_embedding(s, HOOK, modality="image", dataset=ds, max_samples=None)
+    torch.manual_seed(0)
+    sae = SAE.create(SAEConfig(arch="relu", d_in=d, d_sae=16, hook=HOOK, model_id="random:vit", normalization="none"))
+    sae.save(tmp_path / "sae")
+    res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(path), suite="all", split="all", device="cpu"))
+    ms = res["metrics"]["monosemanticity"]
+    assert ms["embeddings"] == f"random:vit CLS token of {VIT_FINAL} on the images" and ms["n_samples"] == len(ids)
+    with torch.no_grad():
+        pooled = np.stack([sae.encode(torch.as_tensor(r)).mean(0).numpy() for r in rows])
+    order = np.searchsorted(ids, expected_emb.sample_ids)
+    want = monosemanticity_score(pooled[order], expected_emb.emb)
+    assert ms["mean"] == pytest.approx(float(np.nanmean(want)), abs=1e-5)
+
+    np.save(tmp_path / "e.npy", np.eye(int(ids.max()) + 1, 3) + 0.1)  # indexed by sample id
+    res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(path), suite="all", split="all", device="cpu",
+                              ms_embeddings=str(tmp_path / "e.npy")))
+    assert res["metrics"]["monosemanticity"]["embeddings"] == str(tmp_path / "e.npy")

@@ -54,6 +54,19 @@ def sample_subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.nda
     return np.sort(np.random.default_rng(seed).choice(ids, size=max_samples, replace=False))
 
 
+def store_dataset(store: Any) -> Any:
+    """The image dataset recorded in the store (attribute ``data``), reloaded; one-line error when it cannot be."""
+    spec = store.attrs.get("data")
+    if not spec:
+        raise SaekitError("the store does not record its dataset (attribute 'data'), so its images cannot be reloaded")
+    from saekit.data import load_dataset
+
+    try:
+        return load_dataset(str(spec))
+    except SaekitError as exc:
+        raise SaekitError(f"the store's dataset {spec!r} cannot be reloaded: {exc}") from None
+
+
 def final_hook(model: Any) -> str:
     """The hook holding a vision model's final image embedding (CLIP's image_embeds, else ln_final)."""
     names = set(model.hook_names())
@@ -81,8 +94,9 @@ def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook
                           encoder: str | None = None, dataset: Any = None,
                           embed_texts: Callable[[Sequence[str]], np.ndarray] | None = None,
                           text_encoder_name: str = "text encoder", max_samples: int | None = 1024, seed: int = 0,
-                          device: str = "cpu") -> MonoEmbedding:
-    """The Monosemanticity Score's embedding for an SAE at `sae_hook` of `store` (module docstring)."""
+                          device: str = "cpu", candidate_ids: np.ndarray | None = None) -> MonoEmbedding:
+    """The Monosemanticity Score's embedding for an SAE at `sae_hook` of `store` (module docstring);
+    ``candidate_ids``: draw the samples from these (e.g. an evaluation split) instead of the whole store."""
     from saekit.analysis.alignment import pooled_features
 
     if mono_hook is not None:
@@ -92,10 +106,11 @@ def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook
         if mono_hook not in store.hooks:
             raise SaekitError(f"--mono-hook {mono_hook!r} is not in the store (it has {sorted(store.hooks)})")
         ids, feats = pooled_features(store, mono_hook, "mean")
-        keep = np.isin(ids, sample_subset(ids, max_samples, seed))
+        pool = ids if candidate_ids is None else ids[np.isin(ids, candidate_ids)]
+        keep = np.isin(ids, sample_subset(pool, max_samples, seed))
         return MonoEmbedding(ids[keep], _unit(feats[keep]), f"mean-pooled store features at {mono_hook}")
 
-    all_ids = np.asarray(store.sample_ids, dtype=np.int64)
+    all_ids = np.asarray(store.sample_ids if candidate_ids is None else candidate_ids, dtype=np.int64)
     ids = sample_subset(all_ids, max_samples, seed)
     if modality == "text":
         if embed_texts is None:

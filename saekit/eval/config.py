@@ -34,7 +34,8 @@ class EvalConfig:
     batch_size: int = 4096  # rows per SAE forward
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     reference_sae: str | None = None  # second SAE for the stability metric
-    ms_embeddings: str | None = None  # independent embeddings for the Monosemanticity Score: hook:OTHER_HOOK, text, or FILE.npy
+    ms_embeddings: str | None = None  # embeddings for the Monosemanticity Score: hook:OTHER_HOOK, text, or FILE.npy (default: an encoder other than the SAE's input, chosen from the store's model)
+    ms_max_samples: int | None = 1024  # evaluated samples the chosen encoder embeds for the Monosemanticity Score (a seeded subset)
     names: str | None = None  # names directory with explanation scores (autointerp column)
     out: str | None = None  # also write the evaluation document (eval.json) into this directory
     seed: int = 0  # seed of the metrics' random choices
@@ -71,7 +72,8 @@ class CompareConfig:
     max_samples: int | None = 20_000  # ... and at most N samples
     batch_size: int = 4096  # rows per SAE forward
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score)
+    ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score; default: chosen from the store's model)
+    ms_max_samples: int | None = 1024  # evaluated samples the chosen encoder embeds for the Monosemanticity Score
     model: str | None = None  # the SAEs' language model (feature absorption)
     seed: int = 0  # seed of the metrics' random choices
 

@@ -2,7 +2,11 @@
 
 Per-image activation of a latent = its mean over the image's rows (the pooled latents of the
 encoding pass); image embeddings come from an encoder other than the SAE's input (the paper uses
-DINOv2 embeddings for SAEs on CLIP). Sources (``embeddings``):
+DINOv2 embeddings for SAEs on CLIP). By default the encoder saekit.analysis.mono_embedding chooses
+from the store's model (the model's final image embedding on the reloaded images when the SAE sits
+at an earlier hook, offline DINOv2 when it reads that final embedding, the offline text encoder over
+the samples' texts for text stores), on at most ``max_samples`` of the evaluated samples.
+``--ms-embeddings`` overrides it:
   "hook:NAME"   mean-pooled rows of another hook of the same store (a different layer or tower)
   PATH.npy      an array [n, D] indexed by sample id
   "text"        the samples' texts embedded by the offline sentence encoder (all-MiniLM-L6-v2)
@@ -48,15 +52,38 @@ def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Any) -> n
     return np.asarray(emb[ids], dtype=np.float64)
 
 
-def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str) -> dict[str, Any]:
-    if len(enc.sample_ids) < 2:
+def chosen_embeddings(rows: EvalRows, enc: Encoded, source: Any, device: str, max_samples: int | None,
+                      seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
+    saekit.analysis.mono_embedding chooses for the store's model."""
+    from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
+    from saekit.results.store_meta import StoreMetadata
+
+    modality = StoreMetadata.from_store(source).sample_modality
+    embed = None
+    if modality == "text":
+        from saekit.models.text_encoder import DEFAULT_TEXT_ENCODER, embed_texts as embed
+    me = choose_mono_embedding(source, rows.hook, modality=modality, dataset=None if modality == "text" else
+                               store_dataset(source), embed_texts=embed, max_samples=max_samples, seed=seed,
+                               text_encoder_name=f"text encoder {DEFAULT_TEXT_ENCODER}" if embed else "", device=device,
+                               candidate_ids=enc.sample_ids)
+    order = np.argsort(enc.sample_ids)
+    pos = order[np.searchsorted(enc.sample_ids, me.sample_ids, sorter=order)]
+    return pos, me.emb, me.source
+
+
+def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None
+                    ) -> dict[str, Any]:
+    """MS of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``)."""
+    pooled = enc.pooled_z if positions is None else enc.pooled_z[positions]
+    if len(pooled) < 2:
         raise SaekitError("the Monosemanticity Score needs at least two evaluated samples")
-    ms = monosemanticity_score(enc.pooled_z, emb)
+    ms = monosemanticity_score(pooled, emb)
     ok = np.isfinite(ms)
     if not ok.any():
         raise SaekitError("the Monosemanticity Score is undefined for every latent (no latent varies over the samples)")
     v = ms[ok]
     hist, edges = np.histogram(v, bins=np.linspace(-0.2, 1.0, 13))
-    return {"embeddings": source_name, "n_samples": int(len(enc.sample_ids)), "n_latents": int(ok.sum()),
+    return {"embeddings": source_name, "n_samples": int(len(pooled)), "n_latents": int(ok.sum()),
             "mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.quantile(v, 0.9)),
             "hist": {"edges": edges.round(3).tolist(), "counts": hist.tolist()}}

@@ -4,15 +4,15 @@ Suites: core | vision | text | all (the metric lists below). Every metric's resu
 {"skipped": reason} when it cannot run. A metric whose input is missing (labels for probing,
 patch positions for spatial coherence, enough held-out samples) is an error under a named suite
 (vision, text: the caller asked for it) and a skip under "all", which runs whatever applies.
-Metrics that need an extra input the caller did not give (a second SAE for stability, independent
-embeddings for the MS, explanation scores for autointerp, the language model for absorption) are
-skipped with the reason in any suite.
+Metrics that need an extra input the caller did not give (a second SAE for stability, explanation
+scores for autointerp, the language model for absorption; for the MS, an independent embedding when
+none can be had from the store's model, saekit.eval.ms) are skipped with the reason in any suite.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from saekit.errors import SaekitError
@@ -20,7 +20,7 @@ from saekit.eval.absorption import feature_absorption
 from saekit.eval.autointerp import autointerp_scores
 from saekit.eval.core import core_metrics
 from saekit.eval.encode import Encoded, encode_rows
-from saekit.eval.ms import ms_distribution, sample_embeddings
+from saekit.eval.ms import chosen_embeddings, ms_distribution, sample_embeddings
 from saekit.eval.probing import downstream_preservation, sparse_probing
 from saekit.eval.rows import EvalRows, load_rows, resolve_split
 from saekit.eval.spatial import spatial_coherence
@@ -46,6 +46,9 @@ class MetricInputs:
     names: str | None = None
     seed: int = 0
     model: str | None = None  # the SAE's model spec (feature absorption)
+    device: str = "cpu"  # where the Monosemanticity Score's encoder runs
+    ms_max_samples: int | None = 1024
+    ms_cache: dict = field(default_factory=dict)  # the chosen embedding, once for every SAE of a comparison
 
 
 def _labels(rows: EvalRows, enc: Encoded) -> list[str]:
@@ -64,8 +67,16 @@ def _metric(name: str, sae: SAE, rows: EvalRows, enc: Encoded, inp: MetricInputs
     if name == "monosemanticity":
         spec = inp.ms_embeddings
         if spec is None:
-            return {"skipped": "needs embeddings from an encoder other than the SAE's input: pass --ms-embeddings "
-                               "hook:OTHER_HOOK, text or FILE.npy"}
+            key = (rows.hook, enc.sample_ids.tobytes())
+            try:
+                if key not in inp.ms_cache:
+                    inp.ms_cache[key] = chosen_embeddings(rows, enc, inp.source, inp.device, inp.ms_max_samples,
+                                                          inp.seed)
+            except SaekitError as exc:
+                raise SaekitError(f"no independent embedding ({exc}); pass --ms-embeddings hook:OTHER_HOOK, text "
+                                  "or FILE.npy") from None
+            pos, emb, what = inp.ms_cache[key]
+            return ms_distribution(enc, emb, what, pos)
         return ms_distribution(enc, sample_embeddings(spec, rows, enc, inp.source), spec)
     if name == "stability":
         if inp.reference is None:
@@ -125,7 +136,8 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
     source = open_source(cfg.store)
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
     reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
-    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model)
+    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
+                       cfg.ms_max_samples)
     metrics = run_metrics(sae, rows, SUITES[cfg.suite], inp, strict=cfg.suite != "all", batch_size=cfg.batch_size)
     result = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
               "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
