@@ -2,7 +2,7 @@
 
 Every command is a function of the same name taking its config dataclass (saekit.commands):
 `saekit.capture(CaptureConfig(...))`, `saekit.train(TrainConfig(...))`, `saekit.eval(EvalConfig(...))`
-(these three are subpackages callable as their command), `saekit.compare(CompareConfig(...))`,
+(these three and `saekit.quickstart` are modules callable as their command), `saekit.compare(CompareConfig(...))`,
 `saekit.align(AlignRunConfig(...))`, `saekit.name(NameConfig(...))`, `saekit.explain(ExplainConfig(...))`,
 `saekit.audit(AuditConfig(...))`, `saekit.artifacts(ArtifactsConfig(...))`, `saekit.steer(SteerConfig(...))`,
 `saekit.store_info(StoreInfoConfig(...))`, `saekit.store_verify(StoreVerifyConfig(...))`,
@@ -59,10 +59,10 @@ _EXPORTS: dict[str, str] = {
 }
 #: names served under another name: saekit.align is the `align` command's function
 _RENAMED: dict[str, tuple[str, str]] = {"align": ("saekit.analysis.alignment", "align_command"),
-                                        "quickstart": ("saekit.quickstart", "run_quickstart"),
                                         "steered": ("saekit.analysis.steering", "steer")}
-#: subpackages that are callable as their command (saekit.train(TrainConfig(...)), saekit.capture(...))
-_CALLABLE_PACKAGES = ("train", "capture", "eval")
+#: submodules that are callable as their command (saekit.train(TrainConfig(...)), saekit.capture(...)): a
+#: plain lazy name would be replaced by the submodule as soon as something imports it
+_CALLABLE_PACKAGES = ("train", "capture", "eval", "quickstart")
 
 __all__ = sorted([*_EXPORTS, *_RENAMED, *_CALLABLE_PACKAGES])
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saekit.lazy import CallableModule
 from saekit.steps import StepResult, StepRunner
 
 log = logging.getLogger(__name__)
@@ -177,3 +179,9 @@ def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepRes
                  compare_dir=paths.root / "compare" if cfg.compare_k else None,
                  dashboard=dashboard_command(cfg))
     return {}
+
+
+# Once imported, this module is the attribute `saekit.quickstart`; calling it runs the command, as
+# `saekit.train(...)` does for its package.
+sys.modules[__name__].__class__ = CallableModule
+__command__ = "run_quickstart"
