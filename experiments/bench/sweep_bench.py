@@ -1,16 +1,19 @@
 """A sweep of several SAEs from one pass over a store vs the same SAEs trained one after another (one JSON line).
 
-Store: --rows rows of d = --d (fp16, planted sparse structure so training is realistic), written
-once. Both sides train the same TopK SAEs (k in --ks, expansion --expansion, batch --batch-size,
---tokens each) with the same trainer, streaming from the store (--data-on-device, default off,
-so each separate run reads and converts the store itself), in this process, alternating which
-side goes first over --repeats rounds; the best time of each side is kept.
-  separate_s   sum of the separate runs' wall times (train() calls)
-  sweep_s      one train_sweep() call training all of them from one feed
+Measured as a user runs them: separate `saekit train` commands (one per k) against one
+`saekit train --sweep k=...` command, each a fresh process, end-to-end wall time (interpreter and
+torch start-up, store open, statistics, the dominance check, the b_dec init, the training, the
+checkpoints). Store: --rows rows of d = --d (fp16, planted sparse structure so training is
+realistic), written once. Both sides train the same TopK SAEs (k in --ks, expansion --expansion,
+batch --batch-size, --tokens each, default held-out split) streaming from the store
+(--data-on-device, default off, so each separate run reads and converts the store itself),
+alternating which side goes first over --repeats rounds; the best time of each side is kept.
+  separate_s   sum of the separate commands' wall times
+  sweep_s      the one sweep command's wall time
   speedup      separate_s / sweep_s
 The members' final weights equal the separate runs' (tests/test_train_feed.py checks that), so the
-difference is only what the sweep shares: reading, converting and checking each batch once,
-one stats pass and one b_dec sample.
+difference is only what the sweep shares: one process, one store open, one read / conversion /
+NaN-Inf check of each batch, one statistics pass, one dominance check, one b_dec sample and median.
 
     .venv/bin/python experiments/bench/sweep_bench.py [--rows 400000] [--d 384] [--ks 16 24 32 48]
 """
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-from saekit.train import TrainConfig, train, train_sweep  # noqa: E402
 from stores import ActivationStore  # noqa: E402
 
 HOOK = "h"
@@ -68,17 +73,25 @@ def main() -> None:
     try:
         store = work / "store.h5"
         make_store(store, args.rows, args.d)
-        base = TrainConfig(store=str(store), hook=HOOK, arch="topk", k=args.ks[0], expansion=args.expansion,
-                           tokens=args.tokens, batch_size=args.batch_size, out="", device=args.device,
-                           progress=False, data_on_device=args.data_on_device, checkpoint_every_s=1e9)
+        base = [sys.executable, "-m", "saekit", "train", "--store", str(store), "--hook", HOOK, "--arch", "topk",
+                "--expansion", str(args.expansion), "--tokens", str(args.tokens), "--batch-size", str(args.batch_size),
+                "--device", args.device, "--no-progress", "--data-on-device", args.data_on_device]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+        def command(argv: list[str]) -> None:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip().splitlines()[-1:]}")
+
         best = {"separate": float("inf"), "sweep": float("inf")}
         for r in range(args.repeats):
             def separate() -> None:
                 for k in args.ks:
-                    train(base.replace(k=k, out=str(work / f"sep{r}" / f"k{k}")))
+                    command(base + ["--k", str(k), "--out", str(work / f"sep{r}" / f"k{k}")])
 
             def sweep() -> None:
-                train_sweep(base.replace(out=str(work / f"sweep{r}"), sweep=("k=" + ",".join(map(str, args.ks)),)))
+                command(base + ["--k", str(args.ks[0]), "--out", str(work / f"sweep{r}"),
+                                "--sweep", "k=" + ",".join(map(str, args.ks))])
 
             order = [("separate", separate), ("sweep", sweep)]
             for name, fn in (order if r % 2 == 0 else order[::-1]):
@@ -93,6 +106,7 @@ def main() -> None:
         "data_on_device": args.data_on_device, "device": args.device, "threads": torch.get_num_threads(),
         "separate_s": round(best["separate"], 2), "sweep_s": round(best["sweep"], 2),
         "speedup": round(best["separate"] / best["sweep"], 3), "repeats": args.repeats,
+        "timing": "end-to-end wall of `saekit train` processes",
     }))
 
 

@@ -23,11 +23,11 @@ from saekit.sae.config import TOPK_STYLE
 from saekit.sae.normalization import normalize, scale_from_mean_sq_norm
 from saekit.train import distributed as D
 from saekit.train.config import TrainConfig, auto_lr
-from saekit.train.data import BatchSource, check_finite
+from saekit.train.data import BatchSource
 from saekit.train.dead import DeadLatentTracker
-from saekit.train.geometric_median import geometric_median
 from saekit.train.resample import resample_dead
 from saekit.train.schedule import default_warmup, l1_scale_at, lr_at
+from saekit.train.shared_init import SharedInit
 from saekit.train.state import METRICS_NAME, truncate_metrics
 
 log = logging.getLogger(__name__)
@@ -71,17 +71,6 @@ def warn_if_dominated(source: BatchSource, hook: str) -> None:
 
 
 @torch.no_grad()
-def init_b_dec(sae: SAE, source: BatchSource, cfg: TrainConfig) -> None:
-    """b_dec = geometric median of a seeded sample (identical on every rank: it ignores the rank)."""
-    n = min(cfg.gm_sample, source.n_rows(cfg.hook))
-    batch = next(iter(source.iter_batches(cfg.hook, n, shuffle=True, seed=cfg.seed + 7919, with_index=True)))
-    acts, sid, pos = batch
-    check_finite(acts, sid, pos, f"store sample for the b_dec init (hook {cfg.hook})")
-    xn, _ = normalize(sae.cfg, torch.from_numpy(acts).to(sae.device))
-    sae.b_dec.copy_(geometric_median(xn))
-
-
-@torch.no_grad()
 def project_out_parallel_grad(W_dec: torch.nn.Parameter) -> None:
     """Remove the gradient component along each (unit-norm) decoder row: Adam then moves rows on the sphere."""
     if W_dec.grad is not None:
@@ -121,7 +110,7 @@ class Member:
     """One SAE of a run (a single run has one; a sweep one per variant)."""
 
     def __init__(self, cfg: TrainConfig, source: BatchSource, device: torch.device, info: D.DistInfo,
-                 state: dict[str, Any] | None) -> None:
+                 state: dict[str, Any] | None, init: SharedInit | None = None) -> None:
         self.cfg, self.info, self.device = cfg, info, device
         self.out = Path(cfg.out)
         sae_cfg = SAEConfig.from_dict(state["sae_cfg"]) if state is not None else build_sae_config(cfg, source)
@@ -142,8 +131,10 @@ class Member:
             self.metric_lines = state["metric_lines"]
             if info.is_main:
                 truncate_metrics(self.out, self.metric_lines)
-        else:
-            init_b_dec(sae, source, cfg)
+        else:  # b_dec = geometric median of a seeded sample (identical on every rank: it ignores the rank)
+            init = init if init is not None else SharedInit(source, cfg.hook, cfg.seed, cfg.gm_sample)
+            with torch.no_grad():
+                sae.b_dec.copy_(init.b_dec(sae_cfg, device))
         self.is_topk_style = sae_cfg.arch in TOPK_STYLE
         ac_dtype = autocast_dtype(cfg, device)
         self.ctx = TrainContext(

@@ -23,7 +23,7 @@ import torch
 
 from saekit.errors import SaekitError
 from saekit.train.data import BatchSource, RawBatch, nonfinite_error
-from saekit.train.feed import DeviceBatch, Prefetcher, host_tensor
+from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, host_tensor, one_intraop_thread
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +98,34 @@ def load_rows(source: BatchSource, hook: str, device: torch.device, used: np.nda
 
 
 class ResidentFeed:
-    """DeviceBatches gathered on the device from resident rows, in an index-only BatchStream's order."""
+    """DeviceBatches gathered on the device from resident rows, in an index-only BatchStream's order.
+
+    On CUDA the step's stream gathers and widens each batch (asynchronously). On the CPU, where the
+    gather and widening are host work, the background thread that makes the row numbers also
+    gathers and widens the batches, on one intra-op thread and into reused buffers, as DeviceFeed
+    does."""
 
     def __init__(self, data: torch.Tensor, order: Iterator[RawBatch], device: torch.device, depth: int = 4) -> None:
         self.data, self.device = data, device
+        self.on_host = device.type == "cpu"
+        self.buffers = HostBuffers(depth + 3) if self.on_host else None
+        torch.get_num_threads()  # fixes this thread's own intra-op thread count before the feed thread sets its own
         # row numbers are cheap but not free (the store's shuffle over row numbers): a thread keeps a few ready
-        self.ahead = Prefetcher(order, lambda b: b, depth, "saekit-resident-order")
+        self.ahead = Prefetcher(order, self._gather if self.on_host else (lambda b: b), depth,
+                                "saekit-resident-order", one_intraop_thread if self.on_host else None)
+
+    def _gather(self, b: RawBatch) -> DeviceBatch:
+        assert self.buffers is not None and b.rows is not None
+        rows = self.data.index_select(0, torch.from_numpy(b.rows))
+        return DeviceBatch(self.buffers.get(tuple(rows.shape)).copy_(rows), b.epoch, b.batch_position)
 
     def __iter__(self) -> "ResidentFeed":
         return self
 
     def __next__(self) -> DeviceBatch:
         b = self.ahead.get()
+        if self.on_host:
+            return b
         idx = torch.from_numpy(b.rows).to(self.device, non_blocking=True)
         return DeviceBatch(self.data.index_select(0, idx).float(), b.epoch, b.batch_position)
 

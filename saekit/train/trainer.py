@@ -31,6 +31,7 @@ from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, DeviceFeed
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
+from saekit.train.shared_init import SharedInit
 from saekit.train.state import has_state, load_state, remove_stale_tmp, save_states
 from saekit.train.sweep import SWEEP_NAME, sweep_configs
 from stores.split import SplitView
@@ -139,7 +140,8 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
         return [load_sae(c.out, device=device) for c in cfgs]
     if all(s is None for s in states) and info.is_main:
         warn_if_dominated(source, cfgs[0].hook)
-    members = [Member(c, source, device, info, s) for c, s in zip(cfgs, states)]
+    init = SharedInit(source, cfg.hook, cfg.seed, cfg.gm_sample)  # one b_dec sample and median for all members
+    members = [Member(c, source, device, info, s, init) for c, s in zip(cfgs, states)]
     step, epoch, position = 0, 0, 0
     if states[0] is not None:
         step, epoch, position = states[0]["step"], states[0]["epoch"], states[0]["position"]
