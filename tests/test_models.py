@@ -286,8 +286,8 @@ def test_lm_residual_capture_reads_the_transformers_layers_with_the_bridges_valu
     hooks = ["blocks.1.hook_resid_post", "blocks.2.hook_resid_pre", "blocks.0.hook_resid_pre"]
     fast = m.capture(inp, hooks)
     slow = HookedModel.capture(m, inp, hooks)  # through the bridge's HookPoints
-    for h in hooks:
-        assert torch.equal(fast[h], slow[h]), h
+    for h in hooks:  # the transformers modules themselves vs the bridge's re-implementation: float rounding apart
+        torch.testing.assert_close(fast[h], slow[h], rtol=1e-5, atol=1e-6, msg=h)
     seen = []
     monkeypatch.setattr(tl, "capture_resid", lambda *a: seen.append(1) or {})  # {}: falls back to the bridge
     m.capture(inp, hooks)

@@ -15,9 +15,11 @@ longest paragraph of each batch, --batch-size paragraphs per batch, tokens all) 
 paragraphs of bundled:austen: `saekit.capture.capture` of blocks.15.hook_resid_post (tokenise,
 forward to layer 15, select the non-padding tokens, write float32 rows) against a plain
 transformers forward of the same batches (the same tokeniser call, then the transformers model
-with a torch hook that stops it after decoder layer 15). Rates are non-padding tokens per second.
+with a torch hook that stops it after decoder layer 15; a separately loaded LlamaForCausalLM of the
+same weights with saekit's loader settings, eager attention, float32, no TransformerBridge around
+it). Rates are non-padding tokens per second; the two alternate --reps times, best of each kept.
 
-    .venv/bin/python experiments/bench/capture_bench.py --llm [--n 64] [--batch-size 16]
+    .venv/bin/python experiments/bench/capture_bench.py --llm [--n 16] [--batch-size 8] [--reps 3]
 """
 from __future__ import annotations
 
@@ -48,14 +50,16 @@ def make_images(root: Path, n: int, seed: int = 0) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=128)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--n", type=int, default=None, help="images (default 128) or paragraphs with --llm (default 16)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 16, or 8 with --llm")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="random:vit-s")
     ap.add_argument("--reps", type=int, default=2, help="alternating repetitions; the best of each is reported")
     ap.add_argument("--llm", action="store_true", help="SmolLM2 layer-15 capture vs a plain transformers forward")
     ap.add_argument("--layer", type=int, default=15)
     args = ap.parse_args()
+    args.n = args.n or (16 if args.llm else 128)
+    args.batch_size = args.batch_size or (8 if args.llm else 16)
     if args.llm:
         return llm_main(args)
 
@@ -120,10 +124,14 @@ def llm_main(args: argparse.Namespace) -> None:
     from saekit.data import load_dataset
     from saekit.models import load_model
 
+    from saekit.models.hf_layers import decoder_layers
+    from saekit.models.offline import load_smollm2_hf
+
     model_spec, data_spec = "offline:smollm2-135m", "bundled:austen"
     m = load_model(model_spec, args.device)
     ds = load_dataset(data_spec)
-    hf, layers = m._hf, m._hf_layers
+    hf = load_smollm2_hf()[0].to(m.device)  # a plain transformers model of the same weights, no bridge around it
+    layers = decoder_layers(hf, m.n_layers)
     hook = f"blocks.{args.layer}.hook_resid_post"
     sync = torch.cuda.synchronize if m.device.type == "cuda" else (lambda: None)
     batches = [list(range(i, min(i + args.batch_size, args.n))) for i in range(0, args.n, args.batch_size)]
@@ -172,7 +180,7 @@ def llm_main(args: argparse.Namespace) -> None:
     print(json.dumps({
         "bench": "capture_llm", "model": model_spec, "data": data_spec, "device": str(m.device), "paragraphs": args.n,
         "batch_size": args.batch_size, "padding": "right, to the longest paragraph of each batch", "dtype": "float32",
-        "tokens": "all", "non_padding_tokens": n_tokens, "hook": hook, "reps": args.reps,
+        "tokens": "all", "non_padding_tokens": n_tokens, "baseline": "transformers LlamaForCausalLM, eager attention", "hook": hook, "reps": args.reps,
         "forward_to_layer_tokens_per_s": round(max(fwds), 2), "capture_tokens_per_s": round(max(caps), 2),
         "capture_ratio": round(max(caps) / max(fwds), 3), "forward_runs": [round(x, 2) for x in fwds],
         "capture_runs": [round(x, 2) for x in caps], "torch_threads": torch.get_num_threads(),

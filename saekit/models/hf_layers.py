@@ -2,14 +2,17 @@
 
 `blocks.{i}.hook_resid_pre` is what decoder layer i receives and `blocks.{i}.hook_resid_post` what
 it returns, so both can be read with plain torch hooks on the transformers modules; the forward
-stops (an exception from the hook) once the deepest requested layer has run. This is the cost
-of a plain transformers forward stopped at that layer: the TransformerBridge's per-op HookPoints
-(hundreds of Python calls per layer) are not on the path.
+stops (an exception from the hook) once the deepest requested layer has run. A TransformerBridge
+wraps the decoder layers' modules in place (attention, MLP and norms re-implemented around its
+per-op HookPoints); for the duration of the capture those wrappers are swapped back for the
+transformers modules they wrap (`plain_modules`), so this costs what a plain transformers
+forward stopped at that layer costs.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -31,6 +34,32 @@ def _first(x: Any) -> torch.Tensor:
     return x[0] if isinstance(x, (tuple, list)) else x
 
 
+WRAPPED = "_original_component"  # where a TransformerBridge component keeps the module it wraps
+
+
+@contextmanager
+def plain_modules(root: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every wrapper under ``root`` (a module holding the module it wraps as
+    ``_original_component``) is replaced in its parent by that module; restored on exit."""
+    swaps: list[tuple[nn.Module, str, nn.Module]] = []
+
+    def unwrap(parent: nn.Module) -> None:
+        for name, child in list(parent._modules.items()):
+            while child is not None and child._modules.get(WRAPPED) is not None:
+                swaps.append((parent, name, parent._modules[name]))
+                child = child._modules[WRAPPED]
+                parent._modules[name] = child
+            if child is not None:
+                unwrap(child)
+
+    try:
+        unwrap(root)
+        yield root
+    finally:
+        for parent, name, wrapper in reversed(swaps):
+            parent._modules[name] = wrapper
+
+
 def capture_resid(layers: nn.ModuleList, run: Callable[[], Any], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
     """{hook: [B, T, d]} for residual hooks (all must match RESID), running ``run()`` until the deepest fires."""
     want: dict[str, tuple[int, str]] = {}
@@ -48,21 +77,23 @@ def capture_resid(layers: nn.ModuleList, run: Callable[[], Any], hooks: Sequence
             raise _Stop
 
     handles = []
-    try:
-        for name, (i, kind) in want.items():
-            if kind == "pre":
-                handles.append(layers[i].register_forward_pre_hook(
-                    lambda mod, args, kwargs, n=name: got(n, args[0] if args else kwargs["hidden_states"]),
-                    with_kwargs=True))
-            else:
-                handles.append(layers[i].register_forward_hook(lambda mod, args, output, n=name: got(n, _first(output))))
-        with torch.no_grad():
-            run()
-    except _Stop:
-        pass
-    finally:
-        for h in handles:
-            h.remove()
+    with plain_modules(layers):
+        try:
+            for name, (i, kind) in want.items():
+                if kind == "pre":
+                    handles.append(layers[i].register_forward_pre_hook(
+                        lambda mod, args, kwargs, n=name: got(n, args[0] if args else kwargs["hidden_states"]),
+                        with_kwargs=True))
+                else:
+                    handles.append(layers[i].register_forward_hook(
+                        lambda mod, args, output, n=name: got(n, _first(output))))
+            with torch.no_grad():
+                run()
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
     return {h: out[h] for h in hooks if h in out}
 
 
