@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 COLUMNS: tuple[str, ...] = ("latent", "name", "freq", "mean_act", "mono", "explanation", "detection")
-NUMERIC: frozenset[str] = frozenset({"latent", "freq", "mean_act", "mono", "detection"})
 TEXT: frozenset[str] = frozenset({"name", "explanation"})
 
 # Dash's filter_query operators (both the symbolic and the word spelling) -> numpy comparisons.

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar, Union
 
 import numpy as np
 
@@ -20,8 +20,14 @@ from saekit.errors import SaekitError
 from saekit.results import (ArtifactsDocument, AuditDocument, Document, LatentSummaries, NamesDocument,
                             StoreMetadata)
 
+if TYPE_CHECKING:
+    from saekit.models.base import HookedModel
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
 log = logging.getLogger(__name__)
 D = TypeVar("D", bound=Document)
+OptionalPath = Union[str, os.PathLike, None]  # an output directory that may be left out
 
 
 @dataclass
@@ -29,9 +35,9 @@ class DashboardInputs:
     """Everything the views read. Only `summaries` and `store` are required."""
 
     summaries: LatentSummaries
-    store: Any                        # stores.ActivationStore (samples, attrs, rows_for_sample)
+    store: ActivationStore
     meta: StoreMetadata = field(default_factory=StoreMetadata)
-    sae: Any = None                   # saekit SAE, for on-demand heatmaps of non-top samples and steering
+    sae: SAE | None = None            # for on-demand heatmaps of non-top samples and steering
     sae_dir: Path | None = None
     store_path: Path | None = None
     names: NamesDocument | None = None
@@ -45,7 +51,7 @@ class DashboardInputs:
     device: str = "cpu"
     audit_same_dataset: bool = False  # the audit's sample ids are the store's (same dataset spec)
     problems: list[str] = field(default_factory=list)   # shown as banners on every page
-    _model: Any = field(default=None, repr=False)
+    _model: HookedModel | None = field(default=None, repr=False)
     _model_error: str | None = field(default=None, repr=False)
     _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -64,11 +70,11 @@ class DashboardInputs:
 
     # ------------------------------------------------------------------ the model (steering)
     @property
-    def loaded_model(self) -> Any:
+    def loaded_model(self) -> HookedModel | None:
         """The model if it has been loaded already (never loads it)."""
         return self._model
 
-    def get_model(self) -> Any:
+    def get_model(self) -> HookedModel:
         """The model, loaded on first call from `model_spec`; SaekitError (the same line every time)
         when there is no spec or it cannot be loaded."""
         if self._model is not None:
@@ -115,7 +121,7 @@ def check_names(names: NamesDocument, summaries: LatentSummaries) -> list[str]:
     return problems
 
 
-def store_labels(store: Any, limit: int = 200_000) -> set[str]:
+def store_labels(store: ActivationStore, limit: int = 200_000) -> set[str]:
     """The distinct labels of the store's samples (the first `limit` samples)."""
     labels: set[str] = set()
     for i, sid in enumerate(store.samples):
@@ -141,7 +147,8 @@ def same_dataset(audit: AuditDocument, meta: StoreMetadata) -> bool:
         return False
 
 
-def check_audit(audit: AuditDocument, summaries: LatentSummaries, store: Any, meta: StoreMetadata) -> list[str]:
+def check_audit(audit: AuditDocument, summaries: LatentSummaries, store: ActivationStore,
+                meta: StoreMetadata) -> list[str]:
     problems = []
     fp = audit.sae.fingerprint
     if fp and fp != summaries.sae_fingerprint:
@@ -163,12 +170,13 @@ def check_artifacts(artifacts: ArtifactsDocument, meta: StoreMetadata) -> list[s
 
 
 # ---------------------------------------------------------------------------- loading
-def attach_outputs(inputs: DashboardInputs, names_dir: Any = None, audit_dir: Any = None,
-                   artifacts_dir: Any = None, strict: bool = True) -> DashboardInputs:
+def attach_outputs(inputs: DashboardInputs, names_dir: OptionalPath = None, audit_dir: OptionalPath = None,
+                   artifacts_dir: OptionalPath = None, strict: bool = True) -> DashboardInputs:
     """Load and check the optional output directories. strict: raise on the first problem;
     otherwise record it in `inputs.problems` and leave that input out."""
 
-    def accept(label: str, directory: Any, cls: type[D], check: Callable[[D], list[str]]) -> tuple[D | None, Path | None]:
+    def accept(label: str, directory: OptionalPath, cls: type[D],
+               check: Callable[[D], list[str]]) -> tuple[D | None, Path | None]:
         if directory is None:
             return None, None
         try:
@@ -202,8 +210,8 @@ def attach_outputs(inputs: DashboardInputs, names_dir: Any = None, audit_dir: An
     return inputs
 
 
-def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, names_dir: Any = None,
-                audit_dir: Any = None, artifacts_dir: Any = None, model: str | None = None,
+def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, names_dir: OptionalPath = None,
+                audit_dir: OptionalPath = None, artifacts_dir: OptionalPath = None, model: str | None = None,
                 strict: bool = True, progress: bool = True, device: str = "cpu") -> DashboardInputs:
     """Open the SAE and store, load (or compute once and save) the latent summaries next to the
     SAE, then attach and check the optional output directories. The model (`model`, else the

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -43,6 +43,15 @@ class _LRU:
             self._d.move_to_end(key)
             while len(self._d) > self.maxsize:
                 self._d.popitem(last=False)
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value, else ``make()`` (cached unless it is None)."""
+        value = self.get(key)
+        if value is None:
+            value = make()
+            if value is not None:
+                self.put(key, value)
+        return value
 
 
 class SampleSource:
@@ -95,17 +104,14 @@ class SampleSource:
 
     # ------------------------------------------------------------------ images
     def image(self, sample_id: int) -> Image.Image | None:
-        cached = self._images.get(sample_id)
-        if cached is not None:
-            return cached
+        return self._images.get_or_make(sample_id, lambda: self._load_image(sample_id))
+
+    def _load_image(self, sample_id: int) -> Image.Image | None:
         rec = self.record(sample_id)
         if rec is None:
             return None
         rec["_sample_id"] = int(sample_id)
-        img = self._open_source(rec)
-        if img is not None:
-            self._images.put(sample_id, img)
-        return img
+        return self._open_source(rec)
 
     def _open_source(self, rec: dict[str, Any]) -> Image.Image | None:
         src = rec.get("source")
@@ -246,9 +252,9 @@ class SampleSource:
         """The sample's image (with the latent's heatmap when given) as PNG, or None if it has none."""
         size = imaging.nearest_size(size)
         key = (int(sample_id), None if latent is None else int(latent), size)
-        cached = self._png.get(key)
-        if cached is not None:
-            return cached
+        return self._png.get_or_make(key, lambda: self._render_png(sample_id, latent, size))
+
+    def _render_png(self, sample_id: int, latent: int | None, size: int) -> bytes | None:
         img = self.image(sample_id)
         if img is None:
             return None
@@ -260,6 +266,5 @@ class SampleSource:
                 grid = (imaging.place_on_grid(*acts, self.patch_grid, self.n_prefix) if self.patch_grid
                         else imaging.patch_grid(*acts))
                 scale = float(self.summaries.max_act[latent]) or float(np.max(acts[0], initial=1.0))
-        data = imaging.to_png(imaging.overlay(img, grid, scale, size))
-        self._png.put(key, data)
-        return data
+        return imaging.to_png(imaging.overlay(img, grid, scale, size, self.inputs.meta.preprocessing,
+                                              self.inputs.meta.image_size))

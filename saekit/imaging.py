@@ -1,15 +1,17 @@
-"""Images as saekit shows them: the image as the model saw it, one heatmap colour ramp, PNG bytes.
+"""Images as saekit shows them: the image as the model saw it, one heatmap colour ramp and
+overlay, PNG bytes.
 
 Every picture saekit writes (naming heatmaps, artifact maps, dashboard thumbnails) frames images
-with ``model_view`` and colours values with ``colormap``, so the same sample looks the same
-everywhere and matches what the model was given.
+with ``model_view`` (``store_view`` when the framing comes from a store's preprocessing
+attributes), colours values with ``colormap`` and shades patches with ``heat_overlay``, so the
+same sample looks the same everywhere and matches what the model was given.
 """
 from __future__ import annotations
 
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -48,6 +50,61 @@ def model_view(image: "Image.Image", size: int, resize: int | None = None, resam
     if (left, top, w, h) != (0, 0, size, size):
         img = img.crop((left, top, left + size, top + size))
     return img
+
+
+def view_of(preprocessing: Mapping[str, Any] | None, image_size: int | None = None) -> tuple[int, int | None, str]:
+    """(size, resize, resample) of ``model_view`` from a store's ``preprocessing`` attribute (size:
+    else ``image_size``, else 224)."""
+    prep = preprocessing or {}
+    size = int(prep.get("size") or image_size or 224)
+    resize = prep.get("resize")
+    return size, int(resize) if resize else None, str(prep.get("resample") or "bicubic")
+
+
+def store_view(image: "Image.Image", preprocessing: Mapping[str, Any] | None, image_size: int | None = None,
+               shown: int | None = None) -> "Image.Image":
+    """The image as the model behind a store saw it (``view_of``: the store's ``preprocessing`` and
+    ``image_size`` attributes), scaled to ``shown`` pixels when given."""
+    from PIL import Image
+
+    size, resize, resample = view_of(preprocessing, image_size)
+    img = model_view(image, size, resize, resample)
+    if shown and shown != size:
+        img = img.resize((shown, shown), Image.BICUBIC)
+    return img
+
+
+def place_on_grid(acts_T: np.ndarray, positions_T: np.ndarray, grid_hw: tuple[int, int],
+                  n_prefix: int) -> np.ndarray | None:
+    """Per-token activations -> [gh, gw] when the model's patch grid is known (store attrs
+    patch_grid / n_prefix_tokens): token position p is patch p - n_prefix, row-major."""
+    gh, gw = int(grid_hw[0]), int(grid_hw[1])
+    patch = np.asarray(positions_T, dtype=np.int64) - int(n_prefix)
+    ok = (patch >= 0) & (patch < gh * gw)
+    if not ok.any():
+        return None
+    out = np.zeros(gh * gw, dtype=np.float32)
+    out[patch[ok]] = np.asarray(acts_T, dtype=np.float32)[ok]
+    return out.reshape(gh, gw)
+
+
+def heat_overlay(base: "Image.Image", grid_gg: np.ndarray | None, scale: float, alpha: float = 0.55) -> "Image.Image":
+    """``grid_gg / scale`` (clipped to [0, 1]) in ``colormap`` colours blended over ``base``; weak
+    patches dim the photo so the eye goes to the hot ones. None: ``base`` unchanged."""
+    from PIL import Image
+
+    if grid_gg is None:
+        return base
+    w, h = base.size
+    heat = np.clip(np.asarray(grid_gg, dtype=np.float32) / max(float(scale), 1e-12), 0.0, 1.0)
+    heat_img = Image.fromarray((heat * 255).astype(np.uint8), mode="L").resize((w, h), Image.BILINEAR)
+    heat = np.asarray(heat_img, dtype=np.float32) / 255.0
+    rgb = np.asarray(base.convert("RGB"), dtype=np.float32)
+    colour = colormap(heat).astype(np.float32)
+    a = (alpha * heat)[..., None]
+    dimmed = rgb * (0.6 + 0.4 * heat[..., None])
+    out = dimmed * (1 - a) + colour * a
+    return Image.fromarray(out.clip(0, 255).astype(np.uint8))
 
 
 def to_png(image: "Image.Image") -> bytes:

@@ -1,39 +1,4 @@
-"""Packages whose public names load on first use (``import saekit.train`` must not pay for torch
-when only the config is wanted), and that can be called like their command function, so that
-``saekit.train(TrainConfig(...))`` works although ``saekit.train`` is a package."""
-from __future__ import annotations
+"""Lazy package exports and callable packages (``stores.lazy``, the lowest layer, re-exported)."""
+from stores.lazy import CallableModule, lazy_exports  # noqa: F401
 
-import importlib
-import sys
-import types
-from typing import Any, Callable
-
-
-class CallableModule(types.ModuleType):
-    """A module that, called, calls its attribute named by ``__command__``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self, self.__command__)(*args, **kwargs)
-
-
-def lazy_exports(module_name: str, exports: dict[str, str], command: str | None = None
-                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """(__getattr__, __dir__) for package ``module_name`` serving ``exports`` (name -> module) lazily;
-    with ``command`` the package becomes callable as that function."""
-    module = sys.modules[module_name]
-    if command is not None:
-        module.__class__ = CallableModule
-        module.__command__ = command  # type: ignore[attr-defined]
-
-    def __getattr__(name: str) -> Any:
-        source = exports.get(name)
-        if source is None:
-            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(source), name)
-        setattr(module, name, value)
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted(set(vars(module)) | set(exports))
-
-    return __getattr__, __dir__
+__all__ = ["CallableModule", "lazy_exports"]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from saekit.atomic import write_text_atomic
+from saekit.html_report import write_page
 from saekit.results import EvaluationDocument, NamesDocument
 
 GRID_FEATURES = 24
@@ -25,7 +26,7 @@ def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval
     import plotly.offline
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+    write_text_atomic(out / "plotly.min.js", plotly.offline.get_plotlyjs())
     curves = _read_jsonl(metrics_jsonl)
     metrics = _eval_figures(eval_json)
     align = json.loads((align_dir / "align.json").read_text())
@@ -40,8 +41,8 @@ def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval
         _compare_section(compare_dir, out),
         f"<h2>Browse everything</h2><pre>{html.escape(dashboard)}</pre>",
     ]
-    page = _PAGE.format(title="saekit quickstart report", body="\n".join(sections))
-    return write_text_atomic(out / "index.html", page)
+    return write_page(out / "index.html", "saekit quickstart report", "\n".join(sections), style=_STYLE,
+                      head='<script src="plotly.min.js"></script>')
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -119,7 +120,7 @@ def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dic
     rows = "".join(
         f"<tr><td>{html.escape(s['name'])}</td><td>{_step_time(s)}</td></tr>" for s in steps)
     setup = ", ".join(f"{k}={html.escape(str(config[k]))}" for k in ("model", "data", "hook", "arch", "expansion", "k"))
-    return (f"<h1>saekit quickstart</h1><p class='setup'>{setup}</p><div class='cards'>{card_html}</div>"
+    return (f"<p class='setup'>{setup}</p><div class='cards'>{card_html}</div>"
             f"<h2>Steps</h2><table class='steps'><tr><th>step</th><th>time</th></tr>{rows}</table>")
 
 
@@ -184,24 +185,17 @@ def _grid_section(names: NamesDocument, names_dir: Path, out: Path) -> str:
     return f"<h2>{title}</h2><div class='grid'>{body}</div>"
 
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<script src="plotly.min.js"></script>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }}
-h1 {{ margin-bottom: 4px; }} h2 {{ margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }}
-.setup {{ color: #666; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-.card {{ border: 1px solid #ddd; border-radius: 8px; padding: 10px 14px; min-width: 150px; }}
-.card .v {{ font-size: 24px; font-weight: 600; }} .card .k {{ font-weight: 600; }} .card .n {{ color: #777; font-size: 12px; }}
-table.steps td, table.steps th {{ padding: 2px 12px; text-align: left; }}
-.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 14px; }}
-.feat {{ border: 1px solid #ddd; border-radius: 8px; padding: 8px; }}
-.feat .s {{ color: #777; font-size: 12px; margin-bottom: 4px; }}
-.feat img {{ width: 62px; height: 62px; margin: 1px; image-rendering: auto; }}
-pre {{ background: #f5f5f5; padding: 10px; }}
-</style></head>
-<body>
-{body}
-</body></html>
+_STYLE = """
+body { margin: 24px auto; max-width: 1200px; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 32px; padding-bottom: 4px; }
+.setup { color: #666; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; }
+.card { border: 1px solid #ddd; border-radius: 8px; padding: 10px 14px; min-width: 150px; width: auto; }
+.card .v { font-size: 24px; font-weight: 600; } .card .k { font-weight: 600; } .card .n { color: #777; font-size: 12px; }
+table.steps td, table.steps th { padding: 2px 12px; text-align: left; border: none; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 14px; }
+.feat { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
+.feat .s { color: #777; font-size: 12px; margin-bottom: 4px; }
+.feat img { width: 62px; height: 62px; margin: 1px; image-rendering: auto; }
+pre { background: #f5f5f5; padding: 10px; }
 """

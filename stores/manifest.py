@@ -2,11 +2,11 @@
 that the shards agree (see stores.shards for the layout)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from stores.atomic import write_json_atomic
 from stores.errors import StoreError
 from stores.layout import FORMAT_VERSION
 from stores.shards import MANIFEST, SHARD_GLOB
@@ -51,7 +51,4 @@ def write_manifest(directory: str | os.PathLike, shards: list[str] | None = None
         for r in readers:
             r.close()
     out = directory / MANIFEST
-    tmp = directory / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_json_atomic(out, data, indent=1, sort_keys=True, default=str)

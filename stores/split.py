@@ -10,12 +10,12 @@ yields only one side of the split, re-batched to the requested batch size.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterator
 
 import numpy as np
 
 from stores.errors import StoreError
+from stores.fingerprint import fingerprint
 
 DEFAULT_SALT = "saekit-holdout-v1"
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -24,7 +24,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _salt_key(salt: str) -> np.uint64:
-    return np.uint64(int.from_bytes(hashlib.sha256(salt.encode("utf-8")).digest()[:8], "little"))
+    """The first 8 bytes of the salt's sha256, little-endian."""
+    return np.uint64(int.from_bytes(bytes.fromhex(fingerprint(salt)), "little"))
 
 
 def sample_hash(sample_ids: Any, salt: str = DEFAULT_SALT) -> np.ndarray:

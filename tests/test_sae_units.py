@@ -215,3 +215,29 @@ def test_config_validation():
         SAEConfig(arch="batchtopk", d_in=16, d_sae=64)
     assert SAEConfig(arch="matryoshka", d_in=8, d_sae=256, k=4).matryoshka_prefixes == (16, 32, 64, 128, 256)
     assert np.isfinite(SAEConfig(arch="relu", d_in=8, d_sae=16).l1_coeff)
+
+
+@pytest.mark.parametrize("arch", ["relu", "topk", "batchtopk", "jumprelu", "matryoshka", "gated"])
+def test_load_skips_the_random_init_and_gives_the_saved_tensors_bit_for_bit(tmp_path, arch, monkeypatch):
+    cfg = SAEConfig(arch=arch, d_in=12, d_sae=48, k=4)
+    sae = SAE.create(cfg, seed=3)
+    with torch.no_grad():  # every state tensor away from its init, so a missed copy would show
+        for t in sae.state_dict().values():
+            t.add_(torch.rand(t.shape, generator=torch.Generator().manual_seed(t.numel())) + 0.25)
+    sae.save(tmp_path / "sae")
+
+    init_on = []  # the device of each random init SAE.load runs: it may only lay out meta tensors
+    real_init = type(sae).reset_parameters
+
+    def spy_init(self, gen):
+        init_on.append(self.W_dec.device.type)
+        real_init(self, gen)
+
+    monkeypatch.setattr(type(sae), "reset_parameters", spy_init)
+    back = SAE.load(tmp_path / "sae")
+    assert set(init_on) <= {"meta"}, init_on
+    assert type(back) is type(sae)
+    before, after = sae.state_dict(), back.state_dict()
+    assert before.keys() == after.keys()
+    for name, t in before.items():
+        assert after[name].device.type == "cpu" and torch.equal(after[name], t), name

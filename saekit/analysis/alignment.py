@@ -19,23 +19,27 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from saekit.atomic import atomic_directory, write_json_atomic
 from saekit.analysis.text_space import (FORMAT_VERSION, ClipTextSpace, LinearTextSpace, TextSpace,  # noqa: F401
-                                        encode_texts, load_text_space, read_align_json, resolve_text_encoder)
+                                        load_text_space, read_align_json)
 from saekit.analysis.align_config import POOLINGS, AlignConfig, AlignRunConfig  # noqa: F401  (part of this module's interface)
 from saekit.errors import SaekitError
-from saekit.models.text_encoder import unit_rows as _unit
+from saekit.models.text_encoder import embed_texts, resolve_text_encoder, unit_rows as _unit
+
+if TYPE_CHECKING:
+    from saekit.models.text_encoder import TextEncoder
+    from stores import ActivationStore
 
 log = logging.getLogger(__name__)
 
 
 
 # ----------------------------------------------------------------------------- store features
-def pooled_features(store: Any, hook: str, pooling: str = "mean", batch_size: int = 8192,
+def pooled_features(store: ActivationStore, hook: str, pooling: str = "mean", batch_size: int = 8192,
                     progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(sample_ids [N] int64, feats [N, d] float32): each sample's rows at ``hook`` pooled over tokens."""
     from saekit.analysis.summaries import iter_whole_samples
@@ -66,7 +70,7 @@ def pooled_features(store: Any, hook: str, pooling: str = "mean", batch_size: in
     return np.concatenate(ids), np.concatenate(feats)
 
 
-def captions_for(store: Any, sample_ids: np.ndarray) -> list[str]:
+def captions_for(store: ActivationStore, sample_ids: np.ndarray) -> list[str]:
     """The /samples text of each sample ('' when missing)."""
     samples = store.samples
     out = []
@@ -172,7 +176,8 @@ def evaluate_clip_space(space: ClipTextSpace, feats: np.ndarray, captions: Seque
             "n_train": 0, "n_test": int(n_test), "k": cfg.k}
 
 
-def align(store: Any, cfg: AlignConfig, out: str | os.PathLike | None = None, text_encoder: Any = None,
+def align(store: ActivationStore | str | os.PathLike, cfg: AlignConfig, out: str | os.PathLike | None = None,
+          text_encoder: TextEncoder | None = None,
           device: str = "cpu", progress: bool = False) -> tuple[TextSpace, dict[str, Any]]:
     """Fit (or, for a CLIP model, evaluate) the text space for ``store``/``cfg.hook``; write ``out``.
 
@@ -205,7 +210,7 @@ def align(store: Any, cfg: AlignConfig, out: str | os.PathLike | None = None, te
         method = "clip"
     else:
         enc = resolve_text_encoder(text_encoder if text_encoder is not None else spec)
-        text_emb = encode_texts(enc, captions)
+        text_emb = embed_texts(captions, enc)
         space, report = fit_text_map(feats, text_emb, captions, cfg, text_encoder=enc if text_encoder is not None else spec)
         method = "ridge"
     meta = {
@@ -232,7 +237,7 @@ def _is_clip_spec(spec: str) -> bool:
 
 def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
     """Write into a temp dir next to ``out`` and rename, so a half-written result never looks whole."""
-    from saekit.analysis.html import write_report
+    from saekit.html_report import write_report
 
     with atomic_directory(out) as tmp:
         if isinstance(space, LinearTextSpace):

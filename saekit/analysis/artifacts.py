@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ import torch
 from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold, vision_checks
 from saekit.analysis.artifacts_config import ArtifactConfig
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.data import Sample
+    from saekit.models.hf_vision import HFVisionModel
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +87,13 @@ def _batches(samples: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield samples[i:i + size]
 
 
-def patch_positions(model: Any, inputs: Any) -> torch.Tensor:
+def patch_positions(model: HFVisionModel, inputs: Any) -> torch.Tensor:
     """Token indices of the patch tokens (same for every image of a ViT): [P]."""
     mask = model.token_mask(inputs, "patches")
     return torch.nonzero(mask[0], as_tuple=False).flatten()
 
 
-def gather_token_stats(model: Any, samples: Sequence[Any], cfg: ArtifactConfig) -> TokenStats:
+def gather_token_stats(model: HFVisionModel, samples: Sequence[Sample], cfg: ArtifactConfig) -> TokenStats:
     """One pass over `samples`: patch norms, neighbour cosines and CLS attention at every layer."""
     from tqdm.auto import tqdm
 
@@ -166,7 +170,7 @@ def _mean_or_none(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def summarize(model: Any, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactReport:
+def summarize(model: HFVisionModel, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactReport:
     norms = stats.stacked("norms")          # [N, L, P]
     cos = stats.stacked("cos")
     cls_attn = stats.stacked("cls_attn")
@@ -229,7 +233,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def analyze_artifacts(model: Any, samples: Sequence[Any], cfg: ArtifactConfig = ArtifactConfig(),
+def analyze_artifacts(model: HFVisionModel, samples: Sequence[Sample], cfg: ArtifactConfig = ArtifactConfig(),
                       registers: bool = True) -> tuple[ArtifactReport, TokenStats]:
     """Token norms and outliers per layer; with `registers`, also register neurons and the
     before/after effect of a test-time register (skipped, with a note, when there are no outliers)."""

@@ -2,12 +2,14 @@
 and OUT/index.html."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from saekit.analysis.artifacts import ArtifactReport, TokenStats
+from saekit.html_report import esc, page, sections_html, table
 from saekit.imaging import colormap, save_png
 
 
@@ -60,38 +62,27 @@ def write_heatmaps(report: ArtifactReport, stats: TokenStats, out_dir: Path, n_s
 
 def render_html(doc: dict[str, Any]) -> str:
     """A self-contained index.html for artifacts.json."""
-    import html
-
-    esc = html.escape
-    rows = []
+    fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
+    rows = [["layer", "median norm", "max norm", "threshold", "outliers", "fraction",
+             "cos to neighbours (outliers / normal)", "CLS attention share (outliers / uniform)", "heatmap"]]
     for r in doc["layers"]:
-        q = r["norm_quantiles"]
-        cos = r["cos_to_neighbours"]
+        q, cos = r["norm_quantiles"], r["cos_to_neighbours"]
         share = r.get("cls_attention_share") or {}
-        fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
-        link = f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""
-        rows.append(
-            f"<tr><td>{r['layer']}</td><td>{fmt(q['0.5'])}</td><td>{fmt(q['1.0'])}</td><td>{fmt(r['threshold'])}</td>"
-            f"<td>{r['n_outliers']}</td><td>{r['outlier_frac']:.4f}</td><td>{fmt(cos['outliers'])} / {fmt(cos['normal'])}</td>"
-            f"<td>{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}</td>"
-            f"<td>{link}</td></tr>")
-    neurons = "".join(f"<tr><td>{n['layer']}</td><td>{n['neuron']}</td><td>{n['score']:.4g}</td></tr>"
-                      for n in doc.get("register_neurons") or [])
+        rows.append([r["layer"], fmt(q["0.5"]), fmt(q["1.0"]), fmt(r["threshold"]), r["n_outliers"],
+                     f"{r['outlier_frac']:.4f}", f"{fmt(cos['outliers'])} / {fmt(cos['normal'])}",
+                     f"{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}",
+                     f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""])
+    neurons = [["layer", "neuron", "score"]] + [[n["layer"], n["neuron"], f"{n['score']:.4g}"]
+                                                for n in doc.get("register_neurons") or []]
     ttr = doc.get("test_time_registers")
-    ttr_html = f"<pre>{esc(__import__('json').dumps(ttr, indent=2))}</pre>" if ttr else "<p>not run</p>"
     first = doc.get("first_outlier_layer")
     imgs = "".join(f"<h3>layer {r['layer']}</h3><img src=\"{esc(r['heatmap'])}\">" for r in doc["layers"]
                    if r.get("heatmap") and (first is None or r["layer"] >= first - 1))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>saekit artifacts: {esc(doc['model'])}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
-</head><body><h1>High-norm artifact tokens: {esc(doc['model'])}</h1>
-<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;
-outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>
-<h2>Per layer (patch tokens, resid_post)</h2>
-<table><tr><th>layer</th><th>median norm</th><th>max norm</th><th>threshold</th><th>outliers</th><th>fraction</th>
-<th>cos to neighbours (outliers / normal)</th><th>CLS attention share (outliers / uniform)</th><th>heatmap</th></tr>
-{''.join(rows)}</table>
-<h2>Register neurons</h2><table><tr><th>layer</th><th>neuron</th><th>score</th></tr>{neurons}</table>
-<h2>Test-time registers</h2>{ttr_html}
-<h2>Heatmaps</h2>{imgs}
-</body></html>"""
+    body = (f"<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;\n"
+            f"outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>\n"
+            + sections_html([("Per layer (patch tokens, resid_post)", table(rows, raw=True)),
+                             ("Register neurons", table(neurons)),
+                             ("Test-time registers", f"<pre>{esc(json.dumps(ttr, indent=2))}</pre>" if ttr
+                              else "<p>not run</p>"),
+                             ("Heatmaps", imgs)]))
+    return page(f"High-norm artifact tokens: {doc['model']}", body, style="td{text-align:right}")

@@ -18,6 +18,7 @@ from saekit.analysis.concept_masks import pixel_masks
 from saekit.analysis.conceptscope import AuditBackend, AuditResult, Concept
 from saekit.analysis.subgroups import GROUPS
 from saekit.atomic import write_text_atomic
+from saekit.html_report import page
 from saekit.results import AuditDocument
 
 _MIN_TILE = 96
@@ -121,14 +122,12 @@ def _concept_rows(items: list[Concept], show_bias: bool) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+_STYLE = "table{margin:0.5em 0}tr.bias{background:#fde2e2}img{image-rendering:pixelated;max-height:110px}"
+
+
 def index_html(doc: dict[str, Any], result: AuditResult) -> str:
     p = doc["params"]
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>ConceptScope audit</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:0.5em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;text-align:left}tr.bias{background:#fde2e2}"
-        "img{image-rendering:pixelated;max-height:110px}h2{margin-top:1.6em}</style></head><body>",
-        "<h1>ConceptScope dataset audit</h1>",
         f"<p>Dataset <code>{_fmt(doc['dataset'].get('spec', ''))}</code>: {result.n_images} images, "
         f"{len(result.class_names)} classes. SAE <code>{_fmt(doc['sae'].get('path', ''))}</code> on hook "
         f"<code>{_fmt(doc['sae'].get('hook', ''))}</code>; {result.n_valid} valid latents, {len(result.noisy)} noisy "
@@ -164,8 +163,7 @@ def index_html(doc: dict[str, Any], result: AuditResult) -> str:
         parts.append("<h3>Target concepts</h3>" + _concept_rows(c.target, False))
         parts.append("<h3>Bias concepts</h3>" + _concept_rows(c.bias, True))
         parts.append("<h3>Context concepts</h3>" + _concept_rows([x for x in c.context if not x.bias], True))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return page("ConceptScope dataset audit", "\n".join(parts), style=_STYLE)
 
 
 def write_report(result: AuditResult, backend: AuditBackend, samples: Sequence[Any], out_dir: str | os.PathLike,

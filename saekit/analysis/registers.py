@@ -24,12 +24,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.analysis.artifacts import ArtifactConfig, ArtifactReport
+    from saekit.data import Sample
+    from saekit.models.hf_vision import HFVisionModel
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,8 @@ def _resolve_layer(layer: int, n_layers: int, what: str) -> int:
     return out
 
 
-def find_register_neurons(model: Any, samples: Sequence[Any], report: Any, cfg: Any) -> list[RegisterNeuron]:
+def find_register_neurons(model: HFVisionModel, samples: Sequence[Sample], report: ArtifactReport,
+                          cfg: ArtifactConfig) -> list[RegisterNeuron]:
     """Top-k (layer, neuron) pairs by mean |activation| at the detection layer's outlier tokens."""
     from tqdm.auto import tqdm
 
@@ -116,7 +122,7 @@ def register_values(act_BTK: torch.Tensor, write: str) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def use_test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_registers: int = 1,
+def use_test_time_registers(model: HFVisionModel, neurons: Sequence[RegisterNeuron], n_registers: int = 1,
                         init: str = "zeros", write: str = "joint") -> Iterator[None]:
     """Within the block, `model` runs with `n_registers` extra tokens (the last positions) that take
     over the register neurons' activations from the patch tokens (``write``: see the module docstring)."""
@@ -146,8 +152,8 @@ def use_test_time_registers(model: Any, neurons: Sequence[RegisterNeuron], n_reg
             yield
 
 
-def evaluate_test_time_registers(model: Any, samples: Sequence[Any], report: Any, neurons: Sequence[RegisterNeuron],
-                                 cfg: Any) -> dict[str, Any]:
+def evaluate_test_time_registers(model: HFVisionModel, samples: Sequence[Sample], report: ArtifactReport,
+                                 neurons: Sequence[RegisterNeuron], cfg: ArtifactConfig) -> dict[str, Any]:
     """Norms at the detection layer without and with a test-time register, on up to cfg.ttr_images
     images that have outliers: the outlier tokens' norms, the patch norms, and the register's norm."""
     L = int(model.n_layers)

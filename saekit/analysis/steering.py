@@ -24,7 +24,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Union
 
 import torch
 
@@ -32,6 +32,10 @@ from saekit.analysis.plots import line_plot_png
 from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
 from saekit.atomic import atomic_file
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.models.base import HookedModel
+    from saekit.sae import SAE
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +111,7 @@ def normalize_latents(latents: Mapping[int, float] | Sequence[int] | int, mode: 
     return tuple(sorted(out))
 
 
-def check_hook(model: Any, hook: str, sae: Any) -> None:
+def check_hook(model: HookedModel, hook: str, sae: SAE) -> None:
     """The SAE must have been trained on `hook`, and the model must expose it."""
     trained_on = _sae_hook(sae)
     if trained_on and trained_on != hook:
@@ -153,19 +157,7 @@ def _decode(sae: Any, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return sae.decode(z)
 
 
-def latent_directions(sae: Any, latents: Sequence[int]) -> torch.Tensor:
-    """decode(e_i) - decode(0) for each latent: its decoder direction in raw activation space [n, d_in]."""
-    d_in, d_sae = _sae_dims(sae)
-    W = sae.W_dec
-    z = torch.zeros(len(latents) + 1, d_sae, dtype=W.dtype, device=W.device)
-    for row, i in enumerate(latents):
-        z[row, i] = 1.0
-    with torch.no_grad():
-        x = sae.decode(z)
-    return x[:-1] - x[-1:]
-
-
-def steer_activations(x: torch.Tensor, sae: Any, spec: SteerSpec) -> torch.Tensor:
+def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec) -> torch.Tensor:
     """Apply `spec` to activations [B, T, d] (or [B, d] for pooled hooks); returns a new tensor."""
     d_in, _ = _sae_dims(sae)
     if x.shape[-1] != d_in:
@@ -205,9 +197,9 @@ def steer_activations(x: torch.Tensor, sae: Any, spec: SteerSpec) -> torch.Tenso
 
 @contextlib.contextmanager
 def steer(
-    model: Any,
+    model: HookedModel,
     hook: str,
-    sae: Any,
+    sae: SAE,
     latents: Mapping[int, float] | Sequence[int] | int,
     mode: str = "clamp",
     positions: Positions = "all",
@@ -259,7 +251,7 @@ def direction_readout(direction: torch.Tensor, cosine: bool = True) -> Readout:
     return read
 
 
-def measure_readout(model: Any, inputs: Any, readout: Readout) -> torch.Tensor:
+def measure_readout(model: HookedModel, inputs: Any, readout: Readout) -> torch.Tensor:
     with torch.no_grad():
         return readout(model.forward(inputs)).detach().cpu()
 
@@ -313,9 +305,9 @@ class DoseResponse:
 
 
 def dose_response(
-    model: Any,
+    model: HookedModel,
     hook: str,
-    sae: Any,
+    sae: SAE,
     latent: int,
     inputs: Any,
     strengths: Sequence[float] = (0.0, 1.0, 2.0, 4.0),
@@ -360,7 +352,7 @@ def dose_response(
     return result
 
 
-def latent_max_activation(model: Any, hook: str, sae: Any, latent: int, inputs: Any) -> float:
+def latent_max_activation(model: HookedModel, hook: str, sae: SAE, latent: int, inputs: Any) -> float:
     """Max activation of `latent` over every token of `inputs` (the scale for add mode and the clamp default)."""
     with torch.no_grad():
         acts = model.capture(inputs, [hook])[hook]

@@ -1,11 +1,14 @@
 """Steering effects on language models: greedy generations and the log-probability of a concept."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.models.tl_lm import TLModel
 
 
 def _tokenizer(model: Any) -> Any:
@@ -22,7 +25,7 @@ def _text_inputs(model: Any, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
     return model.prepare(samples)
 
 
-def greedy_generate(model: Any, prompt: str, max_new_tokens: int = 20) -> str:
+def greedy_generate(model: TLModel, prompt: str, max_new_tokens: int = 20) -> str:
     """Greedy continuation of one prompt through `model.forward` (no KV cache: every step re-runs the
     whole sequence, so steering hooks see every position every step)."""
     tok = _tokenizer(model)
@@ -44,7 +47,7 @@ def greedy_generate(model: Any, prompt: str, max_new_tokens: int = 20) -> str:
     return tok.decode(ids[0, n_prompt:].tolist(), skip_special_tokens=True)
 
 
-def concept_logprob(model: Any, prompts: Sequence[str], concept: str, leading_space: bool = True) -> torch.Tensor:
+def concept_logprob(model: TLModel, prompts: Sequence[str], concept: str, leading_space: bool = True) -> torch.Tensor:
     """log p(concept | prompt) per prompt, teacher-forced: the sum of the log-probabilities of the
     concept's tokens (with a leading space unless told otherwise) appended after the prompt."""
     tok = _tokenizer(model)

@@ -1,6 +1,6 @@
 """Where image features and texts meet: the ``TextSpace`` interface, a fitted linear map
 (``LinearTextSpace``, written by `saekit align`) and a CLIP model's own towers (``ClipTextSpace``);
-plus the text encoders naming and alignment embed texts with.
+texts are embedded by ``saekit.models.text_encoder``.
 
 ``TextSpace``:
     image_to_text(feats [N, d_feat]) -> unit-norm text-space vectors [N, D]
@@ -18,43 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from saekit.atomic import write_json_atomic
+from saekit.atomic import atomic_file, write_json_atomic
 from saekit.errors import SaekitError
-from saekit.models.text_encoder import unit_rows as _unit
+from saekit.models.text_encoder import encode_batched, embed_texts, unit_rows as _unit
 
 FORMAT_VERSION = 1
-
-
-# ----------------------------------------------------------------------------- text encoders
-def resolve_text_encoder(spec: Any) -> Any:
-    """An object with ``encode(texts) -> unit-norm [n, D]`` (and ``dim``/``name`` when known).
-
-    ``spec``: such an object, or a string like ``offline:minilm`` (saekit.models.text_encoder)."""
-    if not isinstance(spec, str) and hasattr(spec, "encode"):  # str has .encode too
-        return spec
-    if not isinstance(spec, str):
-        raise SaekitError(f"text encoder {spec!r} is neither a spec string nor an object with encode(texts)")
-    try:
-        from saekit.models import text_encoder as te
-    except ImportError as exc:
-        raise SaekitError(f"text encoder {spec!r} is not available in this build ({exc}); "
-                          "install the offline extra with `make offline`") from None
-    loader = getattr(te, "load_text_encoder", None)
-    if loader is None:
-        raise SaekitError("saekit.models.text_encoder has no load_text_encoder(spec)")
-    return loader(spec)
-
-
-def encode_texts(encoder: Any, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    out = []
-    for s in range(0, len(texts), batch_size):
-        e = encoder.encode(list(texts[s:s + batch_size]))
-        if hasattr(e, "detach"):
-            e = e.detach().cpu().numpy()
-        out.append(np.asarray(e, dtype=np.float32))
-    if not out:
-        raise SaekitError("no texts to encode")
-    return _unit(np.concatenate(out))
 
 
 # ----------------------------------------------------------------------------- the interface
@@ -123,9 +91,7 @@ class LinearTextSpace(TextSpace):
         return self._check_feats(dirs_LD) @ self.W
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        if self._encoder is None:
-            self._encoder = resolve_text_encoder(self.text_encoder_spec)
-        return encode_texts(self._encoder, texts)
+        return embed_texts(texts, self._encoder or self.text_encoder_spec)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "text_encoder": self.text_encoder_spec, "alpha": self.alpha,
@@ -135,8 +101,8 @@ class LinearTextSpace(TextSpace):
         """map.npz (W, x_mean, t_mean) + align.json (kind "align"); written atomically."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / ".map.tmp.npz", W=self.W, x_mean=self.x_mean, t_mean=self.t_mean)
-        os.replace(directory / ".map.tmp.npz", directory / "map.npz")
+        with atomic_file(directory / "map.npz") as tmp:
+            np.savez(tmp, W=self.W, x_mean=self.x_mean, t_mean=self.t_mean)
         meta = {"kind": "align", "format_version": FORMAT_VERSION, "method": "ridge",
                 "text_space": self.describe(), **(extra or {})}
         write_json_atomic(directory / "align.json", meta, indent=2)
@@ -182,11 +148,7 @@ class ClipTextSpace(TextSpace):
         return np.asarray(dirs_LD, dtype=np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = []
-        for s in range(0, len(texts), 256):
-            e = self.model.embed_texts(list(texts[s:s + 256]))
-            out.append(e.detach().float().cpu().numpy())
-        return _unit(np.concatenate(out))
+        return encode_batched(self.model.embed_texts, texts)
 
     def embed_images(self, images: Sequence[Any]) -> np.ndarray:
         return _unit(self.model.embed_images(list(images)).detach().float().cpu().numpy())

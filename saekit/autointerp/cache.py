@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from saekit.atomic import write_json_atomic
 from saekit.autointerp.chat import ChatReply
 
 
@@ -29,8 +30,5 @@ class ResponseCache:
 
     def put(self, key: str, reply: ChatReply) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(reply)}.tmp")
-        tmp.write_text(json.dumps({"text": reply.text, "prompt_tokens": reply.prompt_tokens,
-                                   "completion_tokens": reply.completion_tokens}))
-        os.replace(tmp, path)
+        write_json_atomic(path, {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
+                                 "completion_tokens": reply.completion_tokens})

@@ -2,19 +2,18 @@
 usage, and the one error type whose `kind` says whether trying again can help."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from saekit.errors import SaekitError
+from stores.fingerprint import fingerprint
 
 # OpenAI chat-completions message form: {"role": ..., "content": str | [parts]}, a part being
 # {"type": "text", "text": ...} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}
 Message = dict
 
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "unreachable", "malformed"})
-KINDS = RETRYABLE | {"auth", "bad_request", "unsupported_input"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class ChatRequest:
         """sha256 of everything that decides the answer: model, messages, sampling and attempt."""
         blob = json.dumps({"model": model, "messages": list(self.messages), "max_tokens": self.max_tokens,
                            "temperature": self.temperature, "attempt": self.attempt}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return fingerprint(blob, length=None)
 
 
 @dataclass(frozen=True)

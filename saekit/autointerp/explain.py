@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from saekit.atomic import write_json_atomic
 from saekit.autointerp.cache import ResponseCache
 from saekit.autointerp.chat import ChatClient, ChatRequest, ClientError
 from saekit.autointerp.config import ExplainConfig
@@ -84,10 +85,7 @@ def _check_run(cfg: ExplainConfig, out: Path, fingerprint: dict[str, Any]) -> No
                              if old.get("fingerprint", {}).get(k) != fingerprint.get(k))
             raise SaekitError(f"--resume: {out} was run with different settings ({', '.join(changed)}); "
                               "use the same ones or a new --out")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = run.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "config": cfg.public()}, indent=2))
-    tmp.replace(run)
+    write_json_atomic(run, {"fingerprint": fingerprint, "config": cfg.public()}, indent=2)
 
 
 def explain_latent(ev: LatentEvidence, renderer: Any, runner: CallRunner, cfg: ExplainConfig) -> dict[str, Any]:

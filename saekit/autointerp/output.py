@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saekit.autointerp.config import ExplainConfig
 from saekit.autointerp.runner import TokenCount
@@ -17,6 +17,10 @@ from saekit.errors import SaekitError
 from saekit.results import NamesDocument, SaeRef, StoreMetadata, StoreRef
 from saekit.results.codec import decode
 from saekit.results.names import ExplainRun, Explanation, LatentName
+
+if TYPE_CHECKING:
+    from saekit.results.summaries import LatentSummaries
+    from stores import ActivationStore
 
 
 def explanation_of(rec: dict[str, Any], client: str, latent: int) -> Explanation:
@@ -33,7 +37,7 @@ def _base_doc(cfg: ExplainConfig, summ: Any, store: Any) -> NamesDocument:
         method="explain", n_live=int(summ.live.sum()), n_named=0, notes=(), latents=())
 
 
-def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: Any, store: Any,
+def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore,
                 client: str, count: TokenCount) -> NamesDocument:
     if cfg.names:
         doc = NamesDocument.load(Path(cfg.names))

@@ -20,13 +20,16 @@ latent is silent, a different latent aligned with the letter fires) and make it 
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
 from saekit.errors import SaekitError
 from saekit.sae import SAE
+
+if TYPE_CHECKING:
+    from saekit.models.tl_lm import TLModel
 
 PROMPT = "Spell the word:{word}"
 COS_MIN = 0.025
@@ -49,7 +52,7 @@ def first_letter_words(tokenizer: Any, n: int = N_WORDS, seed: int = 0) -> list[
 
 
 @torch.no_grad()
-def word_activations(model: Any, hook: str, words: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def word_activations(model: TLModel, hook: str, words: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """Activations [n, d] at each word's (last) token in PROMPT."""
     tok = model.tokenizer
     out = []

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from saekit.analysis.html import esc, table, write_report
+from saekit.html_report import esc, table, write_report
 from saekit.eval.svg import bars, histograms, scatter
 
 #: (column, metric, key path) of the table; a skipped metric shows "skipped" with its reason

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saekit.results.evaluation import EvaluationDocument, Metric
 from saekit.results.refs import SaeRef, StoreRef
+
+if TYPE_CHECKING:
+    from saekit.sae import SAE
+    from stores import ActivationStore
 
 _DETAIL = ("per_class", "hist", "density_hist", "timing_s", "ks", "grid", "log10_edges")
 #: metrics computed on per-sample pools count samples; the rest count rows
@@ -48,7 +52,7 @@ def evaluation_document(result: dict[str, Any], sae_ref: SaeRef, store_ref: Stor
                               created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def sae_ref(sae: Any, path: str) -> SaeRef:
+def sae_ref(sae: SAE, path: str) -> SaeRef:
     from saekit.results.fingerprint import sae_fingerprint
 
     c = sae.cfg
@@ -56,7 +60,7 @@ def sae_ref(sae: Any, path: str) -> SaeRef:
                   arch=c.arch, tokens=c.tokens)
 
 
-def store_ref(source: Any, path: str, hook: str) -> StoreRef:
+def store_ref(source: ActivationStore, path: str, hook: str) -> StoreRef:
     from saekit.results.fingerprint import store_fingerprint
 
     attrs = getattr(source, "attrs", {}) or {}

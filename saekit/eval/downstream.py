@@ -11,7 +11,7 @@ saekit.capture.massive): the SAE never saw them, and they stay clean as they wer
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,10 @@ from tqdm import tqdm
 from saekit.capture.massive import MassiveTokenRule
 from saekit.errors import SaekitError
 from saekit.sae import SAE
+
+if TYPE_CHECKING:
+    from saekit.data import Sample
+    from saekit.models.base import HookedModel
 
 _EPS = 1e-12
 
@@ -74,7 +78,7 @@ def _next_token_ce(logits: torch.Tensor, inputs: dict) -> tuple[float, int]:
 
 
 @torch.no_grad()
-def evaluate_downstream(sae: SAE, model: Any, samples: Sequence[Any], batch_size: int = 8,
+def evaluate_downstream(sae: SAE, model: HookedModel, samples: Sequence[Sample], batch_size: int = 8,
                         progress: bool = False) -> dict[str, Any]:
     """Fidelity of `sae` spliced into `model` at sae.cfg.hook over `samples` (saekit.data Samples)."""
     if not samples:

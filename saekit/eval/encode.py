@@ -36,11 +36,6 @@ class Encoded:
     sums: dict[str, float]
     d_sae: int
 
-    def latent_rows(self, latent: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, values) where ``latent`` is active."""
-        r, c = np.nonzero((self.idx == latent) & (self.val != 0))
-        return r, self.val[r, c]
-
 
 @torch.no_grad()
 def encode_rows(sae: SAE, rows: EvalRows, batch_size: int = 4096) -> Encoded:

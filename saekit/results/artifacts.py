@@ -6,7 +6,7 @@ outlier tokens themselves, register neurons and the before/after effect of a tes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from saekit.results.document import Document
 from saekit.results.refs import DatasetRef
@@ -80,12 +80,8 @@ class TestTimeRegisters:
 
 
 @dataclass(frozen=True)
-class ArtifactsDocument(Document):
-    KIND: ClassVar[str] = "artifacts"
-    FILENAME: ClassVar[str] = "artifacts.json"
-    FORMAT_VERSION: ClassVar[int] = 1
-    COMMAND: ClassVar[str] = "artifacts"
-    WHAT: ClassVar[str] = "artifact report"
+class ArtifactsDocument(Document, kind="artifacts", filename="artifacts.json", version=1,
+                        command="artifacts", what="artifact report"):
 
     model: str                        # model spec
     dataset: DatasetRef               # the images analysed

@@ -111,13 +111,9 @@ class AuditLatents:
 
 
 @dataclass(frozen=True)
-class AuditDocument(Document):
-    KIND: ClassVar[str] = "audit"
-    FILENAME: ClassVar[str] = "audit.json"
-    FORMAT_VERSION: ClassVar[int] = 2  # 2: validity / bias rules, auc, per-class similarity, timings
+class AuditDocument(Document, kind="audit", filename="audit.json", version=2,  # 2: validity / bias rules, auc,
+                    command="audit", what="ConceptScope audit"):               # per-class similarity, timings
     UPGRADES: ClassVar[dict] = {1: lambda data: data}  # the fields version 2 added have defaults
-    COMMAND: ClassVar[str] = "audit"
-    WHAT: ClassVar[str] = "ConceptScope audit"
 
     sae: SaeRef                       # the SAE audited with
     model: ModelRef                   # the model whose activations it reads

@@ -26,7 +26,9 @@ D = TypeVar("D", bound="Document")
 
 
 class Document:
-    """Mixin for frozen dataclasses. Subclasses set KIND, FILENAME, FORMAT_VERSION and COMMAND."""
+    """Mixin for frozen dataclasses. Subclasses name what they are in the class statement:
+    ``class NamesDocument(Document, kind="names", filename="names.json", version=1, command="name",
+    what="latent names")`` sets KIND, FILENAME, FORMAT_VERSION, COMMAND and WHAT."""
 
     KIND: ClassVar[str]
     FILENAME: ClassVar[str]
@@ -35,6 +37,11 @@ class Document:
     WHAT: ClassVar[str]                         # what it is, in words ("latent names")
     ARRAYS: ClassVar[str] = "arrays.npz"        # where numpy-array fields go (if the class has any)
     UPGRADES: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+    def __init_subclass__(cls, *, kind: str, filename: str, version: int, command: str, what: str,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.KIND, cls.FILENAME, cls.FORMAT_VERSION, cls.COMMAND, cls.WHAT = kind, filename, version, command, what
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
@@ -85,10 +92,6 @@ class Document:
     @classmethod
     def path_in(cls, directory: str | os.PathLike) -> Path:
         return Path(directory) / cls.FILENAME
-
-    @classmethod
-    def exists_in(cls, directory: str | os.PathLike) -> bool:
-        return cls.path_in(directory).is_file()
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write FILENAME (and ARRAYS) into `directory` atomically; the JSON goes last, so its presence

@@ -8,7 +8,7 @@ or format_version) load as format version 0: every number becomes a metric on sp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from saekit.results.document import Document
 from saekit.results.refs import SaeRef, StoreRef
@@ -29,12 +29,8 @@ class Metric:
 
 
 @dataclass(frozen=True)
-class EvaluationDocument(Document):
-    KIND: ClassVar[str] = "evaluation"
-    FILENAME: ClassVar[str] = "eval.json"
-    FORMAT_VERSION: ClassVar[int] = 1
-    COMMAND: ClassVar[str] = "eval"
-    WHAT: ClassVar[str] = "evaluation"
+class EvaluationDocument(Document, kind="evaluation", filename="eval.json", version=1,
+                         command="eval", what="evaluation"):
 
     sae: SaeRef                       # the SAE evaluated
     store: StoreRef | None            # None for metrics that need no store

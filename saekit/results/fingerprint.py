@@ -1,39 +1,19 @@
-"""The one fingerprint function: sha256 over a sequence of parts, 16 hex characters.
-
-Parts are hashed in order: bytes as they are, str as UTF-8, numpy arrays by their bytes, and
-anything else as sorted-key JSON (``default=str``). The SAE / store / dataset fingerprints that
-result documents carry are built on it.
+"""The SAE / store / dataset fingerprints that result documents carry, built on the one
+fingerprint function (``stores.fingerprint``: sha256 over a sequence of parts, 16 hex characters),
+re-exported here.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from stores.fingerprint import LENGTH, fingerprint  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
     from saekit.sae import SAE
     from stores import ActivationStore
-
-LENGTH = 16
-
-
-def fingerprint(*parts: Any) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, bytes):
-            h.update(part)
-        elif isinstance(part, str):
-            h.update(part.encode())
-        elif isinstance(part, np.ndarray):
-            h.update(np.ascontiguousarray(part).tobytes())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:LENGTH]
-
 
 _SAE_TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
 

@@ -7,7 +7,7 @@ stores). `explanation` is filled by auto-interpretation (`saekit explain`) when 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from saekit.results.document import Document
 from saekit.results.refs import SaeRef, StoreRef
@@ -81,12 +81,8 @@ class VocabRef:
 
 
 @dataclass(frozen=True)
-class NamesDocument(Document):
-    KIND: ClassVar[str] = "names"
-    FILENAME: ClassVar[str] = "names.json"
-    FORMAT_VERSION: ClassVar[int] = 1
-    COMMAND: ClassVar[str] = "name"
-    WHAT: ClassVar[str] = "latent names"
+class NamesDocument(Document, kind="names", filename="names.json", version=1,
+                    command="name", what="latent names"):
 
     sae: SaeRef                       # the SAE named
     store: StoreRef                   # the store its summaries came from

@@ -5,7 +5,6 @@ A dose-response sweep: the model's effect readout at each steering strength of o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from saekit.results.document import Document
 from saekit.results.refs import SaeRef
@@ -27,12 +26,8 @@ class SteeringPlots:
 
 
 @dataclass(frozen=True)
-class SteeringDocument(Document):
-    KIND: ClassVar[str] = "steer"
-    FILENAME: ClassVar[str] = "steer.json"
-    FORMAT_VERSION: ClassVar[int] = 1
-    COMMAND: ClassVar[str] = "steer"
-    WHAT: ClassVar[str] = "steering report"
+class SteeringDocument(Document, kind="steer", filename="steer.json", version=1,
+                       command="steer", what="steering report"):
 
     model: str                        # model id
     sae: SaeRef                       # the SAE steered with

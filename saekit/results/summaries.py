@@ -8,7 +8,7 @@ Q = n_quantiles, S = per_quantile, N = n_neighbours.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,14 +16,14 @@ from saekit.errors import SaekitError
 from saekit.results.document import Document
 from saekit.results.fingerprint import sae_fingerprint, store_fingerprint
 
+if TYPE_CHECKING:
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
 
 @dataclass(frozen=True)
-class LatentSummaries(Document):
-    KIND: ClassVar[str] = "latent_summaries"
-    FILENAME: ClassVar[str] = "summaries.json"
-    FORMAT_VERSION: ClassVar[int] = 1
-    COMMAND: ClassVar[str] = "name"
-    WHAT: ClassVar[str] = "latent summaries"
+class LatentSummaries(Document, kind="latent_summaries", filename="summaries.json", version=1,
+                      command="name", what="latent summaries"):
 
     hook: str                        # the store hook the SAE was run on
     d_sae: int                       # number of latents (L)
@@ -78,7 +78,8 @@ class LatentSummaries(Document):
             })
         return out
 
-    def check_matches(self, sae: Any = None, store: Any = None, hook: str | None = None) -> None:
+    def check_matches(self, sae: SAE | None = None, store: ActivationStore | None = None,
+                      hook: str | None = None) -> None:
         """Raise SaekitError when these summaries were made from a different SAE, store or hook."""
         if hook is not None and hook != self.hook:
             raise SaekitError(f"latent summaries are for hook {self.hook!r}, not {hook!r}; recompute them")

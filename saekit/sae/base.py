@@ -17,7 +17,7 @@ from torch import nn
 from saekit.errors import SaekitError
 from saekit.sae.config import ARCH_CLASSES, SAEConfig
 from saekit.sae.normalization import NormState, denormalize, normalize
-from saekit.sae.sparse_ops import SparseCode
+
 
 def register(cls: type["SAE"]) -> type["SAE"]:
     ARCH_CLASSES[cls.arch] = cls
@@ -213,19 +213,3 @@ def dense_to_padded(z_BM: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     vals, idx = z_BM.topk(K, dim=1)
     vals = torch.where(vals > 0, vals, torch.zeros_like(vals))
     return idx, vals
-
-
-def code_to_padded(code: SparseCode) -> tuple[torch.Tensor, torch.Tensor]:
-    counts = code.crow.diff()
-    B = code.batch_size
-    K = max(int(counts.max().item()) if B else 0, 1)
-    rows = torch.repeat_interleave(torch.arange(B, device=code.col.device), counts)
-    pos = torch.arange(code.col.numel(), device=code.col.device) - code.crow[:-1][rows]
-    idx = torch.zeros(B, K, dtype=torch.int64, device=code.col.device)
-    vals = torch.zeros(B, K, dtype=code.val.dtype, device=code.val.device)
-    idx[rows, pos] = code.col
-    vals[rows, pos] = code.val
-    order = vals.argsort(dim=1, descending=True)
-    return idx.gather(1, order), vals.gather(1, order)
-
-

@@ -47,6 +47,20 @@ def read_config(directory: str | Path) -> SAEConfig:
     return SAEConfig.from_dict(meta)
 
 
+def from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: str = "checkpoint") -> "SAE":
+    """The ``cfg.arch`` SAE holding ``tensors`` (checked by ``SAE.load_tensors``), built without the
+    random init they would overwrite: the module is laid out on the meta device, then given
+    uninitialised CPU storage that ``load_tensors`` fills (it sets every state tensor)."""
+    arch = ARCH_CLASSES.get(cfg.arch)
+    if arch is None:
+        raise SaekitError(f"unknown SAE architecture {cfg.arch!r} (expected one of {', '.join(ARCH_CLASSES)})")
+    with torch.device("meta"):
+        sae = arch(cfg)
+    sae = sae.to_empty(device="cpu")
+    sae.load_tensors(tensors, where=where)
+    return sae
+
+
 def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
     cfg = read_config(directory)
     wpath = Path(directory) / WEIGHTS_NAME
@@ -56,7 +70,6 @@ def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> "SAE"
         tensors = load_file(str(wpath))
     except (SafetensorError, OSError, ValueError) as exc:
         raise SaekitError(f"{wpath} is not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
-    sae = ARCH_CLASSES[cfg.arch](cfg)
-    sae.load_tensors(tensors, where=str(wpath))
+    sae = from_tensors(cfg, tensors, where=str(wpath))
     sae.eval()
     return sae.to(device)

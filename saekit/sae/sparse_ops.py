@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 class SparseCode(NamedTuple):
     crow: torch.Tensor  # [B+1] int64 row offsets
     col: torch.Tensor  # [nnz] int64 latent ids
@@ -23,13 +22,6 @@ class SparseCode(NamedTuple):
     @property
     def batch_size(self) -> int:
         return self.crow.numel() - 1
-
-    def to_dense(self, d_sae: int) -> torch.Tensor:
-        B = self.batch_size
-        rows = torch.repeat_interleave(torch.arange(B, device=self.col.device), self.crow.diff())
-        out = torch.zeros(B, d_sae, dtype=self.val.dtype, device=self.val.device)
-        out[rows, self.col] = self.val
-        return out
 
 
 def fixed_k_crow(batch: int, k: int, device: torch.device) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saekit.errors import SaekitError
-from saekit.imaging import model_view
+from saekit.imaging import heat_overlay, place_on_grid, save_png, store_view
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,9 +37,6 @@ class ImageSource:
                     self.problem = f"dataset {spec!r} recorded in the store cannot be reloaded: {exc}"
         if self.ds is not None and getattr(self.ds, "modality", "image") == "text":
             self.problem, self.ds = "the store's dataset has no images", None
-        prep = self.attrs.get("preprocessing") or {}
-        self.size = int(prep.get("size") or self.attrs.get("image_size") or 224)
-        self.resize = int(prep.get("resize") or self.size)
         grid = self.attrs.get("patch_grid")
         self.grid = (int(grid[0]), int(grid[1])) if grid else None
         self.n_prefix = int(self.attrs.get("n_prefix_tokens", 1 if grid else 0))
@@ -57,7 +54,7 @@ class ImageSource:
         img = self.ds[sid].image
         if img is None:
             raise SaekitError(f"sample {sid} of the dataset has no image")
-        img = model_view(img, self.size, self.resize)
+        img = store_view(img, self.attrs.get("preprocessing"), self.attrs.get("image_size"))
         if len(self._cache) > 2048:
             self._cache.clear()
         self._cache[sid] = img
@@ -65,31 +62,14 @@ class ImageSource:
 
     def heatmap_png(self, sample_id: int, token_acts: np.ndarray, positions: np.ndarray, vmax: float,
                     path: Path, px: int = 128) -> bool:
-        """Write the image with the patch grid and per-patch activation shading; False if no grid."""
-        from PIL import Image, ImageDraw
+        """Write the image with the per-patch activations shaded on it (``heat_overlay``); False if
+        the store has no patch grid (the plain image is written)."""
+        from PIL import Image
 
-        img = self.model_view(sample_id).resize((px, px), Image.BICUBIC).convert("RGBA")
-        if self.grid is not None:
-            gh, gw = self.grid
-            heat = np.zeros(gh * gw, dtype=np.float32)
-            p = np.asarray(positions) - self.n_prefix
-            ok = (p >= 0) & (p < gh * gw)
-            heat[p[ok]] = np.asarray(token_acts, dtype=np.float32)[ok]
-            heat = np.clip(heat / max(vmax, 1e-12), 0, 1).reshape(gh, gw)
-            alpha = Image.fromarray((heat * 170).astype(np.uint8), "L").resize((px, px), Image.NEAREST)
-            red = Image.new("RGBA", (px, px), (255, 40, 0, 0))
-            red.putalpha(alpha)
-            img = Image.alpha_composite(img, red)
-            draw = ImageDraw.Draw(img)
-            for i in range(1, gh):
-                y = round(i * px / gh)
-                draw.line([(0, y), (px, y)], fill=(255, 255, 255, 60))
-            for j in range(1, gw):
-                x = round(j * px / gw)
-                draw.line([(x, 0), (x, px)], fill=(255, 255, 255, 60))
-        img.convert("RGB").save(path, format="PNG", optimize=False)
+        img = self.model_view(sample_id).resize((px, px), Image.BICUBIC)
+        grid = place_on_grid(token_acts, positions, self.grid, self.n_prefix) if self.grid is not None else None
+        save_png(heat_overlay(img, grid, vmax), path)
         return self.grid is not None
-
 
 
 class TokenSource:

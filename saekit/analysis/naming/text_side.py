@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from saekit.analysis.alignment import TextSpace, encode_texts, load_text_space, resolve_text_encoder
+from saekit.analysis.alignment import TextSpace, load_text_space
+from saekit.models.text_encoder import embed_texts, resolve_text_encoder
 from saekit.errors import SaekitError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class TextSide:
         """Unit-norm embeddings [n, D] of ``texts`` in the space names are scored in."""
         if self.space is not None:
             return self.space.encode_texts(list(texts))
-        return encode_texts(self.encoder, list(texts))
+        return embed_texts(list(texts), self.encoder)
 
     def describe(self) -> dict[str, Any]:
         if self.space is not None:

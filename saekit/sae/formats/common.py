@@ -9,7 +9,7 @@ from typing import Any, Mapping, TYPE_CHECKING
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.config import ARCH_CLASSES
+from saekit.sae.checkpoint import from_tensors
 from saekit.sae.config import SAEConfig
 
 if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
@@ -92,8 +92,7 @@ def build(arch: str, *, d_in: int, d_sae: int, tensors: dict[str, torch.Tensor],
         raise SaekitError(f"{source.get('format', 'source')}: scaling factor {norm_scale} is not a positive number")
     cfg = SAEConfig(arch=arch, d_in=d_in, d_sae=d_sae, k=k, hook=hook, normalization=normalization,
                     norm_scale=float(norm_scale), model_id=model_id, tokens=tokens, source=source, **cfg_extra)
-    sae = ARCH_CLASSES[arch](cfg)
-    sae.load_tensors(tensors, where=str(source.get("path", "source")))
+    sae = from_tensors(cfg, tensors, where=str(source.get("path", "source")))
     return sae.eval()
 
 

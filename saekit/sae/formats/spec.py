@@ -5,13 +5,13 @@ only) and only when a spec names one.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from saekit.errors import SaekitError
+from stores.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -103,5 +103,5 @@ def work_dir(spec: str | os.PathLike) -> Path:
         return parsed.local
     base = Path(os.environ.get("SAEKIT_CACHE", Path.home() / ".cache" / "saekit")) / "foreign"
     key = str(parsed.hub) if parsed.hub is not None else str(parsed.local.resolve())  # type: ignore[union-attr]
-    digest = hashlib.sha256(f"{parsed.format}|{key}".encode()).hexdigest()[:16]
+    digest = fingerprint(f"{parsed.format}|{key}")
     return base / digest

@@ -1,6 +1,9 @@
-"""A tiny static-HTML report helper shared by the analyses (no dependencies, no JavaScript).
+"""The one static-HTML report builder: every index.html / report.html saekit writes (naming, align,
+audit, artifacts, compare, quickstart) is a ``page`` of this module (no dependencies; plotly only
+where a report asks for it through ``head``).
 
     write_report(path, "Title", [("Section", "<p>raw html</p>"), ("Table", [[cell, ...], ...])])
+    write_page(path, "Title", body_html, style=extra_css, head=extra_head_html)
 
 A section body is raw HTML (a str) or a table (a list of rows; the first row is the header when
 ``header=True`` is kept, the default). Text that is not meant as HTML goes through ``esc``. Image
@@ -12,6 +15,8 @@ import html
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from saekit.atomic import write_text_atomic
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -54,19 +59,27 @@ def highlight_tokens(tokens: Iterable[tuple[str, float]], vmax: float) -> str:
     return "".join(parts)
 
 
-def page(title: str, body: str) -> str:
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1>\n{body}\n</body></html>\n")
+def page(title: str, body: str, style: str = "", head: str = "") -> str:
+    """A whole document: the shared STYLE plus a report's own ``style`` rules, ``head`` (e.g. a
+    script tag) and the title as the first heading."""
+    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title>{head}"
+            f"<style>{STYLE}{style}</style></head><body><h1>{esc(title)}</h1>\n{body}\n</body></html>\n")
 
 
-def write_report(path: str | os.PathLike, title: str, sections: Sequence[tuple[str, Any]]) -> Path:
-    """Write a page of sections (heading, raw-HTML string or table rows) atomically."""
+def write_page(path: str | os.PathLike, title: str, body: str, style: str = "", head: str = "") -> Path:
+    """``page(...)`` written atomically to ``path``."""
+    return write_text_atomic(path, page(title, body, style=style, head=head))
+
+
+def sections_html(sections: Sequence[tuple[str, Any]]) -> str:
+    """Sections (heading, raw-HTML string or table rows) as one body."""
     body = []
     for heading, content in sections:
         body.append(f"<h2>{esc(heading)}</h2>")
         body.append(content if isinstance(content, str) else table(content))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page(title, "\n".join(body)), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return "\n".join(body)
+
+
+def write_report(path: str | os.PathLike, title: str, sections: Sequence[tuple[str, Any]]) -> Path:
+    """Write a page of sections (heading, raw-HTML string or table rows) atomically."""
+    return write_page(path, title, sections_html(sections))
