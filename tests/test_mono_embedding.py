@@ -85,7 +85,7 @@ def test_text_store_embeds_each_sample_text(tmp_path):
 
 
 def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_store, tmp_path):
-    from saekit.analysis.monosemanticity import monosemanticity_score
+    from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
     from saekit.eval import EvalConfig, run_eval
     from saekit.sae import SAE, SAEConfig
 
@@ -104,7 +104,8 @@ def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_st
     with torch.no_grad():
         pooled = np.stack([sae.encode(torch.as_tensor(r)).mean(0).numpy() for r in rows])
     order = np.searchsorted(ids, expected_emb.sample_ids)
-    want = monosemanticity_score(pooled[order], expected_emb.emb)
+    want = monosemanticity_score(pooled[order], centred_embeddings(expected_emb.emb))
+    assert ms["centred"] is True
     assert ms["mean"] == pytest.approx(float(np.nanmean(want)), abs=1e-5)
 
     np.save(tmp_path / "e.npy", np.eye(int(ids.max()) + 1, 3) + 0.1)  # indexed by sample id

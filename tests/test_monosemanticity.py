@@ -57,3 +57,20 @@ def test_known_answers():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(SaekitError, match="same N"):
         monosemanticity_score(np.zeros((4, 2)), np.zeros((5, 3)))
+
+
+def test_centring_removes_the_common_component_that_makes_every_latent_score_alike():
+    """Embeddings = a large shared direction + one direction per class (as clip-art under one encoder):
+    with raw cosines a class latent and a latent firing at random both score near the shared cosine;
+    centred, the random latent scores about 0 and the class latent stays high."""
+    from saekit.analysis.monosemanticity import centred_embeddings
+
+    rng = np.random.default_rng(0)
+    N, C, D = 600, 6, 32
+    cls = rng.integers(0, C, N)
+    emb = 3.0 * np.eye(D)[0] + np.eye(D)[1 + cls] + 0.2 * rng.normal(size=(N, D))
+    acts = np.stack([(cls == 2) * rng.uniform(0.5, 1.0, N), rng.uniform(0, 1, N) * (rng.random(N) < 0.2)], axis=1)
+    raw = monosemanticity_score(acts, emb)
+    cen = monosemanticity_score(acts, centred_embeddings(emb))
+    assert raw[1] > 0.7 and raw[0] - raw[1] < 0.15  # blind: both near the shared cosine
+    assert abs(cen[1]) < 0.05 and cen[0] > 0.3 and cen[0] - cen[1] > 4 * (raw[0] - raw[1])

@@ -109,7 +109,7 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
         assert [t["label"] for t in lat["top"]] == [lab] * 8
         assert lat["mono_score"] is not None and lat["mono_score"] > 0.9
         assert lat["freq"] == pytest.approx(1 / 15, abs=1e-6)  # one token in 5, one label in 3
-    assert doc["mono_embedding"] == f"test-vit {FINAL} (from the store)"
+    assert doc["mono_embedding"].startswith(f"test-vit {FINAL} (from the store); ") and "centred" in doc["mono_embedding"]
     on_disk = json.loads((out / "names.json").read_text())
     assert on_disk["kind"] == "names" and on_disk["format_version"] == 1
     assert on_disk["sae"]["hook"] == HOOK and on_disk["store"]["fingerprint"]

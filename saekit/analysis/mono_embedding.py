@@ -17,6 +17,10 @@ latent then looks about as monosemantic as the input space is clustered. The cho
 
 At most ``max_samples`` samples (a seeded subset, all when fewer) are embedded; the score is then the
 paper's estimator on that subset. ``MonoEmbedding.source`` says what was used and goes in names.json.
+
+``mono_scores`` computes the score from the store: each image's activation of a latent is its mean over
+the image's rows (the SAE's tokens), and by default the embeddings are centred on the subset's mean
+(docs/methods.md: the paper's raw cosines give every latent about the same score on real data).
 """
 from __future__ import annotations
 
@@ -52,6 +56,37 @@ def sample_subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.nda
     if max_samples is None or len(ids) <= max_samples:
         return ids
     return np.sort(np.random.default_rng(seed).choice(ids, size=max_samples, replace=False))
+
+
+def mean_latent_batches(sae: Any, store: Any, hook: str, sample_ids: np.ndarray, batch_size: int = 16384):
+    """Yield (sample ids [b], activations [b, d_sae]): each of ``sample_ids``' latents averaged over its rows."""
+    import torch
+
+    from saekit.analysis.summaries.streaming import iter_whole_samples
+
+    dev, dt = sae.W_dec.device, sae.W_dec.dtype
+    for acts, sid, _ in iter_whole_samples(store, hook, batch_size):
+        keep = np.isin(sid, sample_ids)
+        if not keep.any():
+            continue
+        rows, ids = acts[keep], sid[keep]
+        with torch.no_grad():
+            z = sae.encode(torch.from_numpy(rows).to(dev, dt)).float().cpu().numpy()
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        counts = np.diff(np.r_[starts, len(ids)])
+        yield ids[starts], np.add.reduceat(z, starts, axis=0) / counts[:, None]
+
+
+def mono_scores(sae: Any, store: Any, hook: str, me: MonoEmbedding, centre: bool = True) -> np.ndarray:
+    """The Monosemanticity Score [d_sae] of every latent over the embedded samples of ``me``."""
+    from saekit.analysis.monosemanticity import MonosemanticityAccumulator, centred_embeddings
+
+    emb = centred_embeddings(me.emb) if centre else me.emb
+    order = np.argsort(me.sample_ids)
+    acc = MonosemanticityAccumulator(int(sae.W_dec.shape[0]), emb.shape[1])
+    for ids, acts in mean_latent_batches(sae, store, hook, me.sample_ids):
+        acc.update(acts, emb[order[np.searchsorted(me.sample_ids, ids, sorter=order)]])
+    return acc.result()
 
 
 def store_dataset(store: Any) -> Any:

@@ -46,6 +46,14 @@ def _check(acts: np.ndarray, emb: np.ndarray) -> None:
             f"got {acts.shape} and {emb.shape}")
 
 
+def centred_embeddings(emb_ND: Any) -> np.ndarray:
+    """Unit embeddings minus their mean over the given images (float64 [N, D]); the score's cosines are then
+    those of the centred vectors, so a random pair of images scores about 0 instead of the common component's
+    cosine (docs/methods.md: why saekit centres by default)."""
+    e = _unit_rows(_as_f64(emb_ND))
+    return e - e.mean(axis=0, keepdims=True)
+
+
 def monosemanticity_score(acts_NL: Any, emb_ND: Any) -> np.ndarray:
     """MS for every latent (column) of ``acts_NL`` against image embeddings ``emb_ND``, in O(N·D·L).
 

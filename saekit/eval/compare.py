@@ -63,7 +63,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     split = common_split(saes, labels, cfg.split, cfg.holdout)
     rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
     metrics = tuple(m for m in SUITES[cfg.suite] if m != "stability")
-    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples)
+    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples,
+                       cfg.ms_centre)
     entries = []
     for name, path, sae in zip(labels, cfg.saes, saes):
         log.info("evaluating %s", name)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from saekit.analysis.monosemanticity import monosemanticity_score
+from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
 from saekit.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
@@ -72,18 +72,20 @@ def chosen_embeddings(rows: EvalRows, enc: Encoded, source: Any, device: str, ma
     return pos, me.emb, me.source
 
 
-def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None
-                    ) -> dict[str, Any]:
-    """MS of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``)."""
+def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None,
+                    centre: bool = True) -> dict[str, Any]:
+    """MS of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``), with the
+    embeddings centred on those samples' mean (``centre``) or the paper's raw cosines."""
     pooled = enc.pooled_z if positions is None else enc.pooled_z[positions]
     if len(pooled) < 2:
         raise SaekitError("the Monosemanticity Score needs at least two evaluated samples")
-    ms = monosemanticity_score(pooled, emb)
+    ms = monosemanticity_score(pooled, centred_embeddings(emb) if centre else emb)
     ok = np.isfinite(ms)
     if not ok.any():
         raise SaekitError("the Monosemanticity Score is undefined for every latent (no latent varies over the samples)")
     v = ms[ok]
     hist, edges = np.histogram(v, bins=np.linspace(-0.2, 1.0, 13))
-    return {"embeddings": source_name, "n_samples": int(len(pooled)), "n_latents": int(ok.sum()),
+    return {"embeddings": source_name, "centred": bool(centre), "n_samples": int(len(pooled)),
+            "n_latents": int(ok.sum()), "std": float(v.std()), "p10": float(np.quantile(v, 0.1)),
             "mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.quantile(v, 0.9)),
             "hist": {"edges": edges.round(3).tolist(), "counts": hist.tolist()}}

@@ -48,6 +48,7 @@ class MetricInputs:
     model: str | None = None  # the SAE's model spec (feature absorption)
     device: str = "cpu"  # where the Monosemanticity Score's encoder runs
     ms_max_samples: int | None = 1024
+    ms_centre: bool = True  # centred embeddings (saekit) or the paper's raw cosines
     ms_cache: dict = field(default_factory=dict)  # the chosen embedding, once for every SAE of a comparison
 
 
@@ -76,8 +77,8 @@ def _metric(name: str, sae: SAE, rows: EvalRows, enc: Encoded, inp: MetricInputs
                 raise SaekitError(f"no independent embedding ({exc}); pass --ms-embeddings hook:OTHER_HOOK, text "
                                   "or FILE.npy") from None
             pos, emb, what = inp.ms_cache[key]
-            return ms_distribution(enc, emb, what, pos)
-        return ms_distribution(enc, sample_embeddings(spec, rows, enc, inp.source), spec)
+            return ms_distribution(enc, emb, what, pos, centre=inp.ms_centre)
+        return ms_distribution(enc, sample_embeddings(spec, rows, enc, inp.source), spec, centre=inp.ms_centre)
     if name == "stability":
         if inp.reference is None:
             return {"skipped": "needs a second SAE (--reference-sae, or several SAEs in `saekit compare`)"}
@@ -137,7 +138,7 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
     reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
     inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
-                       cfg.ms_max_samples)
+                       cfg.ms_max_samples, cfg.ms_centre)
     metrics = run_metrics(sae, rows, SUITES[cfg.suite], inp, strict=cfg.suite != "all", batch_size=cfg.batch_size)
     result = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
               "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}

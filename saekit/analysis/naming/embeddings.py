@@ -68,4 +68,6 @@ def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, mo
             raise
         log.warning("Monosemanticity Score skipped: %s", exc)
         return None, f"Monosemanticity Score skipped: {exc}"
-    return SampleEmbeddings(me.sample_ids, me.emb, me.source), None
+    how = "centred on their mean" if opts.mono_centre else "raw cosines (the paper's)"
+    return SampleEmbeddings(me.sample_ids, me.emb, f"{me.source}; {len(me.sample_ids)} samples, {how}; "
+                                                    "per-sample activation = mean over its tokens"), None

@@ -34,6 +34,9 @@ class NamingOptions:
                 "the SAE sits at another hook, else offline:dinov2-small)"})
     mono_max_samples: int | None = dataclasses.field(default=1024, metadata={
         "help": "samples (a seeded subset) the Monosemanticity Score is computed on"})
+    mono_centre: bool = dataclasses.field(default=True, metadata={
+        "help": "centre the Monosemanticity Score's embeddings on the samples' mean (--no-mono-centre: the paper's "
+                "raw cosines, near-constant on real data; docs/methods.md)"})
     summaries_top_k: int = dataclasses.field(default=16, metadata={
         "help": "top samples kept per latent in the latent summaries"})
     batch_size: int | None = dataclasses.field(default=None, metadata={

@@ -54,22 +54,16 @@ def summaries_and_mono(sae: "SAE", store: "ActivationStore", hook: str, sae_dir:
                        opts: NamingOptions, mono_emb: SampleEmbeddings | None,
                        progress: bool) -> tuple[LatentSummaries, np.ndarray]:
     """The latent summaries (reused from SAE_DIR when fresh) and each latent's Monosemanticity Score
-    (NaN without an embedding), accumulated on the same pass over the store."""
-    from saekit.analysis.monosemanticity import MonosemanticityAccumulator
-
-    on_samples = None
-    acc = None
-    if mono_emb is not None:
-        acc = MonosemanticityAccumulator(int(sae.W_dec.shape[0]), mono_emb.emb.shape[1])
-
-        def on_samples(ids: np.ndarray, smax: Any) -> None:
-            keep = np.isin(ids, mono_emb.ids)  # the embedded subset of the samples
-            acc.update(smax.cpu().numpy()[keep], mono_emb.of(ids[keep]))
+    (NaN without an embedding; saekit.analysis.mono_embedding.mono_scores)."""
+    from saekit.analysis.mono_embedding import MonoEmbedding, mono_scores
 
     summ = load_or_compute(sae, sae_dir, store, hook, min_top_k=opts.top_n,
                            top_k=max(opts.summaries_top_k, opts.top_n), batch_size=opts.batch_size,
-                           seed=opts.seed, progress=progress, on_samples=on_samples)
-    mono = acc.result() if acc is not None else np.full(summ.d_sae, np.nan)
+                           seed=opts.seed, progress=progress)
+    mono = np.full(summ.d_sae, np.nan)
+    if mono_emb is not None:
+        me = MonoEmbedding(mono_emb.ids, mono_emb.emb, mono_emb.described)
+        mono = mono_scores(sae, store, hook, me, centre=opts.mono_centre)
     return summ, mono
 
 
