@@ -68,6 +68,19 @@ def test_add_moves_the_class_logit_linearly_and_monotonically(vision):
         assert row["delta"] == pytest.approx(row["strength"] * 1.5 * gain, rel=1e-3, abs=1e-4)
 
 
+def test_a_given_baseline_replaces_the_unsteered_run(vision):
+    m, inputs, sae, _, _ = vision
+    readout = st.class_logit_readout(CLASS)
+    runs = []
+    with m.hooks({HOOK: lambda a: runs.append(1) or a}):
+        fresh = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 2], mode="add", value=1.5, readout=readout)
+        n_fresh = len(runs)
+        given = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 2], mode="add", value=1.5, readout=readout,
+                                 baseline=readout(m.forward(inputs)))
+    assert n_fresh == 3 and len(runs) - n_fresh == 1 + 2  # the caller's own run, then one per strength
+    assert given.rows == fresh.rows and given.extras == fresh.extras
+
+
 def test_clamp_keeps_the_error_term(vision):
     m, inputs, sae, gain, gains_all = vision
     base = m.forward(inputs)

@@ -150,14 +150,25 @@ def _vision_effect(browser: Any, latent: int, sample: int, mode: str, strength: 
     inputs = _sample_inputs(browser, sample)
     with torch.no_grad():
         base = model.forward(inputs).detach().float()
-        with steering.steer(model, hook, sae, _latents_arg(latent, mode, value), mode=mode, strength=strength):
-            steered = model.forward(inputs).detach().float()
-    b, s = base.reshape(base.shape[0], -1)[0], steered.reshape(steered.shape[0], -1)[0]
+    b = base.reshape(base.shape[0], -1)[0]
+    # The dose-response sweep ends (or, for a negative strength, starts) at the chosen strength, so
+    # its run there is the steered output: kept from the readout instead of a separate forward, and
+    # the unsteered run above is its baseline. Forwards: 1 + DOSE_POINTS.
+    strengths = [float(x) for x in np.linspace(min(0.0, strength), max(0.0, strength), DOSE_POINTS)]
+    outputs: list[torch.Tensor] = []
+    to_direction = steering.direction_readout(b)
+
+    def readout(out: torch.Tensor) -> torch.Tensor:
+        outputs.append(out.detach().float())
+        return to_direction(out)
+
+    dose = steering.dose_response(model, hook, sae, latent, inputs, strengths=strengths, mode=mode, value=value,
+                                  readout=readout, effect_name="cosine to unsteered output",
+                                  baseline=to_direction(base))
+    steered = outputs[strengths.index(strength)]
+    s = steered.reshape(steered.shape[0], -1)[0]
     cos = float(torch.nn.functional.cosine_similarity(b, s, dim=0))
     rel = float((s - b).norm() / b.norm().clamp_min(1e-12))
-    strengths = [float(x) for x in np.linspace(min(0.0, strength), max(0.0, strength), DOSE_POINTS)]
-    dose = steering.dose_response(model, hook, sae, latent, inputs, strengths=strengths, mode=mode, value=value,
-                                  readout=steering.direction_readout(b), effect_name="cosine to unsteered output")
     fig = go.Figure(go.Scatter(x=dose.strengths, y=dose.effects, mode="lines+markers"))
     fig.update_xaxes(title="strength")
     fig.update_yaxes(title="cosine to unsteered output")

@@ -317,8 +317,10 @@ def dose_response(
     readout: Readout | None = None,
     effect_fn: Callable[[], torch.Tensor] | None = None,
     effect_name: str = "effect",
+    baseline: torch.Tensor | None = None,
 ) -> DoseResponse:
     """Run the model once unsteered and once per strength; effect = mean readout, delta = effect - baseline.
+    ``baseline``: the unsteered readout when the caller already has it (saves that run).
 
     Either `readout` (applied to `model.forward(inputs)`) or `effect_fn` (a closure computing the
     effect per sample with the model as it currently is, e.g. a log-probability) must be given.
@@ -339,7 +341,7 @@ def dose_response(
                 return effect_fn().detach().float().cpu()
         return measure_readout(model, inputs, readout)
 
-    base = measure()
+    base = measure() if baseline is None else baseline.detach().float().cpu()
     base_mean = float(base.mean())
     result = DoseResponse(latent=int(latent), mode=mode, effect_name=effect_name,
                           extras={"hook": hook, "value": None if value is None else float(value), "baseline": base_mean})

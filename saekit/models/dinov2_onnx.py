@@ -106,6 +106,7 @@ def _hf_names(model_keys: set[str]) -> dict[str, str]:
 def build_dinov2_from_onnx(onnx_path: str | Path, spec: Dinov2OnnxSpec = Dinov2OnnxSpec()):
     """A `transformers.Dinov2Model` (eval mode, float32) carrying the backbone weights of the ONNX file."""
     from transformers import Dinov2Config, Dinov2Model
+    from transformers.initialization import no_init_weights
 
     inits, by_node = _read_onnx(Path(onnx_path))
     cfg = Dinov2Config(hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
@@ -113,7 +114,8 @@ def build_dinov2_from_onnx(onnx_path: str | Path, spec: Dinov2OnnxSpec = Dinov2O
                        mlp_ratio=spec.mlp_size // spec.hidden_size, patch_size=spec.patch_size,
                        image_size=spec.grid * spec.patch_size, layerscale_value=1.0, use_swiglu_ffn=False,
                        num_register_tokens=0, layer_norm_eps=spec.layer_norm_eps, hidden_act="gelu")
-    model = Dinov2Model(cfg).eval()
+    with no_init_weights():  # every tensor is loaded below (strict check): the random init would be thrown away
+        model = Dinov2Model(cfg).eval()
     names = _hf_names(set(model.state_dict()))
     emb = "backbone.embeddings."
     sd: dict[str, np.ndarray] = {

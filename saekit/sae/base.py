@@ -16,6 +16,7 @@ from torch import nn
 
 from saekit.errors import SaekitError
 from saekit.sae.config import ARCH_CLASSES, SAEConfig
+from saekit.sae.construct import random_init_enabled
 from saekit.sae.normalization import NormState, denormalize, normalize
 
 
@@ -62,7 +63,8 @@ class SAE(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(m))
         self.W_dec = nn.Parameter(torch.empty(m, d))
         self.b_dec = nn.Parameter(torch.zeros(d))
-        self.reset_parameters(torch.Generator().manual_seed(0))
+        if random_init_enabled():  # loaders skip it: they overwrite every tensor (saekit.sae.construct)
+            self.reset_parameters(torch.Generator().manual_seed(0))
 
     # ---- construction ------------------------------------------------------------------------------
     @staticmethod

@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 from saekit.atomic import atomic_file, write_bytes_atomic
 from saekit.errors import SaekitError
 from saekit.jsonfile import read_json_object
-from saekit.sae.config import ARCH_CLASSES, ARCHS, SAEConfig
+from saekit.sae.config import ARCHS, SAEConfig
+from saekit.sae.construct import from_tensors
 
 if TYPE_CHECKING:
     from saekit.sae.base import SAE
@@ -45,20 +46,6 @@ def read_config(directory: str | Path) -> SAEConfig:
     if meta.get("arch") not in ARCHS:
         raise SaekitError(f"{path}: unknown SAE architecture {meta.get('arch')!r} (expected one of {', '.join(ARCHS)})")
     return SAEConfig.from_dict(meta)
-
-
-def from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: str = "checkpoint") -> "SAE":
-    """The ``cfg.arch`` SAE holding ``tensors`` (checked by ``SAE.load_tensors``), built without the
-    random init they would overwrite: the module is laid out on the meta device, then given
-    uninitialised CPU storage that ``load_tensors`` fills (it sets every state tensor)."""
-    arch = ARCH_CLASSES.get(cfg.arch)
-    if arch is None:
-        raise SaekitError(f"unknown SAE architecture {cfg.arch!r} (expected one of {', '.join(ARCH_CLASSES)})")
-    with torch.device("meta"):
-        sae = arch(cfg)
-    sae = sae.to_empty(device="cpu")
-    sae.load_tensors(tensors, where=where)
-    return sae
 
 
 def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":

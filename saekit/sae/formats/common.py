@@ -9,7 +9,7 @@ from typing import Any, Mapping, TYPE_CHECKING
 import torch
 
 from saekit.errors import SaekitError
-from saekit.sae.checkpoint import from_tensors
+from saekit.sae.construct import from_tensors
 from saekit.sae.config import SAEConfig
 
 if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
