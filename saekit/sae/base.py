@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -18,11 +18,6 @@ from saekit.errors import SaekitError
 from saekit.sae.config import ARCH_CLASSES, SAEConfig
 from saekit.sae.construct import random_init_enabled
 from saekit.sae.normalization import NormState, denormalize, normalize
-
-
-def register(cls: type["SAE"]) -> type["SAE"]:
-    ARCH_CLASSES[cls.arch] = cls
-    return cls
 
 
 @dataclass
@@ -50,8 +45,20 @@ class StepOutput:
 
 
 class SAE(nn.Module):
+    """The base of every architecture. A subclass names itself in its class statement, which also
+    registers it in ARCH_CLASSES: ``class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae"})``."""
+
     arch: ClassVar[str] = ""
     extra_tensors: ClassVar[dict[str, str]] = {}  # name -> "scalar" | "d_sae"
+
+    def __init_subclass__(cls, arch: str | None = None, extra_tensors: dict[str, str] | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if extra_tensors is not None:
+            cls.extra_tensors = extra_tensors
+        if arch is not None:
+            cls.arch = arch
+            ARCH_CLASSES[arch] = cls
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()

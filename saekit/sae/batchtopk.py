@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import SAE, StepOutput, TrainContext, register
+from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
 from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_batch_topk
 
@@ -17,10 +17,7 @@ from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training
 THRESHOLD_EMA = 0.99
 
 
-@register
-class BatchTopKSAE(SAE):
-    arch = "batchtopk"
-    extra_tensors = {"threshold": "scalar"}
+class BatchTopKSAE(SAE, arch="batchtopk", extra_tensors={"threshold": "scalar"}):
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

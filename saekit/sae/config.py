@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from saekit.sae.base import SAE
 
 ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka", "gated")
-#: arch name -> SAE subclass; each architecture module registers its class (saekit.sae.base.register)
+#: arch name -> SAE subclass; each architecture registers its class by naming its arch (class X(SAE, arch="x"))
 ARCH_CLASSES: dict[str, type["SAE"]] = {}
 NORMALIZATIONS = ("scale", "layernorm", "none")
 TOPK_STYLE = ("topk", "batchtopk", "matryoshka")

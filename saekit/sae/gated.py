@@ -14,14 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from saekit.sae.base import SAE, StepOutput, TrainContext, register
+from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
 
 
-@register
-class GatedSAE(SAE):
-    arch = "gated"
-    extra_tensors = {"b_mag": "d_sae", "r_mag": "d_sae"}
+class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae", "r_mag": "d_sae"}):
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from saekit.sae.base import SAE, StepOutput, TrainContext, register
+from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
 
 
@@ -49,10 +49,7 @@ class _Step(torch.autograd.Function):
         return torch.zeros_like(pre), grad_theta, None
 
 
-@register
-class JumpReLUSAE(SAE):
-    arch = "jumprelu"
-    extra_tensors = {"log_threshold": "d_sae"}
+class JumpReLUSAE(SAE, arch="jumprelu", extra_tensors={"log_threshold": "d_sae"}):
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import TrainContext, register
+from saekit.sae.base import TrainContext
 from saekit.sae.batchtopk import BatchTopKSAE
 from saekit.sae.sparse_ops import SparseCode
 from saekit.sae.topk_training import decode_code
 
 
-@register
-class MatryoshkaSAE(BatchTopKSAE):
-    arch = "matryoshka"
+class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
 
     def _loss(self, xn_BD, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
         ends = torch.tensor(self.cfg.matryoshka_prefixes, device=code.col.device)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import SAE, StepOutput, TrainContext, register
+from saekit.sae.base import SAE, StepOutput, TrainContext
 
 
-@register
-class ReLUSAE(SAE):
-    arch = "relu"
+class ReLUSAE(SAE, arch="relu"):
 
     @property
     def constrain_decoder(self) -> bool:

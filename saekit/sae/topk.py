@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import SAE, StepOutput, TrainContext, register
+from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_topk
 
 
-@register
-class TopKSAE(SAE):
-    arch = "topk"
+class TopKSAE(SAE, arch="topk"):
 
     def _encode_sparse_n(self, xn_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vals, idx = self.pre_acts(xn_BD).topk(self.cfg.k, dim=1)
