@@ -108,7 +108,7 @@ def _find_tower(root: nn.Module, name: str, backbones: Sequence[str], final_norm
         tower = _sub(root, bb)
         if tower is None:
             continue
-        lpath, layers = _first_sub(tower, _LAYER_LISTS)
+        _, layers = _first_sub(tower, _LAYER_LISTS)
         if layers is None or not isinstance(layers, nn.ModuleList):
             continue
         npath, norm = _first_sub(tower, final_norms)
