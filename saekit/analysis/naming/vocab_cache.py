@@ -9,7 +9,6 @@ miss, never a wrong hit. Files live in ``$SAEKIT_CACHE/vocab_embeddings/`` (defa
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from saekit.atomic import atomic_file
+from saekit.results.fingerprint import fingerprint as shared_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,8 @@ def cache_dir() -> Path | None:
 
 
 def fingerprint(encoder_name: str, probe_emb: np.ndarray, words: Sequence[str]) -> str:
-    h = hashlib.sha256(encoder_name.encode())
-    h.update(np.round(np.asarray(probe_emb, np.float64).ravel(), 3).tobytes())
-    h.update("\n".join(words).encode())
-    return h.hexdigest()[:32]
+    return shared_fingerprint(encoder_name, np.round(np.asarray(probe_emb, np.float64).ravel(), 3),
+                              "\n".join(words), length=32)
 
 
 def encoder_name(text_space: object, fallback: str) -> str:
