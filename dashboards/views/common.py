@@ -1,11 +1,14 @@
 """Small building blocks every page uses, so the pages look alike."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import quote
 
 import plotly.graph_objects as go
 from dash import dcc, html
+
+if TYPE_CHECKING:
+    from dashboards.context import Browser
 
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 ACCENT = "#d9480f"
@@ -73,7 +76,7 @@ def sample_href(sample_id: int) -> str:
     return f"/sample/{int(sample_id)}"
 
 
-def feature_link(browser: Any, latent: int, class_name: str = "feature-link") -> dcc.Link:
+def feature_link(browser: Browser, latent: int, class_name: str = "feature-link") -> dcc.Link:
     return dcc.Link(browser.label(int(latent)), href=feature_href(latent), className=class_name)
 
 

@@ -1,11 +1,14 @@
 """/ : every latent in one server-side paginated, sortable, filterable, searchable table."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
 from dashboards.views.common import card, page
+
+if TYPE_CHECKING:
+    from dashboards.context import Browser
 
 PAGE_SIZE = 25
 
@@ -25,7 +28,7 @@ def _count(n: int) -> str:
     return f"{n:,} latent{'' if n == 1 else 's'}"
 
 
-def layout(browser: Any, search: str = "") -> html.Div:
+def layout(browser: Browser, search: str = "") -> html.Div:
     cat = browser.catalog
     n_live = int((cat.freq > 0).sum())
     first = cat.query(search=search, page=0, page_size=PAGE_SIZE)
@@ -65,7 +68,7 @@ def layout(browser: Any, search: str = "") -> html.Div:
                 subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook}")
 
 
-def register(app: Any, browser: Any) -> None:
+def register(app: Any, browser: Browser) -> None:
     cat = browser.catalog
 
     @app.callback(

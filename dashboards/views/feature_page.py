@@ -1,7 +1,7 @@
 """/feature/<i> : one latent's top examples, quantile samples, histogram, names, neighbours, classes."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,10 +12,13 @@ from dashboards.views.common import (card, class_href, feature_href, feature_lin
                                      token_highlights)
 from saekit.results.names import Explanation, LatentName
 
+if TYPE_CHECKING:
+    from dashboards.context import Browser
+
 TOP_SHOWN = 16
 
 
-def layout(browser: Any, latent: int) -> html.Div:
+def layout(browser: Browser, latent: int) -> html.Div:
     s = browser.summaries
     if not 0 <= latent < browser.inputs.d_sae:
         return not_found(f"There is no latent #{latent}.",
@@ -55,7 +58,7 @@ def layout(browser: Any, latent: int) -> html.Div:
                 f"hook {browser.inputs.hook}", actions=nav)
 
 
-def _top_examples(browser: Any, latent: int) -> Any:
+def _top_examples(browser: Browser, latent: int) -> Any:
     s = browser.summaries
     ids = np.asarray(s.top_sample_ids[latent][:TOP_SHOWN])
     vals = np.asarray(s.top_values[latent][:TOP_SHOWN])
@@ -107,7 +110,7 @@ def _explanation(ex: Explanation) -> Any:
     return html.Div(parts)
 
 
-def _quantiles(browser: Any, latent: int) -> Any:
+def _quantiles(browser: Browser, latent: int) -> Any:
     s = browser.summaries
     q_ids = np.asarray(s.quantile_sample_ids[latent])
     q_vals = np.asarray(s.quantile_values[latent])
@@ -129,12 +132,12 @@ def _quantiles(browser: Any, latent: int) -> Any:
     return html.Div(rows) if rows else html.Div("No samples (the latent never fires).", className="muted")
 
 
-def _snippet(browser: Any, sid: int, n: int = 120) -> str:
+def _snippet(browser: Browser, sid: int, n: int = 120) -> str:
     text = (browser.samples.record(sid) or {}).get("text") or ""
     return text[:n] + ("…" if len(text) > n else "")
 
 
-def _histogram(browser: Any, latent: int) -> go.Figure:
+def _histogram(browser: Browser, latent: int) -> go.Figure:
     s = browser.summaries
     edges = np.asarray(s.hist_edges, dtype=np.float64) * float(s.max_act[latent])
     counts = np.asarray(s.hist_counts[latent], dtype=np.float64)
@@ -153,7 +156,7 @@ def _candidates(entry: LatentName | None) -> Any:
                        html.Tbody(rows)], className="simple-table")
 
 
-def _neighbours(browser: Any, latent: int) -> Any:
+def _neighbours(browser: Browser, latent: int) -> Any:
     s = browser.summaries
     rows = []
     for j, c in zip(np.asarray(s.neighbours[latent]), np.asarray(s.neighbour_cos[latent])):
@@ -166,7 +169,7 @@ def _neighbours(browser: Any, latent: int) -> Any:
                        html.Tbody(rows)], className="simple-table")
 
 
-def _classes(browser: Any, latent: int) -> Any:
+def _classes(browser: Browser, latent: int) -> Any:
     if browser.inputs.audit is None:
         return html.Div("No audit loaded (launch with --audit DIR from `saekit audit`).", className="muted")
     roles = browser.class_roles.get(latent, [])

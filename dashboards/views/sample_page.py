@@ -1,10 +1,13 @@
 """/sample/<id> : one sample, the latents that fire most on it, and links to steer it."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from dash import dcc, html
+
+if TYPE_CHECKING:
+    from dashboards.context import Browser
 
 from dashboards.views.common import (card, class_href, feature_link, img_src, not_found, page, thumb,
                                      token_highlights)
@@ -12,7 +15,7 @@ from dashboards.views.common import (card, class_href, feature_link, img_src, no
 N_LATENTS = 12
 
 
-def strongest_latents(browser: Any, sample_id: int, n: int = N_LATENTS) -> list[tuple[int, float]]:
+def strongest_latents(browser: Browser, sample_id: int, n: int = N_LATENTS) -> list[tuple[int, float]]:
     """(latent, max activation on the sample), strongest first: from the SAE when loaded, else from
     the latents that list the sample among their top examples."""
     z = browser.samples.encode_sample(sample_id)
@@ -27,7 +30,7 @@ def strongest_latents(browser: Any, sample_id: int, n: int = N_LATENTS) -> list[
     return [(int(lat[i]), float(vals[i])) for i in order]
 
 
-def layout(browser: Any, sample_id: int) -> html.Div:
+def layout(browser: Browser, sample_id: int) -> html.Div:
     rec = browser.samples.record(sample_id)
     if rec is None:
         return not_found(f"There is no sample {sample_id} in the store.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -17,6 +17,9 @@ from dash import Input, Output, dcc, html
 
 from dashboards.views.common import card, feature_link, figure_style, graph, img_src, notice, page, sample_href
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from dashboards.context import Browser
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def _int(x: Any, default: int) -> int:
         return default
 
 
-def layout(browser: Any, search: str | None = None) -> html.Div:
+def layout(browser: Browser, search: str | None = None) -> html.Div:
     q = _query(search)
     s = browser.summaries
     default_latent = int(np.argmax(np.asarray(s.freq))) if browser.inputs.d_sae else 0
@@ -79,7 +82,7 @@ def layout(browser: Any, search: str | None = None) -> html.Div:
                 subtitle="clamp, add or ablate one SAE latent and compare with the unsteered model")
 
 
-def register(app: Any, browser: Any) -> None:
+def register(app: Any, browser: Browser) -> None:
     @app.callback(
         Output("steer-output", "children"),
         Input("steer-latent", "value"),
@@ -92,7 +95,7 @@ def register(app: Any, browser: Any) -> None:
         return render_effect(browser, latent, sample, mode, strength, prompt)
 
 
-def render_effect(browser: Any, latent: Any, sample: Any, mode: Any, strength: Any, prompt: Any = "") -> Any:
+def render_effect(browser: Browser, latent: Any, sample: Any, mode: Any, strength: Any, prompt: Any = "") -> Any:
     """The effect panel for one choice of controls (also what the benchmark times)."""
     d_sae = browser.inputs.d_sae
     if latent is None or not isinstance(latent, (int, float)) or not 0 <= int(latent) < d_sae:
@@ -129,7 +132,7 @@ def _latents_arg(latent: int, mode: str, value: float) -> Any:
     return [latent] if mode == "ablate" else {latent: value}
 
 
-def _sample_inputs(browser: Any, sample: int) -> Any:
+def _sample_inputs(browser: Browser, sample: int) -> Any:
     from saekit.data import Sample
 
     rec = browser.samples.record(sample) or {}
@@ -140,7 +143,7 @@ def _sample_inputs(browser: Any, sample: int) -> Any:
     return browser.inputs.get_model().prepare([smp])
 
 
-def _vision_effect(browser: Any, latent: int, sample: int, mode: str, strength: float) -> Any:
+def _vision_effect(browser: Browser, latent: int, sample: int, mode: str, strength: float) -> Any:
     import torch
 
     from saekit.analysis import steering
@@ -215,7 +218,7 @@ def _class_table(labels: list[str], base: Any, steered: Any) -> html.Table:
                       className="simple-table")
 
 
-def _text_effect(browser: Any, latent: int, sample: int, mode: str, strength: float, prompt: str) -> Any:
+def _text_effect(browser: Browser, latent: int, sample: int, mode: str, strength: float, prompt: str) -> Any:
     from saekit.analysis import steering
 
     model, sae, hook = browser.inputs.get_model(), browser.inputs.sae, browser.inputs.hook

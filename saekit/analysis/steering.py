@@ -68,11 +68,11 @@ class SteerSpec:
 # ----------------------------------------------------------------------------- validation
 
 
-def _sae_hook(sae: Any) -> str:
+def _sae_hook(sae: SAE) -> str:
     return str(getattr(getattr(sae, "cfg", None), "hook", "") or "")
 
 
-def _sae_dims(sae: Any) -> tuple[int, int]:
+def _sae_dims(sae: SAE) -> tuple[int, int]:
     cfg = getattr(sae, "cfg", None)
     if cfg is not None and getattr(cfg, "d_in", None) and getattr(cfg, "d_sae", None):
         return int(cfg.d_in), int(cfg.d_sae)
@@ -149,7 +149,7 @@ def position_mask(positions: Positions, batch: int, n_tokens: int, device: torch
     return mask
 
 
-def _decode(sae: Any, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _decode(sae: SAE, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """sae.decode(z, x) when the SAE takes the raw input (to undo per-row normalisation), else decode(z)."""
     try:
         return sae.decode(z, x)

@@ -11,14 +11,14 @@ if TYPE_CHECKING:
     from saekit.models.tl_lm import TLModel
 
 
-def _tokenizer(model: Any) -> Any:
+def _tokenizer(model: TLModel) -> Any:
     tok = getattr(model, "tokenizer", None)
     if tok is None:
         raise SaekitError(f"model {getattr(model, 'model_id', '?')} has no tokenizer: generation needs a text model")
     return tok
 
 
-def _text_inputs(model: Any, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+def _text_inputs(model: TLModel, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
     from saekit.data import Sample
 
     samples = [Sample(id=i, source="prompt", label=None, text=p, image=None) for i, p in enumerate(prompts)]

@@ -14,13 +14,16 @@ import json
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from saekit.atomic import atomic_file, write_json_atomic
 from saekit.errors import SaekitError
 from saekit.models.text_encoder import encode_batched, embed_texts, unit_rows as _unit
+
+if TYPE_CHECKING:
+    from saekit.models.hf_vision import HFVisionModel
 
 FORMAT_VERSION = 1
 
@@ -126,7 +129,7 @@ class ClipTextSpace(TextSpace):
 
     kind = "clip"
 
-    def __init__(self, model: Any, spec: str = ""):
+    def __init__(self, model: HFVisionModel, spec: str = ""):
         if getattr(model, "modality", None) != "image-text" or not hasattr(model, "embed_texts"):
             raise SaekitError(f"{spec or model!r} has no text tower; fit a text map with `saekit align` instead")
         self.model = model

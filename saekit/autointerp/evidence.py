@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from saekit.results.summaries import LatentSummaries
+    from saekit.sae import SAE
+    from stores import ActivationStore
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,8 @@ def summaries_top_k(n_explain: int, n_positive: int) -> int:
 class EvidenceBuilder:
     """Splits each latent's top samples and finds non-activating samples in a random pool."""
 
-    def __init__(self, sae: Any, store: Any, hook: str, summaries: Any, n_explain: int, n_positive: int,
-                 n_negative: int, seed: int = 0, pool_size: int | None = None):
+    def __init__(self, sae: SAE, store: ActivationStore, hook: str, summaries: LatentSummaries, n_explain: int,
+                 n_positive: int, n_negative: int, seed: int = 0, pool_size: int | None = None):
         self.summaries = summaries
         self.n_explain, self.n_positive, self.n_negative = n_explain, n_positive, n_negative
         self.seed = seed
@@ -54,7 +59,7 @@ class EvidenceBuilder:
         self.pool_ids = rng.permutation(ids)[: min(pool, len(ids))]
         self.pool_max = self._pool_max(sae, store, hook)  # [P, d_sae]
 
-    def _pool_max(self, sae: Any, store: Any, hook: str) -> np.ndarray:
+    def _pool_max(self, sae: SAE, store: ActivationStore, hook: str) -> np.ndarray:
         import torch
 
         device = sae.W_dec.device

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,11 @@ from saekit.autointerp.prompts import explain_messages, parse_explanation
 from saekit.autointerp.runner import CallRunner, TokenCount
 from saekit.errors import SaekitError
 
+if TYPE_CHECKING:
+    from saekit.data import Dataset
+    from saekit.results.summaries import LatentSummaries
+    from stores import ActivationStore
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +48,7 @@ class ExplainResult:
     seconds: float
 
 
-def _renderer(cfg: ExplainConfig, store: Any, client: ChatClient, tokenizer: Any, dataset: Any):
+def _renderer(cfg: ExplainConfig, store: ActivationStore, client: ChatClient, tokenizer: Any, dataset: Dataset | None):
     from saekit.autointerp.render import ImageRenderer, TextRenderer
     from saekit.results.store_meta import StoreMetadata
 
@@ -59,7 +64,7 @@ def _renderer(cfg: ExplainConfig, store: Any, client: ChatClient, tokenizer: Any
     return TextRenderer(store, tokenizer, context_tokens=cfg.context_tokens)
 
 
-def _pick_latents(cfg: ExplainConfig, summ: Any) -> list[int]:
+def _pick_latents(cfg: ExplainConfig, summ: LatentSummaries) -> list[int]:
     if cfg.latents:
         bad = [i for i in cfg.latents if i >= summ.d_sae]
         if bad:
@@ -102,7 +107,7 @@ def explain_latent(ev: LatentEvidence, renderer: Any, runner: CallRunner, cfg: E
 
 
 def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: Any = None,
-            dataset: Any = None) -> ExplainResult:
+            dataset: Dataset | None = None) -> ExplainResult:
     """Explain and score latents (see the module docstring). `client`, `tokenizer` and `dataset`
     override what the config and the store would load (tests, notebooks)."""
     from tqdm.auto import tqdm

@@ -29,7 +29,7 @@ def explanation_of(rec: dict[str, Any], client: str, latent: int) -> Explanation
     return decode(Explanation, block, f"explanation of latent {latent}")
 
 
-def _base_doc(cfg: ExplainConfig, summ: Any, store: Any) -> NamesDocument:
+def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore) -> NamesDocument:
     return NamesDocument(
         sae=SaeRef(path=str(cfg.sae), fingerprint=summ.sae_fingerprint, hook=summ.hook, d_sae=summ.d_sae),
         store=StoreRef(path=str(cfg.store), fingerprint=summ.store_fingerprint,

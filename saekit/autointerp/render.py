@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saekit.autointerp.evidence import Example
 from saekit.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.data import Dataset
+    from stores import ActivationStore
 
 OPEN, CLOSE = "<<", ">>"
 
@@ -67,7 +71,7 @@ def tokenizer_only(model_id: str) -> Any:
 class TextRenderer:
     modality = "text"
 
-    def __init__(self, store: Any, tokenizer: Any = None, context_tokens: int = 16):
+    def __init__(self, store: ActivationStore, tokenizer: Any = None, context_tokens: int = 16):
         from saekit.analysis.naming import TokenSource
 
         self.source = TokenSource(store, tokenizer or tokenizer_only(str(store.attrs.get("model_id", ""))))
@@ -125,7 +129,7 @@ class TextRenderer:
 class ImageRenderer:
     modality = "image"
 
-    def __init__(self, store: Any, dataset: Any = None, px: int = 224):
+    def __init__(self, store: ActivationStore, dataset: Dataset | None = None, px: int = 224):
         from saekit.analysis.naming import ImageSource
 
         self.images = ImageSource(store, dataset)

@@ -22,6 +22,7 @@ from saekit.errors import SaekitError
 from saekit.sae import SAE
 
 if TYPE_CHECKING:
+    from saekit.data import Dataset
     from saekit.data import Sample
     from saekit.models.base import HookedModel
 
@@ -53,7 +54,7 @@ def _splice(sae: SAE, mask_BT: torch.Tensor | None, mode: str) -> Callable[[torc
     return fn
 
 
-def _token_mask(model: Any, inputs: dict, sae: SAE) -> torch.Tensor | None:
+def _token_mask(model: HookedModel, inputs: dict, sae: SAE) -> torch.Tensor | None:
     sel = sae.cfg.tokens or "all"
     if sel not in ("all", "cls", "patches", "nonspecial"):
         return None
@@ -63,7 +64,7 @@ def _token_mask(model: Any, inputs: dict, sae: SAE) -> torch.Tensor | None:
         return None
 
 
-def _has_class_head(model: Any) -> bool:
+def _has_class_head(model: HookedModel) -> bool:
     mod = getattr(model, "module", None)
     return mod is not None and (hasattr(mod, "classifier") or type(mod).__name__.endswith("ForImageClassification"))
 
@@ -137,7 +138,7 @@ def evaluate_downstream(sae: SAE, model: HookedModel, samples: Sequence[Sample],
     return res
 
 
-def split_samples(dataset: Any, split: dict[str, Any], n: int) -> list[Any]:
+def split_samples(dataset: Dataset | None, split: dict[str, Any], n: int) -> list[Any]:
     """The first n dataset samples on the evaluated side of ``split`` (store sample ids = dataset indices)."""
     import numpy as np
 

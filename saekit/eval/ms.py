@@ -14,7 +14,7 @@ the samples' texts for text stores), on at most ``max_samples`` of the evaluated
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,8 +23,11 @@ from saekit.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 
+if TYPE_CHECKING:
+    from stores import ActivationStore
 
-def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Any) -> np.ndarray:
+
+def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: ActivationStore) -> np.ndarray:
     """Embeddings [S, D] aligned with enc.sample_ids."""
     ids = enc.sample_ids
     if spec.startswith("hook:"):
@@ -52,7 +55,7 @@ def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Any) -> n
     return np.asarray(emb[ids], dtype=np.float64)
 
 
-def chosen_embeddings(rows: EvalRows, enc: Encoded, source: Any, device: str, max_samples: int | None,
+def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, device: str, max_samples: int | None,
                       seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
     saekit.analysis.mono_embedding chooses for the store's model."""

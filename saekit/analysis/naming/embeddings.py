@@ -14,6 +14,7 @@ from saekit.analysis.naming.text_side import TextSide
 from saekit.errors import SaekitError
 
 if TYPE_CHECKING:
+    from saekit.data import Dataset
     from stores import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def text_space_embeddings(store: "ActivationStore", side: TextSide, progress: bo
 
 
 def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, modality: str, side: TextSide,
-                    dataset: Any, device: str) -> tuple[SampleEmbeddings | None, str | None]:
+                    dataset: Dataset | None, device: str) -> tuple[SampleEmbeddings | None, str | None]:
     """What the Monosemanticity Score compares samples by: an embedding independent of the SAE's input
     (saekit.analysis.mono_embedding), and a note when none could be had (then the score is skipped;
     an explicit --mono-hook / --mono-encoder that fails is an error instead)."""

@@ -18,6 +18,7 @@ from saekit.models.text_encoder import unit_rows
 
 if TYPE_CHECKING:
     from saekit.analysis.summaries import LatentSummaries
+    from saekit.data import Dataset
     from saekit.sae import SAE
     from stores import ActivationStore
 
@@ -31,7 +32,7 @@ def decoder_ok(side: TextSide, sae: "SAE", hook: str) -> bool:
 
 
 def choose_method(method: str, side: TextSide, sae: "SAE", hook: str, in_text_space: SampleEmbeddings | None,
-                  store: "ActivationStore", dataset: Any) -> str:
+                  store: "ActivationStore", dataset: Dataset | None) -> str:
     """``method`` itself, or for "auto": "top-images" when the samples' embeddings can be had, else "decoder"."""
     if method != "auto":
         return method
@@ -50,7 +51,7 @@ def decoder_query(side: TextSide, sae: "SAE", hook: str, live: np.ndarray, metho
     return unit_rows(side.space.direction_to_text(W))
 
 
-def _clip_image_embeddings(store: "ActivationStore", side: TextSide, dataset: Any, top_ids: np.ndarray,
+def _clip_image_embeddings(store: "ActivationStore", side: TextSide, dataset: Dataset | None, top_ids: np.ndarray,
                            seed: int) -> tuple[SampleEmbeddings, np.ndarray]:
     """CLIP without image_embeds in the store: embed the images involved with its own tower."""
     src = ImageSource(store, dataset)
@@ -80,7 +81,8 @@ def _text_sample_embeddings(store: "ActivationStore", side: TextSide, summ: "Lat
 
 
 def top_samples_query(store: "ActivationStore", side: TextSide, summ: "LatentSummaries", live: np.ndarray,
-                      top_n: int, in_text_space: SampleEmbeddings | None, dataset: Any, seed: int) -> np.ndarray:
+                      top_n: int, in_text_space: SampleEmbeddings | None, dataset: Dataset | None,
+                      seed: int) -> np.ndarray:
     top_ids = summ.top_sample_ids[live, :top_n]
     space = side.space
     if space is None:
@@ -102,7 +104,7 @@ def top_samples_query(store: "ActivationStore", side: TextSide, summ: "LatentSum
 
 def build_query(method: str, side: TextSide, sae: "SAE", hook: str, store: "ActivationStore",
                 summ: "LatentSummaries", live: np.ndarray, top_n: int, in_text_space: SampleEmbeddings | None,
-                dataset: Any, seed: int) -> np.ndarray:
+                dataset: Dataset | None, seed: int) -> np.ndarray:
     """The query per live latent [len(live), D]: one of the two, or for "both" their sum."""
     queries = []
     if method in ("decoder", "both"):

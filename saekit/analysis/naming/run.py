@@ -29,6 +29,7 @@ from saekit.results.store_meta import StoreMetadata
 
 if TYPE_CHECKING:
     from saekit.analysis.alignment import TextSpace
+    from saekit.data import Dataset
     from saekit.models.text_encoder import TextEncoder
     from saekit.sae import SAE
     from stores import ActivationStore
@@ -87,7 +88,7 @@ def run_naming(
     vocab: Sequence[str] | str | os.PathLike | None = None,
     text_space: "TextSpace | str | os.PathLike | None" = None,
     text_encoder: "TextEncoder | str" = "offline:minilm",
-    dataset: Any = None,
+    dataset: Dataset | None = None,
     tokenizer: Any = None,
     cfg: NamingOptions = NamingOptions(),
     device: str = "cpu",

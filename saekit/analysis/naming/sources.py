@@ -13,6 +13,7 @@ from saekit.imaging import heat_overlay, place_on_grid, save_png, store_view
 if TYPE_CHECKING:
     from PIL import Image
 
+    from saekit.data import Dataset
     from stores import ActivationStore
 
 
@@ -20,7 +21,7 @@ class ImageSource:
     """Reloads the images of a store's samples from the dataset spec recorded at capture (attrs
     ``data``), as the model saw them (resize short side, centre crop to the model's input size)."""
 
-    def __init__(self, store: "ActivationStore", dataset: Any = None):
+    def __init__(self, store: "ActivationStore", dataset: Dataset | None = None):
         self.attrs = dict(store.attrs)
         self.problem: str | None = None
         self.ds = dataset
