@@ -142,7 +142,7 @@ def worker_saekit(work: Path, meta: dict) -> dict:
     cfg = TrainConfig(store=meta["store"], hook=meta["hook"], arch="topk", k=K, expansion=EXPANSION,
                       tokens=meta["steps"] * BATCH, batch_size=BATCH, lr=meta["lr"], out=str(out), device="cpu",
                       progress=False, seed=0, holdout=meta["holdout"], data_on_device=meta["data_on_device"],
-                      **meta["saekit_cfg"])
+                      ).replace(**meta["saekit_cfg"])
     t0 = time.perf_counter()
     sae = train(cfg)
     wall = time.perf_counter() - t0

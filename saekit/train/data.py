@@ -149,7 +149,7 @@ class BatchStream:
 
     def __init__(
         self, source: BatchSource, hook: str, global_batch: int, seed: int, n_partitions: int, rank: int,
-        world_size: int, epoch: int = 0, position: int = 0, index_only: bool = False,
+        world_size: int, epoch: int = 0, position: int = 0, index_only: bool = False, buffer_rows: int | None = None,
     ):
         if n_partitions % world_size:
             raise SaekitError(f"data partitions ({n_partitions}) must be a multiple of the world size ({world_size})")
@@ -164,6 +164,7 @@ class BatchStream:
         self.n_partitions = n_partitions
         self.epoch, self.position = epoch, position
         self.index_only = index_only
+        self.buffer_rows = buffer_rows  # rows mixed per shuffle window (None: the store's default)
         self._iters: list[Iterator[Any]] | None = None
 
     def _open_epoch(self) -> None:
@@ -171,7 +172,7 @@ class BatchStream:
             self._iters = [
                 iter(self.source.row_order(
                     self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
-                    world_size=self.n_partitions, drop_last=True,
+                    world_size=self.n_partitions, drop_last=True, buffer_rows=self.buffer_rows,
                 ))
                 for p in self.partitions
             ]
@@ -179,7 +180,7 @@ class BatchStream:
         self._iters = [
             iter(self.source.iter_batches(
                 self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
-                world_size=self.n_partitions, drop_last=True, with_index=True, raw=True,
+                world_size=self.n_partitions, drop_last=True, with_index=True, raw=True, buffer_rows=self.buffer_rows,
             ))
             for p in self.partitions
         ]

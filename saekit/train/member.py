@@ -118,7 +118,9 @@ class Member:
         self.sae = sae = SAE.create(sae_cfg, seed=cfg.seed).to(device)
         sae.train()
         self.lr = cfg.lr if cfg.lr is not None else auto_lr(sae_cfg.d_sae)
-        self.opt = torch.optim.Adam(sae.parameters(), lr=self.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+        # fused: one kernel per parameter instead of ~8 elementwise passes (4x faster on this CPU)
+        self.opt = torch.optim.Adam(sae.parameters(), lr=self.lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                    fused=device.type in ("cpu", "cuda") or None)
         self.n_steps = cfg.n_steps
         self.warmup = cfg.warmup_steps if cfg.warmup_steps is not None else default_warmup(self.n_steps)
         dead_tokens = cfg.dead_tokens if cfg.dead_tokens is not None else max(cfg.batch_size, min(10_000_000, cfg.tokens // 10))

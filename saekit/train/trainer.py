@@ -101,6 +101,12 @@ def _load_states(cfgs: list[TrainConfig], info: D.DistInfo) -> list[dict[str, An
     return states
 
 
+def shuffle_buffer_rows(cfg: TrainConfig, source: BatchSource) -> int:
+    """--shuffle-buffer-mib in rows of the stored dtype."""
+    itemsize = 4 if getattr(source, "dtype", "float32") == "float32" else 2
+    return max(1, int(cfg.shuffle_buffer_mib * 2**20) // (source.d(cfg.hook) * itemsize))
+
+
 def open_feed(cfg: TrainConfig, source: BatchSource, device: torch.device, n_parts: int, info: D.DistInfo,
               epoch: int, position: int) -> BatchFeed:
     """The device-resident feed when --data-on-device allows and the rows fit, else the streaming feed.
@@ -114,7 +120,8 @@ def open_feed(cfg: TrainConfig, source: BatchSource, device: torch.device, n_par
     log.info("input: %s (%s rows of %.2f GiB, budget %.2f GiB)", "device-resident" if resident else "streaming",
              source.n_rows(cfg.hook), need / 2**30, budget / 2**30)
     stream = BatchStream(source, cfg.hook, cfg.batch_size, cfg.seed, n_parts, info.rank, info.world_size,
-                         epoch=epoch, position=position, index_only=resident)
+                         epoch=epoch, position=position, index_only=resident,
+                         buffer_rows=shuffle_buffer_rows(cfg, rows_source))
     if resident:
         used = source.kept_rows(cfg.hook) if isinstance(source, SplitView) else None
         return ResidentFeed(load_rows(rows_source, cfg.hook, device, used), stream, device)
