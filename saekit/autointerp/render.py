@@ -4,7 +4,6 @@ dataset has one. Images and tokens come from the same code the `name` command us
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from saekit.autointerp.evidence import Example
 from saekit.errors import SaekitError
+from saekit.imaging import to_png
 
 if TYPE_CHECKING:
     from saekit.data import Dataset
@@ -143,18 +143,16 @@ class ImageRenderer:
         return " ".join(str(rec.get("text") or "").split())[:200]
 
     def explain_view(self, ex: Example, max_act: float) -> Shown:
-        buf = io.BytesIO()
         acts = ex.token_acts if ex.token_acts is not None else np.zeros(0, np.float32)
         pos = ex.positions if ex.positions is not None else np.zeros(0, np.int64)
-        self.images.heatmap_png(ex.sample_id, acts, pos, max_act, buf, self.px)
-        return Shown(self.caption(ex.sample_id), data_url(buf.getvalue()))
+        image = self.images.heatmap_image(ex.sample_id, acts, pos, max_act, self.px)
+        return Shown(self.caption(ex.sample_id), data_url(to_png(image)))
 
     def plain_view(self, ex: Example, rng: np.random.Generator) -> Shown:
         from PIL import Image
 
-        buf = io.BytesIO()
-        self.images.model_view(ex.sample_id).resize((self.px, self.px), Image.BICUBIC).save(buf, format="PNG")
-        return Shown(self.caption(ex.sample_id), data_url(buf.getvalue()))
+        image = self.images.model_view(ex.sample_id).resize((self.px, self.px), Image.BICUBIC)
+        return Shown(self.caption(ex.sample_id), data_url(to_png(image)))
 
     def fuzz_view(self, ex: Example, correct: bool, rng: np.random.Generator) -> Shown | None:
         return None  # fuzzing is defined for text

@@ -61,15 +61,20 @@ class ImageSource:
         self._cache[sid] = img
         return img
 
-    def heatmap_png(self, sample_id: int, token_acts: np.ndarray, positions: np.ndarray, vmax: float,
-                    path: Path, px: int = 128) -> bool:
-        """Write the image with the per-patch activations shaded on it (``heat_overlay``); False if
-        the store has no patch grid (the plain image is written)."""
+    def heatmap_image(self, sample_id: int, token_acts: np.ndarray, positions: np.ndarray, vmax: float,
+                      px: int = 128) -> "Image.Image":
+        """The image as the model saw it with the per-patch activations shaded on it
+        (``heat_overlay``); the plain image if the store has no patch grid."""
         from PIL import Image
 
         img = self.model_view(sample_id).resize((px, px), Image.BICUBIC)
         grid = place_on_grid(token_acts, positions, self.grid, self.n_prefix) if self.grid is not None else None
-        save_png(heat_overlay(img, grid, vmax), path)
+        return heat_overlay(img, grid, vmax)
+
+    def heatmap_png(self, sample_id: int, token_acts: np.ndarray, positions: np.ndarray, vmax: float,
+                    path: Path, px: int = 128) -> bool:
+        """Write ``heatmap_image`` as a PNG at ``path``; False if the store has no patch grid."""
+        save_png(self.heatmap_image(sample_id, token_acts, positions, vmax, px), path)
         return self.grid is not None
 
 
