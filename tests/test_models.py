@@ -195,13 +195,24 @@ def test_clip_text_only_capture_runs_only_text_tower(clip):
 
 
 # ---------------------------------------------------------------------------------------------- GPT-2
+def _unwrapped(module):
+    """The transformers module a TransformerBridge wrapper holds (the module itself if unwrapped)."""
+    from saekit.models.hf_layers import WRAPPED
+
+    while module._modules.get(WRAPPED) is not None:
+        module = module._modules[WRAPPED]
+    return module
+
+
 def test_gpt2_bridge_values_masks_and_early_stop(gpt2):
     assert (gpt2.n_layers, gpt2.d_model, gpt2.modality) == (3, 64, "text")
     inputs = gpt2.prepare(_texts(["hello world", "hi"]))
     hf = gpt2.bridge.original_model
     with torch.no_grad():
         hs = hf(inputs["input_ids"], attention_mask=inputs["attention_mask"], output_hidden_states=True).hidden_states
-    calls, handles = _count_calls(gpt2.bridge.blocks)
+    # capture runs the transformers decoder layers themselves (saekit/models/hf_layers.py), so the
+    # early stop is counted on those: layer 2 must never run
+    calls, handles = _count_calls([_unwrapped(block) for block in hf.transformer.h])
     try:
         out = gpt2.capture(inputs, ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_post"])
         assert calls == [0, 1]
