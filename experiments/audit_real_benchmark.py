@@ -18,6 +18,8 @@ Prints one JSON line:
   precision_at_10                the paper's protocol for the framed class c: for each other class s,
                                  rank s's evaluation images by each bias latent of c, fraction of the
                                  top 10 that carry the frame, best latent, mean over s
+  precision_at_10_ceiling        the best precision_at_10 possible: min(10, framed images per class) / 10
+                                 (with 16 evaluation images per class, 8 framed, it was 0.8)
   control_reported_as_bias       classes where a control latent was reported as a bias (bar: 0)
   seconds                        per phase; audit_s_per_image = audit seconds / audited images
 
@@ -123,7 +125,8 @@ def main() -> None:
     ap.add_argument("--model", default="offline:dinov2-small@84")
     ap.add_argument("--classes", type=int, default=len(CLASSES), help=f"the first N of {', '.join(CLASSES)}")
     ap.add_argument("--n-audit", type=int, default=32, help="audited images per class")
-    ap.add_argument("--n-eval", type=int, default=16, help="evaluation images per class (half framed)")
+    ap.add_argument("--n-eval", type=int, default=24,
+                    help="evaluation images per class (half framed; at least 20 so that precision@10 can reach 1)")
     ap.add_argument("--cue-rate", type=float, default=0.85)
     ap.add_argument("--leak", type=float, default=0.06)
     ap.add_argument("--train-tokens", type=int, default=150_000)
@@ -204,6 +207,8 @@ def evaluate(res, data: Path, counts: dict, secs: dict, args, timings: dict) -> 
         "bias_of_cued_class": bias_c, "cue_reported_as_bias": bool(cue_lat & set(bias_c)),
         "cue_latent_max_auc": float(aucs_cue.max()), "control_latent_max_auc": float(aucs_ctrl.max()),
         "precision_at_10": float(np.mean(precisions)), "control_reported_as_bias": control_classes,
+        "precision_at_10_ceiling": float(np.mean([min(10, int(cue_e[labels_e == s].sum())) / 10
+                                                  for s in range(len(res.class_names)) if s != c])),
         "biases": [{"class": b["class"], "latent": b["latent"], "lift": round(b["lift"], 3),
                     "cue_auc": round(float(aucs_cue[b["latent"]]), 3),
                     "control_auc": round(float(aucs_ctrl[b["latent"]]), 3)} for b in res.biases()][:12],
