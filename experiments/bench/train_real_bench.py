@@ -1,6 +1,7 @@
 """TopK SAE training on real activations, held out by sample: saekit vs SAELens vs dictionary_learning (one JSON line).
 
-Data: one hook of an activation store (default: the quickstart's DINOv2-S store). Samples are
+Data: one hook of an activation store (--store; the figures in docs/performance.md use the
+DINOv2-S store that `saekit quickstart` writes). Samples are
 split with stores.split.holdout_mask (saekit's default fraction and salt, so saekit's own
 `--holdout` split is the same one): every library trains only on the training samples' rows and
 is scored on the held-out samples' rows.
@@ -19,7 +20,7 @@ in a seeded permutation per epoch, each in its own subprocess of the peers' venv
   tokens_per_s  training tokens / wall time of the whole training call (saekit: setup, its input
                 path, the final checkpoint included; peers: their loop over prepared batches)
 
-    .venv/bin/python experiments/bench/train_real_bench.py [--store /work/runs/quickstart/store.h5]
+    .venv/bin/python experiments/bench/train_real_bench.py --store QUICKSTART_OUT/store.h5
         [--tokens 1500000] [--only saekit ...] [--peers-python .venv-peers/bin/python]
 """
 from __future__ import annotations
@@ -202,7 +203,7 @@ def run_worker(python: str, which: str, work: Path, meta: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", default="/work/runs/quickstart/store.h5")
+    ap.add_argument("--store", help="activation store to train on (e.g. the one `saekit quickstart --out DIR` writes)")
     ap.add_argument("--hook", default=None)
     ap.add_argument("--tokens", type=int, default=1_500_000)
     ap.add_argument("--holdout", type=float, default=0.1)
@@ -213,6 +214,8 @@ def main() -> None:
     ap.add_argument("--worker", choices=list(WORKERS))
     ap.add_argument("--work")
     args = ap.parse_args()
+    if not args.worker and not args.store:
+        ap.error("--store is required")
     if args.worker:
         work = Path(args.work)
         print(json.dumps(WORKERS[args.worker](work, json.loads((work / "meta.json").read_text()))))
