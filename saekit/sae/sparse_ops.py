@@ -45,7 +45,7 @@ def _csr_t_matmul(crow, col, val, n_cols: int, dense_BD: torch.Tensor) -> torch.
     return torch.sparse.mm(coo, dense_BD)
 
 
-def _sampled_rows_dot(crow, col, a_BD: torch.Tensor, W_ND: torch.Tensor) -> torch.Tensor:
+def sampled_rows_dot(crow, col, a_BD: torch.Tensor, W_ND: torch.Tensor) -> torch.Tensor:
     """For every code entry (b, j): <a[b], W[j]>, as a [nnz] vector."""
     if a_BD.device.type == "cpu" or a_BD.dtype == torch.float32:
         mask = _csr(crow, col, torch.zeros(col.numel(), dtype=a_BD.dtype, device=a_BD.device), W_ND.shape[0])
@@ -64,7 +64,7 @@ class _SparseDecode(torch.autograd.Function):
     def backward(ctx, grad_BD):  # type: ignore[override]
         crow, col, val, W_dec = ctx.saved_tensors
         grad_BD = grad_BD.contiguous()
-        grad_val = _sampled_rows_dot(crow, col, grad_BD, W_dec) if ctx.needs_input_grad[2] else None
+        grad_val = sampled_rows_dot(crow, col, grad_BD, W_dec) if ctx.needs_input_grad[2] else None
         grad_W = _csr_t_matmul(crow, col, val, W_dec.shape[0], grad_BD) if ctx.needs_input_grad[3] else None
         return None, None, grad_val, grad_W
 

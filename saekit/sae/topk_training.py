@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from saekit.sae.base import SAE, TrainContext
-from saekit.sae.sparse_ops import SparseCode, fixed_k_crow, gather_pre, sparse_decode
+from saekit.sae.sparse_ops import SparseCode, fixed_k_crow, gather_pre, sampled_rows_dot, sparse_decode
 
 Selector = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # pre -> (crow, col)
 
@@ -21,6 +21,16 @@ def _autocast(sae: SAE, ctx: TrainContext):
     if ctx.autocast_dtype is None:
         return nullcontext()
     return torch.autocast(device_type=sae.device.type, dtype=ctx.autocast_dtype)
+
+
+@torch.no_grad()
+def _selected_values(sae: SAE, ctx: TrainContext, pre: torch.Tensor, rows: torch.Tensor, crow: torch.Tensor,
+                     col: torch.Tensor, x_c: torch.Tensor) -> torch.Tensor:
+    """pre[rows, col]; under autocast the low-precision GEMM only chose the latents, and their
+    values are recomputed exactly in fp32 (O(nnz * d_in))."""
+    if ctx.autocast_dtype is None:
+        return pre[rows, col]
+    return sampled_rows_dot(crow, col, x_c, sae.W_encT) + sae.b_enc[col]
 
 
 def encode_for_training(
@@ -33,7 +43,7 @@ def encode_for_training(
             pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t()).float()
         crow, col = select(pre)
         rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
-        pre_val = pre[rows, col]
+        pre_val = _selected_values(sae, ctx, pre, rows, crow, col, x_c)
         val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc))
         return SparseCode(crow, col, val), pre, x_c
     pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
@@ -108,7 +118,8 @@ def auxk_loss(
     crow, col = select(pre)
     rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
     if ctx.sparse_kernels:
-        val = torch.relu(gather_pre(crow, col, pre[rows, col], x_c, sae.W_encT, sae.b_enc))
+        val = torch.relu(gather_pre(crow, col, _selected_values(sae, ctx, pre, rows, crow, col, x_c),
+                                    x_c, sae.W_encT, sae.b_enc))
     else:
         pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
         val = torch.relu(pre_g[rows, col])

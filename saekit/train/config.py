@@ -69,7 +69,8 @@ class TrainConfig:
     data_partitions: int | None = None  # store partitions that make up a global batch (default: the number of processes)
     sparse_kernels: bool = True  # decode from the k active latents (embedding_bag) instead of dense codes
     autocast: str = field(default="auto", metadata={
-        "choices": ("auto", "bf16", "off"), "help": "mixed precision: auto = bf16 on CUDA, fp32 on CPU"})
+        "choices": ("auto", "bf16", "off"), "help": "mixed precision: auto = bf16 on CUDA, and for top-k style SAEs on a CPU with native bf16 "
+                "(the k latents are chosen by a bf16 GEMM, their values computed in fp32); fp32 otherwise"})
     checkpoint_every_steps: int | None = field(default=None, metadata={
         "flag": "--checkpoint-every", "help": "write trainer state every N steps"})
     checkpoint_every_s: float = 120.0  # ... and at least every S seconds
