@@ -26,7 +26,6 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ D_SAE = D_IN * EXPANSION
 STEPS, WARM = int(os.environ.get("BENCH_STEPS", "48")), 3
 N_ATOMS, ACTIVE, NOISE = 4096, 24, 0.05
 LR = 2e-4 / math.sqrt(D_SAE / 16384)
-ROOT = Path(__file__).resolve().parents[2]
+from worker_process import ROOT, run_worker as run_process  # noqa: E402 - sibling module of this script
 
 
 def _dictionary():
@@ -158,13 +157,7 @@ def worker_saelens() -> dict:
 
 
 def _run_worker(python: Path, which: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.run([str(python), __file__, "--worker", which], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(f"{which} worker failed (rc={proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return json.loads(lines[-1])
+    return run_process(python, __file__, which, timeout=600)
 
 
 def main() -> None:

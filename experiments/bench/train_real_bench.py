@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from worker_process import ROOT, run_worker as run_process  # noqa: E402 - sibling module of this script
 EXPANSION, K, BATCH = 8, 32, 4096
 EVAL_CHUNK = 8192
 
@@ -192,13 +190,7 @@ def prepare(store_path: str, hook: str | None, work: Path, tokens: int, holdout:
 
 def run_worker(python: str, which: str, work: Path, meta: dict) -> dict:
     (work / "meta.json").write_text(json.dumps(meta))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    proc = subprocess.run([python, __file__, "--worker", which, "--work", str(work)], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(f"{which} worker failed (rc={proc.returncode}): {proc.stderr.strip().splitlines()[-3:]}")
-    return json.loads(lines[-1])
+    return run_process(python, __file__, which, "--work", str(work))
 
 
 def main() -> None:
