@@ -18,7 +18,7 @@ embeddings centred on the subset's mean (saekit's default). For each score it re
 
 plus the mean cosine of a random pair of images under each embedding. Prints ONE JSON line.
 
-    PYTHONPATH=. python experiments/mono_quickstart.py --run /work/runs/quickstart --out /tmp/mono_qs
+    PYTHONPATH=. python experiments/mono_quickstart.py --run runs/quickstart --out /tmp/mono_qs
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def per_image(store, hook: str, ids: np.ndarray, reduce: str, encode=None) -> np
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", default="/work/runs/quickstart", help="quickstart output (store.h5, sae/, names/)")
+    p.add_argument("--run", default="runs/quickstart", help="quickstart output (store.h5, sae/, names/)")
     p.add_argument("--out", default="/tmp/saekit_mono_quickstart", help="where the image embeddings are cached")
     p.add_argument("--mono-max-samples", type=int, default=1024)
     p.add_argument("--top", type=int, default=16, help="top images per latent for the label purity")
