@@ -26,6 +26,9 @@ Batch = Union[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]
 # read(segment, out_rows, want_index) fills out_rows (storage dtype), returns (sample_id, position) or None
 ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, np.ndarray] | None"]
 ConvertFn = Callable[[np.ndarray], np.ndarray]
+# cut(window_rows, take) -> the batch's rows: how a batch leaves the window (storage dtype rows in,
+# anything out; it must copy what it keeps, since the window is refilled after the batch is used)
+CutFn = Callable[[np.ndarray, np.ndarray], object]
 PARALLEL_READS = 4
 
 
@@ -75,6 +78,7 @@ def iter_segments(
     drop_last: bool,
     with_index: bool,
     prefetch: bool = True,
+    cut: CutFn | None = None,
 ) -> Iterator[Batch]:
     n_windows = 2 if prefetch else 1
     window = max(buffer_rows // n_windows, 1)
@@ -102,7 +106,10 @@ def iter_segments(
         return int(starts[-1])
 
     def gather(w: _Window, take: np.ndarray, lo: int) -> Batch:
-        acts = convert(np.take(w.acts[lo:], take, axis=0))  # np.take: much faster than fancy indexing
+        if cut is not None:
+            acts = cut(w.acts[lo:], take)
+        else:
+            acts = convert(np.take(w.acts[lo:], take, axis=0))  # np.take: much faster than fancy indexing
         if with_index:
             return acts, np.take(w.sid[lo:], take), np.take(w.pos[lo:], take)  # type: ignore[index]
         return acts

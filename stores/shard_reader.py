@@ -134,17 +134,18 @@ class ShardReader:
         return self._acts[hook]
 
     # ------------------------------------------------------------------ rows
-    def chunk_addresses(self, hook: str) -> np.ndarray:
-        """File offsets of the hook's FULL committed chunks (int64, -1 where a chunk is not a
-        plain uncompressed chunk of rows_per_chunk rows). Full committed chunks are written
-        once and never move, so reading them with pread is safe even during a SWMR write;
-        the open tail chunk (rewritten when it fills up) always goes through HDF5."""
-        if hook not in self._chunk_addr:
-            ds = self._acts[hook]
-            rpc = self.rows_per_chunk(hook)
+    def chunk_addresses(self, hook: str, name: str = "acts") -> np.ndarray:
+        """File offsets of the FULL committed chunks of the hook's dataset ``name`` (acts, sample_id or
+        position; int64, -1 where a chunk is not a plain uncompressed chunk of its full size). Full
+        committed chunks are allocated once and never move, so reading them with pread is safe even
+        during a SWMR write; the open tail chunk always goes through HDF5."""
+        key = f"{hook}/{name}"
+        if key not in self._chunk_addr:
+            ds = {"acts": self._acts, "sample_id": self._sid, "position": self._pos}[name][hook]
+            rpc = int(ds.chunks[0])
             n_full = self.committed[hook] // rpc
             addr = np.full(n_full, -1, np.int64)
-            nbytes = rpc * ds.shape[1] * ds.dtype.itemsize
+            nbytes = rpc * int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
 
             def visit(info) -> None:
                 k = info.chunk_offset[0] // rpc
@@ -156,8 +157,26 @@ class ShardReader:
                     ds.id.chunk_iter(visit)
             except (OSError, AttributeError, RuntimeError):
                 addr[:] = -1  # fall back to HDF5 reads
-            self._chunk_addr[hook] = addr
-        return self._chunk_addr[hook]
+            self._chunk_addr[key] = addr
+        return self._chunk_addr[key]
+
+    def _pread_rows(self, hook: str, name: str, start: int, out: np.ndarray) -> bool:
+        """Rows [start, start + len(out)) of a dataset with one pread when they lie in one full committed
+        chunk of known address (no HDF5 call, the GIL released); False when they do not."""
+        ds = {"acts": self._acts, "sample_id": self._sid, "position": self._pos}[name][hook]
+        rpc = int(ds.chunks[0])
+        k, within = divmod(start, rpc)
+        if not out.flags.c_contiguous or within + len(out) > rpc:
+            return False
+        addr = self.chunk_addresses(hook, name)
+        if k >= addr.size or addr[k] < 0:
+            return False
+        view = memoryview(out).cast("B")
+        row_bytes = view.nbytes // max(1, len(out))
+        got = os.preadv(self._fd, [view], int(addr[k]) + within * row_bytes)
+        if got != view.nbytes:
+            raise StoreError(f"{self.path}: {name} chunk at row {start} of {hook!r} is cut short ({got} of {view.nbytes} bytes); file truncated")
+        return True
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Rows [start, stop) in storage dtype (caller checked bounds). Whole committed chunks
@@ -169,15 +188,8 @@ class ShardReader:
         if stop <= start:
             return out
         rpc = self.rows_per_chunk(hook)
-        if stop - start == rpc and start % rpc == 0 and out.flags.c_contiguous:
-            addr = self.chunk_addresses(hook)
-            k = start // rpc
-            if k < addr.size and addr[k] >= 0:
-                view = memoryview(out).cast("B")
-                got = os.preadv(self._fd, [view], int(addr[k]))
-                if got != view.nbytes:
-                    raise StoreError(f"{self.path}: chunk at row {start} of {hook!r} is cut short ({got} of {view.nbytes} bytes); file truncated")
-                return out
+        if stop - start == rpc and start % rpc == 0 and self._pread_rows(hook, "acts", start, out):
+            return out
         try:
             ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
         except OSError as exc:
@@ -188,6 +200,11 @@ class ShardReader:
         return to_float32(self.read_raw(hook, start, stop), self.dtype)
 
     def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sample_id int64, position int32) of rows [start, stop); ranges inside full committed index
+        chunks are read with pread (the shuffled reader asks for one acts chunk's worth at a time)."""
+        sid, pos = np.empty(stop - start, np.int64), np.empty(stop - start, np.int32)
+        if stop > start and self._pread_rows(hook, "sample_id", start, sid) and self._pread_rows(hook, "position", start, pos):
+            return sid, pos
         try:
             return (np.asarray(self._sid[hook][start:stop], np.int64), np.asarray(self._pos[hook][start:stop], np.int32))
         except OSError as exc:

@@ -105,6 +105,9 @@ class SplitView:
 
     def iter_batches(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
                      with_index: bool = False, **kw: Any) -> Iterator[Any]:
+        """The source's batches with the other side's rows dropped, regrouped into full batches. A ``cut``
+        is not passed on: the regrouped batches are fresh arrays the caller owns, a cut would copy them again."""
+        kw.pop("cut", None)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
         kept = ((acts[m], sid[m], pos[m]) for acts, sid, pos, m in (

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from stores.batching import Batch, Segment, iter_segments, partition
+from stores.batching import Batch, CutFn, Segment, iter_segments, partition
 from stores.dtypes import to_float32
 from stores.errors import StoreError
 from stores.samples import SampleTable
@@ -244,6 +244,7 @@ class ActivationStore:
         with_index: bool = False,
         raw: bool = False,
         prefetch: bool = True,
+        cut: CutFn | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -254,6 +255,9 @@ class ActivationStore:
         raw=True yields the on-disk dtype instead of float32 (float16, float32, or uint16
         bf16 bits) so a GPU consumer can ship half the bytes and convert on the device.
         prefetch=True reads the next half of the buffer in a background thread.
+        cut(rows, take), when given, replaces the gather (and raw): it gets the window's rows in the
+        on-disk dtype and the batch's row numbers within them, and returns the batch's rows in any form
+        (the trainer's CPU feed gathers straight into float32 tensors); it must copy what it keeps.
         """
         shards, dtype = self._shards, self.dtype
 
@@ -267,7 +271,7 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                          read, self.d(hook), raw_dtype, convert, with_index, prefetch)
+                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut)
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
@@ -288,7 +292,7 @@ class ActivationStore:
 
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
-              with_index: bool, prefetch: bool) -> Iterator[Batch]:
+              with_index: bool, prefetch: bool, cut: CutFn | None = None) -> Iterator[Batch]:
         self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -298,7 +302,7 @@ class ActivationStore:
         buffer_rows = self.default_buffer_rows(hook) if buffer_rows is None else max(1, int(buffer_rows))
         rng = np.random.default_rng([seed, epoch, rank, 1])
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch)
+                             drop_last, with_index, prefetch, cut)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""

@@ -194,3 +194,26 @@ def test_stats_survive_nan(tmp_path):
         st = s.stats("h")
     assert st["n_nonfinite"] == 1 and np.isnan(st["mean"][1]) and st["mean"][0] == 1.0
     assert st["norm_quantiles"][0.5] == pytest.approx(2.0)
+
+
+def test_row_index_reads_by_pread_equal_hdf5s_and_a_cut_file_is_named(tmp_path):
+    p = tmp_path / "big.h5"
+    n, d = 40_000, 4  # several full index chunks (16,384 rows) and a partial tail chunk
+    rng = np.random.default_rng(3)
+    sid, pos = rng.integers(0, 1 << 40, n), rng.integers(0, 500, n).astype(np.int32)
+    w = ActivationStore.create(p, {"h": d}, dtype="float16", attrs={"model_id": "toy"}, chunk_rows={"h": 256})
+    w.add_samples(np.unique(sid), [{}] * len(np.unique(sid)))
+    w.append("h", rng.standard_normal((n, d)).astype(np.float32), sid, pos)
+    w.close()
+    with ActivationStore.open(p) as s:
+        shard = s._shards[0]
+        assert (shard.chunk_addresses("h", "sample_id") >= 0).all() and shard.chunk_addresses("h", "position").size == 2
+        for a, b in ((0, 256), (16_128, 16_384), (16_300, 16_500), (39_900, 40_000), (5, 6)):
+            got_sid, got_pos = shard.read_index("h", a, b)  # in one full chunk: pread; across or in the tail: HDF5
+            np.testing.assert_array_equal(got_sid, sid[a:b])
+            np.testing.assert_array_equal(got_pos, pos[a:b])
+        addr = int(shard.chunk_addresses("h", "sample_id")[1])
+        with open(p, "r+b") as f:  # cut while open (a file that opened cannot be short otherwise)
+            f.truncate(addr + 100)
+        with pytest.raises(StoreError, match=r"sample_id chunk at row 16384 of 'h' is cut short"):
+            shard.read_index("h", 16_384, 16_640)

@@ -1,5 +1,5 @@
-"""Training input path: device feed (store dtype shipped, widened and checked on the device, ahead
-of the step), device-resident mode (same batches as streaming), and sweeps from one pass."""
+"""Training input path: the streaming feed (store rows cut out of the shuffle window, checked, handed
+over in the store's dtype), device-resident mode (same batches as streaming), and sweeps from one pass."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ import torch
 from saekit.errors import SaekitError
 from saekit.train import ArraySource, TrainConfig, train, train_sweep
 from saekit.train.data import BatchStream
-from saekit.train.feed import DeviceFeed, Prefetcher
+from saekit.train.feed import HostFeed, Prefetcher, stream_feed
 from saekit.train.resident import ResidentFeed, choose_resident, load_rows
 from saekit.train.sweep import sweep_configs
 from stores import ActivationStore
@@ -70,22 +70,32 @@ def assert_same_rows(store: ActivationStore, view, batch_size: int, kw: dict) ->
     return got
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_device_feed_widens_store_rows_exactly_and_keeps_the_resume_point(tmp_path, dtype):
+@pytest.mark.parametrize("dtype,partitions", [("float16", 2), ("bfloat16", 1), ("float32", 2)])
+def test_host_feed_hands_over_the_store_rows_exactly_and_keeps_the_resume_point(tmp_path, dtype, partitions):
     store = ActivationStore.open(make_store(tmp_path / "s.h5", dtype=dtype))
-    stream = BatchStream(store, "h", 256, seed=3, n_partitions=2, rank=0, world_size=1)
-    ref = BatchStream(store, "h", 256, seed=3, n_partitions=2, rank=0, world_size=1)
-    feed = DeviceFeed(stream, store.dtype, torch.device("cpu"), "h", depth=2)
+    stream = BatchStream(store, "h", 256, seed=3, n_partitions=partitions, rank=0, world_size=1)
+    ref = BatchStream(store, "h", 256, seed=3, n_partitions=partitions, rank=0, world_size=1)
+    feed = stream_feed(stream, store.dtype, torch.device("cpu"), "h")
+    assert isinstance(feed, HostFeed)
+    want_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
+    ptrs = set()
     try:
         seen = []
         for _ in range(25):  # several epochs of 11 batches
             b, r = next(feed), next(ref)
-            assert b.x.dtype == torch.float32
-            np.testing.assert_array_equal(b.x.numpy(), to_float32(r.acts, dtype))
+            assert b.x.dtype == want_dtype and b.x.shape == (256, 12)
+            np.testing.assert_array_equal(b.x.float().numpy(), to_float32(r.acts, dtype))
             seen.append((b.epoch, b.position))
+            ptrs.add(b.x.data_ptr())
         assert seen[10:13] == [(0, 11), (1, 1), (1, 2)]
+        assert len(ptrs) <= 4  # reused buffers, not one allocation per batch
+        held = [(next(feed), next(ref)) for _ in range(6)]  # more batches alive than buffers kept
+        for _ in range(12):
+            next(feed)
+        for b, r in held:  # a batch still held is never overwritten
+            np.testing.assert_array_equal(b.x.float().numpy(), to_float32(r.acts, dtype))
     finally:
-        feed.close()  # the producer is blocked on a full queue here: close must not hang
+        feed.close()
 
 
 def test_nonfinite_rows_are_named_on_both_paths(tmp_path):
@@ -126,7 +136,8 @@ def test_resident_feed_gathers_the_index_streams_batches(tmp_path):
     try:
         for _ in range(30):
             b, r = next(feed), next(ref)
-            np.testing.assert_array_equal(b.x.numpy(), r.acts.astype(np.float32))
+            assert b.x.dtype == torch.float16  # as stored: the step widens
+            np.testing.assert_array_equal(b.x.numpy(), r.acts)
             assert (b.epoch, b.position) == (r.epoch, r.batch_position)
     finally:
         feed.close()

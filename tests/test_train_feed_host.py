@@ -1,13 +1,17 @@
-"""The CPU feed's host-side economies: reused batch buffers, one intra-op thread, one shared b_dec init."""
+"""The CPU feed's host-side economies: reused batch buffers, a one-pass NaN/Inf check, rows widened by the
+step's own normalisation, one shared b_dec init."""
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import torch
 
 from saekit.train import ArraySource, TrainConfig, train_sweep
-from saekit.train.feed import HostBuffers, one_intraop_thread, widen_and_check
+import pytest
+
+from saekit.errors import SaekitError
+from saekit.sae.config import SAEConfig
+from saekit.sae.normalization import normalize, normalize_float32
+from saekit.train.feed import HostBuffers, check_rows
 
 
 def test_host_buffers_are_reused_only_when_nothing_holds_the_batch():
@@ -24,32 +28,33 @@ def test_host_buffers_are_reused_only_when_nothing_holds_the_batch():
     assert bufs.get((4, 3)).data_ptr() == ptr  # now free: reused
 
 
-def test_widening_into_a_buffer_equals_float_and_names_bad_rows():
-    t = torch.from_numpy(np.random.default_rng(0).standard_normal((2500, 5)).astype(np.float16))
-    out = torch.empty(2500, 5)
-    assert torch.equal(widen_and_check(t, None, "here", out=out), t.float())
-    t[1700, 2] = float("nan")
-    try:
-        widen_and_check(t, None, "here", out=out)
-    except Exception as exc:  # noqa: BLE001 - the message is what is checked
-        assert "1 bad rows" in str(exc) and "1700" in str(exc)
-    else:
-        raise AssertionError("a NaN row passed the check")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_the_row_check_names_nan_and_inf_rows_and_passes_huge_finite_values(dtype):
+    t = torch.from_numpy(np.random.default_rng(0).standard_normal((2500, 5)).astype(np.float32)).to(dtype)
+    check_rows(t, None, "here")
+    if dtype != torch.float16:
+        t[7] = 3e38  # finite, but a float32 sum of the batch would overflow
+        check_rows(t, None, "here")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        u = t.clone()
+        u[1700, 2] = bad
+        u[2100, 0] = bad
+        with pytest.raises(SaekitError, match=r"here holds NaN or Inf activations \(2 bad rows\), first: 1700, 2100"):
+            check_rows(u, None, "here")
 
 
-def test_one_intraop_thread_leaves_the_calling_threads_count_alone():
-    before = torch.get_num_threads()
-    seen = {}
-
-    def feed_thread() -> None:
-        undo = one_intraop_thread()
-        seen["inside"] = torch.get_num_threads()
-        undo()
-
-    th = threading.Thread(target=feed_thread)
-    th.start()
-    th.join()
-    assert seen["inside"] == 1 and torch.get_num_threads() == before
+@pytest.mark.parametrize("normalization", ["scale", "layernorm", "none"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_step_widens_fed_rows_to_exactly_the_float32_normalisation(normalization, dtype):
+    cfg = SAEConfig(arch="topk", d_in=5, d_sae=10, k=2, normalization=normalization, norm_scale=0.37)
+    x = torch.randn(64, 5).to(dtype)
+    got = normalize_float32(cfg, x)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, normalize(cfg, x.float())[0])
+    f = x.float()
+    before = f.clone()
+    normalize_float32(cfg, f)
+    assert torch.equal(f, before)  # float32 rows are never scaled in place
 
 
 def test_a_sweep_reads_one_b_dec_sample_for_all_members(tmp_path):

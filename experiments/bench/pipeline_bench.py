@@ -3,13 +3,18 @@
 For each store (d = 768 and 1024, float16 and bfloat16; --rows rows, chunks as the store picks):
   raw_rows_s       the store's own shuffled batches as stored: iter_batches(shuffle=True, raw=True),
                    rows in fp16 / bf16 bits, nothing else done with them
-  feed_rows_s      what the trainer's input path hands its step: BatchStream -> DeviceFeed, i.e. the
-                   same shuffled read, then (on CUDA) a pinned copy and a non-blocking transfer, the
-                   float32 widening and the NaN/Inf check on the device, in a background thread;
-                   the step is a no-op (on CUDA the clock stops after a synchronize)
+  feed_rows_s      what the trainer's input path hands its step: BatchStream -> stream_feed, i.e. the
+                   same shuffled read and the NaN/Inf check, the rows in the store's dtype. On the CPU
+                   (HostFeed) the batch is gathered out of the window by torch into a reused tensor,
+                   in the consumer's thread; on CUDA (DeviceFeed) background threads gather, pin, copy
+                   with non_blocking and check on the device. The step is a no-op (on CUDA the clock
+                   stops after a synchronize)
   feed_ratio       feed_rows_s / raw_rows_s (bar: >= 0.9)
   resident_rows_s  device-resident mode: rows already on the device, batches gathered there by the
-                   streaming order's row numbers and widened (resident_load_s: loading them once)
+                   streaming order's row numbers (resident_load_s: loading them once)
+  normalize_ms_*   the step's first op on one batch: normalize_float32 of the rows as fed (float16 /
+                   bf16: widened and scaled) against the scaling of rows already in float32 (what the
+                   step did when the feed widened): the widening's cost inside the step
 Each is measured cold (the file evicted from the page cache with fsync + posix_fadvise(DONTNEED)
 before every run, as store_bench does; no root needed) and warm (from the page cache), best of
 --repeats runs taken round-robin so load spikes on a shared machine hit both sides alike.
@@ -35,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from saekit.device import resolve_device  # noqa: E402
 from saekit.train.data import BatchStream  # noqa: E402
-from saekit.train.feed import DeviceFeed  # noqa: E402
+from saekit.sae.config import SAEConfig  # noqa: E402
+from saekit.sae.normalization import normalize_float32  # noqa: E402
+from saekit.train.feed import host_tensor, stream_feed  # noqa: E402
 from saekit.train.resident import ResidentFeed, load_rows  # noqa: E402
 from stores import ActivationStore  # noqa: E402
 from stores.dtypes import to_storage  # noqa: E402
@@ -72,7 +79,7 @@ def raw_epoch(store: ActivationStore, bs: int) -> int:
 
 def feed_epoch(store: ActivationStore, bs: int, device: torch.device) -> int:
     steps = store.n_rows(HOOK) // bs
-    feed = DeviceFeed(BatchStream(store, HOOK, bs, 1, 1, 0, 1), store.dtype, device, HOOK)
+    feed = stream_feed(BatchStream(store, HOOK, bs, 1, 1, 0, 1), store.dtype, device, HOOK)
     try:
         n = 0
         for _ in range(steps):
@@ -94,6 +101,23 @@ def resident_epoch(store: ActivationStore, data: torch.Tensor, bs: int, device: 
         return n
     finally:
         feed.close()
+
+
+def normalize_ms(store: ActivationStore, bs: int, device: torch.device, reps: int = 30) -> dict:
+    """The step's first op on one batch: rows as fed (store dtype) against rows already in float32."""
+    cfg = SAEConfig(arch="topk", d_in=store.d(HOOK), d_sae=store.d(HOOK), k=1, normalization="scale", norm_scale=0.25)
+    fed = host_tensor(store.read_raw(HOOK, 0, bs), store.dtype).to(device)
+    out = {}
+    for name, x in (("as_fed", fed), ("float32", fed.float())):
+        best = float("inf")
+        for _ in range(reps):
+            sync(device)
+            t0 = time.perf_counter()
+            normalize_float32(cfg, x)
+            sync(device)
+            best = min(best, time.perf_counter() - t0)
+        out[f"normalize_ms_{name}"] = best * 1e3
+    return out
 
 
 def timed(fn) -> tuple[float, int]:
@@ -128,6 +152,7 @@ def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
         best_res = min(best_res, t)
     out["resident_load_s_cold"] = t_load
     out["resident_rows_s"] = rows_res / best_res
+    out.update(normalize_ms(store, bs, device))
     store.close()
     return out
 

@@ -29,6 +29,21 @@ def normalize(cfg: SAEConfig, x_BD: torch.Tensor) -> tuple[torch.Tensor, NormSta
     return x_BD, NormState(None, None)
 
 
+def normalize_float32(cfg: SAEConfig, x_BD: torch.Tensor) -> torch.Tensor:
+    """normalize() of rows in any floating dtype, in float32: what a training step does first.
+
+    The training feeds hand over rows in the store's dtype (float16 / bfloat16). Widening them here
+    writes the float32 copy the normalisation needs anyway, and the global scale is then applied to
+    that copy in place, so the half-precision rows cost the step no extra float32 pass. The result
+    is bitwise the one normalize() gives on the widened rows."""
+    if x_BD.dtype == torch.float32:
+        return normalize(cfg, x_BD)[0]
+    x = x_BD.float()
+    if cfg.normalization == "scale":
+        return x.mul_(cfg.norm_scale)
+    return normalize(cfg, x)[0]
+
+
 def denormalize(cfg: SAEConfig, xn_BD: torch.Tensor, state: NormState | None) -> torch.Tensor:
     if cfg.normalization == "scale":
         return xn_BD / cfg.norm_scale

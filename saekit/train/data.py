@@ -10,7 +10,7 @@ single process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class BatchSource(Protocol):
     def d(self, hook: str) -> int: ...
     def n_rows(self, hook: str) -> int: ...
     def stats(self, hook: str) -> dict[str, Any]: ...
-    def iter_batches(self, hook: str, batch_size: int, **kw: Any) -> Iterator[Any]: ...
+    def iter_batches(self, hook: str, batch_size: int, **kw: Any) -> Iterator[Any]:
+        """The store's batches; ``cut`` (optional to honour) takes a batch out of a shuffle window."""
     def row_order(self, hook: str, batch_size: int, **kw: Any) -> Iterator[np.ndarray]: ...
     def read_raw(self, hook: str, start: int, stop: int) -> np.ndarray: ...
     def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]: ...
@@ -62,15 +63,17 @@ class ArraySource:
     def iter_batches(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
-        raw: bool = False, prefetch: bool = True,
+        raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Any] | None = None,
     ) -> Iterator[Any]:
-        """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32)."""
+        """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32).
+        cut(rows, take) takes each batch out of the whole array, as the store's cut does from its windows."""
         a = self._get(hook)
         for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last):
+            acts = a[rows] if cut is None else cut(a, rows)
             if with_index:
-                yield a[rows], rows.astype(np.int64), np.full(len(rows), -1, np.int32)
+                yield acts, rows.astype(np.int64), np.full(len(rows), -1, np.int32)
             else:
-                yield a[rows]
+                yield acts
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
@@ -127,7 +130,7 @@ class RawBatch:
 
     epoch / position: where the stream stands once this batch is consumed (the resume point)."""
 
-    acts: np.ndarray | None  # None for an index-only stream
+    acts: Any  # np.ndarray as stored, or what the stream's cut made of it; None for an index-only stream
     sample_id: np.ndarray | None
     position: np.ndarray | None
     epoch: int
@@ -166,6 +169,18 @@ class BatchStream:
         self.index_only = index_only
         self.buffer_rows = buffer_rows  # rows mixed per shuffle window (None: the store's default)
         self._iters: list[Iterator[Any]] | None = None
+        self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
+        self._join: Callable[[list[Any]], Any] = np.concatenate
+
+    def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Any], join: Callable[[list[Any]], Any]) -> None:
+        """Take each batch out of the store's windows with ``cut(window_rows, take)`` instead of numpy's
+        gather (the store's ``iter_batches(cut=...)``), and join the partitions' parts with ``join``.
+        Before the first batch only."""
+        if self._iters is not None:
+            raise RuntimeError("cut_with() after the stream has started")
+        if self.index_only:
+            raise RuntimeError("an index-only stream cuts no rows")
+        self._cut, self._join = cut, join
 
     def _open_epoch(self) -> None:
         if self.index_only:  # the same batches as row numbers (row_order mirrors iter_batches)
@@ -181,6 +196,7 @@ class BatchStream:
             iter(self.source.iter_batches(
                 self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
                 world_size=self.n_partitions, drop_last=True, with_index=True, raw=True, buffer_rows=self.buffer_rows,
+                **({"cut": self._cut} if self._cut is not None else {}),
             ))
             for p in self.partitions
         ]
@@ -223,5 +239,6 @@ class BatchStream:
         if len(parts) == 1:
             acts, sid, pos = parts[0]
         else:
-            acts, sid, pos = (np.concatenate([p[i] for p in parts]) for i in range(3))
+            acts = self._join([p[0] for p in parts])
+            sid, pos = (np.concatenate([p[i] for p in parts]) for i in (1, 2))
         return RawBatch(acts, sid, pos, self.epoch, self.position)

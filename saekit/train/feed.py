@@ -1,14 +1,19 @@
-"""DeviceFeed: training batches made ready on the device ahead of the step that needs them.
+"""Training feeds: checked batches in the store's dtype, ready on the device when the step asks.
 
-A background thread takes RawBatches (rows in the store's dtype: float16, bf16 bits or float32)
-from a BatchStream, puts them in pinned host memory when the device is CUDA, copies them with
-non_blocking=True on a side stream, widens them to float32 and checks finiteness there, and
-hands the finished tensor over through a bounded queue. The store's own prefetch thread and
-parallel readers fill the next window meanwhile, so disk, host copy, host->device transfer and
-the training step all overlap; the step waits only when storage cannot keep up. The same code
-runs on CPU, where "the device" is the host and the pinned copy and side stream are skipped.
+Both feeds hand the step rows as stored (float16, bfloat16 or float32), checked for NaN/Inf; the
+step's normalisation widens them to float32 in the pass it makes anyway
+(saekit.sae.normalization.normalize_float32), so no separate float32 copy of a batch is ever
+written.
 
-Resume: each item carries the (epoch, position) its consumption leaves the stream at, and the
+- HostFeed (CPU): the batch is cut out of the store's shuffle window straight into a reused
+  tensor by torch's threaded gather, in the caller's thread. On the CPU "the device" is the host:
+  a feed thread would only take cores from the step, and on few cores its hand-offs cost more than
+  the work. The store's own prefetch thread still reads the next window meanwhile.
+- DeviceFeed (CUDA): background threads cut batches and ship them through pinned host memory with
+  non-blocking copies on a side stream, and check them there, ``depth`` batches ahead, so disk,
+  host copy, host->device transfer and the step all overlap.
+
+Resume: each batch carries the (epoch, position) its consumption leaves the stream at, and the
 trainer checkpoints those of the last batch it consumed, not of the batches prepared ahead.
 """
 from __future__ import annotations
@@ -21,14 +26,14 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from saekit.train.data import RawBatch, nonfinite_error
+from saekit.train.data import BatchStream, RawBatch, nonfinite_error
 
 _DONE = object()
 
 
 @dataclass(frozen=True)
 class DeviceBatch:
-    """float32 rows on the device and the stream position once they are consumed."""
+    """Checked rows on the device, in the store's dtype, and the stream position once they are consumed."""
 
     x: torch.Tensor
     epoch: int
@@ -36,7 +41,7 @@ class DeviceBatch:
 
 
 class BatchFeed(Protocol):
-    """What the trainer pulls batches from (DeviceFeed, or the device-resident ResidentFeed)."""
+    """What the trainer pulls batches from (HostFeed, DeviceFeed, or the device-resident ResidentFeed)."""
 
     def __next__(self) -> DeviceBatch: ...
     def close(self) -> None: ...
@@ -50,33 +55,19 @@ def host_tensor(raw: np.ndarray, store_dtype: str) -> torch.Tensor:
     return t
 
 
-WIDEN_ROWS = 1024  # rows widened per slice: the slice's float32 rows are summed while still in cache
+def check_rows(x: torch.Tensor, batch: RawBatch | None, where: str) -> None:
+    """Raise the one-line NaN/Inf error naming the first bad rows of ``x`` (on any device).
 
-
-def widen_and_check(t: torch.Tensor, batch: RawBatch | None, where: str, out: torch.Tensor | None = None) -> torch.Tensor:
-    """float32 copy of ``t`` (on its device; into ``out`` when given), raising the one-line NaN/Inf error
-    naming the first bad rows.
-
-    One float32 sum decides (a NaN or Inf anywhere makes it non-finite): a single read of the batch,
-    several times cheaper than an elementwise isfinite, taken slice by slice right after each slice
-    is widened. Only a non-finite sum (a bad row, or finite values so large the sum overflows) pays
-    for the exact per-row check."""
-    if out is None:
-        x = t.float()
-        total = x.sum()
-    else:
-        x = out
-        sums = []
-        for a in range(0, t.shape[0], WIDEN_ROWS):
-            sums.append(x[a : a + WIDEN_ROWS].copy_(t[a : a + WIDEN_ROWS]).sum())
-        total = torch.stack(sums).sum() if sums else x.sum()
-    if bool(torch.isfinite(total)):
-        return x
-    finite = torch.isfinite(x).all(dim=1)
-    if not bool(finite.all()):
-        bad = torch.nonzero(~finite).flatten().cpu().numpy()
-        raise nonfinite_error(bad, batch.sample_id if batch else None, batch.position if batch else None, where)
-    return x
+    One min/max pass decides: NaN propagates into both and an Inf is the min or the max, while
+    finite rows can never overflow it (a float32 sum can, for large bf16 values). Only a failing
+    batch pays for the per-row check."""
+    if x.numel() == 0:
+        return
+    lo, hi = torch.aminmax(x)
+    if bool(torch.isfinite(lo) & torch.isfinite(hi)):
+        return
+    bad = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten().cpu().numpy()
+    raise nonfinite_error(bad, batch.sample_id if batch else None, batch.position if batch else None, where)
 
 
 def _storage_users(t: torch.Tensor) -> int:
@@ -84,47 +75,69 @@ def _storage_users(t: torch.Tensor) -> int:
 
 
 class HostBuffers:
-    """Reused float32 batch tensors for the CPU feed.
+    """Reused host tensors for batches.
 
-    A fresh 4096 x 768 float32 tensor per batch costs an allocation and its page faults, about as
-    much as the widening itself; a buffer is handed out again only once nothing else uses its
-    storage (the step dropped the batch and every view of it), so holding batches is always safe."""
+    A fresh 4096 x 768 tensor per batch costs an allocation and its page faults, about as much as
+    the gather that fills it; a buffer is handed out again only once nothing else uses its storage
+    (the step dropped the batch and every view of it), so holding batches is always safe."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.bufs: list[tuple[torch.Tensor, int]] = []
 
-    def get(self, shape: tuple[int, ...]) -> torch.Tensor:
-        """A float32 tensor of ``shape`` that nothing else uses. It is a view of the kept buffer: the
-        storage's use count then says whether the batch (or any view of it) is still alive."""
+    def get(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """A tensor of ``shape`` and ``dtype`` that nothing else uses. It is a view of the kept buffer:
+        the storage's use count then says whether the batch (or any view of it) is still alive."""
         for buf, idle in self.bufs:
-            if tuple(buf.shape) == shape and _storage_users(buf) <= idle:
+            if tuple(buf.shape) == shape and buf.dtype == dtype and _storage_users(buf) <= idle:
                 return buf.view(shape)
-        buf = torch.empty(shape, dtype=torch.float32)
+        buf = torch.empty(shape, dtype=dtype)
         if len(self.bufs) < self.keep:
             self.bufs.append((buf, _storage_users(buf)))
         return buf.view(shape)
 
 
-def one_intraop_thread() -> Callable[[], None]:
-    """Make the calling (background) thread run torch's CPU ops on one thread; returns the undo.
+class HostFeed:
+    """CPU feed: batches gathered from the store's windows into reused tensors, checked, in the
+    caller's thread (see the module docstring for why no thread)."""
 
-    The feed's elementwise work is small and memory-bound: split over torch's intra-op pool it waits
-    on whichever core the training step (or anything else) holds, several times slower than on one
-    thread. The thread count is per thread for the threads already running torch (the caller makes
-    sure the main thread is one of them) but also becomes the default for new threads, which the
-    undo restores when the feed thread ends."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return lambda: torch.set_num_threads(before)
+    def __init__(self, stream: BatchStream, store_dtype: str, hook: str, keep: int = 4) -> None:
+        self.stream, self.store_dtype, self.hook = stream, store_dtype, hook
+        self.buffers = HostBuffers(keep)
+        stream.cut_with(self._cut, self._join)
+
+    def _cut(self, rows: np.ndarray, take: np.ndarray) -> torch.Tensor:
+        src = host_tensor(rows, self.store_dtype)
+        out = self.buffers.get((len(take), src.shape[1]), src.dtype)
+        return torch.index_select(src, 0, torch.from_numpy(take.astype(np.int64, copy=False)), out=out)
+
+    def _join(self, parts: list[Any]) -> Any:
+        if not isinstance(parts[0], torch.Tensor):  # a source that did not cut (see __next__)
+            return np.concatenate(parts)
+        shape = (sum(p.shape[0] for p in parts), parts[0].shape[1])
+        return torch.cat(parts, out=self.buffers.get(shape, parts[0].dtype))
+
+    def __iter__(self) -> "HostFeed":
+        return self
+
+    def __next__(self) -> DeviceBatch:
+        b = next(self.stream)
+        # a source that batches without windows (a held-out view, a user's own source) hands over
+        # fresh arrays of its own instead of cutting: they are used in place
+        x = b.acts if isinstance(b.acts, torch.Tensor) else host_tensor(np.ascontiguousarray(b.acts), self.store_dtype)
+        check_rows(x, b, f"{b.where} (hook {self.hook})")
+        return DeviceBatch(x, b.epoch, b.batch_position)
+
+    def close(self) -> None:
+        pass
 
 
 class Prefetcher:
     """Runs ``fn`` over ``items`` in a background thread, up to ``depth`` results ahead of ``get``."""
 
     def __init__(self, items: Iterator[Any], fn: Callable[[Any], Any], depth: int, name: str,
-                 setup: Callable[[], Callable[[], None] | None] | None = None) -> None:
-        """``setup`` runs first in the thread and may return a function the thread runs as it ends."""
+                 setup: Callable[[], None] | None = None) -> None:
+        """``setup`` runs first in the thread."""
         self.items, self.fn, self.setup = items, fn, setup
         self.q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self.stop = threading.Event()
@@ -133,10 +146,9 @@ class Prefetcher:
         self.thread.start()
 
     def _run(self) -> None:
-        teardown = None
         try:
             if self.setup is not None:
-                teardown = self.setup()
+                self.setup()
             for item in self.items:
                 if self.stop.is_set():
                     return
@@ -150,9 +162,6 @@ class Prefetcher:
             self.error = StopIteration()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
             self.error = exc
-        finally:
-            if teardown is not None:
-                teardown()
         self.q.put(_DONE)
 
     def get(self) -> Any:
@@ -173,21 +182,20 @@ class Prefetcher:
 
 
 class DeviceFeed:
-    """Iterator of DeviceBatch over a BatchStream, ``depth`` batches prepared ahead.
+    """CUDA feed: DeviceBatches ``depth`` batches ahead of the step.
 
     Two threads: one cuts batches out of the store's windows (the shuffled gather), the other
-    ships and widens them, so the two overlap each other as well as the step."""
+    ships and checks them, so the two overlap each other as well as the step."""
 
     def __init__(self, stream: Iterator[RawBatch], store_dtype: str, device: torch.device, hook: str,
                  depth: int = 3) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"DeviceFeed ships batches to a CUDA device, not {device}; use HostFeed")
         self.store_dtype, self.device, self.hook = store_dtype, device, hook
-        self.cuda = device.type == "cuda"
-        self.side = torch.cuda.Stream(device) if self.cuda else None
-        self.buffers = None if self.cuda else HostBuffers(depth + 3)
-        torch.get_num_threads()  # fixes this thread's own intra-op thread count before the feed thread sets its own
-        setup = (lambda: torch.cuda.set_device(device)) if self.cuda else one_intraop_thread
+        self.side = torch.cuda.Stream(device)
         self.cut = Prefetcher(stream, lambda b: b, depth, "saekit-batch-cut")
-        self.ahead = Prefetcher(self._cut_batches(), self._prepare, depth, "saekit-device-feed", setup)
+        self.ahead = Prefetcher(self._cut_batches(), self._prepare, depth, "saekit-device-feed",
+                                lambda: torch.cuda.set_device(device))
 
     def _cut_batches(self) -> Iterator[RawBatch]:
         while True:
@@ -195,15 +203,11 @@ class DeviceFeed:
 
     def _prepare(self, b: RawBatch) -> tuple[DeviceBatch, Any]:
         assert b.acts is not None
-        t = host_tensor(b.acts, self.store_dtype)
-        where = f"{b.where} (hook {self.hook})"
-        if self.buffers is not None:
-            x = widen_and_check(t, b, where, out=self.buffers.get(tuple(t.shape)))
-            return DeviceBatch(x, b.epoch, b.batch_position), None
+        t = host_tensor(np.asarray(b.acts), self.store_dtype)
         with torch.cuda.stream(self.side):
             # pinned staging: the caching host allocator keeps the block until the copy has finished
-            t = t.pin_memory().to(self.device, non_blocking=True)
-            x = widen_and_check(t, b, where)  # the check waits on the side stream only, in this thread
+            x = t.pin_memory().to(self.device, non_blocking=True)
+            check_rows(x, b, f"{b.where} (hook {self.hook})")  # waits on the side stream only, in this thread
             ready = torch.cuda.Event()
             ready.record(self.side)
         return DeviceBatch(x, b.epoch, b.batch_position), ready
@@ -213,12 +217,18 @@ class DeviceFeed:
 
     def __next__(self) -> DeviceBatch:
         batch, ready = self.ahead.get()
-        if ready is not None:
-            cur = torch.cuda.current_stream(self.device)
-            cur.wait_event(ready)
-            batch.x.record_stream(cur)  # allocated on the side stream, used on this one
+        cur = torch.cuda.current_stream(self.device)
+        cur.wait_event(ready)
+        batch.x.record_stream(cur)  # allocated on the side stream, used on this one
         return batch
 
     def close(self) -> None:
         self.ahead.close()
         self.cut.close()
+
+
+def stream_feed(stream: BatchStream, store_dtype: str, device: torch.device, hook: str) -> BatchFeed:
+    """The streaming feed for ``device``: HostFeed on the CPU, DeviceFeed on CUDA."""
+    if device.type == "cuda":
+        return DeviceFeed(stream, store_dtype, device, hook)
+    return HostFeed(stream, store_dtype, hook)

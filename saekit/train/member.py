@@ -1,7 +1,7 @@
 """One SAE being trained: its recipe init, optimiser, dead-latent tracker, metrics and state.
 
 The trainer drives one Member per SAE over a shared input feed, so a sweep (several k or width
-variants) reads and converts each batch once. A member does nothing random with torch's global
+variants) reads and checks each batch once. A member does nothing random with torch's global
 generator after its init, so a sweep member ends with the same weights as a separate run of its
 configuration.
 """
@@ -20,7 +20,7 @@ from saekit.capture.massive import rule_from_record
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.checkpoint import save_sae
 from saekit.sae.config import TOPK_STYLE
-from saekit.sae.normalization import normalize, scale_from_mean_sq_norm
+from saekit.sae.normalization import normalize_float32, scale_from_mean_sq_norm
 from saekit.train import distributed as D
 from saekit.train.config import TrainConfig, auto_lr
 from saekit.train.data import BatchSource
@@ -172,9 +172,10 @@ class Member:
         self.metrics_f: TextIO | None = open(self.out / METRICS_NAME, "a") if info.is_main else None
 
     def step(self, x: torch.Tensor, step: int) -> None:
-        """One optimiser step on the float32 batch ``x``; ``step`` counts the steps done before it."""
+        """One optimiser step on the batch ``x`` (checked rows in the store's dtype, widened to float32
+        by the normalisation); ``step`` counts the steps done before it."""
         sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
-        xn, _ = normalize(sae.cfg, x)
+        xn = normalize_float32(sae.cfg, x)
         self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
         self.ctx.l1_scale = l1_scale_at(step, self.l1_warmup_steps)
         self.lr_now = lr_at(step, self.n_steps, self.lr, self.warmup, cfg.decay_frac)

@@ -6,7 +6,7 @@ one-line error when they do not fit), `off` always streams from the store.
 
 The rows stay in the store's dtype on the device (half the bytes of float32 for fp16/bf16) and
 are checked for NaN/Inf once, as they are loaded. Each step gathers its batch on the device by
-row number and widens it to float32 there. The row numbers come from an index-only BatchStream:
+row number (the step's normalisation widens it to float32). The row numbers come from an index-only BatchStream:
 the store's own shuffle (chunk permutation from (seed, epoch), windows, in-window permutation,
 partitions) run over row numbers instead of rows, computed on the host ahead of time (8 bytes per
 row per epoch). So a device-resident run sees exactly the batches a streaming run sees, in the
@@ -23,7 +23,7 @@ import torch
 
 from saekit.errors import SaekitError
 from saekit.train.data import BatchSource, RawBatch, nonfinite_error
-from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, host_tensor, one_intraop_thread
+from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, host_tensor
 
 log = logging.getLogger(__name__)
 
@@ -98,36 +98,34 @@ def load_rows(source: BatchSource, hook: str, device: torch.device, used: np.nda
 
 
 class ResidentFeed:
-    """DeviceBatches gathered on the device from resident rows, in an index-only BatchStream's order.
+    """DeviceBatches gathered on the device from resident rows, in an index-only BatchStream's order,
+    in the store's dtype (the step widens them; they were checked as they were loaded).
 
-    On CUDA the step's stream gathers and widens each batch (asynchronously). On the CPU, where the
-    gather and widening are host work, the background thread that makes the row numbers also
-    gathers and widens the batches, on one intra-op thread and into reused buffers, as DeviceFeed
-    does."""
+    On CUDA a thread keeps a few batches' row numbers ready (the store's shuffle over row numbers is
+    host work) and the step's stream gathers asynchronously. On the CPU the gather is host work like
+    the rest of the step: it runs in the caller's thread on torch's threads, into reused buffers, as
+    HostFeed does."""
 
     def __init__(self, data: torch.Tensor, order: Iterator[RawBatch], device: torch.device, depth: int = 4) -> None:
-        self.data, self.device = data, device
-        self.on_host = device.type == "cpu"
-        self.buffers = HostBuffers(depth + 3) if self.on_host else None
-        torch.get_num_threads()  # fixes this thread's own intra-op thread count before the feed thread sets its own
-        # row numbers are cheap but not free (the store's shuffle over row numbers): a thread keeps a few ready
-        self.ahead = Prefetcher(order, self._gather if self.on_host else (lambda b: b), depth,
-                                "saekit-resident-order", one_intraop_thread if self.on_host else None)
-
-    def _gather(self, b: RawBatch) -> DeviceBatch:
-        assert self.buffers is not None and b.rows is not None
-        rows = self.data.index_select(0, torch.from_numpy(b.rows))
-        return DeviceBatch(self.buffers.get(tuple(rows.shape)).copy_(rows), b.epoch, b.batch_position)
+        self.data, self.device, self.order = data, device, order
+        self.buffers = HostBuffers(4) if device.type == "cpu" else None
+        self.ahead = None if self.buffers is not None else Prefetcher(order, lambda b: b, depth, "saekit-resident-order")
 
     def __iter__(self) -> "ResidentFeed":
         return self
 
     def __next__(self) -> DeviceBatch:
+        if self.buffers is not None:
+            b = next(self.order)
+            assert b.rows is not None
+            out = self.buffers.get((len(b.rows), self.data.shape[1]), self.data.dtype)
+            x = torch.index_select(self.data, 0, torch.from_numpy(b.rows), out=out)
+            return DeviceBatch(x, b.epoch, b.batch_position)
+        assert self.ahead is not None
         b = self.ahead.get()
-        if self.on_host:
-            return b
         idx = torch.from_numpy(b.rows).to(self.device, non_blocking=True)
-        return DeviceBatch(self.data.index_select(0, idx).float(), b.epoch, b.batch_position)
+        return DeviceBatch(self.data.index_select(0, idx), b.epoch, b.batch_position)
 
     def close(self) -> None:
-        self.ahead.close()
+        if self.ahead is not None:
+            self.ahead.close()

@@ -5,8 +5,9 @@ dead-latent counts and the batchtopk threshold are reduced so every rank holds t
 Everything that varies between steps derives from (seed, step) or lives in the trainer state, so
 a run resumed after SIGKILL finishes with the same weights as an uninterrupted one.
 
-Batches come from a feed (saekit.train.feed: streamed from the store, converted on the device
-ahead of the step; or saekit.train.resident: held on the device). A sweep (`train_sweep`) runs
+Batches come from a feed (saekit.train.feed: streamed from the store and checked, on CUDA ahead
+of the step; or saekit.train.resident: held on the device), in the store's dtype; each step's
+normalisation widens them to float32. A sweep (`train_sweep`) runs
 several SAEs, each with its own output directory, from the one feed.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from saekit.sae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_sae
 from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
-from saekit.train.feed import BatchFeed, DeviceFeed
+from saekit.train.feed import BatchFeed, stream_feed
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
 from saekit.train.shared_init import SharedInit
@@ -125,7 +126,7 @@ def open_feed(cfg: TrainConfig, source: BatchSource, device: torch.device, n_par
     if resident:
         used = source.kept_rows(cfg.hook) if isinstance(source, SplitView) else None
         return ResidentFeed(load_rows(rows_source, cfg.hook, device, used), stream, device)
-    return DeviceFeed(stream, getattr(source, "dtype", "float32"), device, cfg.hook)
+    return stream_feed(stream, getattr(source, "dtype", "float32"), device, cfg.hook)
 
 
 def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.device, info: D.DistInfo) -> list[SAE]:
