@@ -4,7 +4,9 @@ A segment is (shard, start, stop) of whole rows, normally one HDF5 chunk. Shuffl
 iteration permutes segments with rng(seed, epoch), gives rank r the segments
 perm[r::world_size] (so ranks are disjoint and together complete), groups them into
 "fills" of about a window of rows, and emits batches drawn by a random permutation of each
-window; rows that do not fill a whole batch are carried into the next window.
+window; rows that do not fill a whole batch are carried into the next window. With kept
+(a held-out split), only the kept rows of each fill enter its permutation: the others are
+read with their chunk but never batched.
 
 Memory: rows live in their on-disk dtype (half the RAM of float32 for fp16/bf16) and each
 batch is converted after it is gathered, while it is small enough to stay in cache. With
@@ -29,6 +31,8 @@ ConvertFn = Callable[[np.ndarray], np.ndarray]
 # cut(window_rows, take) -> the batch's rows: how a batch leaves the window (storage dtype rows in,
 # anything out; it must copy what it keeps, since the window is refilled after the batch is used)
 CutFn = Callable[[np.ndarray, np.ndarray], object]
+# kept(segment) -> bool per row of the segment: rows to batch (the others, e.g. a held-out split's, are skipped)
+KeptFn = Callable[[Segment], np.ndarray]
 PARALLEL_READS = 4
 
 
@@ -79,6 +83,7 @@ def iter_segments(
     with_index: bool,
     prefetch: bool = True,
     cut: CutFn | None = None,
+    kept: KeptFn | None = None,
 ) -> Iterator[Batch]:
     n_windows = 2 if prefetch else 1
     window = max(buffer_rows // n_windows, 1)
@@ -94,8 +99,11 @@ def iter_segments(
         if with_index:
             w.sid[o : o + n], w.pos[o : o + n] = idx  # type: ignore[index,misc]
 
+    def fill_starts(segs: list[Segment]) -> np.ndarray:
+        return np.cumsum([batch_size] + [s[2] - s[1] for s in segs])
+
     def do_fill(w: _Window, segs: list[Segment]) -> int:
-        starts = np.cumsum([batch_size] + [s[2] - s[1] for s in segs])
+        starts = fill_starts(segs)
         if readers is None:
             for seg, o in zip(segs, starts):
                 read_into(w, seg, int(o))
@@ -126,9 +134,14 @@ def iter_segments(
             if pool is not None and j + 1 < len(fills):
                 pending = pool.submit(do_fill, nxt, fills[j + 1])  # reads while we cut batches below
             lo = batch_size - carry
-            live = end - lo
-            order = rng.permutation(live) if shuffle else np.arange(live)
-            n_full = live // batch_size
+            if kept is None:
+                live = end - lo
+                order = rng.permutation(live) if shuffle else np.arange(live)
+            else:  # the carried rows (kept already) and the fill's kept rows, as offsets from lo
+                starts = fill_starts(segs)
+                at = np.concatenate([np.arange(carry)] + [o - lo + np.flatnonzero(kept(seg)) for seg, o in zip(segs, starts)])
+                order = at[rng.permutation(at.size)] if shuffle else at
+            n_full = order.size // batch_size
             for b in range(n_full):
                 yield gather(w, order[b * batch_size : (b + 1) * batch_size], lo)
             rest = order[n_full * batch_size :]

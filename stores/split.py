@@ -6,7 +6,10 @@ trainer, the evaluator, a streaming loader) and for stores captured in any order
 does not depend on how many samples the store holds, so growing a store keeps old assignments.
 
 ``SplitView`` wraps any source with the store's ``iter_batches(..., with_index=True)`` API and
-yields only one side of the split, re-batched to the requested batch size.
+yields only one side of the split in full batches. A source that can skip rows itself (the store,
+``filters_rows = True``) gets the side's rows as ``keep_rows`` and drops the others before each
+shuffle window's permutation, so no batch is cut twice; any other source's batches are filtered
+and re-batched here.
 """
 from __future__ import annotations
 
@@ -57,9 +60,8 @@ SIDES = ("train", "holdout", "all")
 class SplitView:
     """One side ("train" or "holdout") of a source's samples, with the source's batch API.
 
-    Batches are exactly ``batch_size`` rows (the last one shorter unless ``drop_last``); the rows
-    of the other side are dropped before re-batching, so row order within the kept side is the
-    source's order. ``n_rows`` is exact (counted once per hook from the index).
+    Batches are exactly ``batch_size`` rows (the last one shorter unless ``drop_last``), in the
+    source's order over this side's rows. ``n_rows`` is exact (counted once per hook from the index).
     """
 
     def __init__(self, source: Any, fraction: float, side: str, salt: str = DEFAULT_SALT) -> None:
@@ -89,9 +91,7 @@ class SplitView:
         if hook not in self._n_rows:
             n = 0
             if hasattr(self.source, "read_index"):  # a store: read the index only, not the activations
-                total, block = self.source.n_rows(hook), 1 << 20
-                for a in range(0, total, block):
-                    n += int(self.keep(self.source.read_index(hook, a, min(total, a + block))[0]).sum())
+                n = int(self.kept_rows(hook).sum())
             else:
                 for _, sid, _ in self.source.iter_batches(hook, 1 << 16, shuffle=False, with_index=True):
                     n += int(self.keep(sid).sum())
@@ -105,11 +105,19 @@ class SplitView:
 
     def iter_batches(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
                      with_index: bool = False, **kw: Any) -> Iterator[Any]:
-        """The source's batches with the other side's rows dropped, regrouped into full batches. A ``cut``
-        is not passed on: the regrouped batches are fresh arrays the caller owns, a cut would copy them again."""
-        kw.pop("cut", None)
+        """This side's rows in full batches: the source skips the other side's rows itself when it can
+        (``filters_rows``), else its batches are filtered and regrouped here (a ``cut`` is then not passed
+        on: the regrouped batches are fresh arrays the caller owns, a cut would copy them again)."""
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
+        if getattr(self.source, "filters_rows", False):
+            return self.source.iter_batches(hook, batch_size, shuffle=shuffle, drop_last=drop_last,
+                                            with_index=with_index, keep_rows=self.kept_rows(hook), **kw)
+        kw.pop("cut", None)
+        return self._filtered_batches(hook, batch_size, shuffle, drop_last, with_index, kw)
+
+    def _filtered_batches(self, hook: str, batch_size: int, shuffle: bool, drop_last: bool, with_index: bool,
+                          kw: dict[str, Any]) -> Iterator[Any]:
         kept = ((acts[m], sid[m], pos[m]) for acts, sid, pos, m in (
             (acts, sid, pos, self.keep(sid))
             for acts, sid, pos in self.source.iter_batches(hook, batch_size, shuffle=shuffle, with_index=True, **kw)))
@@ -121,6 +129,13 @@ class SplitView:
         """The source's row numbers of each batch iter_batches yields with the same arguments."""
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
+        if getattr(self.source, "filters_rows", False):
+            return self.source.row_order(hook, batch_size, shuffle=shuffle, drop_last=drop_last,
+                                         keep_rows=self.kept_rows(hook), **kw)
+        return self._filtered_order(hook, batch_size, shuffle, drop_last, kw)
+
+    def _filtered_order(self, hook: str, batch_size: int, shuffle: bool, drop_last: bool,
+                        kw: dict[str, Any]) -> Iterator[np.ndarray]:
         keep = self.kept_rows(hook)
         kept = ((rows[keep[rows]],) for rows in self.source.row_order(hook, batch_size, shuffle=shuffle, **kw))
         for (rows,) in _rebatch(kept, batch_size, drop_last):

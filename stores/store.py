@@ -27,6 +27,8 @@ DEFAULT_BUFFER_BYTES = 256 << 20
 class ActivationStore:
     """Read-only view of the committed rows of a store file or shard directory."""
 
+    filters_rows = True  # iter_batches / row_order take keep_rows (a held-out split's view relies on it)
+
     # ------------------------------------------------------------------ writing
     @staticmethod
     def create(
@@ -245,6 +247,7 @@ class ActivationStore:
         raw: bool = False,
         prefetch: bool = True,
         cut: CutFn | None = None,
+        keep_rows: np.ndarray | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -257,7 +260,9 @@ class ActivationStore:
         prefetch=True reads the next half of the buffer in a background thread.
         cut(rows, take), when given, replaces the gather (and raw): it gets the window's rows in the
         on-disk dtype and the batch's row numbers within them, and returns the batch's rows in any form
-        (the trainer's CPU feed gathers straight into float32 tensors); it must copy what it keeps.
+        (the trainer's CPU feed gathers straight into reused tensors); it must copy what it keeps.
+        keep_rows (bool per row of the hook), when given, batches only those rows: the others are
+        dropped before each window's permutation, so batches stay full (a held-out split's view).
         """
         shards, dtype = self._shards, self.dtype
 
@@ -271,11 +276,12 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut)
+                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut, keep_rows)
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False,
+        keep_rows: np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
         """Global row numbers (int64) of each batch iter_batches yields with the same arguments: the
         same chunk permutation, windows and in-window shuffle, run over row numbers instead of rows
@@ -287,13 +293,14 @@ class ActivationStore:
             out[:, 0] = np.arange(base + seg[1], base + seg[2], dtype=np.int64)
 
         batches = self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                             read, 1, np.dtype(np.int64), lambda rows: rows, False, True)
+                             read, 1, np.dtype(np.int64), lambda rows: rows, False, True, None, keep_rows)
         return (b[:, 0] for b in batches)  # type: ignore[index]
 
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
-              with_index: bool, prefetch: bool, cut: CutFn | None = None) -> Iterator[Batch]:
-        self._hook(hook)
+              with_index: bool, prefetch: bool, cut: CutFn | None = None,
+              keep_rows: np.ndarray | None = None) -> Iterator[Batch]:
+        hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
         if not (0 <= rank < world_size):
@@ -301,8 +308,15 @@ class ActivationStore:
         segs = partition(self.segments(hook), shuffle, seed, epoch, rank, world_size)
         buffer_rows = self.default_buffer_rows(hook) if buffer_rows is None else max(1, int(buffer_rows))
         rng = np.random.default_rng([seed, epoch, rank, 1])
+        kept = None
+        if keep_rows is not None:
+            keep_rows = np.asarray(keep_rows, bool)
+            if keep_rows.shape != (self.n_rows(hook),):
+                raise StoreError(f"keep_rows has {keep_rows.size} entries; hook {hook!r} has {self.n_rows(hook)} rows")
+            offsets = self._offsets[hi]
+            kept = lambda seg: keep_rows[offsets[seg[0]] + seg[1] : offsets[seg[0]] + seg[2]]  # noqa: E731
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch, cut)
+                             drop_last, with_index, prefetch, cut, kept)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""

@@ -53,6 +53,48 @@ def test_split_view_partitions_rows_and_rebatches():
     assert all(len(b) == 64 for b in dropped)
 
 
+@pytest.mark.parametrize("world_size", [1, 3])
+def test_a_store_skips_the_other_sides_rows_itself_and_gives_full_batches(tmp_path, world_size):
+    from stores import ActivationStore
+
+    n, d = 5000, 3
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    sid = np.arange(n) // 5
+    w = ActivationStore.create(tmp_path / "s.h5", {"h": d}, dtype="float32", attrs={"model_id": "toy"},
+                               chunk_rows={"h": 64})
+    w.add_samples(np.unique(sid), [{}] * len(np.unique(sid)))
+    w.append("h", X, sid, np.arange(n) % 5)
+    w.close()
+    store = ActivationStore.open(tmp_path / "s.h5")
+    view = SplitView(store, 0.3, "train")
+    keep = ~holdout_mask(sid, 0.3)
+
+    class NoPushDown:  # the same store behind the generic filter-and-regroup path
+        hooks, dtype = store.hooks, store.dtype
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    generic = SplitView(NoPushDown(), 0.3, "train")
+    kw = dict(shuffle=True, seed=4, epoch=1, buffer_rows=700, drop_last=False)
+    for v in (view, generic):
+        rows = []
+        for rank in range(world_size):
+            batches = list(v.iter_batches("h", 96, with_index=True, raw=True, rank=rank, world_size=world_size, **kw))
+            assert all(len(b[0]) == 96 for b in batches[:-1])
+            order = list(v.row_order("h", 96, rank=rank, world_size=world_size, **kw))
+            for (acts, s, _), r in zip(batches, order, strict=True):
+                np.testing.assert_array_equal(acts, X[r])  # row_order names the batch's rows
+                np.testing.assert_array_equal(s, sid[r])
+            rows.extend(order)
+        rows = np.concatenate(rows)
+        assert np.array_equal(np.sort(rows), np.flatnonzero(keep))  # every kept row once, no held-out row
+    assert view.n_rows("h") == generic.n_rows("h") == int(keep.sum())
+    with pytest.raises(StoreError, match="keep_rows has 3 entries; hook 'h' has 5000 rows"):
+        next(store.iter_batches("h", 8, keep_rows=np.ones(3, bool)))
+
+
 def test_train_keeps_heldout_out_and_records_it(tmp_path, one_torch_thread):
     from saekit.sae import SAE
     from saekit.train import TrainConfig, train

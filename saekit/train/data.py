@@ -36,6 +36,7 @@ class ArraySource:
     """In-memory activations {hook: [N, d]} with the store's batch API (tests, benchmarks, notebooks)."""
 
     dtype = "float32"  # the storage dtype name, as ActivationStore.dtype
+    filters_rows = True  # iter_batches / row_order take keep_rows, as the store's do
 
     def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, Any] | None = None):
         self._acts = {h: np.ascontiguousarray(a, dtype=np.float32) for h, a in acts.items()}
@@ -64,11 +65,13 @@ class ArraySource:
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
         raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+        keep_rows: np.ndarray | None = None,
     ) -> Iterator[Any]:
         """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32).
         cut(rows, take) takes each batch out of the whole array, as the store's cut does from its windows."""
         a = self._get(hook)
-        for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last):
+        for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
+                                   keep_rows):
             acts = a[rows] if cut is None else cut(a, rows)
             if with_index:
                 yield acts, rows.astype(np.int64), np.full(len(rows), -1, np.int32)
@@ -78,10 +81,16 @@ class ArraySource:
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False,
+        keep_rows: np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
-        """Row indices of each batch iter_batches yields with the same arguments."""
+        """Row indices of each batch iter_batches yields with the same arguments (only rows with
+        ``keep_rows[row]`` when given)."""
         n = len(self._get(hook))
         order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        if keep_rows is not None:
+            if np.shape(keep_rows) != (n,):
+                raise SaekitError(f"keep_rows has {np.size(keep_rows)} entries; hook {hook!r} has {n} rows")
+            order = order[np.asarray(keep_rows, bool)[order]]
         mine = order[rank::world_size]
         stop = len(mine) - (len(mine) % batch_size if drop_last else 0)
         for s in range(0, stop, batch_size):
