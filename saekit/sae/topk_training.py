@@ -33,6 +33,16 @@ def _selected_values(sae: SAE, ctx: TrainContext, pre: torch.Tensor, rows: torch
     return sampled_rows_dot(crow, col, x_c, sae.W_encT) + sae.b_enc[col]
 
 
+def _pre_buffer(ctx: TrainContext, x_c: torch.Tensor, d_sae: int) -> torch.Tensor:
+    """ctx's reused [B, d_sae] pre-activation tensor (made anew when the shape, dtype or device changes).
+    Only the step that wrote it reads it: it is detached and not part of StepOutput."""
+    shape = (x_c.shape[0], d_sae)
+    buf = ctx.pre_buffer
+    if buf is None or tuple(buf.shape) != shape or buf.dtype != x_c.dtype or buf.device != x_c.device:
+        buf = ctx.pre_buffer = torch.empty(shape, dtype=x_c.dtype, device=x_c.device)
+    return buf
+
+
 def encode_for_training(
     sae: SAE, xn_BD: torch.Tensor, ctx: TrainContext, select: Selector
 ) -> tuple[SparseCode, torch.Tensor, torch.Tensor]:
@@ -40,7 +50,10 @@ def encode_for_training(
     x_c = xn_BD - sae.b_dec
     if ctx.sparse_kernels:
         with torch.no_grad(), _autocast(sae, ctx):
-            pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t()).float()
+            if ctx.autocast_dtype is None:
+                pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t(), out=_pre_buffer(ctx, x_c, sae.cfg.d_sae))
+            else:  # an out= op would not be autocast
+                pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t()).float()
         crow, col = select(pre)
         rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
         pre_val = _selected_values(sae, ctx, pre, rows, crow, col, x_c)
