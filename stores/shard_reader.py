@@ -134,6 +134,10 @@ class ShardReader:
         return self._acts[hook]
 
     # ------------------------------------------------------------------ rows
+    def _dataset(self, hook: str, name: str) -> h5py.Dataset:
+        """The hook's dataset ``name``: acts, sample_id or position."""
+        return {"acts": self._acts, "sample_id": self._sid, "position": self._pos}[name][hook]
+
     def chunk_addresses(self, hook: str, name: str = "acts") -> np.ndarray:
         """File offsets of the FULL committed chunks of the hook's dataset ``name`` (acts, sample_id or
         position; int64, -1 where a chunk is not a plain uncompressed chunk of its full size). Full
@@ -141,7 +145,7 @@ class ShardReader:
         during a SWMR write; the open tail chunk always goes through HDF5."""
         key = f"{hook}/{name}"
         if key not in self._chunk_addr:
-            ds = {"acts": self._acts, "sample_id": self._sid, "position": self._pos}[name][hook]
+            ds = self._dataset(hook, name)
             rpc = int(ds.chunks[0])
             n_full = self.committed[hook] // rpc
             addr = np.full(n_full, -1, np.int64)
@@ -163,7 +167,7 @@ class ShardReader:
     def _pread_rows(self, hook: str, name: str, start: int, out: np.ndarray) -> bool:
         """Rows [start, start + len(out)) of a dataset with one pread when they lie in one full committed
         chunk of known address (no HDF5 call, the GIL released); False when they do not."""
-        ds = {"acts": self._acts, "sample_id": self._sid, "position": self._pos}[name][hook]
+        ds = self._dataset(hook, name)
         rpc = int(ds.chunks[0])
         k, within = divmod(start, rpc)
         if not out.flags.c_contiguous or within + len(out) > rpc:
