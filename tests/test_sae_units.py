@@ -92,8 +92,9 @@ def test_batch_topk_selection_is_exact_including_the_fallback():
     pre = torch.randn(32, 200, generator=g)
     pre[3] += 10  # row 3 owns far more than 4k of the batch's top B*k entries: forces the exact fallback
     for p in (pre, torch.randn(32, 200, generator=g)):
-        crow, col = select_batch_topk(5)(p)
+        crow, col, chosen = select_batch_topk(5)(p)
         rows = torch.repeat_interleave(torch.arange(32), crow.diff())
+        assert torch.equal(chosen, p[rows, col])
         got = set(zip(rows.tolist(), col.tolist()))
         flat = p.reshape(-1).topk(32 * 5).indices
         want = {(int(i) // 200, int(i) % 200) for i in flat if p.reshape(-1)[i] > 0}

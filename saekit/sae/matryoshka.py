@@ -22,7 +22,7 @@ class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
         recon = self.b_dec.expand_as(xn_BD)
         losses = []
         for g in range(len(self.cfg.matryoshka_prefixes)):
-            part = SparseCode(code.crow, code.col, code.val * (group == g).to(code.val.dtype))
+            part = SparseCode(code.crow, code.col, code.val * (group == g).to(code.val.dtype), code.by_col)
             recon = recon + decode_code(self, part, ctx, bias=False)
             losses.append((xn_BD - recon).pow(2).sum(-1).mean())
         return torch.stack(losses).mean(), xn_BD - recon

@@ -12,9 +12,11 @@ from typing import Callable
 import torch
 
 from saekit.sae.base import SAE, TrainContext
-from saekit.sae.sparse_ops import SparseCode, fixed_k_crow, gather_pre, sampled_rows_dot, sparse_decode
+from saekit.sae.sparse_ops import (SparseCode, column_index, fixed_k_crow, gather_pre, sampled_rows_dot,
+                                   sparse_decode)
 
-Selector = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # pre -> (crow, col)
+# pre -> (crow, col, pre[rows, col]): a selector hands back the values it chose, so they are not gathered again
+Selector = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
 def _autocast(sae: SAE, ctx: TrainContext):
@@ -24,12 +26,12 @@ def _autocast(sae: SAE, ctx: TrainContext):
 
 
 @torch.no_grad()
-def _selected_values(sae: SAE, ctx: TrainContext, pre: torch.Tensor, rows: torch.Tensor, crow: torch.Tensor,
+def _selected_values(sae: SAE, ctx: TrainContext, chosen: torch.Tensor, crow: torch.Tensor,
                      col: torch.Tensor, x_c: torch.Tensor) -> torch.Tensor:
-    """pre[rows, col]; under autocast the low-precision GEMM only chose the latents, and their
-    values are recomputed exactly in fp32 (O(nnz * d_in))."""
+    """The selected pre-activations: as chosen, or, under autocast, where the low-precision GEMM only
+    chose the latents, recomputed exactly in fp32 (O(nnz * d_in))."""
     if ctx.autocast_dtype is None:
-        return pre[rows, col]
+        return chosen
     return sampled_rows_dot(crow, col, x_c, sae.W_encT) + sae.b_enc[col]
 
 
@@ -54,14 +56,14 @@ def encode_for_training(
                 pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t(), out=_pre_buffer(ctx, x_c, sae.cfg.d_sae))
             else:  # an out= op would not be autocast
                 pre = torch.addmm(sae.b_enc, x_c, sae.W_encT.t()).float()
-        crow, col = select(pre)
-        rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
-        pre_val = _selected_values(sae, ctx, pre, rows, crow, col, x_c)
-        val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc))
-        return SparseCode(crow, col, val), pre, x_c
+        crow, col, chosen = select(pre)
+        by_col = column_index(crow, col, sae.cfg.d_sae)
+        pre_val = _selected_values(sae, ctx, chosen, crow, col, x_c)
+        val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc, by_col))
+        return SparseCode(crow, col, val, by_col), pre, x_c
     pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
     pre = pre_g.detach()
-    crow, col = select(pre)
+    crow, col, _ = select(pre)
     rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
     return SparseCode(crow, col, torch.relu(pre_g[rows, col])), pre, x_c
 
@@ -79,9 +81,9 @@ def decode_code(sae: SAE, code: SparseCode, ctx: TrainContext, bias: bool = True
 
 
 def select_topk(k: int) -> Selector:
-    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        col = pre.topk(k, dim=1, sorted=False).indices.reshape(-1)
-        return fixed_k_crow(pre.shape[0], k, pre.device), col
+    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        val, col = pre.topk(k, dim=1, sorted=False)
+        return fixed_k_crow(pre.shape[0], k, pre.device), col.reshape(-1), val.reshape(-1)
 
     return select
 
@@ -89,7 +91,7 @@ def select_topk(k: int) -> Selector:
 def select_batch_topk(k: int) -> Selector:
     """The B*k largest pre-activations of the whole batch (a row may get more or fewer than k)."""
 
-    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, m = pre.shape
         n = B * k
         k2 = min(m, 4 * k)
@@ -105,12 +107,12 @@ def select_batch_topk(k: int) -> Selector:
             cols = cand_col.reshape(-1)[top]
         vals = pre[rows, cols]
         keep = vals > 0
-        rows, cols = rows[keep], cols[keep]
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
         order = torch.argsort(rows * m + cols)
         rows, cols = rows[order], cols[order]
         crow = torch.zeros(B + 1, dtype=torch.int64, device=pre.device)
         crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B), 0)
-        return crow, cols
+        return crow, cols, vals[order]
 
     return select
 
@@ -124,19 +126,18 @@ def auxk_loss(
     dead = ctx.dead_idx
     kk = min(ctx.k_aux, dead.numel())
 
-    def select(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loc = p.index_select(1, dead).topk(kk, dim=1, sorted=False).indices
-        return fixed_k_crow(p.shape[0], kk, p.device), dead[loc].reshape(-1)
-
-    crow, col = select(pre)
-    rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
+    chosen, loc = pre.index_select(1, dead).topk(kk, dim=1, sorted=False)
+    crow, col, chosen = fixed_k_crow(pre.shape[0], kk, pre.device), dead[loc].reshape(-1), chosen.reshape(-1)
+    by_col = None
     if ctx.sparse_kernels:
-        val = torch.relu(gather_pre(crow, col, _selected_values(sae, ctx, pre, rows, crow, col, x_c),
-                                    x_c, sae.W_encT, sae.b_enc))
+        by_col = column_index(crow, col, sae.cfg.d_sae)
+        val = torch.relu(gather_pre(crow, col, _selected_values(sae, ctx, chosen, crow, col, x_c),
+                                    x_c, sae.W_encT, sae.b_enc, by_col))
     else:
+        rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
         pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
         val = torch.relu(pre_g[rows, col])
-    e_hat = decode_code(sae, SparseCode(crow, col, val), ctx, bias=False)
+    e_hat = decode_code(sae, SparseCode(crow, col, val, by_col), ctx, bias=False)
     e = residual_BD.detach()
     denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
     return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
