@@ -110,6 +110,15 @@ def test_dominance_names_the_rows_that_carry_the_squared_norm():
     assert not flat["dominated"] and dominance_warning("h", flat) is None
 
 
+def test_row_dominance_norms_stay_finite_for_rows_whose_float32_square_overflows():
+    a = np.ones((300, 4), np.float32)
+    a[7] = 3e20  # finite in float32; its squared norm is not
+    rep = row_dominance(ArraySource({"h": a}), "h")
+    assert rep["n_rows_read"] == 300 and rep["n_dominant"] == 1
+    assert rep["examples"][0]["norm"] == pytest.approx(6e20, rel=1e-6)
+    assert rep["median_norm"] == pytest.approx(2.0)
+
+
 def _sink_source(n: int = 400, d: int = 8) -> tuple[ArraySource, np.ndarray]:
     rng = np.random.default_rng(0)
     a = rng.normal(size=(n, d)).astype(np.float32)

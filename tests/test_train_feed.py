@@ -109,6 +109,17 @@ def test_nonfinite_rows_are_named_on_both_paths(tmp_path):
         assert not (tmp_path / mode / "weights.safetensors").exists()
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_load_rows_refuses_a_used_inf_row_and_ignores_an_unused_one(tmp_path, dtype):
+    store = ActivationStore.open(make_store(tmp_path / "bad.h5", dtype=dtype, nan_row=1001))
+    with pytest.raises(SaekitError, match=r"NaN or Inf .*sample_id=250, position=1"):
+        load_rows(store, "h", torch.device("cpu"))
+    used = np.ones(store.n_rows("h"), bool)
+    used[1001] = False  # e.g. a held-out row: never trained on, so never checked
+    data = load_rows(store, "h", torch.device("cpu"), used)
+    assert torch.isinf(data[1001].float()).any() and torch.isfinite(data[:1001].float()).all()
+
+
 def test_resident_and_streaming_runs_train_bitwise_the_same_weights(tmp_path):
     path = make_store(tmp_path / "s", dtype="bfloat16", shards=2)
     base = TrainConfig(store=str(path), hook="h", arch="topk", k=3, expansion=4, tokens=9000, batch_size=256,

@@ -12,8 +12,11 @@ several SAEs, each with its own output directory, from the one feed.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,7 +63,18 @@ def train_sweep(cfg: TrainConfig, source: BatchSource | None = None) -> list[SAE
     return _run(members, source)
 
 
+def _start_optimizer_import() -> None:
+    """Import torch._dynamo in a thread now: a process's first torch optimizer imports it (about
+    3 s on a 2-core CPU), and the setup's reads (dominance check, b_dec sample, resident rows),
+    which mostly wait on the disk or on numpy, run meanwhile. Python's import locks make the
+    optimizer's own import wait for this one rather than run twice."""
+    if "torch._dynamo" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
+                         name="saekit-import-dynamo").start()
+
+
 def _run(cfgs: list[TrainConfig], source: BatchSource | None) -> list[SAE]:
+    _start_optimizer_import()
     device = resolve_device(cfgs[0].device)
     info = D.init_from_env(device.type)
     if info.enabled and device.type == "cuda":
