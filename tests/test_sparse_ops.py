@@ -60,3 +60,26 @@ def test_sparse_decode_gradients_with_and_without_a_shared_column_index():
     for gW, _ in grads:
         torch.testing.assert_close(gW, Wd.grad)
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_b_dec_gradient_is_the_same_whether_it_flows_through_x_c_or_beside_it():
+    """Training inputs need no gradient, so b_dec takes -grad_b_enc @ W_encT; an input that does need one
+    keeps the x_c path. Both give the dense reference's gradients."""
+    from saekit.sae import SAE, SAEConfig, TrainContext
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(48, 16, generator=g)
+    grads = []
+    for sparse, x_grad in ((True, False), (True, True), (False, True)):
+        torch.manual_seed(0)
+        sae = SAE.create(SAEConfig(arch="topk", d_in=16, d_sae=64, k=4, hook="h"), seed=0)
+        with torch.no_grad():
+            sae.b_dec.copy_(0.1 * torch.randn(16, generator=torch.Generator().manual_seed(5)))
+        xi = x.clone().requires_grad_(x_grad)
+        ctx = TrainContext(dead_idx=torch.arange(0, 64, 3), k_aux=5, sparse_kernels=sparse)
+        sae.training_step(xi, ctx).loss.backward()
+        grads.append((sae.b_dec.grad.clone(), sae.W_encT.grad.clone(), xi.grad))
+    for got in grads[:2]:
+        torch.testing.assert_close(got[0], grads[2][0], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(got[1], grads[2][1], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(grads[1][2], grads[2][2], rtol=1e-4, atol=1e-6)

@@ -103,10 +103,13 @@ class _GatherPre(torch.autograd.Function):
 
     The values were already computed by the dense (no-grad) encoder GEMM; only the backward is new:
     grad W_encT = CSR(g)^T @ x_c, grad b_enc = scatter-add of g, grad x_c = embedding_bag(W_encT, g).
+    When x_c = xn - b_dec comes in detached with b_dec beside it (xn needs no gradient, as in
+    training), b_dec's gradient is -grad b_enc @ W_encT: a [d_sae] x [d_sae, d_in] product instead
+    of a [B, d_in] embedding_bag summed over the batch.
     """
 
     @staticmethod
-    def forward(ctx, crow, col, pre_val, x_c, W_encT, b_enc, by_col):  # type: ignore[override]
+    def forward(ctx, crow, col, pre_val, x_c, W_encT, b_enc, by_col, b_dec):  # type: ignore[override]
         ctx.save_for_backward(crow, col, x_c, W_encT)
         ctx.n_latents = W_encT.shape[0]
         ctx.by_col = by_col
@@ -116,16 +119,24 @@ class _GatherPre(torch.autograd.Function):
     def backward(ctx, g):  # type: ignore[override]
         crow, col, x_c, W_encT = ctx.saved_tensors
         g = g.contiguous()
-        grad_x = grad_W = grad_b = None
+        grad_x = grad_W = grad_b = grad_b_dec = None
         if ctx.needs_input_grad[3]:
             grad_x = F.embedding_bag(col, W_encT, crow, mode="sum", per_sample_weights=g, include_last_offset=True)
         if ctx.needs_input_grad[4]:
             by_col = ctx.by_col if ctx.by_col is not None else column_index(crow, col, ctx.n_latents)
             grad_W = transpose_matmul(by_col, g, x_c)
-        if ctx.needs_input_grad[5]:
-            grad_b = torch.zeros(ctx.n_latents, dtype=g.dtype, device=g.device).index_add_(0, col, g)
-        return None, None, None, grad_x, grad_W, grad_b, None
+        if ctx.needs_input_grad[5] or ctx.needs_input_grad[7]:
+            per_latent = torch.zeros(ctx.n_latents, dtype=g.dtype, device=g.device).index_add_(0, col, g)
+            grad_b = per_latent if ctx.needs_input_grad[5] else None
+            if ctx.needs_input_grad[7]:
+                grad_b_dec = -(per_latent @ W_encT)
+        return None, None, None, grad_x, grad_W, grad_b, None, grad_b_dec
 
 
-def gather_pre(crow, col, pre_val, x_c, W_encT, b_enc, by_col: ColumnIndex | None = None) -> torch.Tensor:
-    return _GatherPre.apply(crow, col, pre_val, x_c, W_encT, b_enc, by_col)
+def gather_pre(crow, col, pre_val, x_c, W_encT, b_enc, by_col: ColumnIndex | None = None,
+               b_dec: torch.Tensor | None = None) -> torch.Tensor:
+    """pre_val as a function of the encoder's weights (and of x_c, or of b_dec when x_c = xn - b_dec
+    is passed detached)."""
+    if b_dec is not None and x_c.requires_grad:
+        raise ValueError("gather_pre: pass x_c detached when b_dec carries its gradient")
+    return _GatherPre.apply(crow, col, pre_val, x_c, W_encT, b_enc, by_col, b_dec)

@@ -45,10 +45,18 @@ def _pre_buffer(ctx: TrainContext, x_c: torch.Tensor, d_sae: int) -> torch.Tenso
     return buf
 
 
+def _b_dec_beside(sae: SAE, x_c: torch.Tensor) -> torch.Tensor | None:
+    """b_dec when x_c = xn - b_dec came detached (encode_for_training's sparse path), else None."""
+    return None if x_c.requires_grad else sae.b_dec
+
+
 def encode_for_training(
     sae: SAE, xn_BD: torch.Tensor, ctx: TrainContext, select: Selector
 ) -> tuple[SparseCode, torch.Tensor, torch.Tensor]:
-    """(code with graph-connected values, detached pre-activations [B, d_sae], x_c = xn - b_dec)."""
+    """(code with graph-connected values, detached pre-activations [B, d_sae], x_c = xn - b_dec).
+
+    On the sparse path x_c is detached when xn needs no gradient: gather_pre then hands b_dec its
+    gradient directly, and auxk_loss does the same with it."""
     x_c = xn_BD - sae.b_dec
     if ctx.sparse_kernels:
         with torch.no_grad(), _autocast(sae, ctx):
@@ -59,7 +67,9 @@ def encode_for_training(
         crow, col, chosen = select(pre)
         by_col = column_index(crow, col, sae.cfg.d_sae)
         pre_val = _selected_values(sae, ctx, chosen, crow, col, x_c)
-        val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc, by_col))
+        if not xn_BD.requires_grad:  # b_dec then takes its gradient straight from gather_pre's backward
+            x_c = x_c.detach()
+        val = torch.relu(gather_pre(crow, col, pre_val, x_c, sae.W_encT, sae.b_enc, by_col, _b_dec_beside(sae, x_c)))
         return SparseCode(crow, col, val, by_col), pre, x_c
     pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
     pre = pre_g.detach()
@@ -132,7 +142,7 @@ def auxk_loss(
     if ctx.sparse_kernels:
         by_col = column_index(crow, col, sae.cfg.d_sae)
         val = torch.relu(gather_pre(crow, col, _selected_values(sae, ctx, chosen, crow, col, x_c),
-                                    x_c, sae.W_encT, sae.b_enc, by_col))
+                                    x_c, sae.W_encT, sae.b_enc, by_col, _b_dec_beside(sae, x_c)))
     else:
         rows = torch.repeat_interleave(torch.arange(pre.shape[0], device=pre.device), crow.diff())
         pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())

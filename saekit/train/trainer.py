@@ -33,6 +33,7 @@ from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, stream_feed
+from saekit.train.host_memory import keep_freed_host_memory
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
 from saekit.train.shared_init import SharedInit
@@ -80,6 +81,8 @@ def _run(cfgs: list[TrainConfig], source: BatchSource | None) -> list[SAE]:
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
+    if device.type == "cpu":
+        keep_freed_host_memory()
     try:
         return _train(cfgs, source, device, info)
     finally:
