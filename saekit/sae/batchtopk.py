@@ -9,7 +9,8 @@ import torch
 
 from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
-from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_batch_topk
+from saekit.sae.topk_training import (auxk_loss, encode_for_training, fired_counts, reconstruction_sse,
+                                      select_batch_topk)
 
 # theta <- 0.99 theta + 0.01 min_active, the update rate of the reference implementations (Bussmann et al.'s
 # code, SAELens). One departure: theta starts at the first batch's minimum instead of 0, so a short run
@@ -29,15 +30,15 @@ class BatchTopKSAE(SAE, arch="batchtopk", extra_tensors={"threshold": "scalar"})
         theta = self.threshold.clamp_min(0)
         return torch.where(pre > theta, pre, torch.zeros_like(pre))
 
-    def _loss(self, xn_BD, code, ctx) -> tuple[torch.Tensor, torch.Tensor]:
-        recon = decode_code(self, code, ctx)
-        sse_rows = (xn_BD - recon).pow(2).sum(-1)
-        return sse_rows.mean(), xn_BD - recon
+    def _loss(self, xn_BD, x_c, code, ctx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, sse [B] detached, residual [B, d_in] detached)."""
+        sse_rows, residual = reconstruction_sse(self, xn_BD, x_c, code, ctx)
+        return sse_rows.mean(), sse_rows.detach(), residual
 
     def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
         code, pre, x_c = encode_for_training(self, xn_BD, ctx, select_batch_topk(self.cfg.k))
-        loss, residual = self._loss(xn_BD, code, ctx)
-        sse = residual.detach().pow(2).sum()
+        loss, sse_rows, residual = self._loss(xn_BD, x_c, code, ctx)
+        sse = sse_rows.sum()
         aux = auxk_loss(self, pre, x_c, residual, ctx)
         if aux is not None:
             loss = loss + aux

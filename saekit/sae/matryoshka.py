@@ -16,7 +16,7 @@ from saekit.sae.topk_training import decode_code
 
 class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
 
-    def _loss(self, xn_BD, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, xn_BD, x_c, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ends = torch.tensor(self.cfg.matryoshka_prefixes, device=code.col.device)
         group = torch.bucketize(code.col, ends, right=True)  # entry j with col < ends[0] is group 0
         recon = self.b_dec.expand_as(xn_BD)
@@ -25,4 +25,5 @@ class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
             part = SparseCode(code.crow, code.col, code.val * (group == g).to(code.val.dtype), code.by_col)
             recon = recon + decode_code(self, part, ctx, bias=False)
             losses.append((xn_BD - recon).pow(2).sum(-1).mean())
-        return torch.stack(losses).mean(), xn_BD - recon
+        residual = (xn_BD - recon).detach()
+        return torch.stack(losses).mean(), residual.pow(2).sum(-1), residual

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from saekit.sae.base import SAE, StepOutput, TrainContext
-from saekit.sae.topk_training import auxk_loss, decode_code, encode_for_training, fired_counts, select_topk
+from saekit.sae.topk_training import (auxk_loss, encode_for_training, fired_counts, reconstruction_sse,
+                                      select_topk)
 
 
 class TopKSAE(SAE, arch="topk"):
@@ -20,9 +21,7 @@ class TopKSAE(SAE, arch="topk"):
 
     def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
         code, pre, x_c = encode_for_training(self, xn_BD, ctx, select_topk(self.cfg.k))
-        recon = decode_code(self, code, ctx)
-        residual = xn_BD - recon
-        sse_rows = residual.pow(2).sum(-1)
+        sse_rows, residual = reconstruction_sse(self, xn_BD, x_c, code, ctx)
         loss = sse_rows.mean()
         aux = auxk_loss(self, pre, x_c, residual, ctx)
         if aux is not None:

@@ -90,6 +90,35 @@ def decode_code(sae: SAE, code: SparseCode, ctx: TrainContext, bias: bool = True
     return out + sae.b_dec if bias else out
 
 
+class _ResidualSSE(torch.autograd.Function):
+    """sse[b] = ||x_c[b] - dec[b]||^2 for a detached x_c = xn - b_dec, with the gradients of dec and
+    b_dec (both enter with a minus sign, so b_dec's is the batch sum of dec's). Four passes over
+    [B, d_in] where the autograd chain of +b_dec, -, pow, sum makes about eight."""
+
+    @staticmethod
+    def forward(ctx, x_c, dec, b_dec):  # type: ignore[override]
+        residual = torch.sub(x_c, dec)
+        ctx.save_for_backward(residual)
+        ctx.mark_non_differentiable(residual)
+        return torch.linalg.vector_norm(residual, dim=1).square(), residual
+
+    @staticmethod
+    def backward(ctx, g, _unused):  # type: ignore[override]
+        (residual,) = ctx.saved_tensors
+        grad_dec = residual * (-2 * g).unsqueeze(1)
+        grad_b_dec = grad_dec.sum(0) if ctx.needs_input_grad[2] else None
+        return None, grad_dec, grad_b_dec
+
+
+def reconstruction_sse(sae: SAE, xn_BD: torch.Tensor, x_c: torch.Tensor, code: SparseCode,
+                       ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-row squared error [B] with its graph, detached residual xn - x_hat [B, d_in])."""
+    if ctx.sparse_kernels and not x_c.requires_grad:  # encode_for_training detached it: b_dec rides beside
+        return _ResidualSSE.apply(x_c, decode_code(sae, code, ctx, bias=False), sae.b_dec)
+    residual = xn_BD - decode_code(sae, code, ctx)
+    return residual.pow(2).sum(-1), residual.detach()
+
+
 def select_topk(k: int) -> Selector:
     def select(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         val, col = pre.topk(k, dim=1, sorted=False)
