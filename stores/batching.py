@@ -24,9 +24,11 @@ from typing import Union
 import numpy as np
 
 Segment = tuple[int, int, int]
-Batch = Union[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]
-# read(segment, out_rows, want_index) fills out_rows (storage dtype), returns (sample_id, position) or None
-ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, np.ndarray] | None"]
+Batch = Union[np.ndarray, tuple[np.ndarray, ...]]
+# read(segment, out_rows, want_index) fills out_rows (storage dtype); with want_index it returns the
+# segment's per-row index arrays, one per entry of index_dtypes (e.g. (sample_id, position)), else None
+ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, ...] | None"]
+SAMPLE_INDEX = (np.dtype(np.int64), np.dtype(np.int32))  # (sample_id, position): with_index=True
 ConvertFn = Callable[[np.ndarray], np.ndarray]
 # cut(window_rows, take) -> the batch's rows: how a batch leaves the window (storage dtype rows in,
 # anything out; it must copy what it keeps, since the window is refilled after the batch is used)
@@ -63,10 +65,9 @@ class _Window:
     """One buffer: rows [batch_size - carry, end) are live; the front batch_size rows are
     reserved for the previous window's leftovers, so a fill never touches them."""
 
-    def __init__(self, cap: int, d: int, dtype: np.dtype, with_index: bool) -> None:
+    def __init__(self, cap: int, d: int, dtype: np.dtype, index_dtypes: tuple[np.dtype, ...]) -> None:
         self.acts = np.empty((cap, d), dtype)
-        self.sid = np.empty(cap, np.int64) if with_index else None
-        self.pos = np.empty(cap, np.int32) if with_index else None
+        self.index = [np.empty(cap, t) for t in index_dtypes]
 
 
 def iter_segments(
@@ -84,20 +85,25 @@ def iter_segments(
     prefetch: bool = True,
     cut: CutFn | None = None,
     kept: KeptFn | None = None,
+    index_dtypes: tuple[np.dtype, ...] = SAMPLE_INDEX,
 ) -> Iterator[Batch]:
+    """Batches of rows, or with with_index (acts, *index arrays) with one array per index_dtypes entry."""
+    if not with_index:
+        index_dtypes = ()
     n_windows = 2 if prefetch else 1
     window = max(buffer_rows // n_windows, 1)
     fills = group_fills(segments, window)
     if not fills:
         return
     biggest = max(sum(s[2] - s[1] for s in f) for f in fills)
-    wins = [_Window(batch_size + biggest, d, raw_dtype, with_index) for _ in range(n_windows)]
+    wins = [_Window(batch_size + biggest, d, raw_dtype, index_dtypes) for _ in range(n_windows)]
 
     def read_into(w: _Window, seg: Segment, o: int) -> None:
         n = seg[2] - seg[1]
         idx = read(seg, w.acts[o : o + n], with_index)
         if with_index:
-            w.sid[o : o + n], w.pos[o : o + n] = idx  # type: ignore[index,misc]
+            for dst, src in zip(w.index, idx):  # type: ignore[arg-type]
+                dst[o : o + n] = src
 
     def fill_starts(segs: list[Segment]) -> np.ndarray:
         return np.cumsum([batch_size] + [s[2] - s[1] for s in segs])
@@ -119,7 +125,7 @@ def iter_segments(
         else:
             acts = convert(np.take(w.acts[lo:], take, axis=0))  # np.take: much faster than fancy indexing
         if with_index:
-            return acts, np.take(w.sid[lo:], take), np.take(w.pos[lo:], take)  # type: ignore[index]
+            return (acts, *(np.take(ix[lo:], take) for ix in w.index))
         return acts
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="store-prefetch") if prefetch else None
@@ -149,9 +155,8 @@ def iter_segments(
             if j + 1 < len(fills):
                 # leftovers go just in front of the next window's rows (disjoint from its fill)
                 nxt.acts[batch_size - carry : batch_size] = np.take(w.acts[lo:], rest, axis=0)
-                if with_index:
-                    nxt.sid[batch_size - carry : batch_size] = np.take(w.sid[lo:], rest)  # type: ignore[index]
-                    nxt.pos[batch_size - carry : batch_size] = np.take(w.pos[lo:], rest)  # type: ignore[index]
+                for dst, src in zip(nxt.index, w.index):
+                    dst[batch_size - carry : batch_size] = np.take(src[lo:], rest)
             elif carry and not drop_last:
                 yield gather(w, rest, lo)
     finally:

@@ -99,6 +99,12 @@ class SplitView:
         return self._n_rows[hook]
 
     @property
+    def yields_rows(self) -> bool:
+        """iter_batches(with_rows=True) passes to a source that skips rows itself: the rows are then the
+        source's row numbers (as row_order's are); read their index with the source's read_index."""
+        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, "yields_rows", False))
+
+    @property
     def dtype(self) -> str:
         """The source's storage dtype name (what raw=True batches hold)."""
         return getattr(self.source, "dtype", "float32")

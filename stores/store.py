@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from stores.batching import Batch, CutFn, Segment, iter_segments, partition
+from stores.batching import SAMPLE_INDEX, Batch, CutFn, Segment, iter_segments, partition
 from stores.dtypes import to_float32
 from stores.errors import StoreError
 from stores.samples import SampleTable
@@ -248,6 +248,7 @@ class ActivationStore:
         prefetch: bool = True,
         cut: CutFn | None = None,
         keep_rows: np.ndarray | None = None,
+        with_rows: bool = False,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -263,12 +264,21 @@ class ActivationStore:
         (the trainer's CPU feed gathers straight into reused tensors); it must copy what it keeps.
         keep_rows (bool per row of the hook), when given, batches only those rows: the others are
         dropped before each window's permutation, so batches stay full (a held-out split's view).
+        with_rows=True yields (acts, global row numbers int64) instead: numbers the store knows without
+        reading anything, where with_index reads two more datasets per chunk; read_index(hook, r, r + 1)
+        turns a row number into its (sample_id, position) when one is needed (an error message).
         """
         shards, dtype = self._shards, self.dtype
+        offsets = self._offsets[self._hook(hook)]
+        if with_rows and with_index:
+            raise StoreError("iter_batches: with_rows and with_index are exclusive")
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
             shard.read_raw(hook, seg[1], seg[2], out)
+            if with_rows:
+                base = int(offsets[seg[0]])
+                return (np.arange(base + seg[1], base + seg[2], dtype=np.int64),)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None
 
         def convert(rows: np.ndarray) -> np.ndarray:
@@ -276,7 +286,8 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut, keep_rows)
+                          read, self.d(hook), raw_dtype, convert, with_index or with_rows, prefetch, cut, keep_rows,
+                          (np.dtype(np.int64),) if with_rows else SAMPLE_INDEX)
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
@@ -299,7 +310,7 @@ class ActivationStore:
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
               with_index: bool, prefetch: bool, cut: CutFn | None = None,
-              keep_rows: np.ndarray | None = None) -> Iterator[Batch]:
+              keep_rows: np.ndarray | None = None, index_dtypes: tuple[np.dtype, ...] = SAMPLE_INDEX) -> Iterator[Batch]:
         hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -316,7 +327,7 @@ class ActivationStore:
             offsets = self._offsets[hi]
             kept = lambda seg: keep_rows[offsets[seg[0]] + seg[1] : offsets[seg[0]] + seg[2]]  # noqa: E731
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch, cut, kept)
+                             drop_last, with_index, prefetch, cut, kept, index_dtypes)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""

@@ -15,6 +15,10 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 
 from saekit.errors import SaekitError
+from stores.split import SplitView
+
+
+N_NAMED = 5  # bad rows an error names
 
 
 class BatchSource(Protocol):
@@ -37,6 +41,7 @@ class ArraySource:
 
     dtype = "float32"  # the storage dtype name, as ActivationStore.dtype
     filters_rows = True  # iter_batches / row_order take keep_rows, as the store's do
+    yields_rows = True  # iter_batches(with_rows=True) gives (acts, row numbers), as the store's does
 
     def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, Any] | None = None):
         self._acts = {h: np.ascontiguousarray(a, dtype=np.float32) for h, a in acts.items()}
@@ -65,7 +70,7 @@ class ArraySource:
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
         raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Any] | None = None,
-        keep_rows: np.ndarray | None = None,
+        keep_rows: np.ndarray | None = None, with_rows: bool = False,
     ) -> Iterator[Any]:
         """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32).
         cut(rows, take) takes each batch out of the whole array, as the store's cut does from its windows."""
@@ -73,7 +78,9 @@ class ArraySource:
         for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
                                    keep_rows):
             acts = a[rows] if cut is None else cut(a, rows)
-            if with_index:
+            if with_rows:
+                yield acts, rows.astype(np.int64)
+            elif with_index:
                 yield acts, rows.astype(np.int64), np.full(len(rows), -1, np.int32)
             else:
                 yield acts
@@ -123,13 +130,20 @@ def check_finite(acts: np.ndarray, sample_id: np.ndarray | None, position: np.nd
 def nonfinite_error(bad: np.ndarray, sample_id: np.ndarray | None, position: np.ndarray | None,
                     where: str) -> SaekitError:
     """The one-line error for rows ``bad`` (indices into the batch) holding NaN or Inf."""
-    first = bad[:5]
-    if sample_id is not None and position is not None:
-        rows = ", ".join(f"(sample_id={int(sample_id[i])}, position={int(position[i])})" for i in first)
+    first = bad[:N_NAMED]
+    named = None if sample_id is None or position is None else [(sample_id[i], position[i]) for i in first]
+    return nonfinite_error_named(len(bad), first, named, where)
+
+
+def nonfinite_error_named(n_bad: int, first: np.ndarray, named: list[tuple[Any, Any]] | None,
+                          where: str) -> SaekitError:
+    """The same error from the first bad rows' (sample_id, position), when known."""
+    if named is not None:
+        rows = ", ".join(f"(sample_id={int(s)}, position={int(p)})" for s, p in named)
     else:
         rows = ", ".join(str(int(i)) for i in first)
     return SaekitError(
-        f"{where} holds NaN or Inf activations ({len(bad)} bad rows), first: {rows}; fix or re-capture the store"
+        f"{where} holds NaN or Inf activations ({n_bad} bad rows), first: {rows}; fix or re-capture the store"
     )
 
 
@@ -144,11 +158,21 @@ class RawBatch:
     position: np.ndarray | None
     epoch: int
     batch_position: int
-    rows: np.ndarray | None = None  # global row numbers (index-only streams: the device-resident mode)
+    rows: np.ndarray | None = None  # global row numbers (index-only streams, and sources that yield rows)
+    lookup: Callable[[int], tuple[int, int]] | None = None  # row number -> (sample_id, position)
 
     @property
     def where(self) -> str:
         return f"store batch {self.batch_position - 1} of epoch {self.epoch}"
+
+    def index_of(self, rows: np.ndarray) -> list[tuple[int, int]] | None:
+        """(sample_id, position) of the batch rows ``rows``: carried with the batch, or read from the
+        source by row number (only a failing batch asks); None when neither is known."""
+        if self.sample_id is not None and self.position is not None:
+            return [(int(self.sample_id[i]), int(self.position[i])) for i in rows]
+        if self.rows is not None and self.lookup is not None:
+            return [self.lookup(int(self.rows[i])) for i in rows]
+        return None
 
 
 class BatchStream:
@@ -178,6 +202,10 @@ class BatchStream:
         self.index_only = index_only
         self.buffer_rows = buffer_rows  # rows mixed per shuffle window (None: the store's default)
         self._iters: list[Iterator[Any]] | None = None
+        # a source that numbers its rows hands those out instead of reading the index with every chunk
+        # (two more reads per chunk); the index of a row is read only when an error names it
+        self._by_rows = bool(getattr(source, "yields_rows", False)) and not index_only
+        self._index_source = getattr(source, "source", source) if isinstance(source, SplitView) else source
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 
@@ -204,7 +232,8 @@ class BatchStream:
         self._iters = [
             iter(self.source.iter_batches(
                 self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
-                world_size=self.n_partitions, drop_last=True, with_index=True, raw=True, buffer_rows=self.buffer_rows,
+                world_size=self.n_partitions, drop_last=True, raw=True, buffer_rows=self.buffer_rows,
+                **({"with_rows": True} if self._by_rows else {"with_index": True}),
                 **({"cut": self._cut} if self._cut is not None else {}),
             ))
             for p in self.partitions
@@ -245,9 +274,13 @@ class BatchStream:
         if self.index_only:
             rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return RawBatch(None, None, None, self.epoch, self.position, rows=rows)
-        if len(parts) == 1:
-            acts, sid, pos = parts[0]
-        else:
-            acts = self._join([p[0] for p in parts])
-            sid, pos = (np.concatenate([p[i] for p in parts]) for i in (1, 2))
+        acts = parts[0][0] if len(parts) == 1 else self._join([p[0] for p in parts])
+        if self._by_rows:
+            rows = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
+            return RawBatch(acts, None, None, self.epoch, self.position, rows=rows, lookup=self._lookup)
+        sid, pos = ((parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])) for i in (1, 2))
         return RawBatch(acts, sid, pos, self.epoch, self.position)
+
+    def _lookup(self, row: int) -> tuple[int, int]:
+        sid, pos = self._index_source.read_index(self.hook, row, row + 1)
+        return int(sid[0]), int(pos[0])

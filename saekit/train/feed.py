@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from saekit.train.data import BatchStream, RawBatch, nonfinite_error
+from saekit.train.data import N_NAMED, BatchStream, RawBatch, nonfinite_error_named
 
 _DONE = object()
 
@@ -67,7 +67,8 @@ def check_rows(x: torch.Tensor, batch: RawBatch | None, where: str) -> None:
     if bool(torch.isfinite(lo) & torch.isfinite(hi)):
         return
     bad = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten().cpu().numpy()
-    raise nonfinite_error(bad, batch.sample_id if batch else None, batch.position if batch else None, where)
+    first = bad[:N_NAMED]
+    raise nonfinite_error_named(len(bad), first, batch.index_of(first) if batch is not None else None, where)
 
 
 def _storage_users(t: torch.Tensor) -> int:
