@@ -57,6 +57,12 @@ def holdout_mask(sample_ids: Any, fraction: float, salt: str = DEFAULT_SALT) -> 
 SIDES = ("train", "holdout", "all")
 
 
+def numbering_source(source: Any) -> Any:
+    """The source whose row numbers ``source`` hands out (row_order, iter_batches(with_rows=True)): a
+    split view's rows are numbered as its source's are; any other source numbers its own."""
+    return source.source if isinstance(source, SplitView) else source
+
+
 class SplitView:
     """One side ("train" or "holdout") of a source's samples, with the source's batch API.
 

@@ -269,16 +269,15 @@ class ActivationStore:
         turns a row number into its (sample_id, position) when one is needed (an error message).
         """
         shards, dtype = self._shards, self.dtype
-        offsets = self._offsets[self._hook(hook)]
         if with_rows and with_index:
             raise StoreError("iter_batches: with_rows and with_index are exclusive")
+        row_numbers = self._row_numbers(hook)
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
             shard.read_raw(hook, seg[1], seg[2], out)
             if with_rows:
-                base = int(offsets[seg[0]])
-                return (np.arange(base + seg[1], base + seg[2], dtype=np.int64),)
+                return (row_numbers(seg),)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None
 
         def convert(rows: np.ndarray) -> np.ndarray:
@@ -297,15 +296,24 @@ class ActivationStore:
         """Global row numbers (int64) of each batch iter_batches yields with the same arguments: the
         same chunk permutation, windows and in-window shuffle, run over row numbers instead of rows
         (so a copy of the rows held elsewhere, e.g. on a GPU, is batched exactly as a stream is)."""
-        offsets = self._offsets[self._hook(hook)]
+        row_numbers = self._row_numbers(hook)
 
         def read(seg: Segment, out: np.ndarray, want_index: bool) -> None:
-            base = int(offsets[seg[0]])
-            out[:, 0] = np.arange(base + seg[1], base + seg[2], dtype=np.int64)
+            out[:, 0] = row_numbers(seg)
 
         batches = self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
                              read, 1, np.dtype(np.int64), lambda rows: rows, False, True, None, keep_rows)
         return (b[:, 0] for b in batches)  # type: ignore[index]
+
+    def _row_numbers(self, hook: str) -> Any:
+        """segment -> the global row numbers (int64) of its rows."""
+        offsets = self._offsets[self._hook(hook)]
+
+        def numbers(seg: Segment) -> np.ndarray:
+            base = int(offsets[seg[0]])
+            return np.arange(base + seg[1], base + seg[2], dtype=np.int64)
+
+        return numbers
 
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,

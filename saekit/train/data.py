@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 
 from saekit.errors import SaekitError
-from stores.split import SplitView
+from stores.split import numbering_source
 
 
 N_NAMED = 5  # bad rows an error names
@@ -205,7 +205,7 @@ class BatchStream:
         # a source that numbers its rows hands those out instead of reading the index with every chunk
         # (two more reads per chunk); the index of a row is read only when an error names it
         self._by_rows = bool(getattr(source, "yields_rows", False)) and not index_only
-        self._index_source = getattr(source, "source", source) if isinstance(source, SplitView) else source
+        self._index_source = numbering_source(source)
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 

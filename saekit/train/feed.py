@@ -55,16 +55,20 @@ def host_tensor(raw: np.ndarray, store_dtype: str) -> torch.Tensor:
     return t
 
 
-def check_rows(x: torch.Tensor, batch: RawBatch | None, where: str) -> None:
-    """Raise the one-line NaN/Inf error naming the first bad rows of ``x`` (on any device).
-
-    One min/max pass decides: NaN propagates into both and an Inf is the min or the max, while
-    finite rows can never overflow it (a float32 sum can, for large bf16 values). Only a failing
-    batch pays for the per-row check."""
+def all_finite(x: torch.Tensor) -> bool:
+    """Whether ``x`` holds no NaN or Inf, by one min/max pass: NaN propagates into both and an Inf is
+    the min or the max, while finite values can never overflow it (a float32 sum can, for large bf16
+    values)."""
     if x.numel() == 0:
-        return
+        return True
     lo, hi = torch.aminmax(x)
-    if bool(torch.isfinite(lo) & torch.isfinite(hi)):
+    return bool(torch.isfinite(lo) & torch.isfinite(hi))
+
+
+def check_rows(x: torch.Tensor, batch: RawBatch | None, where: str) -> None:
+    """Raise the one-line NaN/Inf error naming the first bad rows of ``x`` (on any device); only a
+    batch that fails all_finite pays for the per-row check."""
+    if all_finite(x):
         return
     bad = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten().cpu().numpy()
     first = bad[:N_NAMED]

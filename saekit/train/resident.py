@@ -23,7 +23,7 @@ import torch
 
 from saekit.errors import SaekitError
 from saekit.train.data import BatchSource, RawBatch, nonfinite_error
-from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, host_tensor
+from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, all_finite, host_tensor
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ def load_rows(source: BatchSource, hook: str, device: torch.device, used: np.nda
             t = t.pin_memory()
         dst = data[a:b]
         dst.copy_(t, non_blocking=True)
-        lo, hi = torch.aminmax(dst)  # one pass decides (as check_rows); only a failing block is checked per row
-        if bool(torch.isfinite(lo) & torch.isfinite(hi)):
+        if all_finite(dst):  # only a failing block is checked row by row
             continue
         finite = torch.isfinite(dst).all(dim=1)
         if used is not None:

@@ -39,7 +39,7 @@ from saekit.train.resident import ResidentFeed, choose_resident, default_budget,
 from saekit.train.shared_init import SharedInit
 from saekit.train.state import has_state, load_state, remove_stale_tmp, save_states
 from saekit.train.sweep import SWEEP_NAME, sweep_configs
-from stores.split import SplitView
+from stores.split import SplitView, numbering_source
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def open_feed(cfg: TrainConfig, source: BatchSource, device: torch.device, n_par
 
     With a held-out split the resident copy holds all of the store's rows (the held-out ones
     included, so the budget counts them) and the order names only training rows."""
-    rows_source = source.source if isinstance(source, SplitView) else source  # row numbers index its rows
+    rows_source = numbering_source(source)  # row numbers index its rows
     need = resident_bytes(rows_source, cfg.hook)
     budget = cfg.device_memory_budget if cfg.device_memory_budget is not None else default_budget(device)
     resident = choose_resident(cfg.data_on_device, need, budget)
