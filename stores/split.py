@@ -111,6 +111,11 @@ class SplitView:
         return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, "yields_rows", False))
 
     @property
+    def screens_chunks(self) -> bool:
+        """iter_batches(screen=...) passes to a source that skips rows itself and screens its chunks."""
+        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, "screens_chunks", False))
+
+    @property
     def dtype(self) -> str:
         """The source's storage dtype name (what raw=True batches hold)."""
         return getattr(self.source, "dtype", "float32")

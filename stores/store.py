@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class ActivationStore:
     """Read-only view of the committed rows of a store file or shard directory."""
 
     filters_rows = True  # iter_batches / row_order take keep_rows (a held-out split's view relies on it)
+    yields_rows = True  # iter_batches(with_rows=True) gives (acts, global row numbers) without reading the index
+    screens_chunks = True  # iter_batches(screen=...) shows each chunk's rows to screen as they are read
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -249,6 +251,7 @@ class ActivationStore:
         cut: CutFn | None = None,
         keep_rows: np.ndarray | None = None,
         with_rows: bool = False,
+        screen: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -267,6 +270,9 @@ class ActivationStore:
         with_rows=True yields (acts, global row numbers int64) instead: numbers the store knows without
         reading anything, where with_index reads two more datasets per chunk; read_index(hook, r, r + 1)
         turns a row number into its (sample_id, position) when one is needed (an error message).
+        screen(rows), when given, sees each chunk's rows (on-disk dtype) right after they are read, in the
+        reading thread and before any of them is batched: the trainer's CPU feed checks them for NaN/Inf
+        there, while they are still in cache and off the consumer's thread.
         """
         shards, dtype = self._shards, self.dtype
         if with_rows and with_index:
@@ -276,6 +282,8 @@ class ActivationStore:
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
             shard.read_raw(hook, seg[1], seg[2], out)
+            if screen is not None:
+                screen(out)
             if with_rows:
                 return (row_numbers(seg),)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stores import ActivationStore, StoreError
-from stores.dtypes import bf16_bits_to_float32, float32_to_bf16_bits
+from stores.dtypes import all_finite_raw, bf16_bits_to_float32, float32_to_bf16_bits, to_storage
 
 HOOKS = {"blocks.0.hook_resid_post": 24, "blocks.1.mlp.hook_post": 8}
 
@@ -84,6 +84,51 @@ def test_bf16_conversion_matches_reference():
     y = bf16_bits_to_float32(np.arange(0, 65536, 7, dtype=np.uint16))
     fin = np.isfinite(y)
     assert np.array_equal(float32_to_bf16_bits(y[fin]), np.arange(0, 65536, 7, dtype=np.uint16)[fin])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_all_finite_raw_reads_nan_and_inf_from_the_bits(dtype):
+    rng = np.random.default_rng(0)
+    rows = (rng.standard_normal((50, 16)) * 100).astype(np.float32)
+    big = {"float16": 65504.0, "bfloat16": 3.3e38, "float32": 3.4e38}[dtype]
+    rows[0, :4] = [big, -big, 1e-45, -0.0]  # the extremes that are still finite
+    assert all_finite_raw(to_storage(rows, dtype), dtype)
+    assert all_finite_raw(to_storage(rows[:0], dtype), dtype)
+    for bad in (np.inf, -np.inf, np.nan, -np.nan):
+        for where in ((0, 0), (49, 15), (17, 3)):
+            x = rows.copy()
+            x[where] = bad
+            assert not all_finite_raw(to_storage(x, dtype), dtype), (bad, where)
+    every_pattern = np.arange(65536, dtype=np.uint16)  # all 16-bit patterns, against numpy's own isfinite
+    if dtype != "float32":
+        wide = every_pattern.view(np.float16).astype(np.float32) if dtype == "float16" else bf16_bits_to_float32(every_pattern)
+        raw = every_pattern.view(np.float16) if dtype == "float16" else every_pattern
+        verdicts = np.array([all_finite_raw(raw[i : i + 1], dtype) for i in range(65536)])
+        np.testing.assert_array_equal(verdicts, np.isfinite(wide))
+    with pytest.raises(StoreError, match="unknown store dtype"):
+        all_finite_raw(to_storage(rows, "float16"), "float8")
+
+
+def test_screen_sees_every_row_before_it_is_batched(tmp_path):
+    p = tmp_path / "s.h5"
+    ref, _ = _write(p, "float16")
+    h = "blocks.0.hook_resid_post"
+    with ActivationStore.open(p) as s:
+        n = s.n_rows(h)
+        numbered = s.read_raw(h, 0, n).view(np.int16).astype(np.int64)  # rows are told apart by their bits
+        key = {tuple(r): i for i, r in enumerate(numbered)}
+        assert len(key) == n
+        screened: list[int] = []
+
+        def screen(rows):
+            screened.extend(key[tuple(r)] for r in rows.view(np.int16).astype(np.int64))
+
+        for prefetch in (True, False):
+            screened.clear()
+            for acts, rows in s.iter_batches(h, 16, shuffle=True, buffer_rows=40, with_rows=True, raw=True,
+                                             prefetch=prefetch, screen=screen):
+                assert set(rows.tolist()) <= set(screened)  # every batched row was screened already
+            assert sorted(screened) == list(range(n))  # each row exactly once
 
 
 def test_shuffle_covers_every_row_once_and_reproduces(tmp_path):

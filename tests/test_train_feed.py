@@ -110,6 +110,44 @@ def test_nonfinite_rows_are_named_on_both_paths(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_host_feed_screens_chunks_and_stops_at_the_first_batch_with_a_bad_row(tmp_path, dtype):
+    store = ActivationStore.open(make_store(tmp_path / "bad.h5", dtype=dtype, nan_row=1001))
+    ref = BatchStream(store, "h", 200, seed=3, n_partitions=1, rank=0, world_size=1)
+    batches = [next(ref) for _ in range(store.n_rows("h") // 200)]  # one epoch
+    assert all(b.sample_id is None and b.rows is not None for b in batches)  # the store numbers its rows
+    first_bad = next(i for i, b in enumerate(batches) if 1001 in b.rows)
+    feed = stream_feed(BatchStream(store, "h", 200, seed=3, n_partitions=1, rank=0, world_size=1), store.dtype,
+                       torch.device("cpu"), "h")
+    assert isinstance(feed, HostFeed) and feed.screened  # the store's reader threads check every chunk
+    for _ in range(first_bad):
+        next(feed)  # the bad chunk may be screened already: these batches are checked in full, and pass
+    with pytest.raises(SaekitError, match=r"NaN or Inf .*sample_id=250, position=1"):
+        next(feed)
+    feed.close()
+    unscreened = HostFeed(BatchStream(ArraySource({"h": store.read_rows("h", 0, store.n_rows("h"))}), "h", 200,
+                                      seed=3, n_partitions=1, rank=0, world_size=1), "float32", "h")
+    assert not unscreened.screened  # a source without chunks: each batch is checked in the feed
+    with pytest.raises(SaekitError, match=r"NaN or Inf activations \(1 bad rows\)"):
+        for _ in range(30):
+            next(unscreened)
+
+
+def test_a_split_view_passes_screening_on_and_skips_a_held_out_bad_row(tmp_path):
+    from stores.split import SplitView
+
+    store = ActivationStore.open(make_store(tmp_path / "bad.h5", nan_row=1001))
+    held = SplitView(store, 0.3, "holdout").keep(np.array([250]))[0]
+    clean = SplitView(store, 0.3, "train" if held else "holdout")  # the side without sample 250's bad row
+    feed = stream_feed(BatchStream(clean, "h", 64, seed=1, n_partitions=1, rank=0, world_size=1), "float16",
+                       torch.device("cpu"), "h")
+    assert feed.screened
+    for _ in range(2 * clean.n_rows("h") // 64):  # two epochs: the bad chunk is read, its held-out row never batched
+        assert torch.isfinite(next(feed).x.float()).all()
+    assert feed.chunk_failed
+    feed.close()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 def test_load_rows_refuses_a_used_inf_row_and_ignores_an_unused_one(tmp_path, dtype):
     store = ActivationStore.open(make_store(tmp_path / "bad.h5", dtype=dtype, nan_row=1001))
     with pytest.raises(SaekitError, match=r"NaN or Inf .*sample_id=250, position=1"):

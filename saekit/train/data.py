@@ -207,6 +207,7 @@ class BatchStream:
         self._by_rows = bool(getattr(source, "yields_rows", False)) and not index_only
         self._index_source = numbering_source(source)
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
+        self._screen: Callable[[np.ndarray], None] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 
     def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Any], join: Callable[[list[Any]], Any]) -> None:
@@ -218,6 +219,17 @@ class BatchStream:
         if self.index_only:
             raise RuntimeError("an index-only stream cuts no rows")
         self._cut, self._join = cut, join
+
+    def screen_with(self, screen: Callable[[np.ndarray], None]) -> bool:
+        """Show every chunk's rows to ``screen(rows)`` as the source reads them, before any is batched (the
+        store's ``iter_batches(screen=...)``); False, and nothing is screened, when the source cannot.
+        Before the first batch only."""
+        if self._iters is not None:
+            raise RuntimeError("screen_with() after the stream has started")
+        if self.index_only or not getattr(self.source, "screens_chunks", False):
+            return False
+        self._screen = screen
+        return True
 
     def _open_epoch(self) -> None:
         if self.index_only:  # the same batches as row numbers (row_order mirrors iter_batches)
@@ -235,6 +247,7 @@ class BatchStream:
                 world_size=self.n_partitions, drop_last=True, raw=True, buffer_rows=self.buffer_rows,
                 **({"with_rows": True} if self._by_rows else {"with_index": True}),
                 **({"cut": self._cut} if self._cut is not None else {}),
+                **({"screen": self._screen} if self._screen is not None else {}),
             ))
             for p in self.partitions
         ]

@@ -8,7 +8,9 @@ written.
 - HostFeed (CPU): the batch is cut out of the store's shuffle window straight into a reused
   tensor by torch's threaded gather, in the caller's thread. On the CPU "the device" is the host:
   a feed thread would only take cores from the step, and on few cores its hand-offs cost more than
-  the work. The store's own prefetch thread still reads the next window meanwhile.
+  the work. The store's own prefetch thread still reads the next window meanwhile, and its reader
+  threads check each chunk for NaN/Inf as it arrives (still in cache, off the step's thread), so a
+  batch is checked again only once some chunk has failed (then the batch check names the rows).
 - DeviceFeed (CUDA): background threads cut batches and ship them through pinned host memory with
   non-blocking copies on a side stream, and check them there, ``depth`` batches ahead, so disk,
   host copy, host->device transfer and the step all overlap.
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from saekit.train.data import N_NAMED, BatchStream, RawBatch, nonfinite_error_named
+from stores.dtypes import all_finite_raw
 
 _DONE = object()
 
@@ -110,6 +113,15 @@ class HostFeed:
         self.stream, self.store_dtype, self.hook = stream, store_dtype, hook
         self.buffers = HostBuffers(keep)
         stream.cut_with(self._cut, self._join)
+        # Every chunk is screened before any of its rows is cut, so while no chunk has failed every
+        # batch is clean; once one has, each batch gets the full check, which raises at the first
+        # batch holding a bad row with the same error as an unscreened stream.
+        self.screened = stream.screen_with(self._screen)
+        self.chunk_failed = False
+
+    def _screen(self, rows: np.ndarray) -> None:
+        if not all_finite_raw(rows, self.store_dtype):
+            self.chunk_failed = True
 
     def _cut(self, rows: np.ndarray, take: np.ndarray) -> torch.Tensor:
         src = host_tensor(rows, self.store_dtype)
@@ -130,7 +142,8 @@ class HostFeed:
         # a source that batches without windows (a held-out view, a user's own source) hands over
         # fresh arrays of its own instead of cutting: they are used in place
         x = b.acts if isinstance(b.acts, torch.Tensor) else host_tensor(np.ascontiguousarray(b.acts), self.store_dtype)
-        check_rows(x, b, f"{b.where} (hook {self.hook})")
+        if self.chunk_failed or not self.screened:
+            check_rows(x, b, f"{b.where} (hook {self.hook})")
         return DeviceBatch(x, b.epoch, b.batch_position)
 
     def close(self) -> None:
