@@ -235,23 +235,10 @@ class ActivationStore:
         return segs
 
     def iter_batches(
-        self,
-        hook: str,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        buffer_rows: int | None = None,
-        drop_last: bool = False,
-        with_index: bool = False,
-        raw: bool = False,
-        prefetch: bool = True,
-        cut: CutFn | None = None,
-        keep_rows: np.ndarray | None = None,
-        with_rows: bool = False,
-        screen: Callable[[np.ndarray], None] | None = None,
+        self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
+        world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
+        raw: bool = False, prefetch: bool = True, cut: CutFn | None = None, keep_rows: np.ndarray | None = None,
+        with_rows: bool = False, screen: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
