@@ -108,12 +108,17 @@ class SplitView:
     def yields_rows(self) -> bool:
         """iter_batches(with_rows=True) passes to a source that skips rows itself: the rows are then the
         source's row numbers (as row_order's are); read their index with the source's read_index."""
-        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, "yields_rows", False))
+        return self._passed_on("yields_rows")
 
     @property
     def screens_chunks(self) -> bool:
         """iter_batches(screen=...) passes to a source that skips rows itself and screens its chunks."""
-        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, "screens_chunks", False))
+        return self._passed_on("screens_chunks")
+
+    def _passed_on(self, capability: str) -> bool:
+        """Whether the source's iter_batches ``capability`` reaches it through this view: only a source that
+        skips the other side's rows itself (``filters_rows``) gets the view's iter_batches arguments."""
+        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, capability, False))
 
     @property
     def dtype(self) -> str:
