@@ -9,6 +9,7 @@ import json
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -34,21 +35,30 @@ def open_h5(path: Path, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.Fi
         raise StoreError(f"{path}: not an HDF5 activation store (no HDF5 signature at the start of the file)")
     kw = dict(rdcc_nbytes=rdcc_nbytes, rdcc_nslots=521)
     try:
-        return h5py.File(path, "r", **kw), False
+        return _retry_while_truncated(lambda: h5py.File(path, "r", **kw)), False
     except OSError as exc:
         if "already open for write" not in str(exc):
             raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
-    # Being written now, or left open by a killed writer: the SWMR view is consistent. A live writer
-    # can be caught between growing its recorded end of file and writing the bytes up to it, which
-    # reads as "truncated file" for a moment, so that one error is retried briefly.
-    for attempt in range(SWMR_OPEN_RETRIES + 1):
+    # Being written now, or left open by a killed writer: the SWMR view is consistent.
+    try:
+        return _retry_while_truncated(lambda: h5py.File(path, "r", swmr=True, **kw)), True
+    except OSError as exc:
+        raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+
+
+def _retry_while_truncated(open_file: Callable[[], h5py.File]) -> h5py.File:
+    """open_file(), retried briefly while it fails with "truncated file": a live writer can be caught
+    between growing its recorded end of file and writing the bytes up to it (the plain open checks
+    the end of file before the writer's flag, so it sees this too). A file truly cut short still fails,
+    after about 1.5 s."""
+    for attempt in range(SWMR_OPEN_RETRIES):
         try:
-            return h5py.File(path, "r", swmr=True, **kw), True
+            return open_file()
         except OSError as exc:
-            if "truncated file" not in str(exc) or attempt == SWMR_OPEN_RETRIES:
-                raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
+            if "truncated file" not in str(exc):
+                raise
             time.sleep(0.05 * 2 ** attempt)
-    raise AssertionError("unreachable")
+    return open_file()
 
 
 def _first_line(exc: BaseException) -> str:

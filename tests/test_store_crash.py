@@ -172,3 +172,28 @@ def test_swmr_reader_sees_only_committed_rows(tmp_path):
     assert s.complete and s.n_samples == N_SAMPLES
     assert seen == sorted(seen) and len(seen) == N_SAMPLES // 3
     s.close()
+
+
+def test_a_live_writers_passing_truncation_is_retried_not_reported(tmp_path, monkeypatch):
+    """A reader can open a store just as its writer has grown the recorded end of file but not yet
+    written up to it: HDF5 says "truncated file" for that moment, to the plain open as well."""
+    import h5py
+
+    from stores import shard_reader
+
+    path = tmp_path / "s.h5"
+    w = ActivationStore.create(path, hooks={"h": 4})
+    w.add_samples([0], [{}])
+    w.append("h", np.ones((3, 4), np.float32), np.zeros(3, np.int64), np.arange(3, dtype=np.int32))
+    w.close()
+    real_file, calls = h5py.File, []
+
+    def catches_the_writer_mid_flush(*args, **kw):
+        calls.append(kw.get("swmr", False))
+        if len(calls) <= 2:
+            raise OSError("Unable to synchronously open file (truncated file: eof = 1, stored_eof = 2)")
+        return real_file(*args, **kw)
+
+    monkeypatch.setattr(shard_reader.h5py, "File", catches_the_writer_mid_flush)
+    assert ActivationStore.open(path).n_rows("h") == 3
+    assert calls == [False, False, False]
