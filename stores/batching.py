@@ -23,6 +23,8 @@ from typing import Union
 
 import numpy as np
 
+from stores.window_pool import Window, WindowPool
+
 Segment = tuple[int, int, int]
 Batch = Union[np.ndarray, tuple[np.ndarray, ...]]
 # read(segment, out_rows, want_index) fills out_rows (storage dtype); with want_index it returns the
@@ -61,15 +63,6 @@ def group_fills(segments: list[Segment], window: int) -> list[list[Segment]]:
     return fills
 
 
-class _Window:
-    """One buffer: rows [batch_size - carry, end) are live; the front batch_size rows are
-    reserved for the previous window's leftovers, so a fill never touches them."""
-
-    def __init__(self, cap: int, d: int, dtype: np.dtype, index_dtypes: tuple[np.dtype, ...]) -> None:
-        self.acts = np.empty((cap, d), dtype)
-        self.index = [np.empty(cap, t) for t in index_dtypes]
-
-
 def iter_segments(
     segments: list[Segment],
     read: ReadFn,
@@ -86,8 +79,13 @@ def iter_segments(
     cut: CutFn | None = None,
     kept: KeptFn | None = None,
     index_dtypes: tuple[np.dtype, ...] = SAMPLE_INDEX,
+    pool: WindowPool | None = None,
 ) -> Iterator[Batch]:
-    """Batches of rows, or with with_index (acts, *index arrays) with one array per index_dtypes entry."""
+    """Batches of rows, or with with_index (acts, *index arrays) with one array per index_dtypes entry.
+
+    In a window, rows [batch_size - carry, end) are live: the front batch_size rows are reserved for
+    the previous window's leftovers, so a fill never touches them. The windows come from ``pool``
+    (and go back to it when the pass ends) when one is given."""
     if not with_index:
         index_dtypes = ()
     n_windows = 2 if prefetch else 1
@@ -96,9 +94,10 @@ def iter_segments(
     if not fills:
         return
     biggest = max(sum(s[2] - s[1] for s in f) for f in fills)
-    wins = [_Window(batch_size + biggest, d, raw_dtype, index_dtypes) for _ in range(n_windows)]
+    pool = pool if pool is not None else WindowPool(keep=0)
+    wins = [pool.take(batch_size + biggest, d, raw_dtype, index_dtypes) for _ in range(n_windows)]
 
-    def read_into(w: _Window, seg: Segment, o: int) -> None:
+    def read_into(w: Window, seg: Segment, o: int) -> None:
         n = seg[2] - seg[1]
         idx = read(seg, w.acts[o : o + n], with_index)
         if with_index:
@@ -108,7 +107,7 @@ def iter_segments(
     def fill_starts(segs: list[Segment]) -> np.ndarray:
         return np.cumsum([batch_size] + [s[2] - s[1] for s in segs])
 
-    def do_fill(w: _Window, segs: list[Segment]) -> int:
+    def do_fill(w: Window, segs: list[Segment]) -> int:
         starts = fill_starts(segs)
         if readers is None:
             for seg, o in zip(segs, starts):
@@ -119,7 +118,7 @@ def iter_segments(
             list(readers.map(lambda so: read_into(w, so[0], int(so[1])), zip(segs, starts)))
         return int(starts[-1])
 
-    def gather(w: _Window, take: np.ndarray, lo: int) -> Batch:
+    def gather(w: Window, take: np.ndarray, lo: int) -> Batch:
         if cut is not None:
             acts = cut(w.acts[lo:], take)
         else:
@@ -128,17 +127,17 @@ def iter_segments(
             return (acts, *(np.take(ix[lo:], take) for ix in w.index))
         return acts
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="store-prefetch") if prefetch else None
+    filler = ThreadPoolExecutor(1, thread_name_prefix="store-prefetch") if prefetch else None
     readers = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="store-read") if prefetch and shuffle else None
     try:
-        pending: Future | None = pool.submit(do_fill, wins[0], fills[0]) if pool else None
+        pending: Future | None = filler.submit(do_fill, wins[0], fills[0]) if filler else None
         carry = 0
         for j, segs in enumerate(fills):
             w = wins[j % n_windows]
             end = pending.result() if pending is not None else do_fill(w, segs)
             nxt = wins[(j + 1) % n_windows]
-            if pool is not None and j + 1 < len(fills):
-                pending = pool.submit(do_fill, nxt, fills[j + 1])  # reads while we cut batches below
+            if filler is not None and j + 1 < len(fills):
+                pending = filler.submit(do_fill, nxt, fills[j + 1])  # reads while we cut batches below
             lo = batch_size - carry
             if kept is None:
                 live = end - lo
@@ -160,7 +159,8 @@ def iter_segments(
             elif carry and not drop_last:
                 yield gather(w, rest, lo)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if filler is not None:
+            filler.shutdown(wait=True, cancel_futures=True)
         if readers is not None:
             readers.shutdown(wait=True, cancel_futures=True)
+        pool.give(wins)  # no read is in flight any more, and every batch was copied out

@@ -112,7 +112,7 @@ class SplitView:
 
     @property
     def screens_chunks(self) -> bool:
-        """iter_batches(screen=...) passes to a source that skips rows itself and screens its chunks."""
+        """iter_batches(on_nonfinite=...) passes to a source that skips rows itself and checks its chunks."""
         return self._passed_on("screens_chunks")
 
     def _passed_on(self, capability: str) -> bool:

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from stores.batching import SAMPLE_INDEX, Batch, CutFn, Segment, iter_segments, partition
-from stores.dtypes import to_float32
+from stores.dtypes import all_finite_raw, to_float32
 from stores.errors import StoreError
 from stores.samples import SampleTable
 from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
 from stores.shards import shard_files
 from stores.stats import compute_stats
+from stores.window_pool import WindowPool
 from stores.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class ActivationStore:
 
     filters_rows = True  # iter_batches / row_order take keep_rows (a held-out split's view relies on it)
     yields_rows = True  # iter_batches(with_rows=True) gives (acts, global row numbers) without reading the index
-    screens_chunks = True  # iter_batches(screen=...) shows each chunk's rows to screen as they are read
+    screens_chunks = True  # iter_batches(on_nonfinite=...) checks each chunk for NaN/Inf as it is read
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -66,6 +67,8 @@ class ActivationStore:
         else:
             raise StoreError(f"{self.path}: no such store (expected a .h5 file or a shard directory)")
         self._shards: list[ShardReader] = []
+        self._windows = WindowPool()  # a finished pass's shuffle windows, lent to the next pass
+        self._finite_chunks: dict[str, set[Segment]] = {}  # per hook, chunks checked free of NaN/Inf
         try:
             for p in files:
                 self._shards.append(ShardReader(p, rdcc_nbytes))
@@ -96,10 +99,12 @@ class ActivationStore:
         self._samples = None
         self._stats.clear()
         self._runs.clear()
+        self._finite_chunks.clear()  # a new shard may have shifted the shard numbers
 
     def close(self) -> None:
         for s in self._shards:
             s.close()
+        self._windows.clear()
 
     def __enter__(self) -> "ActivationStore":
         return self
@@ -176,19 +181,15 @@ class ActivationStore:
         """(sample_id int64[n], position int32[n]) of rows [start, stop)."""
         self._hook(hook)
         self._check_range(hook, start, stop)
-        sids, poss = [], []
-        for shard, a, b, _ in self._pieces(hook, start, stop):
-            s, p = shard.read_index(hook, a, b)
-            sids.append(s)
-            poss.append(p)
-        if not sids:
+        parts = [shard.read_index(hook, a, b) for shard, a, b, _ in self._pieces(hook, start, stop)]
+        if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
-        return np.concatenate(sids), np.concatenate(poss)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _sample_runs(self, hook: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-hook index of contiguous runs: (sample_id, start, stop) sorted by sample id."""
         if hook not in self._runs:
-            ids, starts, stops = [], [], []
+            runs: list[tuple[int, int, int]] = []  # (sample_id, start, stop)
             n = self.n_rows(hook)
             block = 1 << 20
             prev_id, prev_start = None, 0
@@ -202,17 +203,13 @@ class ActivationStore:
                     if prev_id is not None and s == prev_id and lo == 0:
                         continue  # run continues across the block boundary
                     if prev_id is not None:
-                        ids.append(prev_id)
-                        starts.append(prev_start)
-                        stops.append(a + int(lo))
+                        runs.append((prev_id, prev_start, a + int(lo)))
                     prev_id, prev_start = s, a + int(lo)
             if prev_id is not None:
-                ids.append(prev_id)
-                starts.append(prev_start)
-                stops.append(n)
-            ids_a = np.asarray(ids, np.int64)
-            order = np.argsort(ids_a, kind="stable")
-            self._runs[hook] = (ids_a[order], np.asarray(starts, np.int64)[order], np.asarray(stops, np.int64)[order])
+                runs.append((prev_id, prev_start, n))
+            table = np.asarray(runs, np.int64).reshape(-1, 3)
+            table = table[np.argsort(table[:, 0], kind="stable")]
+            self._runs[hook] = (table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
         return self._runs[hook]
 
     def rows_for_sample(self, hook: str, sample_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +235,7 @@ class ActivationStore:
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
         raw: bool = False, prefetch: bool = True, cut: CutFn | None = None, keep_rows: np.ndarray | None = None,
-        with_rows: bool = False, screen: Callable[[np.ndarray], None] | None = None,
+        with_rows: bool = False, on_nonfinite: Callable[[], None] | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -257,20 +254,25 @@ class ActivationStore:
         with_rows=True yields (acts, global row numbers int64) instead: numbers the store knows without
         reading anything, where with_index reads two more datasets per chunk; read_index(hook, r, r + 1)
         turns a row number into its (sample_id, position) when one is needed (an error message).
-        screen(rows), when given, sees each chunk's rows (on-disk dtype) right after they are read, in the
-        reading thread and before any of them is batched: the trainer's CPU feed checks them for NaN/Inf
-        there, while they are still in cache and off the consumer's thread.
+        on_nonfinite(), when given, has each chunk checked for NaN/Inf right after it is read, in the reading
+        thread and before any of its rows is batched, and called for every chunk holding one (the trainer's
+        CPU feed then checks its batches in full). A chunk found finite is not checked again by this store
+        object: committed rows never change, so later epochs skip the pass over them.
         """
         shards, dtype = self._shards, self.dtype
         if with_rows and with_index:
             raise StoreError("iter_batches: with_rows and with_index are exclusive")
         row_numbers = self._row_numbers(hook)
+        finite = self._finite_chunks.setdefault(hook, set())
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
             shard.read_raw(hook, seg[1], seg[2], out)
-            if screen is not None:
-                screen(out)
+            if on_nonfinite is not None and seg not in finite:
+                if all_finite_raw(out, dtype):
+                    finite.add(seg)
+                else:
+                    on_nonfinite()
             if with_rows:
                 return (row_numbers(seg),)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None
@@ -330,7 +332,7 @@ class ActivationStore:
             offsets = self._offsets[hi]
             kept = lambda seg: keep_rows[offsets[seg[0]] + seg[1] : offsets[seg[0]] + seg[2]]  # noqa: E731
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch, cut, kept, index_dtypes)
+                             drop_last, with_index, prefetch, cut, kept, index_dtypes, self._windows)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""

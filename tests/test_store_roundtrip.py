@@ -109,26 +109,45 @@ def test_all_finite_raw_reads_nan_and_inf_from_the_bits(dtype):
         all_finite_raw(to_storage(rows, "float16"), "float8")
 
 
-def test_screen_sees_every_row_before_it_is_batched(tmp_path):
-    p = tmp_path / "s.h5"
-    ref, _ = _write(p, "float16")
-    h = "blocks.0.hook_resid_post"
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_chunks_are_checked_for_nonfinite_before_batching_and_a_finite_one_only_once(tmp_path, monkeypatch, prefetch):
+    import stores.store as store_module
+
+    p, h, bad_row = tmp_path / "s.h5", "h", 77
+    rows = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
+    rows[bad_row, 3] = np.nan
+    w = ActivationStore.create(p, {h: 8}, dtype="float16", chunk_bytes=8 * 2 * 10)  # 10 rows a chunk
+    w.add_samples(np.arange(200), [{}] * 200)
+    w.append(h, rows, np.arange(200), np.zeros(200, np.int32))
+    w.close()
+    checked: list[int] = []  # chunks checked, by their first row
+    real_check = store_module.all_finite_raw
+
+    def counting_check(chunk, dtype):
+        checked.append(int(np.flatnonzero((rows_f16 == chunk[0]).all(axis=1))[0]))
+        return real_check(chunk, dtype)
+
+    rows_f16 = to_storage(rows, "float16")
+    monkeypatch.setattr(store_module, "all_finite_raw", counting_check)
     with ActivationStore.open(p) as s:
-        n = s.n_rows(h)
-        numbered = s.read_raw(h, 0, n).view(np.int16).astype(np.int64)  # rows are told apart by their bits
-        key = {tuple(r): i for i, r in enumerate(numbered)}
-        assert len(key) == n
-        screened: list[int] = []
-
-        def screen(rows):
-            screened.extend(key[tuple(r)] for r in rows.view(np.int16).astype(np.int64))
-
-        for prefetch in (True, False):
-            screened.clear()
-            for acts, rows in s.iter_batches(h, 16, shuffle=True, buffer_rows=40, with_rows=True, raw=True,
-                                             prefetch=prefetch, screen=screen):
-                assert set(rows.tolist()) <= set(screened)  # every batched row was screened already
-            assert sorted(screened) == list(range(n))  # each row exactly once
+        n_chunks = len(s.segments(h))
+        for epoch in range(3):
+            checked.clear()
+            flagged: list[int] = []  # batches yielded when a bad chunk was reported
+            yielded = 0
+            for acts, numbers in s.iter_batches(h, 16, shuffle=True, epoch=epoch, buffer_rows=40, with_rows=True,
+                                                raw=True, prefetch=prefetch, on_nonfinite=lambda: flagged.append(yielded)):
+                if bad_row in numbers:
+                    assert flagged  # the bad chunk was reported before any of its rows was batched
+                yielded += 1
+            assert len(flagged) == 1  # one bad chunk, reported in every pass
+            # the first pass checks every chunk; later ones only the chunk that failed
+            assert sorted(checked) == (list(range(0, 200, 10)) if epoch == 0 else [70])
+        assert n_chunks == 20
+        s.refresh()  # shard numbers may shift on a refresh: what was checked is forgotten
+        checked.clear()
+        list(s.iter_batches(h, 16, shuffle=True, buffer_rows=40, raw=True, prefetch=prefetch, on_nonfinite=lambda: None))
+        assert len(checked) == 20
 
 
 def test_shuffle_covers_every_row_once_and_reproduces(tmp_path):

@@ -207,7 +207,7 @@ class BatchStream:
         self._by_rows = bool(getattr(source, "yields_rows", False)) and not index_only
         self._index_source = numbering_source(source)
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
-        self._screen: Callable[[np.ndarray], None] | None = None
+        self._on_nonfinite: Callable[[], None] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 
     def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Any], join: Callable[[list[Any]], Any]) -> None:
@@ -220,18 +220,27 @@ class BatchStream:
             raise RuntimeError("an index-only stream cuts no rows")
         self._cut, self._join = cut, join
 
-    def screen_with(self, screen: Callable[[np.ndarray], None]) -> bool:
-        """Show every chunk's rows to ``screen(rows)`` as the source reads them, before any is batched (the
-        store's ``iter_batches(screen=...)``); False, and nothing is screened, when the source cannot.
-        Before the first batch only."""
+    def flag_nonfinite_chunks(self, on_nonfinite: Callable[[], None]) -> bool:
+        """Have the source check every chunk for NaN/Inf as it reads it, before any of its rows is batched,
+        and call ``on_nonfinite()`` for each chunk holding one (the store's ``iter_batches(on_nonfinite=...)``);
+        False, and nothing is checked, when the source cannot. Before the first batch only."""
         if self._iters is not None:
-            raise RuntimeError("screen_with() after the stream has started")
+            raise RuntimeError("flag_nonfinite_chunks() after the stream has started")
         if self.index_only or not getattr(self.source, "screens_chunks", False):
             return False
-        self._screen = screen
+        self._on_nonfinite = on_nonfinite
         return True
 
+    def close(self) -> None:
+        """End the source's open epoch now: its read-ahead threads stop and its shuffle windows go back to
+        the store for the next pass (an epoch left half-read would hold them until garbage collection).
+        Iterating again resumes at (epoch, position)."""
+        for it in self._iters or []:
+            getattr(it, "close", lambda: None)()
+        self._iters = None
+
     def _open_epoch(self) -> None:
+        self.close()  # the last epoch's iterators, some partitions' possibly not exhausted
         if self.index_only:  # the same batches as row numbers (row_order mirrors iter_batches)
             self._iters = [
                 iter(self.source.row_order(
@@ -247,7 +256,7 @@ class BatchStream:
                 world_size=self.n_partitions, drop_last=True, raw=True, buffer_rows=self.buffer_rows,
                 **({"with_rows": True} if self._by_rows else {"with_index": True}),
                 **({"cut": self._cut} if self._cut is not None else {}),
-                **({"screen": self._screen} if self._screen is not None else {}),
+                **({"on_nonfinite": self._on_nonfinite} if self._on_nonfinite is not None else {}),
             ))
             for p in self.partitions
         ]

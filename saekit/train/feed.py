@@ -9,8 +9,9 @@ written.
   tensor by torch's threaded gather, in the caller's thread. On the CPU "the device" is the host:
   a feed thread would only take cores from the step, and on few cores its hand-offs cost more than
   the work. The store's own prefetch thread still reads the next window meanwhile, and its reader
-  threads check each chunk for NaN/Inf as it arrives (still in cache, off the step's thread), so a
-  batch is checked again only once some chunk has failed (then the batch check names the rows).
+  threads check each chunk for NaN/Inf as it arrives (off the step's thread, and only the first
+  time the store reads it), so a batch is checked again only once some chunk has failed (then the
+  batch check names the rows).
 - DeviceFeed (CUDA): background threads cut batches and ship them through pinned host memory with
   non-blocking copies on a side stream, and check them there, ``depth`` batches ahead, so disk,
   host copy, host->device transfer and the step all overlap.
@@ -29,7 +30,6 @@ import numpy as np
 import torch
 
 from saekit.train.data import N_NAMED, BatchStream, RawBatch, nonfinite_error_named
-from stores.dtypes import all_finite_raw
 
 _DONE = object()
 
@@ -113,15 +113,14 @@ class HostFeed:
         self.stream, self.store_dtype, self.hook = stream, store_dtype, hook
         self.buffers = HostBuffers(keep)
         stream.cut_with(self._cut, self._join)
-        # Every chunk is screened before any of its rows is cut, so while no chunk has failed every
+        # The store checks every chunk before any of its rows is cut, so while no chunk has failed every
         # batch is clean; once one has, each batch gets the full check, which raises at the first
         # batch holding a bad row with the same error as an unscreened stream.
-        self.screened = stream.screen_with(self._screen)
+        self.screened = stream.flag_nonfinite_chunks(self._chunk_failed)
         self.chunk_failed = False
 
-    def _screen(self, rows: np.ndarray) -> None:
-        if not all_finite_raw(rows, self.store_dtype):
-            self.chunk_failed = True
+    def _chunk_failed(self) -> None:
+        self.chunk_failed = True
 
     def _cut(self, rows: np.ndarray, take: np.ndarray) -> torch.Tensor:
         src = host_tensor(rows, self.store_dtype)
@@ -147,7 +146,7 @@ class HostFeed:
         return DeviceBatch(x, b.epoch, b.batch_position)
 
     def close(self) -> None:
-        pass
+        self.stream.close()
 
 
 class Prefetcher:
@@ -209,7 +208,7 @@ class DeviceFeed:
                  depth: int = 3) -> None:
         if device.type != "cuda":
             raise ValueError(f"DeviceFeed ships batches to a CUDA device, not {device}; use HostFeed")
-        self.store_dtype, self.device, self.hook = store_dtype, device, hook
+        self.store_dtype, self.device, self.hook, self.stream = store_dtype, device, hook, stream
         self.side = torch.cuda.Stream(device)
         self.cut = Prefetcher(stream, lambda b: b, depth, "saekit-batch-cut")
         self.ahead = Prefetcher(self._cut_batches(), self._prepare, depth, "saekit-device-feed",
@@ -243,6 +242,7 @@ class DeviceFeed:
     def close(self) -> None:
         self.ahead.close()
         self.cut.close()
+        getattr(self.stream, "close", lambda: None)()  # after the threads that read it have stopped
 
 
 def stream_feed(stream: BatchStream, store_dtype: str, device: torch.device, hook: str) -> BatchFeed:

@@ -131,3 +131,4 @@ class ResidentFeed:
     def close(self) -> None:
         if self.ahead is not None:
             self.ahead.close()
+        getattr(self.order, "close", lambda: None)()  # after the thread that read it has stopped
