@@ -148,19 +148,19 @@ def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
     store = ActivationStore.open(path)
     heldout = SplitView(store, HOLDOUT, "train")  # what `saekit train` reads by default (--holdout 0.1)
     out: dict = {}
+    first_pass = {"raw": fresh(path, lambda s: raw_epoch(s, bs)), "feed": fresh(path, lambda s: feed_epoch(s, bs, device))}
     cases = {
-        # cold: the first pass of a store object, as a one-epoch run over a big store reads it
-        "cold": {"raw": fresh(path, lambda s: raw_epoch(s, bs)), "feed": fresh(path, lambda s: feed_epoch(s, bs, device))},
-        # warm, first pass: a store in the page cache, read by a store object for the first time
-        "warm_first": {"raw": fresh(path, lambda s: raw_epoch(s, bs)), "feed": fresh(path, lambda s: feed_epoch(s, bs, device))},
-        # warm, later epochs: one store object throughout, as a multi-epoch run keeps it
+        "cold": first_pass,  # a one-epoch run over a big store reads it this way
+        "warm_first": first_pass,  # a store in the page cache, read by a store object for the first time
+        # later epochs: one store object throughout, as a multi-epoch run keeps it
         "warm": {"raw": lambda: raw_epoch(store, bs), "feed": lambda: feed_epoch(store, bs, device),
                  "feed_heldout": lambda: feed_epoch(heldout, bs, device)},
     }
     for label, fns in cases.items():
         cold = label == "cold"
         if not cold:
-            raw_epoch(store, bs)  # fill the page cache (and, for "warm", the store's windows and checks)
+            raw_epoch(store, bs)  # fill the page cache
+        if label == "warm":  # and the shared store's windows and checks, as an earlier epoch leaves them
             feed_epoch(store, bs, device)
             feed_epoch(heldout, bs, device)
         times: dict[str, list[float]] = {name: [] for name in fns}

@@ -21,6 +21,12 @@ from stores.split import numbering_source
 N_NAMED = 5  # bad rows an error names
 
 
+def close_if_closable(it: Any) -> None:
+    """Close an iterator that can be closed (a generator, a BatchStream): its source's read-ahead stops
+    and its buffers go back now, not at garbage collection."""
+    getattr(it, "close", lambda: None)()
+
+
 class BatchSource(Protocol):
     """The subset of stores.ActivationStore the trainer and evaluator use."""
 
@@ -236,7 +242,7 @@ class BatchStream:
         the store for the next pass (an epoch left half-read would hold them until garbage collection).
         Iterating again resumes at (epoch, position)."""
         for it in self._iters or []:
-            getattr(it, "close", lambda: None)()
+            close_if_closable(it)
         self._iters = None
 
     def _open_epoch(self) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from saekit.train.data import N_NAMED, BatchStream, RawBatch, nonfinite_error_named
+from saekit.train.data import N_NAMED, BatchStream, RawBatch, close_if_closable, nonfinite_error_named
 
 _DONE = object()
 
@@ -242,7 +242,7 @@ class DeviceFeed:
     def close(self) -> None:
         self.ahead.close()
         self.cut.close()
-        getattr(self.stream, "close", lambda: None)()  # after the threads that read it have stopped
+        close_if_closable(self.stream)  # after the threads that read it have stopped
 
 
 def stream_feed(stream: BatchStream, store_dtype: str, device: torch.device, hook: str) -> BatchFeed:

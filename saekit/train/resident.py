@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from saekit.errors import SaekitError
-from saekit.train.data import BatchSource, RawBatch, nonfinite_error
+from saekit.train.data import BatchSource, RawBatch, close_if_closable, nonfinite_error
 from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, all_finite, host_tensor
 
 log = logging.getLogger(__name__)
@@ -131,4 +131,4 @@ class ResidentFeed:
     def close(self) -> None:
         if self.ahead is not None:
             self.ahead.close()
-        getattr(self.order, "close", lambda: None)()  # after the thread that read it has stopped
+        close_if_closable(self.order)  # after the thread that read it has stopped
