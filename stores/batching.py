@@ -28,7 +28,7 @@ from stores.window_pool import Window, WindowPool
 Segment = tuple[int, int, int]
 Batch = Union[np.ndarray, tuple[np.ndarray, ...]]
 # read(segment, out_rows, want_index) fills out_rows (storage dtype); with want_index it returns the
-# segment's per-row index arrays, one per entry of index_dtypes (e.g. (sample_id, position)), else None
+# segment's per-row index arrays (sample_id, position), else None
 ReadFn = Callable[[Segment, np.ndarray, bool], "tuple[np.ndarray, ...] | None"]
 SAMPLE_INDEX = (np.dtype(np.int64), np.dtype(np.int32))  # (sample_id, position): with_index=True
 ConvertFn = Callable[[np.ndarray], np.ndarray]
@@ -78,16 +78,14 @@ def iter_segments(
     prefetch: bool = True,
     cut: CutFn | None = None,
     kept: KeptFn | None = None,
-    index_dtypes: tuple[np.dtype, ...] = SAMPLE_INDEX,
     pool: WindowPool | None = None,
 ) -> Iterator[Batch]:
-    """Batches of rows, or with with_index (acts, *index arrays) with one array per index_dtypes entry.
+    """Batches of rows, or with with_index (acts, sample_id, position).
 
     In a window, rows [batch_size - carry, end) are live: the front batch_size rows are reserved for
     the previous window's leftovers, so a fill never touches them. The windows come from ``pool``
     (and go back to it when the pass ends) when one is given."""
-    if not with_index:
-        index_dtypes = ()
+    index_dtypes = SAMPLE_INDEX if with_index else ()
     n_windows = 2 if prefetch else 1
     window = max(buffer_rows // n_windows, 1)
     fills = group_fills(segments, window)

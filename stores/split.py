@@ -58,8 +58,8 @@ SIDES = ("train", "holdout", "all")
 
 
 def numbering_source(source: Any) -> Any:
-    """The source whose row numbers ``source`` hands out (row_order, iter_batches(with_rows=True)): a
-    split view's rows are numbered as its source's are; any other source numbers its own."""
+    """The source whose row numbers ``source`` hands out (row_order): a split view's rows are numbered
+    as its source's are; any other source numbers its own."""
     return source.source if isinstance(source, SplitView) else source
 
 
@@ -103,22 +103,6 @@ class SplitView:
                     n += int(self.keep(sid).sum())
             self._n_rows[hook] = n
         return self._n_rows[hook]
-
-    @property
-    def yields_rows(self) -> bool:
-        """iter_batches(with_rows=True) passes to a source that skips rows itself: the rows are then the
-        source's row numbers (as row_order's are); read their index with the source's read_index."""
-        return self._passed_on("yields_rows")
-
-    @property
-    def screens_chunks(self) -> bool:
-        """iter_batches(on_nonfinite=...) passes to a source that skips rows itself and checks its chunks."""
-        return self._passed_on("screens_chunks")
-
-    def _passed_on(self, capability: str) -> bool:
-        """Whether the source's iter_batches ``capability`` reaches it through this view: only a source that
-        skips the other side's rows itself (``filters_rows``) gets the view's iter_batches arguments."""
-        return bool(getattr(self.source, "filters_rows", False) and getattr(self.source, capability, False))
 
     @property
     def dtype(self) -> str:

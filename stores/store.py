@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stores.batching import SAMPLE_INDEX, Batch, CutFn, Segment, iter_segments, partition
-from stores.dtypes import all_finite_raw, to_float32
+from stores.batching import Batch, CutFn, Segment, iter_segments, partition
+from stores.dtypes import to_float32
 from stores.errors import StoreError
 from stores.samples import SampleTable
 from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
@@ -29,8 +29,6 @@ class ActivationStore:
     """Read-only view of the committed rows of a store file or shard directory."""
 
     filters_rows = True  # iter_batches / row_order take keep_rows (a held-out split's view relies on it)
-    yields_rows = True  # iter_batches(with_rows=True) gives (acts, global row numbers) without reading the index
-    screens_chunks = True  # iter_batches(on_nonfinite=...) checks each chunk for NaN/Inf as it is read
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -68,7 +66,6 @@ class ActivationStore:
             raise StoreError(f"{self.path}: no such store (expected a .h5 file or a shard directory)")
         self._shards: list[ShardReader] = []
         self._windows = WindowPool()  # a finished pass's shuffle windows, lent to the next pass
-        self._finite_chunks: dict[str, set[Segment]] = {}  # per hook, chunks checked free of NaN/Inf
         try:
             for p in files:
                 self._shards.append(ShardReader(p, rdcc_nbytes))
@@ -99,7 +96,6 @@ class ActivationStore:
         self._samples = None
         self._stats.clear()
         self._runs.clear()
-        self._finite_chunks.clear()  # a new shard may have shifted the shard numbers
 
     def close(self) -> None:
         for s in self._shards:
@@ -235,7 +231,6 @@ class ActivationStore:
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
         raw: bool = False, prefetch: bool = True, cut: CutFn | None = None, keep_rows: np.ndarray | None = None,
-        with_rows: bool = False, on_nonfinite: Callable[[], None] | None = None,
     ) -> Iterator[Batch]:
         """Batches float32 [B, d] (or (acts, sample_id, position)) of committed rows.
 
@@ -251,30 +246,12 @@ class ActivationStore:
         (the trainer's CPU feed gathers straight into reused tensors); it must copy what it keeps.
         keep_rows (bool per row of the hook), when given, batches only those rows: the others are
         dropped before each window's permutation, so batches stay full (a held-out split's view).
-        with_rows=True yields (acts, global row numbers int64) instead: numbers the store knows without
-        reading anything, where with_index reads two more datasets per chunk; read_index(hook, r, r + 1)
-        turns a row number into its (sample_id, position) when one is needed (an error message).
-        on_nonfinite(), when given, has each chunk checked for NaN/Inf right after it is read, in the reading
-        thread and before any of its rows is batched, and called for every chunk holding one (the trainer's
-        CPU feed then checks its batches in full). A chunk found finite is not checked again by this store
-        object: committed rows never change, so later epochs skip the pass over them.
         """
         shards, dtype = self._shards, self.dtype
-        if with_rows and with_index:
-            raise StoreError("iter_batches: with_rows and with_index are exclusive")
-        row_numbers = self._row_numbers(hook)
-        finite = self._finite_chunks.setdefault(hook, set())
 
         def read(seg: Segment, out: np.ndarray, want_index: bool):
             shard = shards[seg[0]]
             shard.read_raw(hook, seg[1], seg[2], out)
-            if on_nonfinite is not None and seg not in finite:
-                if all_finite_raw(out, dtype):
-                    finite.add(seg)
-                else:
-                    on_nonfinite()
-            if with_rows:
-                return (row_numbers(seg),)
             return shard.read_index(hook, seg[1], seg[2]) if want_index else None
 
         def convert(rows: np.ndarray) -> np.ndarray:
@@ -282,8 +259,7 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                          read, self.d(hook), raw_dtype, convert, with_index or with_rows, prefetch, cut, keep_rows,
-                          (np.dtype(np.int64),) if with_rows else SAMPLE_INDEX)
+                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut, keep_rows)
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
@@ -315,7 +291,7 @@ class ActivationStore:
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
               with_index: bool, prefetch: bool, cut: CutFn | None = None,
-              keep_rows: np.ndarray | None = None, index_dtypes: tuple[np.dtype, ...] = SAMPLE_INDEX) -> Iterator[Batch]:
+              keep_rows: np.ndarray | None = None) -> Iterator[Batch]:
         hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -332,7 +308,7 @@ class ActivationStore:
             offsets = self._offsets[hi]
             kept = lambda seg: keep_rows[offsets[seg[0]] + seg[1] : offsets[seg[0]] + seg[2]]  # noqa: E731
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch, cut, kept, index_dtypes, self._windows)
+                             drop_last, with_index, prefetch, cut, kept, pool=self._windows)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""

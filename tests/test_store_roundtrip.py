@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stores import ActivationStore, StoreError
-from stores.dtypes import all_finite_raw, bf16_bits_to_float32, float32_to_bf16_bits, to_storage
+from stores.dtypes import bf16_bits_to_float32, float32_to_bf16_bits
 
 HOOKS = {"blocks.0.hook_resid_post": 24, "blocks.1.mlp.hook_post": 8}
 
@@ -84,70 +84,6 @@ def test_bf16_conversion_matches_reference():
     y = bf16_bits_to_float32(np.arange(0, 65536, 7, dtype=np.uint16))
     fin = np.isfinite(y)
     assert np.array_equal(float32_to_bf16_bits(y[fin]), np.arange(0, 65536, 7, dtype=np.uint16)[fin])
-
-
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_all_finite_raw_reads_nan_and_inf_from_the_bits(dtype):
-    rng = np.random.default_rng(0)
-    rows = (rng.standard_normal((50, 16)) * 100).astype(np.float32)
-    big = {"float16": 65504.0, "bfloat16": 3.3e38, "float32": 3.4e38}[dtype]
-    rows[0, :4] = [big, -big, 1e-45, -0.0]  # the extremes that are still finite
-    assert all_finite_raw(to_storage(rows, dtype), dtype)
-    assert all_finite_raw(to_storage(rows[:0], dtype), dtype)
-    for bad in (np.inf, -np.inf, np.nan, -np.nan):
-        for where in ((0, 0), (49, 15), (17, 3)):
-            x = rows.copy()
-            x[where] = bad
-            assert not all_finite_raw(to_storage(x, dtype), dtype), (bad, where)
-    every_pattern = np.arange(65536, dtype=np.uint16)  # all 16-bit patterns, against numpy's own isfinite
-    if dtype != "float32":
-        wide = every_pattern.view(np.float16).astype(np.float32) if dtype == "float16" else bf16_bits_to_float32(every_pattern)
-        raw = every_pattern.view(np.float16) if dtype == "float16" else every_pattern
-        verdicts = np.array([all_finite_raw(raw[i : i + 1], dtype) for i in range(65536)])
-        np.testing.assert_array_equal(verdicts, np.isfinite(wide))
-    with pytest.raises(StoreError, match="unknown store dtype"):
-        all_finite_raw(to_storage(rows, "float16"), "float8")
-
-
-@pytest.mark.parametrize("prefetch", [True, False])
-def test_chunks_are_checked_for_nonfinite_before_batching_and_a_finite_one_only_once(tmp_path, monkeypatch, prefetch):
-    import stores.store as store_module
-
-    p, h, bad_row = tmp_path / "s.h5", "h", 77
-    rows = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
-    rows[bad_row, 3] = np.nan
-    w = ActivationStore.create(p, {h: 8}, dtype="float16", chunk_bytes=8 * 2 * 10)  # 10 rows a chunk
-    w.add_samples(np.arange(200), [{}] * 200)
-    w.append(h, rows, np.arange(200), np.zeros(200, np.int32))
-    w.close()
-    checked: list[int] = []  # chunks checked, by their first row
-    real_check = store_module.all_finite_raw
-
-    def counting_check(chunk, dtype):
-        checked.append(int(np.flatnonzero((rows_f16 == chunk[0]).all(axis=1))[0]))
-        return real_check(chunk, dtype)
-
-    rows_f16 = to_storage(rows, "float16")
-    monkeypatch.setattr(store_module, "all_finite_raw", counting_check)
-    with ActivationStore.open(p) as s:
-        n_chunks = len(s.segments(h))
-        for epoch in range(3):
-            checked.clear()
-            flagged: list[int] = []  # batches yielded when a bad chunk was reported
-            yielded = 0
-            for acts, numbers in s.iter_batches(h, 16, shuffle=True, epoch=epoch, buffer_rows=40, with_rows=True,
-                                                raw=True, prefetch=prefetch, on_nonfinite=lambda: flagged.append(yielded)):
-                if bad_row in numbers:
-                    assert flagged  # the bad chunk was reported before any of its rows was batched
-                yielded += 1
-            assert len(flagged) == 1  # one bad chunk, reported in every pass
-            # the first pass checks every chunk; later ones only the chunk that failed
-            assert sorted(checked) == (list(range(0, 200, 10)) if epoch == 0 else [70])
-        assert n_chunks == 20
-        s.refresh()  # shard numbers may shift on a refresh: what was checked is forgotten
-        checked.clear()
-        list(s.iter_batches(h, 16, shuffle=True, buffer_rows=40, raw=True, prefetch=prefetch, on_nonfinite=lambda: None))
-        assert len(checked) == 20
 
 
 def test_shuffle_covers_every_row_once_and_reproduces(tmp_path):

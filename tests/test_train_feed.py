@@ -110,29 +110,86 @@ def test_nonfinite_rows_are_named_on_both_paths(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_host_feed_screens_chunks_and_stops_at_the_first_batch_with_a_bad_row(tmp_path, dtype):
+def test_host_feed_batches_carry_a_row_check_that_names_exactly_the_bad_row(tmp_path, dtype):
     store = ActivationStore.open(make_store(tmp_path / "bad.h5", dtype=dtype, nan_row=1001))
     ref = BatchStream(store, "h", 200, seed=3, n_partitions=1, rank=0, world_size=1)
     batches = [next(ref) for _ in range(store.n_rows("h") // 200)]  # one epoch
-    assert all(b.sample_id is None and b.rows is not None for b in batches)  # the store numbers its rows
-    first_bad = next(i for i, b in enumerate(batches) if 1001 in b.rows)
+    assert all(b.sample_id is None and b.rows is None for b in batches)  # nothing but rows is carried
+    first_bad = next(i for i, b in enumerate(batches) if not np.isfinite(to_float32(b.acts, dtype)).all())
     feed = stream_feed(BatchStream(store, "h", 200, seed=3, n_partitions=1, rank=0, world_size=1), store.dtype,
                        torch.device("cpu"), "h")
-    assert isinstance(feed, HostFeed) and feed.screened  # the store's reader threads check every chunk
+    assert isinstance(feed, HostFeed)
     for _ in range(first_bad):
-        next(feed)  # the bad chunk may be screened already: these batches are checked in full, and pass
-    with pytest.raises(SaekitError, match=r"NaN or Inf .*sample_id=250, position=1"):
-        next(feed)
+        next(feed).verify()  # clean batches pass
+    with pytest.raises(SaekitError, match=rf"store batch {first_bad} of epoch 0 \(hook h\) holds NaN or Inf "
+                                          r"activations \(1 bad rows\), first: .*sample_id=250, position=1"):
+        next(feed).verify()
     feed.close()
-    unscreened = HostFeed(BatchStream(ArraySource({"h": store.read_rows("h", 0, store.n_rows("h"))}), "h", 200,
-                                      seed=3, n_partitions=1, rank=0, world_size=1), "float32", "h")
-    assert not unscreened.screened  # a source without chunks: each batch is checked in the feed
+    from_arrays = HostFeed(BatchStream(ArraySource({"h": store.read_rows("h", 0, store.n_rows("h"))}), "h", 200,
+                                       seed=3, n_partitions=1, rank=0, world_size=1), "float32", "h")
     with pytest.raises(SaekitError, match=r"NaN or Inf activations \(1 bad rows\)"):
-        for _ in range(30):
-            next(unscreened)
+        for _ in range(30):  # a source without windows hands its own arrays over: they carry the check too
+            next(from_arrays).verify()
 
 
-def test_a_split_view_passes_screening_on_and_skips_a_held_out_bad_row(tmp_path):
+@pytest.mark.parametrize("kind", ["store", "shards", "split", "arrays"])
+def test_a_batch_works_out_its_row_numbers_exactly_when_an_error_asks(tmp_path, kind):
+    """Batches carry no row numbers; an index-only twin of the stream finds them: exactly the rows and order
+    of the batch, in any epoch, partition layout and rank, so an error names the right samples."""
+    from stores.split import SplitView, numbering_source
+
+    store = ActivationStore.open(make_store(tmp_path / "s", dtype="bfloat16", shards=2 if kind == "shards" else 1))
+    source = {"store": store, "shards": store, "split": SplitView(store, 0.3, "train"),
+              "arrays": ArraySource({"h": store.read_rows("h", 0, store.n_rows("h"))})}[kind]
+    everything = numbering_source(source).read_raw("h", 0, store.n_rows("h"))
+    for n_partitions, rank, world in ((1, 0, 1), (4, 1, 2)):
+        stream = BatchStream(source, "h", 96, seed=7, n_partitions=n_partitions, rank=rank, world_size=world,
+                             buffer_rows=500)
+        per_epoch = len(list(source.row_order("h", 96 // n_partitions, shuffle=True, seed=7, rank=0,
+                                              world_size=n_partitions, drop_last=True, buffer_rows=500)))
+        for _ in range(per_epoch + 3):  # into the second epoch
+            b = next(stream)
+            rows = b.locate()
+            np.testing.assert_array_equal(everything[rows], b.acts)
+            sid, pos = numbering_source(source).read_index("h", 0, store.n_rows("h"))
+            assert b.index_of(np.array([0, 5])) == [(int(sid[rows[i]]), int(pos[rows[i]])) for i in (0, 5)]
+        assert b.epoch == 1
+        stream.close()
+
+
+def test_training_stops_at_the_first_batch_with_a_bad_row_before_the_weights_move(tmp_path, monkeypatch):
+    from saekit.train import member as member_module
+
+    from saekit.train.trainer import shuffle_buffer_rows
+
+    path = make_store(tmp_path / "bad.h5", nan_row=1001)
+    cfg = TrainConfig(store=str(path), hook="h", arch="topk", k=2, expansion=2, tokens=6000, batch_size=200,
+                      out=str(tmp_path / "o"), progress=False, normalization="none", gm_sample=64, data_on_device="off",
+                      holdout=0.0)
+    store = ActivationStore.open(path)
+    order = BatchStream(store, "h", 200, seed=cfg.seed, n_partitions=1, rank=0, world_size=1,
+                        buffer_rows=shuffle_buffer_rows(cfg, store))  # the batches training sees
+    first_bad = next(i for i in range(15) if not np.isfinite(next(order).acts).all())
+    steps: list[int] = []
+    real_step = member_module.Member.step
+
+    def counted_step(self, x, step, verify=None):
+        steps.append(step)
+        before = [p.detach().clone() for p in self.sae.parameters()]
+        try:
+            real_step(self, x, step, verify)
+        except SaekitError:
+            assert all(torch.equal(a, p) for a, p in zip(before, self.sae.parameters()))  # untouched
+            assert not any(p.grad is not None and p.grad.abs().sum() > 0 for p in self.sae.parameters())
+            raise
+
+    monkeypatch.setattr(member_module.Member, "step", counted_step)
+    with pytest.raises(SaekitError, match=rf"store batch {first_bad} of epoch 0 \(hook h\) .*sample_id=250, position=1"):
+        train(cfg)
+    assert steps[-1] == first_bad  # the steps before it ran; it stopped there
+
+
+def test_a_split_view_never_batches_a_held_out_bad_row(tmp_path):
     from stores.split import SplitView
 
     store = ActivationStore.open(make_store(tmp_path / "bad.h5", nan_row=1001))
@@ -140,10 +197,10 @@ def test_a_split_view_passes_screening_on_and_skips_a_held_out_bad_row(tmp_path)
     clean = SplitView(store, 0.3, "train" if held else "holdout")  # the side without sample 250's bad row
     feed = stream_feed(BatchStream(clean, "h", 64, seed=1, n_partitions=1, rank=0, world_size=1), "float16",
                        torch.device("cpu"), "h")
-    assert feed.screened
     for _ in range(2 * clean.n_rows("h") // 64):  # two epochs: the bad chunk is read, its held-out row never batched
-        assert torch.isfinite(next(feed).x.float()).all()
-    assert feed.chunk_failed
+        b = next(feed)
+        assert torch.isfinite(b.x.float()).all()
+        b.verify()
     feed.close()
 
 

@@ -1,5 +1,6 @@
-"""The CPU feed's host-side economies: reused batch buffers, a one-pass NaN/Inf check, rows widened by the
-step's own normalisation, one shared b_dec init."""
+"""The CPU feed's host-side economies: reused batch buffers, the NaN/Inf check through the step's loss
+(and the one-pass row check that names the rows), rows widened by the step's own normalisation, one
+shared b_dec init."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,8 @@ from saekit.train import ArraySource, TrainConfig, train_sweep
 import pytest
 
 from saekit.errors import SaekitError
-from saekit.sae.config import SAEConfig
+from saekit.sae import SAE, TrainContext
+from saekit.sae.config import ARCHS, NORMALIZATIONS, TOPK_STYLE, SAEConfig
 from saekit.sae.normalization import normalize, normalize_float32
 from saekit.train.feed import HostBuffers, check_rows
 
@@ -41,6 +43,26 @@ def test_the_row_check_names_nan_and_inf_rows_and_passes_huge_finite_values(dtyp
         u[2100, 0] = bad
         with pytest.raises(SaekitError, match=r"here holds NaN or Inf activations \(2 bad rows\), first: 1700, 2100"):
             check_rows(u, None, "here")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_nan_or_inf_anywhere_in_a_batch_makes_every_architectures_training_loss_non_finite(arch):
+    """What the CPU feed's check relies on: the step tests its loss, not the rows."""
+    torch.manual_seed(0)
+    for normalization in NORMALIZATIONS:
+        cfg = SAEConfig(arch=arch, d_in=16, d_sae=64, k=4 if arch in TOPK_STYLE else None, normalization=normalization)
+        sae = SAE.create(cfg, seed=0).train()
+        for dtype, autocast, sparse in ((torch.float16, None, True), (torch.bfloat16, torch.bfloat16, False),
+                                        (torch.float32, None, False)):
+            ctx = TrainContext(k_aux=8, sparse_kernels=sparse, autocast_dtype=autocast, dead_idx=torch.arange(10))
+            x = torch.randn(32, 16).to(dtype)
+            assert torch.isfinite(sae.training_step(normalize_float32(cfg, x), ctx).loss)
+            for bad in (float("nan"), float("inf"), -float("inf")):
+                for row, col in ((0, 0), (31, 15), (7, 3)):
+                    y = x.clone()
+                    y[row, col] = bad
+                    loss = sae.training_step(normalize_float32(cfg, y), ctx).loss
+                    assert not torch.isfinite(loss), (normalization, dtype, bad, row, col)
 
 
 @pytest.mark.parametrize("normalization", ["scale", "layernorm", "none"])

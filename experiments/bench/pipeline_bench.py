@@ -4,11 +4,13 @@ For each store (d = 768 and 1024, float16 and bfloat16; --rows rows, chunks as t
   raw_rows_s       the store's own shuffled batches as stored: iter_batches(shuffle=True, raw=True),
                    rows in fp16 / bf16 bits, nothing else done with them
   feed_rows_s      what the trainer's input path hands its step: BatchStream -> stream_feed, i.e. the
-                   same shuffled read and the NaN/Inf check, the rows in the store's dtype. On the CPU
-                   (HostFeed) the batch is gathered out of the window by torch into a reused tensor,
-                   in the consumer's thread; on CUDA (DeviceFeed) background threads gather, pin, copy
-                   with non_blocking and check on the device. The step is a no-op (on CUDA the clock
-                   stops after a synchronize)
+                   same shuffled read, the rows in the store's dtype. On the CPU (HostFeed) the batch
+                   is gathered out of the window by torch into a reused tensor, in the consumer's
+                   thread, and is not checked for NaN/Inf there: the real step checks it by testing
+                   its loss, one scalar it computes anyway (saekit/train/feed.py), so this no-op step
+                   leaves out nothing of the check but that test. On CUDA (DeviceFeed) background
+                   threads gather, pin, copy with non_blocking and check the rows on the device. The
+                   step is a no-op (on CUDA the clock stops after a synchronize)
   feed_ratio       feed_rows_s / raw_rows_s (bar: >= 0.9); *_median: the same from median times
   feed_heldout_rows_s  the same feed over the training side of a 10% held-out split (what `saekit
                    train` reads by default), warm
@@ -22,9 +24,9 @@ on a shared machine hit both sides alike:
   cold        the file evicted from the page cache (fsync + posix_fadvise(DONTNEED) before every run,
               as store_bench does; no root needed), each run on a newly opened store object
   warm_first  the file in the page cache, each run on a newly opened store object: its first pass,
-              which allocates the shuffle windows and checks every chunk for NaN/Inf
+              which allocates the shuffle windows
   warm        the file in the page cache, one store object throughout (as a multi-epoch run keeps it):
-              the windows are the last pass's and chunks already found finite are not checked again
+              the windows are the last pass's
 
     .venv/bin/python experiments/bench/pipeline_bench.py [--rows 600000] [--device auto] [--dir /tmp/x]
 """
@@ -136,8 +138,7 @@ def timed(fn) -> tuple[float, int]:
 
 
 def fresh(path: str, fn):
-    """``fn`` on a store opened for this run alone: its first pass, which allocates its shuffle windows
-    and checks every chunk for NaN/Inf (a store object checks a chunk only until it is found finite)."""
+    """``fn`` on a store opened for this run alone: its first pass, which allocates its shuffle windows."""
     def run() -> int:
         with ActivationStore.open(path) as s:
             return fn(s)
@@ -160,7 +161,7 @@ def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
         cold = label == "cold"
         if not cold:
             raw_epoch(store, bs)  # fill the page cache
-        if label == "warm":  # and the shared store's windows and checks, as an earlier epoch leaves them
+        if label == "warm":  # and the shared store's windows, as an earlier epoch leaves them
             feed_epoch(store, bs, device)
             feed_epoch(heldout, bs, device)
         times: dict[str, list[float]] = {name: [] for name in fns}

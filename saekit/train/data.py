@@ -10,6 +10,7 @@ single process.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
@@ -47,7 +48,6 @@ class ArraySource:
 
     dtype = "float32"  # the storage dtype name, as ActivationStore.dtype
     filters_rows = True  # iter_batches / row_order take keep_rows, as the store's do
-    yields_rows = True  # iter_batches(with_rows=True) gives (acts, row numbers), as the store's does
 
     def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, Any] | None = None):
         self._acts = {h: np.ascontiguousarray(a, dtype=np.float32) for h, a in acts.items()}
@@ -76,7 +76,7 @@ class ArraySource:
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
         raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Any] | None = None,
-        keep_rows: np.ndarray | None = None, with_rows: bool = False,
+        keep_rows: np.ndarray | None = None,
     ) -> Iterator[Any]:
         """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32).
         cut(rows, take) takes each batch out of the whole array, as the store's cut does from its windows."""
@@ -84,9 +84,7 @@ class ArraySource:
         for rows in self.row_order(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
                                    keep_rows):
             acts = a[rows] if cut is None else cut(a, rows)
-            if with_rows:
-                yield acts, rows.astype(np.int64)
-            elif with_index:
+            if with_index:
                 yield acts, rows.astype(np.int64), np.full(len(rows), -1, np.int32)
             else:
                 yield acts
@@ -164,8 +162,9 @@ class RawBatch:
     position: np.ndarray | None
     epoch: int
     batch_position: int
-    rows: np.ndarray | None = None  # global row numbers (index-only streams, and sources that yield rows)
+    rows: np.ndarray | None = None  # global row numbers (index-only streams)
     lookup: Callable[[int], tuple[int, int]] | None = None  # row number -> (sample_id, position)
+    locate: Callable[[], np.ndarray] | None = None  # the batch's global row numbers, worked out on demand
 
     @property
     def where(self) -> str:
@@ -176,8 +175,9 @@ class RawBatch:
         source by row number (only a failing batch asks); None when neither is known."""
         if self.sample_id is not None and self.position is not None:
             return [(int(self.sample_id[i]), int(self.position[i])) for i in rows]
-        if self.rows is not None and self.lookup is not None:
-            return [self.lookup(int(self.rows[i])) for i in rows]
+        numbers = self.rows if self.rows is not None else self.locate() if self.locate is not None else None
+        if numbers is not None and self.lookup is not None:
+            return [self.lookup(int(numbers[i])) for i in rows]
         return None
 
 
@@ -200,20 +200,18 @@ class BatchStream:
                 f"--batch-size {global_batch} must be divisible by the number of data partitions {n_partitions}"
             )
         self.source, self.hook, self.seed = source, hook, seed
-        self.part_batch = global_batch // n_partitions
+        self.global_batch, self.part_batch = global_batch, global_batch // n_partitions
         per = n_partitions // world_size
         self.partitions = list(range(rank * per, (rank + 1) * per))
-        self.n_partitions = n_partitions
+        self.n_partitions, self.rank, self.world_size = n_partitions, rank, world_size
         self.epoch, self.position = epoch, position
         self.index_only = index_only
         self.buffer_rows = buffer_rows  # rows mixed per shuffle window (None: the store's default)
         self._iters: list[Iterator[Any]] | None = None
-        # a source that numbers its rows hands those out instead of reading the index with every chunk
-        # (two more reads per chunk); the index of a row is read only when an error names it
-        self._by_rows = bool(getattr(source, "yields_rows", False)) and not index_only
+        # batches of rows carry no row numbers and no index: working them out for every batch costs about
+        # 5% of a warm pass, and only an error that names rows needs them (index-only twin, _rows_of)
         self._index_source = numbering_source(source)
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
-        self._on_nonfinite: Callable[[], None] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 
     def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Any], join: Callable[[list[Any]], Any]) -> None:
@@ -225,17 +223,6 @@ class BatchStream:
         if self.index_only:
             raise RuntimeError("an index-only stream cuts no rows")
         self._cut, self._join = cut, join
-
-    def flag_nonfinite_chunks(self, on_nonfinite: Callable[[], None]) -> bool:
-        """Have the source check every chunk for NaN/Inf as it reads it, before any of its rows is batched,
-        and call ``on_nonfinite()`` for each chunk holding one (the store's ``iter_batches(on_nonfinite=...)``);
-        False, and nothing is checked, when the source cannot. Before the first batch only."""
-        if self._iters is not None:
-            raise RuntimeError("flag_nonfinite_chunks() after the stream has started")
-        if self.index_only or not getattr(self.source, "screens_chunks", False):
-            return False
-        self._on_nonfinite = on_nonfinite
-        return True
 
     def close(self) -> None:
         """End the source's open epoch now: its read-ahead threads stop and its shuffle windows go back to
@@ -260,9 +247,7 @@ class BatchStream:
             iter(self.source.iter_batches(
                 self.hook, self.part_batch, shuffle=True, seed=self.seed, epoch=self.epoch, rank=p,
                 world_size=self.n_partitions, drop_last=True, raw=True, buffer_rows=self.buffer_rows,
-                **({"with_rows": True} if self._by_rows else {"with_index": True}),
                 **({"cut": self._cut} if self._cut is not None else {}),
-                **({"on_nonfinite": self._on_nonfinite} if self._on_nonfinite is not None else {}),
             ))
             for p in self.partitions
         ]
@@ -302,13 +287,24 @@ class BatchStream:
         if self.index_only:
             rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return RawBatch(None, None, None, self.epoch, self.position, rows=rows)
-        acts = parts[0][0] if len(parts) == 1 else self._join([p[0] for p in parts])
-        if self._by_rows:
-            rows = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
-            return RawBatch(acts, None, None, self.epoch, self.position, rows=rows, lookup=self._lookup)
-        sid, pos = ((parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])) for i in (1, 2))
-        return RawBatch(acts, sid, pos, self.epoch, self.position)
+        acts = parts[0] if len(parts) == 1 else self._join(parts)
+        return RawBatch(acts, None, None, self.epoch, self.position, lookup=self._lookup,
+                        locate=partial(self._rows_of, self.epoch, self.position))
 
     def _lookup(self, row: int) -> tuple[int, int]:
         sid, pos = self._index_source.read_index(self.hook, row, row + 1)
         return int(sid[0]), int(pos[0])
+
+    def _rows_of(self, epoch: int, position: int) -> np.ndarray:
+        """Global row numbers, in order, of the batch this stream yields at (epoch, position): an index-only
+        twin of the stream replays that epoch's order up to it (the sources' row_order mirrors their
+        iter_batches, as the device-resident mode relies on too)."""
+        twin = BatchStream(self.source, self.hook, self.global_batch, self.seed, self.n_partitions, self.rank,
+                           self.world_size, epoch=epoch, position=position - 1, index_only=True,
+                           buffer_rows=self.buffer_rows)
+        try:
+            b = next(twin)
+        finally:
+            twin.close()
+        assert b.rows is not None and (b.epoch, b.batch_position) == (epoch, position)
+        return b.rows

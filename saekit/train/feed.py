@@ -1,20 +1,23 @@
-"""Training feeds: checked batches in the store's dtype, ready on the device when the step asks.
+"""Training feeds: batches in the store's dtype, on the device when the step asks, and never trained on
+unchecked for NaN/Inf.
 
-Both feeds hand the step rows as stored (float16, bfloat16 or float32), checked for NaN/Inf; the
-step's normalisation widens them to float32 in the pass it makes anyway
-(saekit.sae.normalization.normalize_float32), so no separate float32 copy of a batch is ever
-written.
+Both feeds hand the step rows as stored (float16, bfloat16 or float32); the step's normalisation
+widens them to float32 in the pass it makes anyway (saekit.sae.normalization.normalize_float32), so
+no separate float32 copy of a batch is ever written.
 
 - HostFeed (CPU): the batch is cut out of the store's shuffle window straight into a reused
   tensor by torch's threaded gather, in the caller's thread. On the CPU "the device" is the host:
   a feed thread would only take cores from the step, and on few cores its hand-offs cost more than
-  the work. The store's own prefetch thread still reads the next window meanwhile, and its reader
-  threads check each chunk for NaN/Inf as it arrives (off the step's thread, and only the first
-  time the store reads it), so a batch is checked again only once some chunk has failed (then the
-  batch check names the rows).
+  the work. The store's own prefetch thread still reads the next window meanwhile. The rows are
+  checked through the step's loss instead of by a pass of their own: a NaN or Inf in any row makes
+  the loss NaN or Inf (the reconstruction error sums over every element of the batch, and
+  ``x_hat - x`` is not finite where ``x`` is not), so the step tests that one number before it
+  touches the weights and only a non-finite loss pays for the row check (``DeviceBatch.verify``),
+  which names the bad rows. A separate pass over every byte cost 15-20% of a first epoch's input
+  rate on two cores (docs/performance.md) and bought nothing this test misses.
 - DeviceFeed (CUDA): background threads cut batches and ship them through pinned host memory with
   non-blocking copies on a side stream, and check them there, ``depth`` batches ahead, so disk,
-  host copy, host->device transfer and the step all overlap.
+  host copy, host->device transfer and the step all overlap; the step never synchronises on its loss.
 
 Resume: each batch carries the (epoch, position) its consumption leaves the stream at, and the
 trainer checkpoints those of the last batch it consumed, not of the batches prepared ahead.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
@@ -36,11 +40,16 @@ _DONE = object()
 
 @dataclass(frozen=True)
 class DeviceBatch:
-    """Checked rows on the device, in the store's dtype, and the stream position once they are consumed."""
+    """Rows on the device, in the store's dtype, and the stream position once they are consumed.
+
+    ``verify`` is None when the rows were checked for NaN/Inf on the way in; otherwise the step must
+    call it, before the weights move, whenever its loss is not finite: it raises the one-line error
+    naming the bad rows (and returns when every row is finite)."""
 
     x: torch.Tensor
     epoch: int
     position: int
+    verify: Callable[[], None] | None = None
 
 
 class BatchFeed(Protocol):
@@ -106,21 +115,13 @@ class HostBuffers:
 
 
 class HostFeed:
-    """CPU feed: batches gathered from the store's windows into reused tensors, checked, in the
-    caller's thread (see the module docstring for why no thread)."""
+    """CPU feed: batches gathered from the store's windows into reused tensors in the caller's thread,
+    checked through the step's loss (see the module docstring for why no thread and no pass of its own)."""
 
     def __init__(self, stream: BatchStream, store_dtype: str, hook: str, keep: int = 4) -> None:
         self.stream, self.store_dtype, self.hook = stream, store_dtype, hook
         self.buffers = HostBuffers(keep)
         stream.cut_with(self._cut, self._join)
-        # The store checks every chunk before any of its rows is cut, so while no chunk has failed every
-        # batch is clean; once one has, each batch gets the full check, which raises at the first
-        # batch holding a bad row with the same error as an unscreened stream.
-        self.screened = stream.flag_nonfinite_chunks(self._chunk_failed)
-        self.chunk_failed = False
-
-    def _chunk_failed(self) -> None:
-        self.chunk_failed = True
 
     def _cut(self, rows: np.ndarray, take: np.ndarray) -> torch.Tensor:
         src = host_tensor(rows, self.store_dtype)
@@ -141,9 +142,7 @@ class HostFeed:
         # a source that batches without windows (a held-out view, a user's own source) hands over
         # fresh arrays of its own instead of cutting: they are used in place
         x = b.acts if isinstance(b.acts, torch.Tensor) else host_tensor(np.ascontiguousarray(b.acts), self.store_dtype)
-        if self.chunk_failed or not self.screened:
-            check_rows(x, b, f"{b.where} (hook {self.hook})")
-        return DeviceBatch(x, b.epoch, b.batch_position)
+        return DeviceBatch(x, b.epoch, b.batch_position, verify=partial(check_rows, x, b, f"{b.where} (hook {self.hook})"))
 
     def close(self) -> None:
         self.stream.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TextIO
@@ -171,9 +172,11 @@ class Member:
         self.lr_now = self.lr
         self.metrics_f: TextIO | None = open(self.out / METRICS_NAME, "a") if info.is_main else None
 
-    def step(self, x: torch.Tensor, step: int) -> None:
-        """One optimiser step on the batch ``x`` (checked rows in the store's dtype, widened to float32
-        by the normalisation); ``step`` counts the steps done before it."""
+    def step(self, x: torch.Tensor, step: int, verify: Callable[[], None] | None = None) -> None:
+        """One optimiser step on the batch ``x`` (rows in the store's dtype, widened to float32 by the
+        normalisation); ``step`` counts the steps done before it. ``verify``, for rows not yet checked
+        for NaN/Inf (the CPU feed's DeviceBatch.verify), is called when the loss is not finite, before
+        the gradients are shared or the weights move: it raises naming the bad rows."""
         sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
         xn = normalize_float32(sae.cfg, x)
         self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
@@ -185,6 +188,8 @@ class Member:
         use_ac, ac_dtype = self.dense_autocast
         with torch.autocast(device_type=self.device.type, dtype=ac_dtype) if use_ac else nullcontext():
             res = sae.training_step(xn, self.ctx)
+        if verify is not None and not bool(torch.isfinite(res.loss.detach())):
+            verify()
         res.loss.backward()
         D.average_gradients(self.params, info)
         if self.constrain:

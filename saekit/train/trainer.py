@@ -5,10 +5,10 @@ dead-latent counts and the batchtopk threshold are reduced so every rank holds t
 Everything that varies between steps derives from (seed, step) or lives in the trainer state, so
 a run resumed after SIGKILL finishes with the same weights as an uninterrupted one.
 
-Batches come from a feed (saekit.train.feed: streamed from the store and checked, on CUDA ahead
-of the step; or saekit.train.resident: held on the device), in the store's dtype; each step's
-normalisation widens them to float32. A sweep (`train_sweep`) runs
-several SAEs, each with its own output directory, from the one feed.
+Batches come from a feed (saekit.train.feed: streamed from the store, on CUDA checked ahead of the
+step, on the CPU through the step's loss; or saekit.train.resident: held on the device and checked
+as it was loaded), in the store's dtype; each step's normalisation widens them to float32. A sweep
+(`train_sweep`) runs several SAEs, each with its own output directory, from the one feed.
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
         while step < n_steps:
             b = next(feed)
             for m in members:
-                m.step(b.x, step)
+                m.step(b.x, step, b.verify)
             step, epoch, position = step + 1, b.epoch, b.position
 
             if step % cfg.log_every == 0 or step == n_steps:
