@@ -29,6 +29,7 @@ on a shared machine hit both sides alike:
               the windows are the last pass's
 
     .venv/bin/python experiments/bench/pipeline_bench.py [--rows 600000] [--device auto] [--dir /tmp/x]
+        [--d 768 1024] [--dtypes float16 bfloat16] [--cases cold warm_first warm]
 """
 from __future__ import annotations
 
@@ -145,7 +146,10 @@ def fresh(path: str, fn):
     return run
 
 
-def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
+CASES = ("cold", "warm_first", "warm")
+
+
+def measure(path: str, bs: int, device: torch.device, repeats: int, only: tuple[str, ...] = CASES) -> dict:
     store = ActivationStore.open(path)
     heldout = SplitView(store, HOLDOUT, "train")  # what `saekit train` reads by default (--holdout 0.1)
     out: dict = {}
@@ -158,6 +162,8 @@ def measure(path: str, bs: int, device: torch.device, repeats: int) -> dict:
                  "feed_heldout": lambda: feed_epoch(heldout, bs, device)},
     }
     for label, fns in cases.items():
+        if label not in only:
+            continue
         cold = label == "cold"
         if not cold:
             raw_epoch(store, bs)  # fill the page cache
@@ -200,6 +206,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="which cases to measure")
     args = ap.parse_args()
     device = resolve_device(args.device)
     work = args.dir or tempfile.mkdtemp(prefix="pipeline_bench_")
@@ -210,14 +217,13 @@ def main() -> None:
             for dtype in args.dtypes:
                 path = os.path.join(work, f"d{d}_{dtype}.h5")
                 make_store(path, args.rows, d, dtype)
-                results[f"d{d}_{dtype}"] = measure(path, args.batch_size, device, args.repeats)
+                results[f"d{d}_{dtype}"] = measure(path, args.batch_size, device, args.repeats, tuple(args.cases))
                 os.remove(path)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    cases = ("cold", "warm_first", "warm")
-    ratios = [r[f"feed_ratio_{w}"] for r in results.values() for w in cases]
-    medians = [r[f"feed_ratio_{w}_median"] for r in results.values() for w in cases]
+    ratios = [r[f"feed_ratio_{w}"] for r in results.values() for w in args.cases]
+    medians = [r[f"feed_ratio_{w}_median"] for r in results.values() for w in args.cases]
     print(json.dumps({
         "bench": "pipeline", "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
