@@ -157,6 +157,33 @@ def test_a_batch_works_out_its_row_numbers_exactly_when_an_error_asks(tmp_path, 
         stream.close()
 
 
+def test_a_source_without_row_order_still_gets_the_one_line_error(tmp_path):
+    """A user's own source need not replay its order: the error then names the rows within the batch."""
+    class OwnSource:
+        def __init__(self, acts: np.ndarray) -> None:
+            self.inner = ArraySource({"h": acts})
+
+        def d(self, hook: str) -> int:
+            return self.inner.d(hook)
+
+        def n_rows(self, hook: str) -> int:
+            return self.inner.n_rows(hook)
+
+        def iter_batches(self, hook: str, batch_size: int, **kw):
+            return self.inner.iter_batches(hook, batch_size, **kw)
+
+        def read_index(self, hook: str, start: int, stop: int):
+            return self.inner.read_index(hook, start, stop)
+
+    acts = np.ones((400, 6), np.float32)
+    acts[:, 0] = np.nan
+    feed = HostFeed(BatchStream(OwnSource(acts), "h", 100, seed=0, n_partitions=1, rank=0, world_size=1), "float32", "h")
+    with pytest.raises(SaekitError, match=r"store batch 0 of epoch 0 \(hook h\) holds NaN or Inf activations "
+                                          r"\(100 bad rows\), first: 0, 1, 2, 3, 4;"):
+        next(feed).verify()
+    feed.close()
+
+
 def test_training_stops_at_the_first_batch_with_a_bad_row_before_the_weights_move(tmp_path, monkeypatch):
     from saekit.train import member as member_module
 

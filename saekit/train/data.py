@@ -288,8 +288,9 @@ class BatchStream:
             rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return RawBatch(None, None, None, self.epoch, self.position, rows=rows)
         acts = parts[0] if len(parts) == 1 else self._join(parts)
+        replayable = hasattr(self.source, "row_order")  # a user's own source may lack it: errors then name batch rows
         return RawBatch(acts, None, None, self.epoch, self.position, lookup=self._lookup,
-                        locate=partial(self._rows_of, self.epoch, self.position))
+                        locate=partial(self._rows_of, self.epoch, self.position) if replayable else None)
 
     def _lookup(self, row: int) -> tuple[int, int]:
         sid, pos = self._index_source.read_index(self.hook, row, row + 1)
