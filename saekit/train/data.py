@@ -211,6 +211,7 @@ class BatchStream:
         # batches of rows carry no row numbers and no index: working them out for every batch costs about
         # 5% of a warm pass, and only an error that names rows needs them (index-only twin, _rows_of)
         self._index_source = numbering_source(source)
+        self._replayable = hasattr(source, "row_order")  # a user's own source may lack it: errors then name batch rows
         self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self._join: Callable[[list[Any]], Any] = np.concatenate
 
@@ -288,9 +289,8 @@ class BatchStream:
             rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return RawBatch(None, None, None, self.epoch, self.position, rows=rows)
         acts = parts[0] if len(parts) == 1 else self._join(parts)
-        replayable = hasattr(self.source, "row_order")  # a user's own source may lack it: errors then name batch rows
         return RawBatch(acts, None, None, self.epoch, self.position, lookup=self._lookup,
-                        locate=partial(self._rows_of, self.epoch, self.position) if replayable else None)
+                        locate=partial(self._rows_of, self.epoch, self.position) if self._replayable else None)
 
     def _lookup(self, row: int) -> tuple[int, int]:
         sid, pos = self._index_source.read_index(self.hook, row, row + 1)

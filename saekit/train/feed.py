@@ -142,7 +142,11 @@ class HostFeed:
         # a source that batches without windows (a held-out view, a user's own source) hands over
         # fresh arrays of its own instead of cutting: they are used in place
         x = b.acts if isinstance(b.acts, torch.Tensor) else host_tensor(np.ascontiguousarray(b.acts), self.store_dtype)
-        return DeviceBatch(x, b.epoch, b.batch_position, verify=partial(check_rows, x, b, f"{b.where} (hook {self.hook})"))
+        return DeviceBatch(x, b.epoch, b.batch_position, verify=partial(self._verify, x, b))
+
+    def _verify(self, x: torch.Tensor, b: RawBatch) -> None:
+        """check_rows for a step whose loss was not finite; the message is built only then."""
+        check_rows(x, b, f"{b.where} (hook {self.hook})")
 
     def close(self) -> None:
         self.stream.close()
