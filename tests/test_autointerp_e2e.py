@@ -24,7 +24,7 @@ def test_explain_through_a_local_openai_server_backed_by_smollm2(tmp_path, capsy
     smol = LocalChatClient.load("offline:smollm2-135m")
     monkeypatch.setenv("SAEKIT_API_KEY", "sk-local-test")
     argv = ["explain", "--sae", str(sae), "--store", str(store), "--client", "openai:smollm2-135m",
-            "--out", str(tmp_path / "out"), "--latents", "0", "--n-explain", "4", "--n-positive", "2",
+            "--out", str(tmp_path / "out"), "--latents", "0", "--size", "small", "--n-explain", "4", "--n-score", "2",
             "--n-negative", "2", "--score-batch", "1", "--max-tokens", "16", "--malformed-retries", "4",
             "--no-progress"]
     with OpenAIServer(smol.complete, api_key="sk-local-test", model="smollm2-135m") as srv:

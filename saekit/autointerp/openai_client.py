@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, text_of
+from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, TOP_LOGPROBS, TokenLogprob, text_of
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,10 @@ class OpenAIChatClient:
         o = self._openai
         where = f"{self.endpoint} ({self.model})"
         try:
+            extra = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if request.logprobs else {}
             resp = self._client.chat.completions.create(
                 model=self.model, messages=list(request.messages), max_tokens=request.max_tokens,
-                temperature=request.temperature, seed=request.attempt)
+                temperature=request.temperature, seed=request.attempt, **extra)
         except o.APITimeoutError:
             raise ClientError("timeout", f"{where} did not answer in time") from None
         except o.APIConnectionError as exc:
@@ -76,7 +77,21 @@ class OpenAIChatClient:
         usage = getattr(resp, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or len(text_of(request.messages)) // 4
         completion = int(getattr(usage, "completion_tokens", 0) or 0) or len(text) // 4
-        return ChatReply(text=text, prompt_tokens=prompt, completion_tokens=completion)
+        return ChatReply(text=text, prompt_tokens=prompt, completion_tokens=completion,
+                         logprobs=_logprobs(choices[0]) if request.logprobs else None)
+
+
+def _logprobs(choice) -> tuple[TokenLogprob, ...] | None:
+    """The answer's token log-probabilities, when the endpoint sent them."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    try:
+        return tuple(TokenLogprob(str(t.token), float(t.logprob),
+                                  tuple((str(a.token), float(a.logprob)) for a in (t.top_logprobs or ())))
+                     for t in content)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _retry_after(exc) -> float | None:
