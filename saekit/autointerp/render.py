@@ -106,7 +106,7 @@ class TextRenderer:
         level = FUZZ_THRESHOLD * float(acts.max(initial=0.0))
         visible = self._visible(toks, start, stop)
         if correct:
-            true = {i for i in visible if acts[i - start] > 0 and acts[i - start] >= level}
+            true = {start + int(i) for i in np.nonzero((acts > 0) & (acts >= level))[0]}
             return Shown(join_marked(toks, true, start, stop)) if true else None
         other = [i for i in visible if acts[i - start] <= level]
         if not other or n_wrong < 1:
