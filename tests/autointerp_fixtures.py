@@ -127,20 +127,18 @@ class ScriptedClient:
         return ChatReply(answer, len(text) // 4, len(answer) // 4, logprobs=logprobs)
 
 
+def planted_truth(kind: str, expl: str, ex: str) -> bool:
+    """The right verdict on the planted store for an explanation "the word X"."""
+    word = expl.split()[-1]
+    if kind == "detection":
+        return re.search(rf"\b{word}\b", ex) is not None
+    marked = re.findall(r"<<(.*?)>>", ex)
+    return bool(marked) and all(m.strip() == word for m in marked)
+
+
 def oracle_client() -> ScriptedClient:
     """Explains by the most often marked span and judges exactly right for the planted store."""
-
-    def explain(spans):
-        return "the word " + max(set(spans), key=spans.count)
-
-    def judge(kind, expl, ex):
-        word = expl.split()[-1]
-        if kind == "detection":
-            return re.search(rf"\b{word}\b", ex) is not None
-        marked = re.findall(r"<<(.*?)>>", ex)
-        return bool(marked) and all(m.strip() == word for m in marked)
-
-    return ScriptedClient("oracle", judge, explain)
+    return ScriptedClient("oracle", planted_truth, lambda spans: "the word " + max(set(spans), key=spans.count))
 
 
 def always_yes_client() -> ScriptedClient:

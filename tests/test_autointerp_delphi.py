@@ -18,24 +18,16 @@ import numpy as np
 import pytest
 import torch
 
-from autointerp_fixtures import HOOK, ScriptedClient, planted_sae, text_store
+from autointerp_fixtures import HOOK, ScriptedClient, planted_sae, planted_truth, text_store
 from saekit.autointerp import ExplainConfig, explain
 from saekit.autointerp.chat import text_of
 from saekit.autointerp.judging import read_verdicts
 from saekit.sae import SAE
 from stores import ActivationStore
+from test_interop_peers import peer_python
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "peers" / "delphi_scores.py"
-
-
-def _peer_python() -> Path:
-    py = Path(os.environ.get("SAEKIT_PEERS_PYTHON", ROOT / ".venv-peers" / "bin" / "python"))
-    if not py.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"peer venv {py} is missing: `make test` builds it with `make peers`")
-        pytest.skip(f"peer venv {py} is missing (run `make peers`)")
-    return py
 
 
 def _delphi(tmp_path: Path, payload: dict) -> dict:
@@ -43,7 +35,7 @@ def _delphi(tmp_path: Path, payload: dict) -> dict:
     inp.write_text(json.dumps(payload))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)  # the peer venv must not see saekit
-    proc = subprocess.run([str(_peer_python()), str(SCRIPT), str(inp), str(out)], capture_output=True, text=True,
+    proc = subprocess.run([str(peer_python()), str(SCRIPT), str(inp), str(out)], capture_output=True, text=True,
                           timeout=600, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(out.read_text())
@@ -53,19 +45,12 @@ def _noisy_judge(seed: int = 3):
     """Right about 75% of the time, with a confidence that leans the right way: BA, F1 and AUC in between."""
     rng = np.random.default_rng(seed)
 
-    def truth(kind, expl, ex):
-        word = expl.split()[-1]
-        if kind == "detection":
-            return re.search(rf"\b{word}\b", ex) is not None
-        marked = re.findall(r"<<(.*?)>>", ex)
-        return bool(marked) and all(m.strip() == word for m in marked)
-
     memo: dict = {}
 
     def both(kind, expl, ex):
         key = (kind, expl, ex)
         if key not in memo:
-            t = truth(kind, expl, ex)
+            t = planted_truth(kind, expl, ex)
             verdict = t if rng.random() < 0.75 else not t
             p = float(np.clip((0.7 if t else 0.3) + rng.normal(0, 0.2), 0.01, 0.99))
             memo[key] = (verdict, p)
