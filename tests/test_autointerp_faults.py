@@ -31,12 +31,17 @@ def _scores(out: Path) -> dict:
             for e in doc["latents"]}
 
 
-def test_thirty_percent_faults_change_nothing(tmp_path):
+def _healthy_run(tmp_path, name: str):
+    """(sae, store, requests) of a run against a healthy server into tmp_path/name."""
     store, _ = text_store(tmp_path)
     sae = planted_sae(tmp_path)
     with OpenAIServer(oracle_client().complete) as srv:
-        assert main(_argv(sae, store, tmp_path / "clean", srv.url)) == 0
-        n = srv.n_requests
+        assert main(_argv(sae, store, tmp_path / name, srv.url)) == 0
+        return sae, store, srv.n_requests
+
+
+def test_thirty_percent_faults_change_nothing(tmp_path):
+    sae, store, n = _healthy_run(tmp_path, "clean")
     rng = np.random.default_rng(0)
     faults = [str(rng.choice(["500", "429", "empty", "slow"])) if rng.random() < 0.3 else None for _ in range(3 * n)]
     with OpenAIServer(oracle_client().complete, faults=faults, slow_s=1.0) as srv:
@@ -49,11 +54,7 @@ def test_thirty_percent_faults_change_nothing(tmp_path):
 
 
 def test_kill_minus_nine_then_resume_loses_nothing(tmp_path):
-    store, _ = text_store(tmp_path)
-    sae = planted_sae(tmp_path)
-    with OpenAIServer(oracle_client().complete) as srv:
-        assert main(_argv(sae, store, tmp_path / "whole", srv.url)) == 0
-        whole = srv.n_requests
+    sae, store, whole = _healthy_run(tmp_path, "whole")
 
     def slow(req):
         time.sleep(0.15)
