@@ -7,7 +7,8 @@ token; `accepts_images=False` answers image parts with HTTP 400 like a text-only
 "empty" (a completion with empty content), "slow" (sleep `slow_s` first) or None (answer normally);
 `fault_after` = (n, fault) applies `fault` to every request after the first n. When a request asks
 for `logprobs` and the backend's reply has them, they are sent as OpenAI does (`logprobs=False`
-plays a server that never returns them); `bodies` keeps every request body."""
+plays a server that never returns them, `logprobs="reject"` one that answers such requests with a
+400); `bodies` keeps every request body."""
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ class OpenAIServer:
     def __init__(self, backend: Callable[[ChatRequest], ChatReply], api_key: str | None = None,
                  accepts_images: bool = False, faults: list[str | None] | None = None,
                  fault_after: tuple[int, str] | None = None, slow_s: float = 3.0, model: str = "test-model",
-                 logprobs: bool = True):
+                 logprobs: bool | str = True):
         self.backend = backend
         self.api_key = api_key
         self.accepts_images = accepts_images
@@ -102,6 +103,8 @@ class OpenAIServer:
                 req = ChatRequest(messages=messages, max_tokens=int(body.get("max_tokens") or 64),
                                   temperature=float(body.get("temperature") or 0.0), attempt=int(body.get("seed") or 0),
                                   logprobs=bool(body.get("logprobs")))
+                if req.logprobs and server.logprobs == "reject":
+                    return self._error(400, "logprobs is not supported by this model")
                 if req.has_images and not server.accepts_images:
                     return self._error(400, f"{server.model} is not a multimodal model: image input is not supported")
                 reply = ChatReply("", 0, 0) if fault == "empty" else server.backend(req)

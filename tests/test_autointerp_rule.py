@@ -92,10 +92,13 @@ def test_a_rule_judge_gets_the_scores_its_rule_implies(tmp_path, planted, capsys
     assert "explained 3 latents" in out and "3 with a detection score" in out
 
 
-def test_without_logprobs_there_is_no_auc(tmp_path, planted):
+@pytest.mark.parametrize("logprobs", [False, "reject"])
+def test_without_logprobs_there_is_no_auc(tmp_path, planted, logprobs):
     sae, store, _ = planted
-    with OpenAIServer(_rule_client().complete, logprobs=False) as srv:
+    with OpenAIServer(_rule_client().complete, logprobs=logprobs) as srv:
         assert main(_argv(sae, store, tmp_path / "out", srv.url, "--size", "small", "--latents", "0")) == 0
+        if logprobs == "reject":  # turned down once, then never asked for again
+            assert sum(bool(b.get("logprobs")) for b in srv.bodies) == 1
     det = json.loads((tmp_path / "out" / "names.json").read_text())["latents"][0]["explanation"]["detection"]
     assert det["auc"] is None and det["balanced_accuracy"] is not None
     assert all(j["probability"] is None for j in det["judged"])

@@ -41,7 +41,7 @@ class ExplainConfig:
     out: str  # output directory: names.json, progress.jsonl (for --resume), run.json, cache/
     latents: tuple[int, ...] = field(default=(), metadata={
         "parse": parse_latents, "help": "latents to explain, e.g. 3,7,10-12 (default: --choose)"})
-    choose: Literal["sample", "all"] = "sample"  # without --latents: a seeded sample of --max-latents across the firing-frequency range, or all live latents
+    choose: Literal["sample", "all"] = "sample"  # without --latents: a seeded sample of --max-latents across the firing-frequency range, or all eligible ones
     max_latents: int = 50  # latents explained by --choose sample
     dense_fraction: float = 0.5  # latents firing in more than this fraction of windows are reported as dense, not explained
     min_windows: int = 4  # latents firing in fewer windows are reported as too rare, not explained
@@ -82,10 +82,11 @@ class ExplainConfig:
             raise SaekitError(f"--client-modality {self.client_modality!r} is not one of {', '.join(CLIENT_MODALITIES)}")
         if self.size not in SIZES:
             raise SaekitError(f"--size {self.size!r} is not one of {', '.join(SIZES)}")
-        for name in ("score_batch", "concurrency", "max_latents", "max_tokens", "image_px", "context_tokens",
-                     "min_windows"):
+        for name in ("score_batch", "concurrency", "max_latents", "max_tokens", "image_px", "context_tokens"):
             if getattr(self, name) < 1:
                 raise SaekitError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.min_windows < 2:
+            raise SaekitError(f"--min-windows must be >= 2 (one window to explain, one to score), got {self.min_windows}")
         for name in ("n_explain", "n_score", "n_quantiles"):
             value = getattr(self, name)
             if value is not None and value < 1:
