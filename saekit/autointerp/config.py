@@ -72,7 +72,7 @@ class ExplainConfig:
     max_tokens: int = 60  # tokens the model may answer an explanation with (judging answers get room for their verdicts)
     cache_dir: str | None = None  # response cache (default OUT/cache); share one to make re-runs elsewhere free
     resume: bool = False  # continue an interrupted run in OUT; finished latents are not asked again
-    dry_run: bool = False  # print the calls and tokens the run would cost, call nothing and write nothing
+    dry_run: bool = False  # print the calls and tokens the run would cost, call nothing and write nothing to OUT
     device: str = "auto"  # device for the SAE and a local model: auto (CUDA when present), cpu, cuda, cuda:N
     seed: int = 0  # seed of the latent sample and the sampled windows
     progress: bool = True  # show progress bars (--no-progress also hides model-loading bars)

@@ -8,7 +8,8 @@ finished latent is appended to OUT/progress.jsonl at once. When every latent is 
 OUT/names.json is written atomically: the explanations and scores, added to a `saekit name`
 document when --names is given. A failure that retries cannot fix stops the run with one line;
 what was finished stays in progress.jsonl for --resume. `dry_run` goes through the same steps with
-a client that only counts, and writes nothing."""
+a client that only counts, and writes nothing to OUT (the latent summaries, cached next to the
+SAE as for every run, are the one thing it may leave behind)."""
 from __future__ import annotations
 
 import json

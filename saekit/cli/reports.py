@@ -151,7 +151,7 @@ def explain(result: Any, cfg: Any) -> None:
         images = f", {result.images} images" if result.images else ""
         print(f"dry run: {len(result.latents)} latents of {result.n_windows} windows would cost {t.calls} calls, "
               f"about {t.prompt_tokens} prompt tokens{images} and at most {t.completion_tokens} completion tokens; "
-              "nothing was asked or written")
+              f"nothing was asked and nothing written to {result.out}")
         return
     scores = [r["detection"]["balanced_accuracy"] for r in result.latents.values()
               if r["detection"]["balanced_accuracy"] is not None]
