@@ -24,8 +24,11 @@ WORDS = PLANTED + FILLERS
 WORDS_PER_DOC = 10
 
 
-def text_store(tmp_path, n: int = 60, seed: int = 0):
+def text_store(tmp_path, n: int = 60, seed: int = 0, graded: bool = False):
+    """The planted store; `graded` makes a word's three bytes fire at about 1, 0.4 and 0.2 of its
+    peak instead of evenly (so which tokens pass a relative marking threshold depends on it)."""
     rng = np.random.default_rng(seed)
+    shape = np.array([2.0, 1.4, 1.2]) if graded else np.full(3, 2.0)
     texts = [" ".join(rng.choice(WORDS, size=WORDS_PER_DOC)) for _ in range(n)]
     path = tmp_path / "text.h5"
     w = ActivationStore.create(path, hooks={HOOK: D}, dtype="float32",
@@ -35,7 +38,7 @@ def text_store(tmp_path, n: int = 60, seed: int = 0):
         acts = rng.normal(size=(T, D)).astype(np.float32) * 0.05
         for j, word in enumerate(PLANTED):
             for m in re.finditer(rf"\b{word}\b", t):
-                acts[1 + m.start():1 + m.end(), j] += 2.0 + 0.01 * i
+                acts[1 + m.start():1 + m.end(), j] += shape + 0.01 * i
         w.append(HOOK, acts, np.full(T, i), np.arange(T))
     w.add_samples(np.arange(n), [{"source": f"t{i}", "label": "", "text": t} for i, t in enumerate(texts)])
     w.close()

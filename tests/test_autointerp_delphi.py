@@ -2,7 +2,7 @@
 from the same judgements (eai-delphi 0.1.3 in the peer venv, tests/peers/delphi_scores.py).
 
 A seeded noisy judge with confidences (sent as token log-probabilities) judges the planted store
-through the whole pipeline; then delphi, given the very replies and judged windows, must give:
+(words firing unevenly over their bytes) through the whole pipeline; then delphi, given the very replies and judged windows, must give:
 each reply's verdicts and probabilities (Classifier._parse), each latent's balanced accuracy,
 precision, recall, F1 and AUC per score (result_analysis), the true fuzzing marks of every
 held-out window (_prepare_text) and the number of wrong marks (mean_n_activations_ceil)."""
@@ -73,7 +73,7 @@ def _window_acts(store: ActivationStore, sae: SAE, latent: int, sample_id: int, 
 
 
 def test_scores_equal_delphis_on_the_same_judgements(tmp_path):
-    store_path, texts = text_store(tmp_path)
+    store_path, texts = text_store(tmp_path, graded=True)  # which bytes reach 0.3 of the peak matters
     sae_dir = planted_sae(tmp_path)
     client = _noisy_judge()
     res = explain(ExplainConfig(sae=str(sae_dir), store=str(store_path), client=client.name, out=str(tmp_path / "o"),
