@@ -5,7 +5,10 @@ on a free port, in a daemon thread, with bounded request sizes and socket timeou
 token; `accepts_images=False` answers image parts with HTTP 400 like a text-only vLLM model; and
 `faults` is a list consumed one per request: "429", "500", "malformed" (a 200 that is not JSON),
 "empty" (a completion with empty content), "slow" (sleep `slow_s` first) or None (answer normally);
-`fault_after` = (n, fault) applies `fault` to every request after the first n."""
+`fault_after` = (n, fault) applies `fault` to every request after the first n. When a request asks
+for `logprobs` and the backend's reply has them, they are sent as OpenAI does (`logprobs=False`
+plays a server that never returns them, `logprobs="reject"` one that answers such requests with a
+400); `bodies` keeps every request body."""
 from __future__ import annotations
 
 import json
@@ -29,7 +32,8 @@ class _QuietServer(ThreadingHTTPServer):
 class OpenAIServer:
     def __init__(self, backend: Callable[[ChatRequest], ChatReply], api_key: str | None = None,
                  accepts_images: bool = False, faults: list[str | None] | None = None,
-                 fault_after: tuple[int, str] | None = None, slow_s: float = 3.0, model: str = "test-model"):
+                 fault_after: tuple[int, str] | None = None, slow_s: float = 3.0, model: str = "test-model",
+                 logprobs: bool | str = True):
         self.backend = backend
         self.api_key = api_key
         self.accepts_images = accepts_images
@@ -37,6 +41,8 @@ class OpenAIServer:
         self.fault_after = fault_after
         self.slow_s = slow_s
         self.model = model
+        self.logprobs = logprobs
+        self.bodies: list[dict] = []
         self.n_requests = 0
         self.n_answered = 0
         self._lock = threading.Lock()
@@ -76,6 +82,7 @@ class OpenAIServer:
                     return self._error(413, "request too large")
                 body = json.loads(self.rfile.read(n) or b"{}")
                 with server._lock:
+                    server.bodies.append(body)
                     server.n_requests += 1
                     fault = server.faults.pop(0) if server.faults else None
                     if server.fault_after is not None and server.n_requests > server.fault_after[0]:
@@ -94,16 +101,23 @@ class OpenAIServer:
                     time.sleep(server.slow_s)
                 messages = tuple(body.get("messages") or ())
                 req = ChatRequest(messages=messages, max_tokens=int(body.get("max_tokens") or 64),
-                                  temperature=float(body.get("temperature") or 0.0), attempt=int(body.get("seed") or 0))
+                                  temperature=float(body.get("temperature") or 0.0), attempt=int(body.get("seed") or 0),
+                                  logprobs=bool(body.get("logprobs")))
+                if req.logprobs and server.logprobs == "reject":
+                    return self._error(400, "logprobs is not supported by this model")
                 if req.has_images and not server.accepts_images:
                     return self._error(400, f"{server.model} is not a multimodal model: image input is not supported")
                 reply = ChatReply("", 0, 0) if fault == "empty" else server.backend(req)
                 with server._lock:
                     server.n_answered += 1
+                choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.text}}
+                if req.logprobs and reply.logprobs is not None and server.logprobs:
+                    choice["logprobs"] = {"content": [
+                        {"token": t.token, "logprob": t.logprob, "bytes": None,
+                         "top_logprobs": [{"token": a, "logprob": lp, "bytes": None} for a, lp in t.top]}
+                        for t in reply.logprobs]}
                 out = {"id": f"cmpl-{server.n_requests}", "object": "chat.completion", "created": int(time.time()),
-                       "model": body.get("model", server.model),
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": reply.text}}],
+                       "model": body.get("model", server.model), "choices": [choice],
                        "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                                  "total_tokens": reply.prompt_tokens + reply.completion_tokens}}
                 self._send(200, json.dumps(out).encode())

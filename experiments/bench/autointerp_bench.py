@@ -1,67 +1,97 @@
-"""Auto-interpretation throughput with the local transformers backend (offline SmolLM2-135M).
+"""Auto-interpretation throughput against a local fast endpoint, and what the run gives each latent.
 
-Explains and scores the latents of the planted text SAE of the autointerp tests (three latents
-firing on the bytes of 'cat', 'dog' and 'tree') with `saekit.autointerp.explain`, default settings
-except the latents, cache in a fresh directory (every call is a real generation), and prints ONE
-JSON line: latents explained per minute (model load excluded), calls and prompt/completion tokens
-per latent, and the mean detection balanced accuracy (a weak 135M judge; not a quality claim).
-Judging prompts hold one sample each by default: SmolLM2-135M seldom answers four verdicts in one
-reply, and the run stops on answers it cannot parse.
+A local OpenAI-compatible server (tests/openai_server.py) answers instantly (or after --latency-ms)
+by a fixed rule: it explains a latent by the span marked most often in its explaining windows,
+says a window activates when it holds that span and a mark is right when it is that span, with a
+P(yes) sent as token log-probabilities. `saekit.autointerp.explain` runs with default settings
+(delphi's sample sizes, the default concurrency) on --sae / --store (default: the planted text SAE
+of the tests), cache in a fresh directory, so every call reaches the server. Prints ONE JSON line:
+latents per minute (the whole explain call: window scan, tokenizer, calls) and the CPU seconds it
+took (explain and server, one process), calls and prompt tokens per latent, and per explained latent its window frequency and detection / fuzzing scores.
 
-    PYTHONPATH=. python experiments/bench/autointerp_bench.py [--score-batch 1] [--max-tokens 24] [--latents 3]
+    PYTHONPATH=. python experiments/bench/autointerp_bench.py [--sae DIR --store FILE] [--latency-ms 0]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the tests' planted store builder
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the tests' server and fixtures
+
+
+def rule_backend(latency_s: float):
+    from autointerp_fixtures import ScriptedClient
+
+    def explain(spans):
+        spans = [s.strip() for s in spans if s.strip()]
+        return f"the text [{Counter(spans).most_common(1)[0][0] if spans else ''}]"
+
+    def span_of(expl: str) -> str:
+        m = re.search(r"the text \[(.*)\]$", expl)
+        return m.group(1) if m else ""
+
+    def judge(kind, expl, ex):
+        span = span_of(expl)
+        if kind == "detection":
+            return bool(span) and span in ex
+        marked = [m.strip() for m in re.findall(r"<<(.*?)>>", ex)]
+        return bool(marked) and all(m == span for m in marked)
+
+    client = ScriptedClient("rule", judge, explain, lambda k, e, x: 0.8 if judge(k, e, x) else 0.2)
+
+    def complete(request):
+        if latency_s:
+            time.sleep(latency_s)
+        return client.complete(request)
+
+    return complete
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    # SmolLM2-135M rarely gives 4 verdicts in one answer: one sample per judging prompt by default
-    ap.add_argument("--score-batch", type=int, default=1)
-    ap.add_argument("--max-tokens", type=int, default=24)
-    ap.add_argument("--latents", type=int, default=3, help="how many of the planted latents (1-3)")
-    ap.add_argument("--malformed-retries", type=int, default=6, help="SmolLM2 often answers without a verdict")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sae", default=None, help="SAE checkpoint (default: the planted test SAE)")
+    ap.add_argument("--store", default=None, help="its store (default: the planted test store, 400 documents)")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="server delay per call")
+    ap.add_argument("--max-latents", type=int, default=None)
     args = ap.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    from autointerp_fixtures import planted_sae, text_store
+    from openai_server import OpenAIServer
     from saekit.autointerp import ExplainConfig, explain
-    from saekit.autointerp.local_client import LocalChatClient
 
-    t0 = time.perf_counter()
-    client = LocalChatClient.load("offline:smollm2-135m")
-    load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        store, _ = text_store(tmp)
-        sae = planted_sae(tmp)
-        cfg = ExplainConfig(sae=str(sae), store=str(store), client=client.name, out=str(tmp / "out"),
-                            latents=tuple(range(min(3, args.latents))), score_batch=args.score_batch, max_tokens=args.max_tokens,
-                            malformed_retries=args.malformed_retries, progress=False)
-        t1 = time.perf_counter()
-        res = explain(cfg, client=client)
-        secs = time.perf_counter() - t1
+        sae, store = args.sae, args.store
+        if sae is None or store is None:
+            from autointerp_fixtures import planted_sae, text_store
+
+            store, _ = text_store(tmp, n=400)
+            sae = planted_sae(tmp)
+        extra = {} if args.max_latents is None else {"max_latents": args.max_latents}
+        with OpenAIServer(rule_backend(args.latency_ms / 1000)) as srv:
+            cfg = ExplainConfig(sae=str(sae), store=str(store), client="openai:rule", endpoint=srv.url,
+                                out=str(tmp / "out"), progress=False, **extra)
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = explain(cfg)
+            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = len(res.latents)
     t = res.tokens
-    ba = [r["detection"]["balanced_accuracy"] for r in res.latents.values() if r["detection"]["balanced_accuracy"] is not None]
+    per = [{"latent": k, "window_freq": round(r["window_freq"], 4), "explanation": r["explanation"][:60],
+            "detection": r["detection"]["balanced_accuracy"], "detection_auc": r["detection"]["auc"],
+            "fuzzing": r.get("fuzzing", {}).get("balanced_accuracy")} for k, r in sorted(res.latents.items())]
+    scored = sum(p["detection"] is not None for p in per)
     print(json.dumps({
-        "bench": "autointerp", "client": client.name, "latents": n, "seconds": round(secs, 1),
-        "latents_per_minute": round(60 * n / secs, 2), "model_load_s": round(load_s, 1),
-        "calls_per_latent": round(t.calls / n, 1), "prompt_tokens_per_latent": round(t.prompt_tokens / n),
-        "completion_tokens_per_latent": round(t.completion_tokens / n), "malformed_answers": t.malformed,
-        "mean_detection_balanced_accuracy": round(sum(ba) / len(ba), 3) if ba else None,
-        "score_batch": args.score_batch, "max_tokens": args.max_tokens, "threads": args.threads,
+        "bench": "autointerp", "endpoint": "local rule server", "latency_ms": args.latency_ms,
+        "concurrency": cfg.concurrency, "latents": n, "with_detection": scored, "n_windows": res.n_windows,
+        "dense": sum(s.reason == "dense" for s in res.skipped), "seconds": round(secs, 1),
+        "cpu_seconds": round(cpu, 1),  # this process (explain and the server), all threads: a figure load hardly moves
+        "latents_per_minute": round(60 * n / secs, 1), "calls_per_latent": round(t.calls / max(n, 1), 1),
+        "prompt_tokens_per_latent": round(t.prompt_tokens / max(n, 1)), "per_latent": per,
     }))
 
 

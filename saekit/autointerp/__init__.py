@@ -1,14 +1,18 @@
 """Auto-interpretation: explain SAE latents with a language or vision-language model and score the
-explanations on held-out samples (detection for images and text, fuzzing for text).
+explanations on held-out windows as delphi does (detection for images and text, fuzzing for text).
 
     from saekit.autointerp import ExplainConfig, explain
     result = explain(ExplainConfig(sae=..., store=..., client="openai:MODEL", out=...))
 
-One idea per module: `config` (the frozen settings), `chat` (requests, replies, errors), the clients
-(`openai_client`, `local_client`, chosen by `clients`), `cache`, `runner` (concurrency, retries,
-tokens), `evidence` (which samples explain and which score), `render` (marked text, highlighted
-images), `prompts`, `judging` (detection, fuzzing), `scoring`, `progress_log` (resume), `output`
-(names.json) and `explain` (the whole run)."""
+One idea per module: `config` (the frozen settings), `windows` (the store cut into 32-token windows,
+or whole images, and each latent's activating windows), `selection` (which latents: across the
+firing-frequency range, dense ones reported), `sampling` (delphi's quantile sampling),
+`negatives` (similar non-activating windows), `evidence` (one latent's windows), `render` (marked
+text, shaded images), `prompts`, `chat` (requests, replies, errors), the clients (`openai_client`,
+`local_client`, chosen by `clients`), `tokenizer` (the store model's tokenizer without its
+weights), `cache`, `runner` (concurrency, retries, tokens), `judging` (detection, fuzzing),
+`logprobs` (verdict probabilities), `scoring` (balanced accuracy, precision, recall, F1, AUC),
+`dryrun`, `progress_log` (resume), `output` (names.json) and `explain` (the whole run)."""
 from __future__ import annotations
 
 from saekit.autointerp.config import ExplainConfig

@@ -13,17 +13,20 @@ from stores.fingerprint import fingerprint
 # {"type": "text", "text": ...} or {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}
 Message = dict
 
+TOP_LOGPROBS = 5  # alternatives asked for per answer token, as delphi asks
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "unreachable", "malformed"})
 
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat-completions call. `attempt` > 0 asks for a fresh sample (retries of malformed answers)."""
+    """One chat-completions call. `attempt` > 0 asks for a fresh sample (retries of malformed answers);
+    `logprobs` asks for each answer token's log-probability and its top alternatives."""
 
     messages: tuple[Message, ...]
     max_tokens: int = 200
     temperature: float = 0.0
     attempt: int = 0
+    logprobs: bool = False
 
     @property
     def has_images(self) -> bool:
@@ -33,8 +36,25 @@ class ChatRequest:
     def cache_key(self, model: str) -> str:
         """sha256 of everything that decides the answer: model, messages, sampling and attempt."""
         blob = json.dumps({"model": model, "messages": list(self.messages), "max_tokens": self.max_tokens,
-                           "temperature": self.temperature, "attempt": self.attempt}, sort_keys=True)
+                           "temperature": self.temperature, "attempt": self.attempt, "logprobs": self.logprobs},
+                          sort_keys=True)
         return fingerprint(blob, length=None)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token: its text, log-probability and the top alternatives (token, logprob) at its place."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+    def as_json(self) -> list:
+        return [self.token, self.logprob, [list(t) for t in self.top]]
+
+    @classmethod
+    def from_json(cls, v: list) -> "TokenLogprob":
+        return cls(str(v[0]), float(v[1]), tuple((str(t), float(lp)) for t, lp in v[2]))
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,7 @@ class ChatReply:
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False
+    logprobs: tuple[TokenLogprob, ...] | None = None  # when asked for and the endpoint returned them
 
 
 @dataclass(eq=False)

@@ -1,7 +1,10 @@
 """`--client` specs: openai:MODEL (endpoint and key from flags or the environment) and local:SPEC."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from typing import Iterator
 
 from saekit.autointerp.chat import ChatClient
 from saekit.autointerp.config import ExplainConfig
@@ -38,3 +41,30 @@ def make_client(cfg: ExplainConfig, store_modality: str = "text") -> ChatClient:
 
         return LocalChatClient.load(rest, device=str(resolve_device(cfg.device)))
     raise SaekitError(f"--client {cfg.client!r} is not openai:MODEL or local:offline:smollm2-135m / local:HF_ID_OR_DIR")
+
+
+@contextlib.contextmanager
+def loading_bars(show: bool) -> Iterator[None]:
+    """Model- and tokenizer-loading progress bars on or off: transformers' own, and the plain tqdm bar
+    its GGUF reader draws while de-quantising (switched off for the duration by its module's tqdm)."""
+    if show:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        gguf_utils = None
+    plain = getattr(gguf_utils, "tqdm", None)
+    if plain is not None:
+        gguf_utils.tqdm = functools.partial(plain, disable=True)
+    try:
+        yield
+    finally:
+        if plain is not None:
+            gguf_utils.tqdm = plain
+        if was_enabled:
+            hf_logging.enable_progress_bar()

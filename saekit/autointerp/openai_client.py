@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, text_of
+from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, TOP_LOGPROBS, TokenLogprob, text_of
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class OpenAIChatClient:
         self.accepts_images = accepts_images
         self.max_concurrency = max_concurrency
         self._key = api_key or ""
+        self._no_logprobs = False  # set when the endpoint turned log-probabilities down
         # local servers accept any key; the package insists on a non-empty one
         self._client = openai.OpenAI(base_url=endpoint, api_key=api_key or "no-key", timeout=timeout_s,
                                      max_retries=0)
@@ -41,12 +42,26 @@ class OpenAIChatClient:
         return line[:300]
 
     def complete(self, request: ChatRequest) -> ChatReply:
+        """One call. An endpoint that rejects log-probabilities (a 4xx naming them) is asked again without
+        them, and from then on never asked for them: its scores carry no AUC."""
+        try:
+            return self._complete(request, request.logprobs and not self._no_logprobs)
+        except ClientError as exc:
+            if exc.kind != "bad_request" or not request.logprobs or "logprob" not in exc.message.lower():
+                raise
+            log.warning("%s rejects log-probabilities (%s); asking without them, so there is no AUC", self.endpoint,
+                        exc.message)
+            self._no_logprobs = True
+            return self._complete(request, False)
+
+    def _complete(self, request: ChatRequest, logprobs: bool) -> ChatReply:
         o = self._openai
         where = f"{self.endpoint} ({self.model})"
         try:
+            extra = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if logprobs else {}
             resp = self._client.chat.completions.create(
                 model=self.model, messages=list(request.messages), max_tokens=request.max_tokens,
-                temperature=request.temperature, seed=request.attempt)
+                temperature=request.temperature, seed=request.attempt, **extra)
         except o.APITimeoutError:
             raise ClientError("timeout", f"{where} did not answer in time") from None
         except o.APIConnectionError as exc:
@@ -76,7 +91,21 @@ class OpenAIChatClient:
         usage = getattr(resp, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or len(text_of(request.messages)) // 4
         completion = int(getattr(usage, "completion_tokens", 0) or 0) or len(text) // 4
-        return ChatReply(text=text, prompt_tokens=prompt, completion_tokens=completion)
+        return ChatReply(text=text, prompt_tokens=prompt, completion_tokens=completion,
+                         logprobs=_logprobs(choices[0]) if logprobs else None)
+
+
+def _logprobs(choice) -> tuple[TokenLogprob, ...] | None:
+    """The answer's token log-probabilities, when the endpoint sent them."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    try:
+        return tuple(TokenLogprob(str(t.token), float(t.logprob),
+                                  tuple((str(a.token), float(a.logprob)) for a in (t.top_logprobs or ())))
+                     for t in content)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _retry_after(exc) -> float | None:

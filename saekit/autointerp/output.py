@@ -1,7 +1,7 @@
 """OUT/names.json with the explanations: a NamesDocument (saekit.results.names) whose latent
 entries carry an `Explanation` (text, client, the samples explained on, detection and fuzzing
-judgements with every judged sample) and whose `explanations` field records the run (client,
-settings without the key, token counts). With --names the vocabulary names of that run are kept
+judgements with every judged window) and whose `explanations` field records the run (client,
+settings without the key, token counts, the latents not explained and why). With --names the vocabulary names of that run are kept
 and the explanations added; without it each explained latent gets an entry whose name is its
 explanation. Written atomically by NamesDocument.save."""
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from saekit.autointerp.config import ExplainConfig
 from saekit.autointerp.runner import TokenCount
+from saekit.autointerp.selection import Skipped
 from saekit.errors import SaekitError
 from saekit.results import NamesDocument, SaeRef, StoreMetadata, StoreRef
 from saekit.results.codec import decode
-from saekit.results.names import ExplainRun, Explanation, LatentName
+from saekit.results.names import ExplainRun, Explanation, LatentName, SkippedLatent
 
 if TYPE_CHECKING:
     from saekit.results.summaries import LatentSummaries
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 def explanation_of(rec: dict[str, Any], client: str, latent: int) -> Explanation:
     block = {"text": rec["explanation"], "client": client, "explained_on": list(rec.get("explained_on", [])),
-             "detection": rec.get("detection"), "fuzzing": rec.get("fuzzing")}
+             "detection": rec.get("detection"), "fuzzing": rec.get("fuzzing"),
+             "fuzzing_active": rec.get("fuzzing_active"), "window_freq": rec.get("window_freq")}
     return decode(Explanation, block, f"explanation of latent {latent}")
 
 
@@ -37,8 +39,9 @@ def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore)
         method="explain", n_live=int(summ.live.sum()), n_named=0, notes=(), latents=())
 
 
-def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore,
-                client: str, count: TokenCount) -> NamesDocument:
+def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: LatentSummaries,
+                store: ActivationStore, client: str, count: TokenCount, skipped: tuple[Skipped, ...] = (),
+                n_windows: int = 0) -> NamesDocument:
     if cfg.names:
         doc = NamesDocument.load(Path(cfg.names))
         if doc.sae.fingerprint not in ("", summ.sae_fingerprint):
@@ -54,7 +57,8 @@ def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfi
         by_latent[lat] = dataclasses.replace(entry, explanation=explanation_of(rec, client, lat))
     latents = tuple(by_latent[k] for k in sorted(by_latent))
     run = ExplainRun(client=client, params=cfg.public(), n_explained=len(records), tokens=count.as_dict(),
-                     created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                     created=time.strftime("%Y-%m-%dT%H:%M:%S"), n_windows=n_windows,
+                     skipped=tuple(SkippedLatent(s.latent, s.reason, s.window_freq, s.n_windows) for s in skipped))
     doc = dataclasses.replace(doc, latents=latents, n_named=len(latents), explanations=run)
     doc.save(out)
     return doc

@@ -1,15 +1,21 @@
-"""How a sample is shown to the model: text windows with the activating tokens marked <<like this>>,
-or images (as PNG data URLs) with the activating patches shaded red, plus the caption when the
-dataset has one. Images and tokens come from the same code the `name` command uses."""
+"""How a window is shown to the model: text windows with tokens marked <<like this>>, or images (as
+PNG data URLs) with the activating patches shaded red, plus the caption when the dataset has one.
+Images and tokens come from the same code the `name` command uses.
+
+Marks: explaining windows mark every token where the latent fires. Fuzzing (text) marks, as delphi
+does, the tokens at or above `FUZZ_THRESHOLD` of the window's max activation ("true" marks), or
+`n` randomly chosen tokens at or below it ("wrong" marks)."""
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saekit.autointerp.evidence import Example
+from saekit.autointerp.tokenizer import tokenizer_only
 from saekit.errors import SaekitError
 from saekit.imaging import to_png
 
@@ -18,11 +24,12 @@ if TYPE_CHECKING:
     from stores import ActivationStore
 
 OPEN, CLOSE = "<<", ">>"
+FUZZ_THRESHOLD = 0.3  # delphi's fuzzing threshold, relative to the window's max activation
 
 
 @dataclass(frozen=True)
 class Shown:
-    """What the model sees of one sample: text (a window, or a caption for images) and an image."""
+    """What the model sees of one window: text (a window, or a caption for images) and an image."""
 
     text: str
     image_url: str | None = None
@@ -52,78 +59,60 @@ def join_marked(tokens: list[str], marked: set[int], start: int, stop: int) -> s
     return " ".join("".join(out).split())
 
 
-def tokenizer_only(model_id: str) -> Any:
-    """The tokenizer of a model spec when it can be had without loading the model (None otherwise)."""
-    if model_id == "random:gpt2":
-        from saekit.models.tiny_tokenizer import byte_tokenizer
-
-        return byte_tokenizer(model_max_length=128)
-    if model_id.startswith("hf:"):
-        try:
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(model_id[3:])
-        except (OSError, ValueError):
-            return None
-    return None
-
-
 class TextRenderer:
     modality = "text"
 
-    def __init__(self, store: ActivationStore, tokenizer: Any = None, context_tokens: int = 16):
+    def __init__(self, store: ActivationStore, tokenizer: Any = None):
         from saekit.analysis.naming import TokenSource
 
         self.source = TokenSource(store, tokenizer or tokenizer_only(str(store.attrs.get("model_id", ""))))
         if self.source.tokenizer is None:
-            raise SaekitError(f"cannot mark tokens of this text store: {self.source.problem}")
-        self.context = context_tokens
-        self._cache: dict[int, list[str]] = {}
+            raise SaekitError(f"cannot show this text store's windows: {self.source.problem}")
+        self.tokens = lru_cache(maxsize=4096)(self._tokens)
 
-    def tokens(self, sample_id: int) -> list[str]:
-        if sample_id not in self._cache:
-            self._cache[sample_id] = self.source.tokens(sample_id) or []
-        return self._cache[sample_id]
+    def _tokens(self, sample_id: int) -> list[str]:
+        return self.source.tokens(sample_id) or []
 
-    def _acts(self, ex: Example, n: int) -> np.ndarray:
-        acts = np.zeros(n, np.float32)
+    def _window(self, ex: Example) -> tuple[list[str], int, int, np.ndarray]:
+        """(sample tokens, start, stop, activation of each window token)."""
+        toks = self.tokens(ex.sample_id)
+        start = min(ex.start, len(toks))
+        stop = len(toks) if ex.stop is None else min(ex.stop, len(toks))
+        acts = np.zeros(stop - start, np.float32)
         if ex.token_acts is not None and ex.positions is not None:
-            ok = (ex.positions >= 0) & (ex.positions < n)
-            acts[ex.positions[ok]] = ex.token_acts[ok]
-        return acts
+            ok = (ex.positions >= start) & (ex.positions < stop)
+            acts[ex.positions[ok] - start] = ex.token_acts[ok]
+        return toks, start, stop, acts
 
-    def _window(self, n: int, centre: int) -> tuple[int, int]:
-        return max(0, centre - self.context), min(n, centre + self.context + 1)
+    def _visible(self, toks: list[str], start: int, stop: int) -> list[int]:
+        return [i for i in range(start, stop) if not _is_special(toks[i]) and toks[i].strip()]
 
     def explain_view(self, ex: Example, max_act: float) -> Shown:
-        toks = self.tokens(ex.sample_id)
-        acts = self._acts(ex, len(toks))
-        start, stop = self._window(len(toks), int(acts.argmax()))
-        return Shown(join_marked(toks, set(np.nonzero(acts > 0)[0].tolist()), start, stop))
+        toks, start, stop, acts = self._window(ex)
+        return Shown(join_marked(toks, {start + int(i) for i in np.nonzero(acts > 0)[0]}, start, stop))
 
     def plain_view(self, ex: Example, rng: np.random.Generator) -> Shown:
-        toks = self.tokens(ex.sample_id)
-        acts = self._acts(ex, len(toks))
-        centre = int(acts.argmax()) if acts.max() > 0 else int(rng.integers(max(1, len(toks))))
-        start, stop = self._window(len(toks), centre)
+        toks, start, stop, _ = self._window(ex)
         return Shown(join_marked(toks, set(), start, stop))
 
-    def fuzz_view(self, ex: Example, correct: bool, rng: np.random.Generator) -> Shown | None:
-        """The window around the peak with the true activating tokens marked, or (correct=False) as many
-        other, non-activating tokens of the window marked instead; None when there are none to mark."""
-        toks = self.tokens(ex.sample_id)
-        acts = self._acts(ex, len(toks))
-        start, stop = self._window(len(toks), int(acts.argmax()))
-        true = [i for i in range(start, stop) if acts[i] > 0 and not _is_special(toks[i])]
-        if not true:
-            return None
+    def n_active(self, ex: Example) -> int:
+        """Tokens of the window where the latent fires."""
+        return int((self._window(ex)[3] > 0).sum())
+
+    def fuzz_view(self, ex: Example, correct: bool, n_wrong: int, rng: np.random.Generator) -> Shown | None:
+        """The window with its true marks (tokens >= FUZZ_THRESHOLD x its max activation) or, when not
+        `correct`, `n_wrong` random tokens at or below that level marked; None when nothing can be marked."""
+        toks, start, stop, acts = self._window(ex)
+        level = FUZZ_THRESHOLD * float(acts.max(initial=0.0))
+        visible = self._visible(toks, start, stop)
         if correct:
-            return Shown(join_marked(toks, set(true), start, stop))
-        other = [i for i in range(start, stop) if acts[i] <= 0 and not _is_special(toks[i]) and toks[i].strip()]
-        if not other:
+            true = {start + int(i) for i in np.nonzero((acts > 0) & (acts >= level))[0]}
+            return Shown(join_marked(toks, true, start, stop)) if true else None
+        other = [i for i in visible if acts[i - start] <= level]
+        if not other or n_wrong < 1:
             return None
-        picked = rng.choice(other, size=min(len(true), len(other)), replace=False)
-        return Shown(join_marked(toks, set(int(i) for i in picked), start, stop))
+        picked = rng.choice(other, size=min(n_wrong, len(other)), replace=False)
+        return Shown(join_marked(toks, {int(i) for i in picked}, start, stop))
 
 
 class ImageRenderer:
@@ -154,8 +143,11 @@ class ImageRenderer:
         image = self.images.model_view(ex.sample_id).resize((self.px, self.px), Image.BICUBIC)
         return Shown(self.caption(ex.sample_id), data_url(to_png(image)))
 
-    def fuzz_view(self, ex: Example, correct: bool, rng: np.random.Generator) -> Shown | None:
-        return None  # fuzzing is defined for text
+    def n_active(self, ex: Example) -> int:
+        return 0
+
+    def fuzz_view(self, ex: Example, correct: bool, n_wrong: int, rng: np.random.Generator) -> Shown | None:
+        return None  # fuzzing marks tokens: text only
 
 
 def data_url(png: bytes) -> str:

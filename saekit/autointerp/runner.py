@@ -81,7 +81,7 @@ class CallRunner:
         return dataclasses.replace(request, attempt=attempt,
                                    temperature=max(request.temperature, RETRY_TEMPERATURE))
 
-    def _cached(self, request: ChatRequest, parse: Callable[[str], T]) -> tuple[bool, T | None]:
+    def _cached(self, request: ChatRequest, parse: Callable[[ChatReply], T]) -> tuple[bool, T | None]:
         """A usable cached answer of any attempt (so a re-run after retried answers is free too)."""
         if self.cache is None:
             return False, None
@@ -89,16 +89,16 @@ class CallRunner:
             hit = self.cache.get(self._attempt(request, attempt).cache_key(self.client.name))
             if hit is not None:
                 try:
-                    value = parse(hit.text)
+                    value = parse(hit)
                 except MalformedAnswer:
                     continue
                 self._add(cache_hits=1)
                 return True, value
         return False, None
 
-    def ask(self, request: ChatRequest, parse: Callable[[str], T]) -> T:
-        """The parsed answer to `request`: cached, or asked (again with a fresh sample while the
-        answer is malformed, up to `malformed_retries` times). Raises ClientError."""
+    def ask(self, request: ChatRequest, parse: Callable[[ChatReply], T]) -> T:
+        """The parsed answer (`parse` of the reply) to `request`: cached, or asked (again with a fresh
+        sample while the answer is malformed, up to `malformed_retries` times). Raises ClientError."""
         found, value = self._cached(request, parse)
         if found:
             return value
@@ -107,7 +107,7 @@ class CallRunner:
             req = self._attempt(request, attempt)
             reply = self._call(req)
             try:
-                value = parse(reply.text)
+                value = parse(reply)
             except MalformedAnswer as exc:
                 problem = str(exc)
                 self._add(malformed=1)

@@ -1,28 +1,48 @@
-"""Balanced accuracy and ROC AUC of yes/no (or probability) answers against the truth.
+"""Scores of a judge's verdicts against the truth, computed as delphi computes them per latent.
 
-Balanced accuracy = (true-positive rate + true-negative rate) / 2 with a score >= 0.5 read as
-"activates": always answering yes scores 0.5, a perfect judge 1, a coin ~0.5. AUC is the
-Mann-Whitney probability that a random activating sample scores above a random non-activating one
-(ties count half), so binary answers give AUC = balanced accuracy and confidences refine it.
-Both are None when one class is missing."""
+Verdicts are yes/no (a number is read as yes when >= 0.5); a verdict that could not be had (None) is
+left out. Balanced accuracy = (true-positive rate + true-negative rate) / 2: always answering yes
+scores 0.5, a perfect judge 1. Precision, recall and F1 of the "yes" class, 0 where undefined.
+AUC is the ROC AUC of the judge's probabilities of "yes" (from token log-probabilities), the
+Mann-Whitney probability that an activating window outranks a non-activating one, ties counting
+half; without probabilities there is no AUC (yes/no answers would only repeat the balanced
+accuracy). Every score is None when one class is missing: delphi would report half a rate."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 
-def balanced_accuracy(scores: Sequence[float], truth: Sequence[bool]) -> float | None:
-    s = np.asarray(scores, dtype=np.float64) >= 0.5
-    t = np.asarray(truth, dtype=bool)
+def _valid(values: Sequence[Any], truth: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    keep = [i for i, v in enumerate(values) if v is not None]
+    v = np.asarray([float(values[i]) for i in keep], dtype=np.float64)
+    t = np.asarray([bool(truth[i]) for i in keep], dtype=bool)
+    return v, t
+
+
+def classification(predictions: Sequence[Any], truth: Sequence[bool]) -> dict[str, float | None]:
+    """balanced_accuracy, precision, recall and f1 of the verdicts (None where one class is missing)."""
+    v, t = _valid(predictions, truth)
     if t.all() or not t.any():
-        return None
-    return float((s[t].mean() + (~s[~t]).mean()) / 2)
+        return {"balanced_accuracy": None, "precision": None, "recall": None, "f1": None}
+    yes = v >= 0.5
+    tp, fp = int((yes & t).sum()), int((yes & ~t).sum())
+    tn = int((~yes & ~t).sum())
+    pos, neg = int(t.sum()), int((~t).sum())
+    recall = tp / pos
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"balanced_accuracy": (recall + tn / neg) / 2, "precision": precision, "recall": recall, "f1": f1}
 
 
-def roc_auc(scores: Sequence[float], truth: Sequence[bool]) -> float | None:
-    s = np.asarray(scores, dtype=np.float64)
-    t = np.asarray(truth, dtype=bool)
+def balanced_accuracy(predictions: Sequence[Any], truth: Sequence[bool]) -> float | None:
+    return classification(predictions, truth)["balanced_accuracy"]
+
+
+def roc_auc(probabilities: Sequence[Any], truth: Sequence[bool]) -> float | None:
+    """ROC AUC of the probabilities that are known (None without any, or with one class missing)."""
+    s, t = _valid(probabilities, truth)
     pos, neg = s[t], s[~t]
     if not len(pos) or not len(neg):
         return None

@@ -25,29 +25,46 @@ class TopSample:
 
 @dataclass(frozen=True)
 class JudgedSample:
-    sample_id: int                    # store sample id (held out from the explainer)
-    truth: bool                       # detection: the latent fires on it; fuzzing: the marked tokens are the true ones
-    answer: float                     # the judge's answer in [0, 1] (>= 0.5 reads "yes")
-    activation: float                 # the latent's max activation on the sample
+    sample_id: int                    # store sample id of the window (held out from the explainer)
+    truth: bool                       # detection: the latent fires in the window; fuzzing: the marked tokens are the true ones
+    answer: float                     # the judge's verdict: 1 (yes) or 0 (no)
+    activation: float                 # the latent's max activation in the window (0 for non-activating windows)
     shown: str                        # what the judge was shown, as text
+    probability: float | None = None  # the judge's P(yes) from its token log-probabilities (None without them)
+    quantile: int = -1                # activation quantile band of the window, 0 the strongest; -1: non-activating
+    start: int = 0                    # first token position of the window in its sample
+    stop: int | None = None           # end of the window (exclusive); None: to the end of the sample (images)
 
 
 @dataclass(frozen=True)
 class Judgement:
     balanced_accuracy: float | None   # (true-positive rate + true-negative rate) / 2; None when one class is missing
-    auc: float | None                 # ROC AUC of the answers against the truth
-    n_positive: int                   # samples whose truth is true
-    n_negative: int                   # samples whose truth is false
-    judged: tuple[JudgedSample, ...]  # every sample the score was judged on
+    auc: float | None                 # ROC AUC of the judge's probabilities; None when the endpoint gave no log-probabilities
+    n_positive: int                   # windows whose truth is true
+    n_negative: int                   # windows whose truth is false
+    judged: tuple[JudgedSample, ...]  # every window the score was judged on
+    precision: float | None = None    # of the "yes" verdicts (0 when there are none)
+    recall: float | None = None       # true-positive rate
+    f1: float | None = None           # harmonic mean of precision and recall
 
 
 @dataclass(frozen=True)
 class Explanation:
     text: str                         # the explanation of the latent
     client: str                       # the model (client) that wrote it
-    explained_on: tuple[int, ...]     # sample ids shown to the explainer
+    explained_on: tuple[int, ...]     # sample ids of the windows shown to the explainer
     detection: Judgement | None = None  # scored by detection (images and text)
-    fuzzing: Judgement | None = None  # scored by fuzzing (text only)
+    fuzzing: Judgement | None = None  # scored by delphi's default fuzzing (text only)
+    fuzzing_active: Judgement | None = None  # scored by the "active" fuzzing variant (text only, when asked for)
+    window_freq: float | None = None  # fraction of the store's windows where the latent fires
+
+
+@dataclass(frozen=True)
+class SkippedLatent:
+    latent: int                       # latent index
+    reason: str                       # dense, too rare or never fires
+    window_freq: float                # fraction of windows where it fires
+    n_windows: int                    # windows where it fires
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,8 @@ class ExplainRun:
     n_explained: int                  # latents explained
     tokens: dict[str, int]            # token counts spent
     created: str                      # ISO time of writing
+    n_windows: int = 0                # windows the store was cut into
+    skipped: tuple[SkippedLatent, ...] = ()  # latents not explained (dense ones, and asked-for ones that could not be)
 
 
 @dataclass(frozen=True)
