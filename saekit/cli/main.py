@@ -40,11 +40,22 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
 
     cls = command.config_class()
     add_config_arguments(p, cls, required=not command.shortcuts)
+    if _reads_stores(cls):
+        p.add_argument("--cache-dir", default=None, help="local directory caching chunks of stores on object storage "
+                       "(s3://...; default $SAEKIT_CACHE_DIR, else no disk cache)")
+        p.add_argument("--cache-size", type=float, default=None, help="GiB the --cache-dir may hold (default 10)")
     for s in command.shortcuts:
         p.add_argument(s.flag, action="store_true", help=s.help)
     if command.json:
         p.add_argument("--json", action="store_true", help="print the result as one JSON object instead of the summary")
     p.set_defaults(_command=command, _config=cls)
+
+
+def _reads_stores(cls: type) -> bool:
+    """Commands with a store argument (or capture's output) get the object-storage cache flags."""
+    import dataclasses
+
+    return any(f.name in ("store", "path", "out") for f in dataclasses.fields(cls))
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -87,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         only = " or ".join(s.flag for s in command.shortcuts)
         raise SaekitError(f"missing {', '.join(missing)} (only {only} works without them)")
+    if getattr(args, "cache_dir", None) is not None or getattr(args, "cache_size", None) is not None:
+        from stores.remote_cache import configure
+
+        configure(args.cache_dir, args.cache_size)
     cfg = config_from_args(args._config, args)
     result = command.run(cfg)
     if getattr(args, "json", False):
