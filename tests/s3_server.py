@@ -67,9 +67,11 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[S3Server]:
 
 class CuttingProxy:
     """Forwards 127.0.0.1:port to a target; every ``every``-th connection it closes after ``cut_after``
-    response bytes (a server dropping connections mid-read). cuts counts the connections it cut."""
+    response bytes (a server dropping connections mid-read), or with ``requests`` after that many request
+    bytes (an upload cut short). cuts counts the connections it cut."""
 
-    def __init__(self, target: str, cut_after: int | None, every: int = 1) -> None:
+    def __init__(self, target: str, cut_after: int | None, every: int = 1, requests: bool = False) -> None:
+        self.requests = requests
         self.every, self.n_connections = every, 0
         host, port = target.rsplit("//", 1)[1].split(":")
         self.target = (host, int(port))
@@ -91,8 +93,8 @@ class CuttingProxy:
             upstream = socket.create_connection(self.target)
             self.n_connections += 1
             limit = self.cut_after if self.n_connections % self.every == 0 else None
-            threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, limit), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, limit if self.requests else None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None if self.requests else limit), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
         sent = 0
