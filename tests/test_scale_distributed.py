@@ -1,0 +1,105 @@
+"""Beyond one process, with real torch.distributed processes on gloo: latent-sharded training equals one
+process (alone and combined with data parallelism) at about half the parameter memory per rank, and
+two torchrun launchers meeting at a rendezvous on 127.0.0.1 (--nnodes 2) train and capture correctly."""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from saekit.sae import SAE
+from stores import ActivationStore
+from test_train_recipe import ROOT, _env, make_store
+
+PY = sys.executable
+RUN = [PY, "-m", "torch.distributed.run"]
+COMMON = ["--hook", "h", "--k", "3", "--expansion", "16", "--tokens", "5120", "--batch-size", "256", "--lr", "1e-3",
+          "--no-progress", "--autocast", "off", "--dead-tokens", "512"]  # 256 latents, some dead: AuxK runs
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=400, **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _close(a_dir, b_dir, atol=1e-5):
+    a, b = SAE.load(a_dir), SAE.load(b_dir)
+    for name in ("W_dec", "W_encT", "b_enc", "b_dec"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), atol=atol, rtol=0, msg=name)
+    return a, b
+
+
+@pytest.mark.parametrize("arch,reference", [("topk", []), ("batchtopk", ["--no-sparse-kernels"])])
+def test_two_latent_shards_equal_one_process(tmp_path, arch, reference):
+    # batchtopk's reference is the one-process dense path: the sharded step computes the same dense maths
+    store = make_store(tmp_path / "s.h5")
+    args = ["--store", str(store), "--arch", arch, *COMMON]
+    _run([PY, "-m", "saekit.train", *args, *reference, "--out", str(tmp_path / "one")])
+    two = _run([*RUN, "--nproc-per-node", "2", "--master-port", str(_port()), "-m", "saekit.train", *args,
+                "--shard-latents", "2", "--out", str(tmp_path / "two")])
+    a, _ = _close(tmp_path / "one", tmp_path / "two")
+    if arch == "batchtopk":
+        assert float(a.threshold) > 0 and torch.equal(a.threshold, SAE.load(tmp_path / "two").threshold)
+    held = {int(r): int(b) for r, b in re.findall(r"latent shard (\d) of 2: .*?(\d+) bytes of parameters", two.stderr)}
+    full = sum(p.numel() * 4 for p in a.parameters())
+    b_dec = a.b_dec.numel() * 4
+    assert held == {0: (full - b_dec) // 2 + b_dec, 1: (full - b_dec) // 2 + b_dec}
+
+
+def test_latent_shards_combine_with_data_parallelism(tmp_path):
+    # the reference is plain data parallelism over 2 processes (each rank's AuxK normalises by its own
+    # rows' residual variance, so data-parallel AuxK is not one process's); 2 x 2 shards must equal it
+    store = make_store(tmp_path / "s.h5")
+    args = ["--store", str(store), "--arch", "topk", *COMMON]
+    _run([*RUN, "--nproc-per-node", "2", "--master-port", str(_port()), "-m", "saekit.train", *args,
+          "--out", str(tmp_path / "one")])
+    _run([*RUN, "--nproc-per-node", "4", "--master-port", str(_port()), "-m", "saekit.train", *args,
+          "--shard-latents", "2", "--out", str(tmp_path / "four")])
+    _close(tmp_path / "one", tmp_path / "four")
+
+
+def _two_nodes(tmp_path, module_args):
+    """Two torchrun launchers, one process each, meeting at a c10d rendezvous on 127.0.0.1."""
+    rdzv = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+            f"127.0.0.1:{_port()}", "--rdzv-id", "saekit-test"]
+    procs = [subprocess.Popen([*RUN, *rdzv, *module_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env(), cwd=ROOT) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-3000:]
+
+
+def test_two_nodes_train_like_one_process_with_two_partitions(tmp_path):
+    store = make_store(tmp_path / "s.h5")
+    # 64 latents, none dead: no AuxK, whose per-rank normalisation would make data parallelism differ
+    args = ["--store", str(store), "--arch", "topk", *COMMON, "--expansion", "4", "--dead-tokens", "100000"]
+    _run([PY, "-m", "saekit.train", *args, "--data-partitions", "2", "--out", str(tmp_path / "one")])
+    _two_nodes(tmp_path, ["-m", "saekit.train", *args, "--out", str(tmp_path / "nodes")])
+    _close(tmp_path / "one", tmp_path / "nodes")
+
+
+def test_two_nodes_capture_every_sample_once(tmp_path):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("\n".join(f"line {i} {'abc ' * (i % 5)}" for i in range(20)) + "\n")
+    hook = "blocks.1.hook_resid_post"
+    cap = ["-m", "saekit", "capture", "--model", "random:gpt2", "--data", str(lines), "--hook", hook,
+           "--batch-size", "4", "--no-progress"]
+    _two_nodes(tmp_path, [*cap, "--out", str(tmp_path / "nodes")])
+    _run([PY, *cap, "--out", str(tmp_path / "one.h5")])
+    with ActivationStore.open(tmp_path / "nodes") as s, ActivationStore.open(tmp_path / "one.h5") as one:
+        assert s.is_sharded and len(s.shard_paths) == 2 and s.complete
+        assert sorted(s.sample_ids.tolist()) == list(range(20)) and s.n_rows(hook) == one.n_rows(hook)
+        for i in range(20):
+            np.testing.assert_allclose(s.rows_for_sample(hook, i)[0], one.rows_for_sample(hook, i)[0], rtol=1e-5, atol=1e-6)
