@@ -142,6 +142,8 @@ class ShardReader:
             self._f = None
             if self._fd >= 0:
                 os.close(self._fd)
+        if self._remote is not None:
+            self._remote.drop_ahead()
 
     def __del__(self) -> None:
         try:

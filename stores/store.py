@@ -92,15 +92,11 @@ class ActivationStore:
         self._stats: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    @property
-    def is_remote(self) -> bool:
-        return any(s.remote is not None for s in self._shards)
-
     def _fetch_ahead(self, hook: str, with_index: bool) -> "Callable[[list[Segment]], None] | None":
         """For a remote store: segments -> their full chunks fetched together, held until read."""
         from stores.remote_layout import chunk_fetcher
 
-        return chunk_fetcher(self._shards, hook, with_index) if self.is_remote else None
+        return chunk_fetcher(self._shards, hook, with_index) if isinstance(self.path, RemotePath) else None
 
     def _check_shards(self) -> None:
         first = self._shards[0]
@@ -124,9 +120,7 @@ class ActivationStore:
 
     def close(self) -> None:
         for s in self._shards:
-            s.close()
-            if s.remote is not None:
-                s.remote.drop_ahead()
+            s.close()  # (a remote shard drops the chunks it fetched ahead)
         self._windows.clear()
 
     def __enter__(self) -> "ActivationStore":

@@ -40,10 +40,15 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
 
     cls = command.config_class()
     add_config_arguments(p, cls, required=not command.shortcuts)
-    if _reads_stores(cls):
-        p.add_argument("--cache-dir", default=None, help="local directory caching chunks of stores on object storage "
-                       "(s3://...; default $SAEKIT_CACHE_DIR, else no disk cache)")
-        p.add_argument("--cache-size", type=float, default=None, help="GiB the --cache-dir may hold (default 10)")
+    if _reads_stores(cls):  # where chunks of stores on object storage are cached (stores.remote_cache)
+        import dataclasses
+
+        own = {f.name for f in dataclasses.fields(cls)}
+        prefix = "--store-" if own & {"cache_dir", "cache_size"} else "--"  # explain's --cache-dir is its response cache
+        p.add_argument(f"{prefix}cache-dir", dest="store_cache_dir", default=None, help="local directory caching chunks "
+                       "of stores on object storage (s3://...; default $SAEKIT_CACHE_DIR, else no disk cache)")
+        p.add_argument(f"{prefix}cache-size", dest="store_cache_size", type=float, default=None,
+                       help="GiB that directory may hold (default $SAEKIT_CACHE_GB, else 10)")
     for s in command.shortcuts:
         p.add_argument(s.flag, action="store_true", help=s.help)
     if command.json:
@@ -98,10 +103,10 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         only = " or ".join(s.flag for s in command.shortcuts)
         raise SaekitError(f"missing {', '.join(missing)} (only {only} works without them)")
-    if getattr(args, "cache_dir", None) is not None or getattr(args, "cache_size", None) is not None:
+    if getattr(args, "store_cache_dir", None) is not None or getattr(args, "store_cache_size", None) is not None:
         from stores.remote_cache import configure
 
-        configure(args.cache_dir, args.cache_size)
+        configure(args.store_cache_dir, args.store_cache_size)
     cfg = config_from_args(args._config, args)
     result = command.run(cfg)
     if getattr(args, "json", False):

@@ -132,10 +132,9 @@ class Member:
         self.out = Path(cfg.out)
         sae_cfg = SAEConfig.from_dict(state["sae_cfg"]) if state is not None else build_sae_config(cfg, source)
         torch.manual_seed(cfg.seed)
-        self.sae = sae = SAE.create(sae_cfg, seed=cfg.seed).to(device)
         self.sharding = LatentSharding.create(info, cfg.shard_latents, sae_cfg.arch)  # --shard-latents
-        if self.sharding is not None:
-            self.sae = sae = self.sharding.shard(sae)
+        self.sae = sae = (SAE.create(sae_cfg, seed=cfg.seed).to(device) if self.sharding is None
+                          else self.sharding.create_sae(sae_cfg, cfg.seed, device))
         self.sync = sharded_data_info(self.sharding, info)  # the ranks that average gradients and firing counts
         sae.train()
         self.lr = cfg.lr if cfg.lr is not None else auto_lr(sae_cfg.d_sae)

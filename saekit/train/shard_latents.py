@@ -29,6 +29,8 @@ from torch import nn
 from saekit.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.base import StepOutput
+from saekit.sae.config import ARCH_CLASSES
+from saekit.sae.construct import skip_random_init
 from saekit.train import distributed as D
 from saekit.train.dead import DeadLatentTracker
 
@@ -114,24 +116,42 @@ def _gather(t: torch.Tensor, group: Any, n: int) -> torch.Tensor:
     return torch.cat(parts, 0)
 
 
+INIT_CHUNK_ROWS = 8192  # a multiple of 16: torch's CPU randn then draws the same numbers chunk by chunk
+
+
+def recipe_init_rows(cfg: SAEConfig, seed: int, lo: int, hi: int) -> torch.Tensor:
+    """Rows [lo, hi) of SAE.create(cfg, seed)'s unit-norm W_dec (= W_enc^T), drawn chunk by chunk so a
+    rank never holds the whole dictionary: the same generator stream, only this slice kept."""
+    gen = torch.Generator().manual_seed(seed)
+    out = torch.empty(hi - lo, cfg.d_in)
+    for start in range(0, hi, INIT_CHUNK_ROWS):
+        stop = min(cfg.d_sae, start + INIT_CHUNK_ROWS)
+        W = torch.randn(stop - start, cfg.d_in, generator=gen)
+        a, b = max(lo, start), min(hi, stop)
+        if a < b:
+            out[a - lo : b - lo] = W[a - start : b - start]
+    return out / out.norm(dim=1, keepdim=True)
+
+
 class ShardedSAE(nn.Module):
     """One rank's slice of a top-k style SAE (see the module docstring)."""
 
-    def __init__(self, full: SAE, groups: LatentGroups) -> None:
+    def __init__(self, cfg: SAEConfig, groups: LatentGroups, seed: int, device: torch.device) -> None:
         super().__init__()
-        cfg = full.cfg
         if cfg.arch not in SHARDABLE:
             raise SaekitError(f"--shard-latents supports {', '.join(SHARDABLE)}, not --arch {cfg.arch}")
         if cfg.d_sae % groups.n:
             raise SaekitError(f"--shard-latents {groups.n}: the {cfg.d_sae} latents must split evenly over the ranks")
-        self.cfg, self.groups, self.full_cls = cfg, groups, type(full)
+        self.cfg, self.groups, self.full_cls = cfg, groups, ARCH_CLASSES[cfg.arch]
         m = cfg.d_sae // groups.n
         self.lo, self.m = groups.index * m, m
-        for name in SLICED:
-            setattr(self, name, nn.Parameter(getattr(full, name).detach()[self.lo : self.lo + m].clone()))
-        self.b_dec = nn.Parameter(full.b_dec.detach().clone())
-        if hasattr(full, "threshold"):
-            self.register_buffer("threshold", full.threshold.detach().clone())
+        W = recipe_init_rows(cfg, seed, self.lo, self.lo + m).to(device)
+        self.W_encT = nn.Parameter(W.clone())
+        self.b_enc = nn.Parameter(torch.zeros(m, device=device))
+        self.W_dec = nn.Parameter(W)
+        self.b_dec = nn.Parameter(torch.zeros(cfg.d_in, device=device))
+        if cfg.arch == "batchtopk":  # BatchTopK's inference threshold, "not estimated yet"
+            self.register_buffer("threshold", torch.tensor(-1.0, device=device))
         log.info("latent shard %d of %d: latents [%d, %d), %d bytes of parameters", groups.index, groups.n,
                  self.lo, self.lo + m, self.param_bytes())
 
@@ -226,7 +246,8 @@ class ShardedSAE(nn.Module):
         return out
 
     def gather_sae(self) -> SAE:
-        full = SAE.create(self.cfg).to(self.b_dec.device)
+        with skip_random_init():
+            full = self.full_cls(self.cfg).to(self.b_dec.device)
         full.load_state_dict(self.full_tensors())
         return full
 
@@ -254,8 +275,9 @@ class LatentSharding:
             raise SaekitError(f"--shard-latents supports {', '.join(SHARDABLE)}, not --arch {arch}")
         return LatentSharding(info, shard_latents)
 
-    def shard(self, full: SAE) -> ShardedSAE:
-        return ShardedSAE(full, self.groups)
+    def create_sae(self, cfg: SAEConfig, seed: int, device: torch.device) -> ShardedSAE:
+        """This rank's slice of SAE.create(cfg, seed) (never materialising the whole dictionary)."""
+        return ShardedSAE(cfg, self.groups, seed, device)
 
     def local_state(self, sae: ShardedSAE, state: dict[str, Any]) -> tuple[dict, dict, torch.Tensor]:
         """(SAE tensors, optimizer state, since_fired) of this slice from a whole-dictionary trainer state."""
