@@ -170,36 +170,17 @@ class RemoteFile:
     def version_key(self, start: int, n: int) -> str:
         return f"{self.url}|{self.version}|{start}|{n}"
 
-    def fetch_ahead(self, ranges: list[tuple[int, int]]) -> None:
-        """Fetch (start, n) ranges not yet cached with one concurrent request batch; each is held
-        until read (a shuffle window's chunks: read-ahead of the whole window)."""
-        todo = [r for r in ranges if (self.cache is None or not self.cache.has(self.version_key(*r)))]
+    def missing(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The (start, n) ranges neither cached nor already held."""
         with self._lock:
-            todo = [r for r in todo if r not in self._ahead]
-        if not todo:
-            return
+            todo = [r for r in ranges if r not in self._ahead]
+        return [r for r in todo if self.cache is None or not self.cache.has(self.version_key(*r))]
 
-        def get() -> list[bytes]:
-            got = self.fs.cat_ranges([self.key] * len(todo), [a for a, _ in todo], [a + n for a, n in todo],
-                                     on_error="raise")
-            for (a, n), data in zip(todo, got):
-                if isinstance(data, BaseException):
-                    raise data
-                if len(data) != n:
-                    raise ConnectionError(f"range {a}+{n} came back with {len(data)} bytes")
-            return got
-
-        try:
-            got = with_retries(self.url, f"reading {len(todo)} chunks ahead", get)
-        except StoreError as exc:
-            self.last_error = exc
-            raise
+    def hold(self, r: tuple[int, int], data: bytes) -> None:
         with self._lock:
-            for r, data in zip(todo, got):
-                self._ahead[r] = data
+            self._ahead[r] = data
         if self.cache is not None:
-            for r, data in zip(todo, got):
-                self.cache.put(self.version_key(*r), data)
+            self.cache.put(self.version_key(*r), data)
 
     def drop_ahead(self) -> None:
         with self._lock:
@@ -207,6 +188,37 @@ class RemoteFile:
 
     def file_object(self) -> "RemoteFileObject":
         return RemoteFileObject(self)
+
+
+def fetch_ahead(wanted: list[tuple[RemoteFile, list[tuple[int, int]]]]) -> None:
+    """Fetch the (start, n) ranges of several objects not yet cached with one batch of concurrent range
+    requests per filesystem, each held by its object until read: a shuffle window's chunks (across all
+    the shards it draws from) arrive together instead of one round trip at a time."""
+    by_fs: dict[int, list[tuple[RemoteFile, tuple[int, int]]]] = {}
+    for remote, ranges in wanted:
+        for r in remote.missing(ranges):
+            by_fs.setdefault(id(remote.fs), []).append((remote, r))
+    for todo in by_fs.values():
+        fs, url = todo[0][0].fs, todo[0][0].url
+
+        def get(todo=todo, fs=fs) -> list[bytes]:
+            got = fs.cat_ranges([rf.key for rf, _ in todo], [a for _, (a, _) in todo], [a + n for _, (a, n) in todo],
+                                on_error="raise")
+            for (_, (a, n)), data in zip(todo, got):
+                if isinstance(data, BaseException):
+                    raise data
+                if len(data) != n:
+                    raise ConnectionError(f"range {a}+{n} came back with {len(data)} bytes")
+            return got
+
+        try:
+            got = with_retries(url, f"reading {len(todo)} chunks ahead", get)
+        except StoreError as exc:
+            for rf, _ in todo:
+                rf.last_error = exc
+            raise
+        for (rf, r), data in zip(todo, got):
+            rf.hold(r, data)
 
 
 class RemoteFileObject:

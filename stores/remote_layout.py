@@ -8,7 +8,8 @@ from collections.abc import Callable
 from stores.batching import Segment
 from stores.errors import StoreError
 from stores.layout import FORMAT_VERSION
-from stores.remote import RemoteFile, RemotePath, display_url, filesystem, object_bytes, object_info, with_retries
+from stores.remote import (RemoteFile, RemotePath, display_url, fetch_ahead, filesystem, object_bytes, object_info,
+                           with_retries)
 from stores.shard_reader import ShardReader
 from stores.shards import MANIFEST, SHARD_GLOB
 
@@ -52,16 +53,13 @@ def open_remote_shards(url: str, rdcc_nbytes: int) -> tuple[list[ShardReader], b
 
 
 def chunk_fetcher(shards: list[ShardReader], hook: str, with_index: bool) -> Callable[[list[Segment]], None]:
-    """segments -> their full chunks fetched with one batch of concurrent range requests per shard and
-    held until read: a shuffle window arrives whole instead of chunk by chunk."""
+    """segments -> their full chunks, from every shard at once, fetched with one batch of concurrent
+    range requests and held until read: a shuffle window arrives whole instead of chunk by chunk."""
 
     def fetch(segs: list[Segment]) -> None:
         by_shard: dict[int, list[tuple[int, int]]] = {}
         for k, a, b in segs:
             by_shard.setdefault(k, []).extend(shards[k].chunk_ranges(hook, a, b, with_index))
-        for k, ranges in by_shard.items():
-            remote = shards[k].remote
-            if remote is not None:
-                remote.fetch_ahead(ranges)
+        fetch_ahead([(shards[k].remote, ranges) for k, ranges in by_shard.items() if shards[k].remote is not None])
 
     return fetch

@@ -175,7 +175,8 @@ class ShardReader:
         if key not in self._chunk_addr:
             ds = self._dataset(hook, name)
             rpc = int(ds.chunks[0])
-            n_full = self.committed[hook] // rpc
+            # an object in object storage never changes, so its tail chunk (allocated whole) is safe too
+            n_full = self.committed[hook] // rpc if self._remote is None else -(-self.committed[hook] // rpc)
             addr = np.full(n_full, -1, np.int64)
             nbytes = rpc * int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
 
@@ -223,7 +224,8 @@ class ShardReader:
         if stop <= start:
             return out
         rpc = self.rows_per_chunk(hook)
-        if stop - start == rpc and start % rpc == 0 and self._pread_rows(hook, "acts", start, out):
+        whole = stop - start == rpc or (self._remote is not None and stop == self.committed[hook])
+        if whole and start % rpc == 0 and self._pread_rows(hook, "acts", start, out):
             return out
         try:
             ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
@@ -253,18 +255,24 @@ class ShardReader:
             raise self._remote.last_error
 
     def chunk_ranges(self, hook: str, start: int, stop: int, with_index: bool = False) -> list[tuple[int, int]]:
-        """(byte offset, length) of the full committed chunks that rows [start, stop) read with one
-        pread each (acts, and with_index the sample_id / position chunks): what to fetch ahead."""
-        names = ("acts", "sample_id", "position") if with_index else ("acts",)
+        """(byte offset, length) of each read by range that reading rows [start, stop) makes (read_raw's
+        whole chunks, per chunk; with_index also read_index's ranges, rows [start, stop) lying in one
+        index chunk, as a shuffle segment does): what to fetch ahead, matching the reads byte for byte."""
         out: list[tuple[int, int]] = []
+        names = ("acts", "sample_id", "position") if with_index else ("acts",)
         for name in names:
             ds = self._dataset(hook, name)
-            rpc = int(ds.chunks[0])
-            addr = self.chunk_addresses(hook, name)
-            nbytes = rpc * int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
-            for k in range(start // rpc, min(addr.size, -(-stop // rpc))):
-                if addr[k] >= 0:
-                    out.append((int(addr[k]), int(nbytes)))
+            rpc, addr = int(ds.chunks[0]), self.chunk_addresses(hook, name)
+            row_bytes = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
+            if name == "acts":  # chunks beginning in [start, stop), whole or the object's tail
+                spans = [(k * rpc, min(stop, (k + 1) * rpc)) for k in range(-(-start // rpc), -(-stop // rpc))]
+                pieces = [(lo, hi) for lo, hi in spans if hi - lo == rpc or hi == stop == self.committed[hook]]
+            else:
+                pieces = [(start, stop)] if (start % rpc) + stop - start <= rpc else []
+            for lo, hi in pieces:
+                k, within = divmod(lo, rpc)
+                if k < addr.size and addr[k] >= 0:
+                    out.append((int(addr[k]) + within * row_bytes, (hi - lo) * row_bytes))
         return out
 
     @property

@@ -75,7 +75,7 @@ def test_chunk_cache_is_bounded_and_serves_the_next_epoch(s3, tmp_path, monkeypa
         with ActivationStore.open("s3://saekit/c") as rem:
             _batches(rem, shuffle=True, seed=1, buffer_rows=1024)  # fills the cache
             monkeypatch.setattr(RemoteFile, "_fetch", lambda *a: pytest.fail("read past the cache"))
-            monkeypatch.setattr(RemoteFile, "fetch_ahead", lambda *a: None)
+            monkeypatch.setattr(RemoteFile, "missing", lambda *a: [])
             again = _batches(rem, shuffle=True, seed=1, buffer_rows=1024)
         assert all(np.array_equal(x, y) for x, y in zip(first, again)) and len(first) == len(again)
     finally:
