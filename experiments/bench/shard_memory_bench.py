@@ -2,8 +2,9 @@
 
 Trains the same SAE (d_in --d, --latents latents, TopK) with `torchrun --nproc-per-node 2` twice: plain
 data parallelism (every rank holds the whole dictionary) and --shard-latents 2 (each rank half of
-it). Each rank reports (from inside the training process, after the run) the bytes of its parameters
-and Adam state and its peak resident memory (VmHWM, which includes torch itself). Prints ONE JSON line.
+it). Each rank reports (from inside the training process) the bytes of its parameters and Adam state,
+its peak resident memory (VmHWM, which includes torch itself) over the training steps, and over the
+whole run (the checkpoint's gather on rank 0 included). Prints ONE JSON line.
 
     .venv/bin/python experiments/bench/shard_memory_bench.py [--d 256] [--latents 65536]
 """
@@ -23,6 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _peak_rss_mib() -> float:
+    status = Path("/proc/self/status").read_text()
+    return round(int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM"))) / 1024, 1)
+
+
 def _rank_worker(argv: list[str]) -> None:
     """One torchrun rank: train, then print this rank's memory as one JSON line."""
     import torch.distributed as dist
@@ -40,13 +46,12 @@ def _rank_worker(argv: list[str]) -> None:
         seen["param_bytes"] = sum(p.numel() * p.element_size() for p in self.sae.parameters())
         seen["adam_bytes"] = sum(t.numel() * t.element_size() for s in self.opt.state.values()
                                  for t in s.values() if hasattr(t, "numel") and t.dim())
+        seen["training_peak_rss_mib"] = _peak_rss_mib()
         return finish(self)
 
     member.Member.finish = measuring_finish
     train(cfg)
-    status = Path("/proc/self/status").read_text()
-    hwm = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
-    print(json.dumps({"rank": int(os.environ["RANK"]), **seen, "peak_rss_mib": round(hwm / 1024, 1)}), flush=True)
+    print(json.dumps({"rank": int(os.environ["RANK"]), **seen, "peak_rss_mib": _peak_rss_mib()}), flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -88,10 +93,12 @@ def main() -> None:
             raise SystemExit(f"{name}: rc={proc.returncode} {proc.stderr.strip().splitlines()[-3:]}")
         out[name] = {"param_mib_per_rank": round(ranks[0]["param_bytes"] / 2**20, 2),
                      "adam_mib_per_rank": round(ranks[0]["adam_bytes"] / 2**20, 2),
+                     "training_peak_rss_mib_per_rank": [r["training_peak_rss_mib"] for r in ranks],
                      "peak_rss_mib_per_rank": [r["peak_rss_mib"] for r in ranks]}
     dp, sh = out["data_parallel"], out["shard_latents_2"]
     out["param_ratio"] = round(sh["param_mib_per_rank"] / dp["param_mib_per_rank"], 3)  # type: ignore[index]
-    out["peak_rss_ratio"] = round(max(sh["peak_rss_mib_per_rank"]) / max(dp["peak_rss_mib_per_rank"]), 3)  # type: ignore[index]
+    for key in ("training_peak_rss_mib_per_rank", "peak_rss_mib_per_rank"):
+        out[key.replace("_mib_per_rank", "_ratio")] = round(max(sh[key]) / max(dp[key]), 3)  # type: ignore[index]
     print(json.dumps(out))
 
 

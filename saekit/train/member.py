@@ -260,13 +260,13 @@ class Member:
 
     def finish(self) -> SAE:
         # latent-sharded: every rank gathers the whole dictionary for the checkpoint
-        sae = self.sae.gather_sae() if self.sharding is not None else self.sae
+        sae = self.sae.gather_sae() if self.sharding is not None else self.sae  # (the others keep their slice)
         if sae.cfg.arch == "relu" and sae.cfg.l1_decoder_norm:
             sae.fold_decoder_norms()
         sae.eval()
         if self.info.is_main:
-            save_sae(sae, self.out)
-        return sae
+            save_sae(sae, self.out)  # type: ignore[arg-type] - rank 0 holds the gathered SAE
+        return sae  # type: ignore[return-value]
 
     def close(self) -> None:
         if self.metrics_f is not None:

@@ -12,8 +12,9 @@ and a BatchTopK threshold are replicated). A step runs the group's ranks on the 
 - dead-latent counts stay per slice (each latent lives on one rank), so they are exact.
 
 With world W and N ranks per dictionary, W/N groups train on different data (data parallel): the
-ranks holding the same slice average their gradients. Checkpoints gather the slices, so they are
-ordinary saekit checkpoints (and the trainer state resumes at any N). The maths runs in float32
+ranks holding the same slice average their gradients. Checkpoints gather the slices on the group's
+first rank (the one that writes), so they are ordinary saekit checkpoints and the trainer state
+resumes at any N; the other ranks never hold the whole dictionary (``train`` returns their slice). The maths runs in float32
 with dense [B, m/N] pre-activations per rank (no bf16 selection, no sparse kernels).
 """
 from __future__ import annotations
@@ -114,6 +115,15 @@ def _gather(t: torch.Tensor, group: Any, n: int) -> torch.Tensor:
     parts = [torch.empty_like(t) for _ in range(n)]
     dist.all_gather(parts, t.contiguous(), group=group)
     return torch.cat(parts, 0)
+
+
+def _gather_to_first(t: torch.Tensor, groups: "LatentGroups") -> torch.Tensor:
+    """The slices of ``t`` concatenated on the group's first rank (the one that writes checkpoints);
+    the other ranks get their own slice back and never hold the whole."""
+    first = dist.get_global_rank(groups.latent_group, 0)
+    parts = [torch.empty_like(t) for _ in range(groups.n)] if groups.index == 0 else None
+    dist.gather(t.contiguous(), parts, dst=first, group=groups.latent_group)
+    return torch.cat(parts, 0) if parts is not None else t
 
 
 INIT_CHUNK_ROWS = 8192  # a multiple of 16: torch's CPU randn then draws the same numbers chunk by chunk
@@ -239,16 +249,21 @@ class ShardedSAE(nn.Module):
     # ---- whole-dictionary views (checkpoints) ---------------------------------------------------------
     @torch.no_grad()
     def full_tensors(self) -> dict[str, torch.Tensor]:
-        """The dictionary's state_dict, slices gathered (every rank of the group must call it)."""
+        """The dictionary's state_dict on the group's first rank, slices gathered there (every rank of the
+        group must call it; the others get their slice's)."""
         out = {k: v.detach() for k, v in super().state_dict().items()}
         for name in SLICED:
-            out[name] = _gather(out[name], self.groups.latent_group, self.groups.n)
+            out[name] = _gather_to_first(out[name], self.groups)
         return out
 
-    def gather_sae(self) -> SAE:
+    def gather_sae(self) -> "SAE | ShardedSAE":
+        """The whole dictionary as an SAE on the group's first rank; the other ranks keep their slice."""
+        tensors = self.full_tensors()
+        if self.groups.index != 0:
+            return self
         with skip_random_init():
             full = self.full_cls(self.cfg).to(self.b_dec.device)
-        full.load_state_dict(self.full_tensors())
+        full.load_state_dict(tensors)
         return full
 
     def local_tensors(self, full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -293,8 +308,8 @@ class LatentSharding:
         names = [n for n, _ in sae.named_parameters()]
         for i, entry in sd["state"].items():
             if names[int(i)] in SLICED:
-                sd["state"][i] = {k: (_gather(v, self.groups.latent_group, self.groups.n) if torch.is_tensor(v) and v.dim()
-                                      else v) for k, v in entry.items()}
+                sd["state"][i] = {k: (_gather_to_first(v, self.groups) if torch.is_tensor(v) and v.dim() else v)
+                                  for k, v in entry.items()}
         return sd
 
     @torch.no_grad()
@@ -310,7 +325,7 @@ class LatentSharding:
                 p.grad.mul_(coef)
 
     def full_since_fired(self, tracker: DeadLatentTracker) -> torch.Tensor:
-        return _gather(tracker.since_fired, self.groups.latent_group, self.groups.n)
+        return _gather_to_first(tracker.since_fired, self.groups)
 
     def dead_frac(self, tracker: DeadLatentTracker) -> float:
         dead = D.all_reduce_(tracker.dead_mask().sum().reshape(1).clone(), _group_info(self.groups.latent_group))
