@@ -14,7 +14,7 @@ import torch
 
 from saekit.sae import SAE
 from stores import ActivationStore
-from test_train_recipe import ROOT, _env, make_store
+from test_train_recipe import ROOT, _env, make_store, wait_for_checkpoint
 
 PY = sys.executable
 RUN = [PY, "-m", "torch.distributed.run"]
@@ -103,3 +103,27 @@ def test_two_nodes_capture_every_sample_once(tmp_path):
         assert sorted(s.sample_ids.tolist()) == list(range(20)) and s.n_rows(hook) == one.n_rows(hook)
         for i in range(20):
             np.testing.assert_allclose(s.rows_for_sample(hook, i)[0], one.rows_for_sample(hook, i)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_trainer_state_resumes_in_one_process(tmp_path):
+    """A latent-sharded run killed mid-way leaves a whole-dictionary trainer state (slices and Adam
+    moments gathered on rank 0): one process resumes it and ends where one uninterrupted process does."""
+    import os
+    import signal
+
+    store = make_store(tmp_path / "s.h5")
+    args = ["--store", str(store), "--arch", "topk", *COMMON, "--tokens", "40960", "--checkpoint-every", "10",
+            "--log-every", "10"]
+    _run([PY, "-m", "saekit.train", *args, "--out", str(tmp_path / "ref")])
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*RUN, "--nproc-per-node", "2", "--master-port", str(_port()), "-m", "saekit.train", *args,
+                             "--shard-latents", "2", "--out", str(out)], env=_env(), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "trainer_state.pt"
+    wait_for_checkpoint(proc, state, 40, timeout=300)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(state, weights_only=False)["step"]
+    assert 0 < killed_at < 160 and not (out / "weights.safetensors").exists()
+    _run([PY, "-m", "saekit.train", *args, "--out", str(out), "--resume"])
+    _close(tmp_path / "ref", out)

@@ -55,6 +55,9 @@ def test_remote_store_reads_equal_the_local_store(s3, tmp_path):
         assert rem.samples[1050] == loc.samples[1050]
         np.testing.assert_array_equal(rem.stats("h")["mean"], loc.stats("h")["mean"])
         assert all(not s.remote._ahead for s in rem._shards)  # every chunk fetched ahead was read
+    from stores import verify_store
+
+    assert verify_store("s3://saekit/st") == []
 
 
 def test_chunk_cache_is_bounded_and_serves_the_next_epoch(s3, tmp_path, monkeypatch):
