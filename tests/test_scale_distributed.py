@@ -127,3 +127,13 @@ def test_sharded_trainer_state_resumes_in_one_process(tmp_path):
     assert 0 < killed_at < 160 and not (out / "weights.safetensors").exists()
     _run([PY, "-m", "saekit.train", *args, "--out", str(out), "--resume"])
     _close(tmp_path / "ref", out)
+
+
+def test_shard_latents_that_do_not_divide_the_processes_is_one_line(tmp_path, capsys):
+    from saekit.cli.main import main
+
+    store = make_store(tmp_path / "s.h5", n=512)
+    assert main(["train", "--store", str(store), "--arch", "topk", *COMMON, "--shard-latents", "2",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--shard-latents 2 must divide the number of processes (1)" in err

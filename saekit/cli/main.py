@@ -45,9 +45,9 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
 
         own = {f.name for f in dataclasses.fields(cls)}
         prefix = "--store-" if own & {"cache_dir", "cache_size"} else "--"  # explain's --cache-dir is its response cache
-        p.add_argument(f"{prefix}cache-dir", dest="store_cache_dir", default=None, help="local directory caching chunks "
+        p.add_argument(f"{prefix}cache-dir", dest="store_cache_dir", metavar="DIR", default=None, help="local directory caching chunks "
                        "of stores on object storage (s3://...; default $SAEKIT_CACHE_DIR, else no disk cache)")
-        p.add_argument(f"{prefix}cache-size", dest="store_cache_size", type=float, default=None,
+        p.add_argument(f"{prefix}cache-size", dest="store_cache_size", metavar="GIB", type=float, default=None,
                        help="GiB that directory may hold (default $SAEKIT_CACHE_GB, else 10)")
     for s in command.shortcuts:
         p.add_argument(s.flag, action="store_true", help=s.help)
