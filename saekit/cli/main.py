@@ -40,7 +40,7 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
 
     cls = command.config_class()
     add_config_arguments(p, cls, required=not command.shortcuts)
-    if _reads_stores(cls):  # where chunks of stores on object storage are cached (stores.remote_cache)
+    if _reads_stores(command, cls):  # where chunks of stores on object storage are cached (stores.remote_cache)
         import dataclasses
 
         own = {f.name for f in dataclasses.fields(cls)}
@@ -56,11 +56,15 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
     p.set_defaults(_command=command, _config=cls)
 
 
-def _reads_stores(cls: type) -> bool:
+#: commands whose store is not a `store` field: their path or --out is one
+STORE_PATH_COMMANDS = ("capture", "store info", "store verify")
+
+
+def _reads_stores(command: Command, cls: type) -> bool:
     """Commands with a store argument (or capture's output) get the object-storage cache flags."""
     import dataclasses
 
-    return any(f.name in ("store", "path", "out") for f in dataclasses.fields(cls))
+    return command.name in STORE_PATH_COMMANDS or any(f.name == "store" for f in dataclasses.fields(cls))
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
