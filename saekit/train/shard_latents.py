@@ -14,12 +14,14 @@ and a BatchTopK threshold are replicated). A step runs the group's ranks on the 
 With world W and N ranks per dictionary, W/N groups train on different data (data parallel): the
 ranks holding the same slice average their gradients. Checkpoints gather the slices on the group's
 first rank (the one that writes), so they are ordinary saekit checkpoints and the trainer state
-resumes at any N; the other ranks never hold the whole dictionary (``train`` returns their slice). The maths runs in float32
-with dense [B, m/N] pre-activations per rank (no bf16 selection, no sparse kernels).
+resumes at any N; the other ranks never hold the whole dictionary (``train`` returns their slice). The step is one process's:
+the [B, m/N] pre-activations without gradient (in bf16 under autocast, the chosen values then
+recomputed in fp32), and the sparse kernels for everything with a gradient.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.base import StepOutput
 from saekit.sae.config import ARCH_CLASSES
 from saekit.sae.construct import skip_random_init
+from saekit.sae.sparse_ops import SparseCode, column_index, gather_pre, sampled_rows_dot, sparse_decode
 from saekit.train import distributed as D
 from saekit.train.dead import DeadLatentTracker
 
@@ -189,56 +192,73 @@ class ShardedSAE(nn.Module):
         rows = torch.arange(B, device=pre.device).unsqueeze(1).expand_as(chosen)[mine]
         return rows, chosen[mine] - self.lo
 
-    def _choose_batch(self, pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _choose_batch(self, pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """BatchTopK: (rows, local cols) of this slice among the batch's B*k best positive pre-activations
-        of the group, and the smallest of them all (the threshold's update, the same on every rank)."""
+        of the group (each rank's local top-B*k holds every one of them that lives on it)."""
         B, grp, n = pre.shape[0], self.groups.latent_group, self.groups.n
         want = B * k
         flat = pre.reshape(-1)
         nl = min(want, flat.numel())
         v, at = flat.topk(nl)
-        all_v = _gather(v, grp, n)
-        top_v, pos = all_v.topk(want)
-        keep = top_v > 0
-        mine = (pos // nl == self.groups.index) & keep
-        at = at[pos[mine] % nl]
-        min_active = top_v[keep].min() if bool(keep.any()) else None
-        return at // self.m, at % self.m, min_active
+        top_v, pos = _gather(v, grp, n).topk(want)
+        at = at[pos[(pos // nl == self.groups.index) & (top_v > 0)] % nl]
+        return at // self.m, at % self.m
 
     # ---- the step -----------------------------------------------------------------------------------
-    def _decode(self, pre: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the group's summed reconstruction of the chosen latents [B, d_in] without b_dec, their values)."""
-        vals = torch.relu(pre[rows, cols])
-        z = torch.zeros_like(pre).index_put((rows, cols), vals)
-        return _SumOverGroup.apply(z @ self.W_dec, self.groups.latent_group), vals
+    def _decode(self, pre: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, x_c: torch.Tensor,
+                b_dec_enc: torch.Tensor, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the group's summed reconstruction of the chosen latents [B, d_in] without b_dec, their values
+        [nnz] with the graph, their latents in that order), through one process's sparse kernels: no
+        dense [B, m] gradient."""
+        order = torch.argsort(rows * self.m + cols)
+        rows, cols = rows[order], cols[order]
+        crow = torch.zeros(pre.shape[0] + 1, dtype=torch.int64, device=pre.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=pre.shape[0]), 0)
+        by_col = column_index(crow, cols, self.m)
+        if ctx.autocast_dtype is None:
+            chosen = pre[rows, cols]
+        else:  # the low-precision GEMM only chose the latents: their values in fp32
+            chosen = sampled_rows_dot(crow, cols, x_c, self.W_encT.detach()) + self.b_enc.detach()[cols]
+        vals = torch.relu(gather_pre(crow, cols, chosen, x_c, self.W_encT, self.b_enc, by_col, b_dec_enc))
+        part = sparse_decode(SparseCode(crow, cols, vals, by_col), self.W_dec)
+        return _SumOverGroup.apply(part, self.groups.latent_group), vals, cols
 
     def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
         grp = self.groups.latent_group
-        x_c = _SharedInput.apply(xn_BD - self.b_dec, grp)
-        pre = torch.addmm(self.b_enc, x_c, self.W_encT.t())
-        min_active = None
+        x_c = (xn_BD - self.b_dec).detach()
+        b_dec_enc = _SharedInput.apply(self.b_dec, grp)  # b_dec as the encoders see it: their gradients summed
+        with torch.no_grad(), (torch.autocast(self.b_dec.device.type, ctx.autocast_dtype) if ctx.autocast_dtype
+                               else nullcontext()):
+            pre = torch.addmm(self.b_enc, x_c, self.W_encT.t()).float()
         if self.cfg.arch == "batchtopk":
-            rows, cols, min_active = self._choose_batch(pre.detach(), int(self.cfg.k))
+            rows, cols = self._choose_batch(pre, int(self.cfg.k))
         else:
-            rows, cols = self._choose_per_row(pre.detach(), int(self.cfg.k))
-        dec, vals = self._decode(pre, rows, cols)
+            rows, cols = self._choose_per_row(pre, int(self.cfg.k))
+        dec, vals, cols = self._decode(pre, rows, cols, x_c, b_dec_enc, ctx)
         residual = xn_BD - (dec + self.b_dec)
         sse_rows = residual.pow(2).sum(-1)
         loss = sse_rows.mean()
-        aux = self._auxk(pre, residual.detach(), ctx)
+        aux = self._auxk(pre, residual.detach(), x_c, b_dec_enc, ctx)
         if aux is not None:
             loss = loss + aux
-        fired = torch.bincount(cols[vals.detach() > 0], minlength=self.m)
+        live = vals.detach() > 0
+        fired = torch.bincount(cols[live], minlength=self.m)
         nnz = D.all_reduce_(fired.sum().reshape(1).clone(), _group_info(grp))
+        min_active = None
+        if self.cfg.arch == "batchtopk":  # the smallest selected activation of the whole group
+            m = vals.detach()[live].min() if bool(live.any()) else torch.tensor(torch.inf, device=vals.device)
+            m = D.all_reduce_(m.reshape(1).clone(), _group_info(grp), "min")[0]
+            min_active = m if bool(torch.isfinite(m)) else None
         return StepOutput(loss, sse_rows.detach().sum(), int(nnz), fired, aux, min_active)
 
-    def _auxk(self, pre: torch.Tensor, e: torch.Tensor, ctx: TrainContext) -> torch.Tensor | None:
+    def _auxk(self, pre: torch.Tensor, e: torch.Tensor, x_c: torch.Tensor, b_dec_enc: torch.Tensor,
+              ctx: TrainContext) -> torch.Tensor | None:
         dead = ctx.dead_idx if ctx.dead_idx is not None else torch.zeros(0, dtype=torch.int64, device=pre.device)
         n_dead = int(D.all_reduce_(torch.tensor([dead.numel()], device=pre.device), _group_info(self.groups.latent_group)))
         if n_dead == 0 or ctx.aux_coeff == 0:
             return None
-        rows, cols = self._choose_per_row(pre.detach(), min(ctx.k_aux, n_dead), dead)
-        e_hat, _ = self._decode(pre, rows, cols)
+        rows, cols = self._choose_per_row(pre, min(ctx.k_aux, n_dead), dead)
+        e_hat, _, _ = self._decode(pre, rows, cols, x_c, b_dec_enc, ctx)
         denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
         return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
 
