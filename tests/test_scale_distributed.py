@@ -53,6 +53,7 @@ def test_two_latent_shards_equal_one_process(tmp_path, arch, extra):
     a, _ = _close(tmp_path / "one", tmp_path / "two")
     if arch == "batchtopk":
         assert float(a.threshold) > 0 and torch.equal(a.threshold, SAE.load(tmp_path / "two").threshold)
+    assert two.stderr.count("saekit.train.trainer: input:") == 1  # one rank of the group read the batches
     held = {int(r): int(b) for r, b in re.findall(r"latent shard (\d) of 2: .*?(\d+) bytes of parameters", two.stderr)}
     full = sum(p.numel() * 4 for p in a.parameters())
     b_dec = a.b_dec.numel() * 4
@@ -138,3 +139,18 @@ def test_shard_latents_that_do_not_divide_the_processes_is_one_line(tmp_path, ca
                  "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--shard-latents 2 must divide the number of processes (1)" in err
+
+
+@pytest.mark.parametrize("on_device", ["on", "off"])
+def test_latent_group_reads_once_and_names_nan_rows(tmp_path, on_device):
+    """Only a group's first rank reads the batch (the others get it broadcast): NaN rows still stop the
+    run with the one line that names them, whether checked on load (resident) or after the loss (stream)."""
+    store = make_store(tmp_path / "bad.h5", nan_row=1234)
+    proc = subprocess.run([*RUN, "--nproc-per-node", "2", "--master-port", str(_port()), "-m", "saekit.train",
+                           "--store", str(store), "--arch", "topk", *COMMON, "--normalization", "none",
+                           "--holdout", "0", "--data-on-device", on_device, "--shard-latents", "2",
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, env=_env(), cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert re.search(r"error: .*NaN or Inf .*sample_id=154, position=2", proc.stderr), proc.stderr[-2000:]
+    assert not (tmp_path / "o" / "weights.safetensors").exists()

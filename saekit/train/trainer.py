@@ -33,6 +33,7 @@ from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, stream_feed
+from saekit.train.group_feed import group_feed
 from saekit.train.host_memory import keep_freed_host_memory
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
@@ -176,7 +177,8 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
         log.info("resuming %s at step %d of %d", ", ".join(c.out for c in cfgs), step, cfg.n_steps)
 
     n_steps = cfg.n_steps
-    feed = open_feed(cfg, source, device, n_parts, data_info, epoch, position)
+    feed = group_feed(lambda: open_feed(cfg, source, device, n_parts, data_info, epoch, position),
+                      members[0].sharding, source.d(cfg.hook), device)  # one read per latent group
     bar = tqdm(total=n_steps, initial=step, unit="step", disable=not (cfg.progress and info.is_main),
                dynamic_ncols=True, desc=f"train {members[0].sae.cfg.arch}" + (f" x{len(members)}" if len(members) > 1 else ""))
     last_ckpt = time.monotonic()
