@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from s3_server import CuttingProxy, s3  # noqa: F401 - s3 is a fixture
+from s3_server import SECRET_KEY, CuttingProxy, s3  # noqa: F401 - s3 is a fixture
 from saekit.cli.main import main
 from saekit.sae import SAE
 from stores import ActivationStore
@@ -63,6 +63,13 @@ def test_s3_store_trains_evaluates_and_opens_like_the_local_store(s3, tmp_path, 
     assert views[0].store.samples[5] == views[1].store.samples[5]
     for field in ("freq", "sample_freq", "mean_act"):
         assert np.array_equal(getattr(views[0].summaries, field), getattr(views[1].summaries, field)), field
+    # no output, local or uploaded, carries the credentials
+    secret = SECRET_KEY.encode()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret in p.read_bytes()]
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    assert not [k for k in fs.find("saekit") if secret in fs.cat_file(k)]
 
 
 def test_cut_upload_keeps_the_old_store_and_resume_finishes_it(s3, tmp_path, lines, monkeypatch, capsys):
