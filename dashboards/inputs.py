@@ -222,8 +222,11 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
 
     from saekit.sae.formats import work_dir
 
-    store_path = Path(store_path)
-    if not store_path.exists():
+    from stores.remote import is_remote
+
+    remote = is_remote(store_path)  # object storage: ActivationStore.open says what is wrong with it
+    store_path = Path(store_path) if not remote else str(store_path)
+    if not remote and not store_path.exists():
         raise SaekitError(f"--store {store_path} does not exist (expected a .h5 store or a shard directory)")
     sae = SAE.load(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
     sae_dir = work_dir(sae_dir)  # where its summaries are cached
@@ -231,7 +234,7 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     meta = StoreMetadata.from_store(store)
     summaries = load_or_compute(sae, sae_dir, store, progress=progress, device=device)
     inputs = DashboardInputs(summaries=summaries, store=store, meta=meta, sae=sae, sae_dir=sae_dir.resolve(),
-                             store_path=store_path.resolve(), model_spec=model or meta.model_id or None,
+                             store_path=None if remote else store_path.resolve(), model_spec=model or meta.model_id or None,
                              model_given=model is not None, device=device)
     attach_outputs(inputs, names_dir, audit_dir, artifacts_dir, strict=strict)
     return inputs

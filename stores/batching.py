@@ -79,12 +79,15 @@ def iter_segments(
     cut: CutFn | None = None,
     kept: KeptFn | None = None,
     pool: WindowPool | None = None,
+    fetch_ahead: Callable[[list[Segment]], None] | None = None,
 ) -> Iterator[Batch]:
     """Batches of rows, or with with_index (acts, sample_id, position).
 
     In a window, rows [batch_size - carry, end) are live: the front batch_size rows are reserved for
     the previous window's leftovers, so a fill never touches them. The windows come from ``pool``
-    (and go back to it when the pass ends) when one is given."""
+    (and go back to it when the pass ends) when one is given. fetch_ahead(segments), when given, is
+    called with each fill's segments before they are read (a remote store fetches the whole window's
+    chunks at once; with prefetch that happens in the background, a window ahead)."""
     index_dtypes = SAMPLE_INDEX if with_index else ()
     n_windows = 2 if prefetch else 1
     window = max(buffer_rows // n_windows, 1)
@@ -107,6 +110,8 @@ def iter_segments(
 
     def do_fill(w: Window, segs: list[Segment]) -> int:
         starts = fill_starts(segs)
+        if fetch_ahead is not None:
+            fetch_ahead(segs)
         if readers is None:
             for seg, o in zip(segs, starts):
                 read_into(w, seg, int(o))

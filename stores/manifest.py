@@ -21,6 +21,13 @@ def write_manifest(directory: str | os.PathLike, shards: list[str] | None = None
     files = [directory / s for s in shards] if shards is not None else sorted(directory.glob(SHARD_GLOB))
     if not files:
         raise StoreError(f"{directory}: no shard files to put in a manifest")
+    out = directory / MANIFEST
+    return write_json_atomic(out, manifest_data(files), indent=1, sort_keys=True, default=str)
+
+
+def manifest_data(files: list[Path], names: list[str] | None = None) -> dict[str, Any]:
+    """The manifest of the store made of ``files`` in order, each listed under its name (or ``names``)."""
+    names = [p.name for p in files] if names is None else names
     readers = [ActivationStore.open(p) for p in files]
     try:
         first = readers[0]
@@ -39,16 +46,28 @@ def write_manifest(directory: str | os.PathLike, shards: list[str] | None = None
             seen |= ids
         data: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
-            "shards": [p.name for p in files],
+            "shards": list(names),
             "hooks": {h: first.d(h) for h in first.hooks},
             "dtype": first.dtype,
             "attrs": first.attrs,
-            "rows": {p.name: {h: r.n_rows(h) for h in r.hooks} for p, r in zip(files, readers)},
-            "samples": {p.name: r.n_samples for p, r in zip(files, readers)},
+            "rows": {n: {h: r.n_rows(h) for h in r.hooks} for n, r in zip(names, readers)},
+            "samples": {n: r.n_samples for n, r in zip(names, readers)},
             "complete": all(r.complete for r in readers),
         }
     finally:
         for r in readers:
             r.close()
-    out = directory / MANIFEST
-    return write_json_atomic(out, data, indent=1, sort_keys=True, default=str)
+    return data
+
+
+def merge_manifests(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One manifest from the one-shard manifests of a store's shards, in order (each rank of a capture
+    to object storage records its own; the last to finish merges them)."""
+    first = parts[0]
+    for p in parts[1:]:
+        if p["hooks"] != first["hooks"] or p["dtype"] != first["dtype"]:
+            raise StoreError(f"shard {p['shards'][0]} disagrees with {first['shards'][0]} on hooks/d/dtype")
+    return {**first, "shards": [n for p in parts for n in p["shards"]],
+            "rows": {k: v for p in parts for k, v in p["rows"].items()},
+            "samples": {k: v for p in parts for k, v in p["samples"].items()},
+            "complete": all(p["complete"] for p in parts)}

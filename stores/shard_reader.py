@@ -18,6 +18,7 @@ import numpy as np
 from stores.dtypes import STORAGE_DTYPES, to_float32
 from stores.errors import StoreError
 from stores.layout import FORMAT_VERSION, HOOKS_GROUP, NORM_QUANTILES, SAMPLES_GROUP, decode_attr, read_user_attrs
+from stores.remote import RemoteFile, RemotePath, display_url
 from stores.samples import SampleTable
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -46,6 +47,18 @@ def open_h5(path: Path, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.Fi
         raise StoreError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from None
 
 
+def open_remote_h5(remote: RemoteFile, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> tuple[h5py.File, bool]:
+    """Open an object in object storage read-only through range requests; (file, False)."""
+    if remote.read(0, min(8, remote.size)) != HDF5_SIGNATURE:
+        raise StoreError(f"{display_url(remote.url)}: not an HDF5 activation store (no HDF5 signature at the start of the object)")
+    try:
+        return h5py.File(remote.file_object(), "r", rdcc_nbytes=rdcc_nbytes, rdcc_nslots=521), False
+    except OSError as exc:
+        if remote.last_error is not None:
+            raise remote.last_error from None
+        raise StoreError(f"{display_url(remote.url)}: truncated or corrupt HDF5 object ({_first_line(exc)})") from None
+
+
 def _retry_while_truncated(open_file: Callable[[], h5py.File]) -> h5py.File:
     """open_file(), retried briefly while it fails with "truncated file": a live writer can be caught
     between growing its recorded end of file and writing the bytes up to it (the plain open checks
@@ -68,15 +81,17 @@ def _first_line(exc: BaseException) -> str:
 class ShardReader:
     """Committed rows, samples and attributes of one store file."""
 
-    def __init__(self, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES,
+                 remote: RemoteFile | None = None) -> None:
+        self.path = Path(path) if remote is None else RemotePath(display_url(str(path)))
+        self._remote = remote  # an object in object storage: bytes come by range requests, not pread
         self._rdcc = rdcc_nbytes
         self._f: h5py.File | None = None
         self._samples: SampleTable | None = None
         self._load()
 
     def _load(self) -> None:
-        f, self.swmr = open_h5(self.path, self._rdcc)
+        f, self.swmr = open_h5(self.path, self._rdcc) if self._remote is None else open_remote_h5(self._remote, self._rdcc)
         self._chunk_addr: dict[str, np.ndarray] = {}
         try:
             self._read_header(f)
@@ -87,7 +102,7 @@ class ShardReader:
             f.close()
             raise StoreError(f"{self.path}: not a valid activation store ({_first_line(exc)})") from None
         self._f = f
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._fd = os.open(self.path, os.O_RDONLY) if self._remote is None else -1
 
     def _read_header(self, f: h5py.File) -> None:
         a = f.attrs
@@ -125,7 +140,10 @@ class ShardReader:
         if self._f is not None:
             self._f.close()
             self._f = None
-            os.close(self._fd)
+            if self._fd >= 0:
+                os.close(self._fd)
+        if self._remote is not None:
+            self._remote.drop_ahead()
 
     def __del__(self) -> None:
         try:
@@ -157,7 +175,8 @@ class ShardReader:
         if key not in self._chunk_addr:
             ds = self._dataset(hook, name)
             rpc = int(ds.chunks[0])
-            n_full = self.committed[hook] // rpc
+            # an object in object storage never changes, so its tail chunk (allocated whole) is safe too
+            n_full = self.committed[hook] // rpc if self._remote is None else -(-self.committed[hook] // rpc)
             addr = np.full(n_full, -1, np.int64)
             nbytes = rpc * int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
 
@@ -187,6 +206,9 @@ class ShardReader:
             return False
         view = memoryview(out).cast("B")
         row_bytes = view.nbytes // max(1, len(out))
+        if self._remote is not None:
+            self._remote.pread(view, int(addr[k]) + within * row_bytes)
+            return True
         got = os.preadv(self._fd, [view], int(addr[k]) + within * row_bytes)
         if got != view.nbytes:
             raise StoreError(f"{self.path}: {name} chunk at row {start} of {hook!r} is cut short ({got} of {view.nbytes} bytes); file truncated")
@@ -202,11 +224,13 @@ class ShardReader:
         if stop <= start:
             return out
         rpc = self.rows_per_chunk(hook)
-        if stop - start == rpc and start % rpc == 0 and self._pread_rows(hook, "acts", start, out):
+        whole = stop - start == rpc or (self._remote is not None and stop == self.committed[hook])
+        if whole and start % rpc == 0 and self._pread_rows(hook, "acts", start, out):
             return out
         try:
             ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
         except OSError as exc:
+            self._raise_remote_failure()
             raise StoreError(f"{self.path}: cannot read rows {start}:{stop} of {hook!r} ({_first_line(exc)}); file truncated or corrupt?") from None
         return out
 
@@ -222,7 +246,38 @@ class ShardReader:
         try:
             return (np.asarray(self._sid[hook][start:stop], np.int64), np.asarray(self._pos[hook][start:stop], np.int32))
         except OSError as exc:
+            self._raise_remote_failure()
             raise StoreError(f"{self.path}: cannot read the row index of {hook!r} ({_first_line(exc)})") from None
+
+    def _raise_remote_failure(self) -> None:
+        """h5py reports a failed read of a remote object as a generic OSError: name the real cause."""
+        if self._remote is not None and self._remote.last_error is not None:
+            raise self._remote.last_error
+
+    def chunk_ranges(self, hook: str, start: int, stop: int, with_index: bool = False) -> list[tuple[int, int]]:
+        """(byte offset, length) of each read by range that reading rows [start, stop) makes (read_raw's
+        whole chunks, per chunk; with_index also read_index's ranges, rows [start, stop) lying in one
+        index chunk, as a shuffle segment does): what to fetch ahead, matching the reads byte for byte."""
+        out: list[tuple[int, int]] = []
+        names = ("acts", "sample_id", "position") if with_index else ("acts",)
+        for name in names:
+            ds = self._dataset(hook, name)
+            rpc, addr = int(ds.chunks[0]), self.chunk_addresses(hook, name)
+            row_bytes = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
+            if name == "acts":  # chunks beginning in [start, stop), whole or the object's tail
+                spans = [(k * rpc, min(stop, (k + 1) * rpc)) for k in range(-(-start // rpc), -(-stop // rpc))]
+                pieces = [(lo, hi) for lo, hi in spans if hi - lo == rpc or hi == stop == self.committed[hook]]
+            else:
+                pieces = [(start, stop)] if (start % rpc) + stop - start <= rpc else []
+            for lo, hi in pieces:
+                k, within = divmod(lo, rpc)
+                if k < addr.size and addr[k] >= 0:
+                    out.append((int(addr[k]) + within * row_bytes, (hi - lo) * row_bytes))
+        return out
+
+    @property
+    def remote(self) -> RemoteFile | None:
+        return self._remote
 
     # ------------------------------------------------------------------ samples / stats
     @property

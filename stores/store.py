@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 from stores.batching import Batch, CutFn, Segment, iter_segments, partition
 from stores.dtypes import to_float32
 from stores.errors import StoreError
+from stores.remote import RemotePath, display_url, is_remote
 from stores.samples import SampleTable
 from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
 from stores.shards import shard_files
@@ -55,7 +56,10 @@ class ActivationStore:
 
     # ------------------------------------------------------------------ reading
     def __init__(self, path: str | os.PathLike, rdcc_nbytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.path = Path(path)
+        if is_remote(path):  # object storage (s3://, gs://, ...): see stores.remote
+            self._open_remote(str(path), rdcc_nbytes)
+            return
+        self.path: Path | RemotePath = Path(path)
         if self.path.is_dir():
             files = shard_files(self.path)
             self.is_sharded = True
@@ -72,10 +76,27 @@ class ActivationStore:
         except StoreError:
             self.close()
             raise
+        self._init_views()
+
+    def _open_remote(self, url: str, rdcc_nbytes: int) -> None:
+        from stores.remote_layout import open_remote_shards
+
+        self.path = RemotePath(display_url(url))
+        self._windows = WindowPool()
+        self._shards, self.is_sharded = open_remote_shards(url, rdcc_nbytes)
+        self._init_views()
+
+    def _init_views(self) -> None:
         self._check_shards()
         self._samples: SampleTable | None = None
         self._stats: dict[str, dict[str, Any]] = {}
         self._runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _fetch_ahead(self, hook: str, with_index: bool) -> "Callable[[list[Segment]], None] | None":
+        """For a remote store: segments -> their full chunks fetched together, held until read."""
+        from stores.remote_layout import chunk_fetcher
+
+        return chunk_fetcher(self._shards, hook, with_index) if isinstance(self.path, RemotePath) else None
 
     def _check_shards(self) -> None:
         first = self._shards[0]
@@ -99,7 +120,7 @@ class ActivationStore:
 
     def close(self) -> None:
         for s in self._shards:
-            s.close()
+            s.close()  # (a remote shard drops the chunks it fetched ahead)
         self._windows.clear()
 
     def __enter__(self) -> "ActivationStore":
@@ -134,7 +155,7 @@ class ActivationStore:
         return self.samples.sample_ids
 
     @property
-    def shard_paths(self) -> list[Path]:
+    def shard_paths(self) -> list[Path | RemotePath]:
         return [s.path for s in self._shards]
 
     def _hook(self, hook: str) -> str:
@@ -259,7 +280,8 @@ class ActivationStore:
 
         raw_dtype = self._shards[0].dataset(hook).dtype
         return self._iter(hook, batch_size, shuffle, seed, epoch, rank, world_size, buffer_rows, drop_last,
-                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut, keep_rows)
+                          read, self.d(hook), raw_dtype, convert, with_index, prefetch, cut, keep_rows,
+                          self._fetch_ahead(hook, with_index))
 
     def row_order(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
@@ -291,7 +313,7 @@ class ActivationStore:
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
               with_index: bool, prefetch: bool, cut: CutFn | None = None,
-              keep_rows: np.ndarray | None = None) -> Iterator[Batch]:
+              keep_rows: np.ndarray | None = None, fetch_ahead: Any = None) -> Iterator[Batch]:
         hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -308,7 +330,7 @@ class ActivationStore:
             offsets = self._offsets[hi]
             kept = lambda seg: keep_rows[offsets[seg[0]] + seg[1] : offsets[seg[0]] + seg[2]]  # noqa: E731
         return iter_segments(segs, read, d, raw_dtype, convert, batch_size, buffer_rows, shuffle, rng,
-                             drop_last, with_index, prefetch, cut, kept, pool=self._windows)
+                             drop_last, with_index, prefetch, cut, kept, pool=self._windows, fetch_ahead=fetch_ahead)
 
     def read_raw(self, hook: str, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Committed rows [start, stop) in the on-disk dtype (uint16 bits for bfloat16)."""
@@ -316,6 +338,9 @@ class ActivationStore:
         self._check_range(hook, start, stop)
         if out is None:
             out = np.empty((stop - start, self.d(hook)), self._shards[0].dataset(hook).dtype)
+        ahead = self._fetch_ahead(hook, False)
+        if ahead is not None and stop - start > self._shards[0].rows_per_chunk(hook):
+            ahead([(self._shards.index(shard), a, b) for shard, a, b, _ in self._pieces(hook, start, stop)])
         for shard, a, b, o in self._pieces(hook, start, stop):
             rpc, lo = shard.rows_per_chunk(hook), a
             while lo < b:  # chunk by chunk: whole chunks take the pread path

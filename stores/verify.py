@@ -8,6 +8,7 @@ import numpy as np
 
 from stores.errors import StoreError
 from stores.layout import HOOKS_GROUP, SAMPLES_GROUP
+from stores.remote import RemoteFile, is_remote
 from stores.shard_reader import ShardReader
 from stores.shards import shard_files
 
@@ -22,24 +23,30 @@ def verify_store(path: str | os.PathLike) -> list[str]:
     be read; row sample ids exist in /samples; positions >= -1; sample ids unique; records
     parse; cached stats, when present, count the committed rows.
     """
-    path = Path(path)
+    remote = is_remote(path)
     try:
-        files = shard_files(path) if path.is_dir() else [path]
+        if remote:  # object storage: every shard object read by range requests
+            from stores.remote_layout import remote_store_files
+
+            files: list = remote_store_files(str(path))[0]
+        else:
+            path = Path(path)
+            files = shard_files(path) if path.is_dir() else [path]
     except StoreError as exc:
         return [str(exc)]
     problems: list[str] = []
     all_ids: set[int] = set()
     for p in files:
         try:
-            problems += _verify_file(p, all_ids)
+            problems += _verify_file(ShardReader(p, remote=RemoteFile(p)) if remote else ShardReader(p), all_ids)
         except StoreError as exc:
             problems.append(str(exc))
     return problems
 
 
-def _verify_file(path: Path, all_ids: set[int]) -> list[str]:
+def _verify_file(r: ShardReader, all_ids: set[int]) -> list[str]:
     problems: list[str] = []
-    r = ShardReader(path)
+    path = r.path
     try:
         f = r._f  # noqa: SLF001
         name = path.name

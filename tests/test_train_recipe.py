@@ -164,6 +164,16 @@ def _train_cmd(store: Path, out: Path, *extra: str) -> list[str]:
             "--out", str(out), "--no-progress", "--checkpoint-every", "20", "--log-every", "5", *extra]
 
 
+def wait_for_checkpoint(proc: subprocess.Popen, state: Path, step: int, timeout: float = 240) -> None:
+    """Until the running ``proc`` has checkpointed ``step`` steps or more into ``state``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.exists() and torch.load(state, weights_only=False)["step"] >= step:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+
+
 @pytest.mark.parametrize("on_device", ["on", "off"])
 def test_resume_after_sigkill_gives_the_same_weights(tmp_path, on_device):
     store = make_store(tmp_path / "s.h5")
@@ -175,12 +185,7 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path, on_device):
     proc = subprocess.Popen(_train_cmd(store, out, "--data-on-device", on_device), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     state = out / "trainer_state.pt"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists() and torch.load(state, weights_only=False)["step"] >= 100:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
+    wait_for_checkpoint(proc, state, 100)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "weights.safetensors").exists()

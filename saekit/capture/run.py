@@ -24,6 +24,9 @@ import torch
 from saekit.capture.config import CaptureConfig
 from saekit.capture.massive import MassiveTokenRule, record_of, resolve_rule
 from saekit.capture.ranks import finish_shards, output_path, rank_and_world
+from saekit.capture.remote_out import check_remote_out, publish_shard, staging_dir
+from stores.remote import is_remote
+from stores.shards import shard_path
 from saekit.errors import SaekitError
 from saekit.results.store_meta import StoreMetadata
 
@@ -250,9 +253,16 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
     cfg = config
     t0 = time.perf_counter()
     rank, world = rank_and_world()
-    path = output_path(cfg.out, rank, world)
-    out_root = Path(cfg.out)
-    if world > 1 and cfg.overwrite:
+    remote = is_remote(cfg.out)  # object storage: staged locally, uploaded whole (saekit.capture.remote_out)
+    if remote:
+        check_remote_out(cfg.out, cfg.resume, cfg.overwrite)
+        out_root = staging_dir(cfg.out)
+        out_root.mkdir(parents=True, exist_ok=True)
+        path = shard_path(out_root, rank)
+    else:
+        path = output_path(cfg.out, rank, world)
+        out_root = Path(cfg.out)
+    if world > 1 and cfg.overwrite and not remote:
         (out_root / "manifest.json").unlink(missing_ok=True)
     resuming = _check_existing(path, cfg)
     torch.manual_seed(cfg.seed)
@@ -331,12 +341,15 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
         bar.close()
         if not ok:
             writer.abort()
-    manifest = finish_shards(out_root, world) if world > 1 else False
+    if remote:
+        manifest = publish_shard(cfg.out, path, rank, world, chash)
+    else:
+        manifest = finish_shards(out_root, world) if world > 1 else False
     with ActivationStore.open(path) as s:
         rows = {h: s.n_rows(h) for h in s.hooks}
         n_samples = s.n_samples
     seconds = time.perf_counter() - t0
     log.info("captured %d samples (%s) into %s in %.1fs", n_samples,
              ", ".join(f"{h}: {r} rows" for h, r in rows.items()), path, seconds)
-    return CaptureResult(path=out_root if world > 1 else path, shard=path, n_samples=n_samples, rows=rows,
+    return CaptureResult(path=cfg.out if remote else out_root if world > 1 else path, shard=path, n_samples=n_samples, rows=rows,
                          resumed_from=start, seconds=seconds, manifest_written=manifest)

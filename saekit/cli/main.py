@@ -40,11 +40,31 @@ def _add_command(sub: Any, word: str, command: Command, chosen: bool) -> None:
 
     cls = command.config_class()
     add_config_arguments(p, cls, required=not command.shortcuts)
+    if _reads_stores(command, cls):  # where chunks of stores on object storage are cached (stores.remote_cache)
+        import dataclasses
+
+        own = {f.name for f in dataclasses.fields(cls)}
+        prefix = "--store-" if own & {"cache_dir", "cache_size"} else "--"  # explain's --cache-dir is its response cache
+        p.add_argument(f"{prefix}cache-dir", dest="store_cache_dir", metavar="DIR", default=None, help="local directory caching chunks "
+                       "of stores on object storage (s3://...; default $SAEKIT_CACHE_DIR, else no disk cache)")
+        p.add_argument(f"{prefix}cache-size", dest="store_cache_size", metavar="GIB", type=float, default=None,
+                       help="GiB that directory may hold (default $SAEKIT_CACHE_GB, else 10)")
     for s in command.shortcuts:
         p.add_argument(s.flag, action="store_true", help=s.help)
     if command.json:
         p.add_argument("--json", action="store_true", help="print the result as one JSON object instead of the summary")
     p.set_defaults(_command=command, _config=cls)
+
+
+#: commands whose store is not a `store` field: their path or --out is one
+STORE_PATH_COMMANDS = ("capture", "store info", "store verify")
+
+
+def _reads_stores(command: Command, cls: type) -> bool:
+    """Commands with a store argument (or capture's output) get the object-storage cache flags."""
+    import dataclasses
+
+    return command.name in STORE_PATH_COMMANDS or any(f.name == "store" for f in dataclasses.fields(cls))
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -87,6 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         only = " or ".join(s.flag for s in command.shortcuts)
         raise SaekitError(f"missing {', '.join(missing)} (only {only} works without them)")
+    if getattr(args, "store_cache_dir", None) is not None or getattr(args, "store_cache_size", None) is not None:
+        from stores.remote_cache import configure
+
+        configure(args.store_cache_dir, args.store_cache_size)
     cfg = config_from_args(args._config, args)
     result = command.run(cfg)
     if getattr(args, "json", False):

@@ -66,6 +66,7 @@ class TrainConfig:
     bandwidth: float | None = None  # jumprelu straight-through kernel width
     init_threshold: float | None = None  # jumprelu initial threshold
     matryoshka_prefixes: tuple[int, ...] = ()  # nested prefix sizes, e.g. 512,2048,8192,16384
+    shard_latents: int = 1  # ranks one dictionary is split over by latent (0: all; the rest train other data), topk/batchtopk
     data_partitions: int | None = None  # store partitions that make up a global batch (default: the number of processes)
     sparse_kernels: bool = True  # decode from the k active latents (embedding_bag) instead of dense codes
     autocast: str = field(default="auto", metadata={

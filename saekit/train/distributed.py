@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -13,6 +14,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    group: Any = None  # a sub-group of the ranks (latent sharding's); None: all of them
 
     @property
     def enabled(self) -> bool:
@@ -44,7 +46,7 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
         return
     grads = [p.grad for p in params if p.grad is not None]
     flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=info.group)
     flat /= info.world_size
     offset = 0
     for g in grads:
@@ -55,7 +57,8 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
 
 def all_reduce_(t: torch.Tensor, info: DistInfo, op: str = "sum") -> torch.Tensor:
     if info.enabled:
-        dist.all_reduce(t, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+        dist.all_reduce(t, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op],
+                        group=info.group)
     return t
 
 

@@ -33,9 +33,11 @@ from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, stream_feed
+from saekit.train.group_feed import group_feed
 from saekit.train.host_memory import keep_freed_host_memory
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
+from saekit.train.shard_latents import data_view
 from saekit.train.shared_init import SharedInit
 from saekit.train.state import has_state, load_state, remove_stale_tmp, save_states
 from saekit.train.sweep import SWEEP_NAME, sweep_configs
@@ -155,7 +157,8 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
     check_hook(source, cfg.hook)
     if cfg.holdout > 0:  # the held-out samples never reach training (nor the b_dec init)
         source = SplitView(source, cfg.holdout, "train", cfg.holdout_salt)
-    n_parts = cfg.data_partitions or info.world_size
+    data_info = data_view(info, cfg.shard_latents)  # a latent-sharded group reads one batch (shard_latents)
+    n_parts = cfg.data_partitions or data_info.world_size
     if cfg.batch_size % n_parts:
         raise SaekitError(f"--batch-size {cfg.batch_size} must be divisible by the number of data partitions {n_parts}")
 
@@ -174,15 +177,17 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
         log.info("resuming %s at step %d of %d", ", ".join(c.out for c in cfgs), step, cfg.n_steps)
 
     n_steps = cfg.n_steps
-    feed = open_feed(cfg, source, device, n_parts, info, epoch, position)
+    feed = group_feed(lambda: open_feed(cfg, source, device, n_parts, data_info, epoch, position),
+                      members[0].sharding, source.d(cfg.hook), device)  # one read per latent group
     bar = tqdm(total=n_steps, initial=step, unit="step", disable=not (cfg.progress and info.is_main),
                dynamic_ncols=True, desc=f"train {members[0].sae.cfg.arch}" + (f" x{len(members)}" if len(members) > 1 else ""))
     last_ckpt = time.monotonic()
     t_start, step_start = time.monotonic(), step
 
     def checkpoint(done: bool) -> None:
+        states = [(m.out, m.state(step, epoch, position, done)) for m in members]  # every rank: sharded states gather
         if info.is_main:
-            save_states([(m.out, m.state(step, epoch, position, done)) for m in members])
+            save_states(states)
         D.barrier(info)
 
     try:
