@@ -113,3 +113,35 @@ def test_m3_preservation_equals_visaebench_downstream_preservation(tmp_path):
     for key in ("accuracy_original", "accuracy_reconstructed", "accuracy_gap", "preservation_ratio_raw"):
         assert ours[key] == pytest.approx(ref[key], abs=1e-12), key
     assert ours["preservation_ratio"] == pytest.approx(ref["value"], abs=1e-12)
+
+
+# ---- Monosemanticity Score: the paper's formula, by hand and by ViSAEBench's M5 code ----------------------
+def test_ms_is_the_papers_formula_on_a_hand_computed_case():
+    """Pach et al.: ã = min-max normalised activations, MS = Σ_{n<m} ã_n ã_m cos(e_n, e_m) / Σ_{n<m} ã_n ã_m.
+    Activations 0, 1, 2, 4 give ã = 0, 1/4, 1/2, 1; the weighted pairs are (1,2) 1/8, (1,3) 1/4, (2,3) 1/2 with
+    cosines 0.8, 0.96, 0.6, so MS = (0.1 + 0.24 + 0.3) / 0.875 = 128/175. The six pair cosines average 3.76/6."""
+    from saekit.analysis.monosemanticity import monosemanticity_score
+    from saekit.eval.ms import mean_pair_cosine
+
+    emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]]) * np.array([[1.0], [2.0], [0.5], [3.0]])
+    acts = np.array([[0.0, 2.0], [1.0, 2.0], [2.0, 0.0], [4.0, 0.0]])  # latent 1: images 0 and 1 only: cos 0.6
+    np.testing.assert_allclose(monosemanticity_score(acts, emb), [128 / 175, 0.6], rtol=0, atol=1e-12)
+    assert mean_pair_cosine(emb) == pytest.approx(3.76 / 6, abs=1e-12)
+
+
+def test_ms_equals_visaebench_monosemanticity_over_all_images(tmp_path):
+    """ViSAEBench's M5 with top_k_images = every image is the paper's score (its weights are min-max normalised
+    over all images); one token per image, so its max-pooling and saekit's mean-pooling coincide."""
+    from saekit.analysis.monosemanticity import monosemanticity_score
+
+    rng = np.random.default_rng(5)
+    n_img, n_lat, d_emb = 40, 30, 16
+    acts = np.maximum(rng.standard_normal((n_img, 1, n_lat)) + rng.uniform(-1, 1, n_lat), 0).astype(np.float32)
+    acts[:, 0, 0] = 0.0  # a dead latent: no score in either
+    emb = (rng.standard_normal((n_img, d_emb)) + 2.0 * rng.standard_normal(d_emb)).astype(np.float32)  # pair cos > 0
+    ref = run_visaebench("m5", tmp_path, acts=acts, emb=emb)
+    ms = monosemanticity_score(acts[:, 0], emb)
+    ours = ms[np.isfinite(ms)]
+    assert len(ours) == len(ref["distribution"]) == n_lat - 1
+    np.testing.assert_allclose(ours, ref["distribution"], rtol=0, atol=1e-5)
+    assert float(ours.mean()) == pytest.approx(ref["value"], abs=1e-6)

@@ -64,8 +64,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     split = common_split(saes, labels, cfg.split, cfg.holdout)
     rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
     metrics = tuple(m for m in suite_metrics(cfg.suite) if "second_sae" not in m.inputs)  # pairs: below
-    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples,
-                       cfg.ms_centre)
+    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples)
     entries = []
     for name, path, sae in zip(labels, cfg.saes, saes):
         log.info("evaluating %s", name)

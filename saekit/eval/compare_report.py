@@ -61,10 +61,11 @@ def write_compare_report(path: Path, result: dict[str, Any]) -> Path:
                 [(n, x, metric_value(e, "sparse_probing", ("acc", "1"))) for n, x, e in zip(names, l0, entries)]),
         bars("dead fraction", "fraction of latents", [(n, metric_value(e, "core", ("dead_frac",))) for n, e in
                                                        zip(names, entries)]),
-        histograms("Monosemanticity Score distribution", "MS",
-                   [(n, e["metrics"].get("monosemanticity", {}).get("hist", {}).get("edges", []),
-                     e["metrics"].get("monosemanticity", {}).get("hist", {}).get("counts", []))
-                    for n, e in zip(names, entries)]),
+        *(histograms(title, "MS", [(n, e["metrics"].get("monosemanticity", {}).get(key, {}).get("edges", []),
+                                    e["metrics"].get("monosemanticity", {}).get(key, {}).get("counts", []))
+                                   for n, e in zip(names, entries)])
+          for title, key in (("Monosemanticity Score (Pach et al.: raw cosines)", "hist"),
+                             ("Monosemanticity Score, centred embeddings (saekit's variant)", "hist_centred"))),
     ])
     stab = [["SAE A", "SAE B", "matched ≥ threshold", "mean matched cosine"]] + [
         [esc(p["a"]), esc(p["b"]),

@@ -30,7 +30,6 @@ class EvalConfig:
     reference_sae: str | None = None  # second SAE for the stability metric
     ms_embeddings: str | None = None  # embeddings for the Monosemanticity Score: hook:OTHER_HOOK, text, or FILE.npy (default: an encoder other than the SAE's input, chosen from the store's model)
     ms_max_samples: int | None = 1024  # evaluated samples the chosen encoder embeds for the Monosemanticity Score (a seeded subset)
-    ms_centre: bool = True  # centre the Monosemanticity Score's embeddings on the samples' mean (--no-ms-centre: the paper's raw cosines)
     names: str | None = None  # names directory with explanation scores (autointerp column)
     out: str | None = None  # also write the evaluation document (eval.json) into this directory
     seed: int = 0  # seed of the metrics' random choices
@@ -69,7 +68,6 @@ class CompareConfig:
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     ms_embeddings: str | None = None  # hook:OTHER_HOOK, text, or FILE.npy (Monosemanticity Score; default: chosen from the store's model)
     ms_max_samples: int | None = 1024  # evaluated samples the chosen encoder embeds for the Monosemanticity Score
-    ms_centre: bool = True  # centre the Monosemanticity Score's embeddings on the samples' mean (--no-ms-centre: the paper's raw cosines)
     model: str | None = None  # the SAEs' language model (feature absorption)
     seed: int = 0  # seed of the metrics' random choices
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from saekit.sae import SAE
     from stores import ActivationStore
 
-_DETAIL = ("per_class", "hist", "density_hist", "timing_s", "ks", "grid", "log10_edges")
+_DETAIL = ("per_class", "hist", "hist_centred", "density_hist", "timing_s", "ks", "grid", "log10_edges")
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:

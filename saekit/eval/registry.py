@@ -50,7 +50,6 @@ class MetricInputs:
     model: str | None = None  # the SAE's model spec (feature absorption, --downstream)
     device: str = "cpu"  # where the Monosemanticity Score's encoder and the downstream model run
     ms_max_samples: int | None = 1024
-    ms_centre: bool = True  # which Monosemanticity Score is the headline `mean`: centred (saekit) or raw (the paper)
     ms_cache: dict = field(default_factory=dict)  # the chosen embedding, once for every SAE of a comparison
     data: str | None = None  # dataset spec for --downstream
     downstream: bool = False  # the caller asked for the downstream splice (--downstream)

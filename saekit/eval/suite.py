@@ -76,7 +76,7 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
     reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
     inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
-                       cfg.ms_max_samples, cfg.ms_centre, data=cfg.data, downstream=cfg.downstream,
+                       cfg.ms_max_samples, data=cfg.data, downstream=cfg.downstream,
                        n_samples=cfg.n_samples, downstream_batch_size=cfg.downstream_batch_size, progress=cfg.progress)
     metrics = run_metrics(sae, rows, suite_metrics(cfg.suite), inp, strict=cfg.suite != "all",
                           batch_size=cfg.batch_size)
