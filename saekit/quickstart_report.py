@@ -111,6 +111,10 @@ def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dic
          f"ViSAEBench's spatial coherence (queen weights, images with 5 to 90% of patches active); saekit's rook "
          f"top-8 estimator {metrics.get('spatial_coherence.morans_i_rook_top8', float('nan')):.3f}, shuffled patches "
          f"{metrics.get('spatial_coherence.rook_top8_shuffled_baseline', float('nan')):.3f}"),
+        ("MS (Pach et al.)", _fmt(metrics, "monosemanticity.ms_mean", ".3f"),
+         f"mean Monosemanticity Score, raw cosines of an independent encoder; the images' mean pair cosine "
+         f"{metrics.get('monosemanticity.mean_pair_cosine', float('nan')):.3f}, saekit's centred variant "
+         f"{metrics.get('monosemanticity.ms_centred_mean', float('nan')):.3f}"),
         ("recall@10", f"{align.get('recall_at_10', float('nan')):.3f}",
          f"held-out image→caption; shuffled-caption fit {align.get('baseline_shuffled_recall_at_10', float('nan')):.3f}"),
         ("named latents", str(len(names.latents)), "live latents with a vocabulary name"),
