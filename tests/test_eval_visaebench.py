@@ -145,3 +145,36 @@ def test_ms_equals_visaebench_monosemanticity_over_all_images(tmp_path):
     assert len(ours) == len(ref["distribution"]) == n_lat - 1
     np.testing.assert_allclose(ours, ref["distribution"], rtol=0, atol=1e-5)
     assert float(ours.mean()) == pytest.approx(ref["value"], abs=1e-6)
+
+
+def test_m1_reads_patch_rows_after_prefix_tokens_and_leaves_incomplete_images_out():
+    gh, gw = 4, 4
+    acts = patch_maps(60, gh, gw, 6, seed=1)
+    n, P, d = acts.shape
+    cls = np.full((n, 1, d), 5.0, np.float32)  # a CLS row that fires everywhere: not a patch, never in a map
+    full = np.concatenate([cls, acts], 1).reshape(-1, d)
+    sid, pos = np.repeat(np.arange(n), P + 1), np.tile(np.arange(P + 1), n)
+    drop = (sid == 7) & (pos == 3)  # image 7 misses one patch row
+    rows = EvalRows("h", full[~drop], sid[~drop], pos[~drop], SplitInfo("all", 0.0, ""),
+                    attrs={"patch_grid": [gh, gw], "n_prefix_tokens": 1})
+    res = feature_localization(rows, encode_rows(identity_sae(d), rows))
+    assert res["m1_n_images"] == n - 1 and res["m1_n_images_incomplete"] == 1
+    keep = np.arange(n) != 7
+    same = feature_localization(rows_of(acts[keep], gh, gw), encode_rows(identity_sae(d), rows_of(acts[keep], gh, gw)))
+    assert res["m1_morans_i"] == pytest.approx(same["m1_morans_i"], abs=1e-12)
+    few = feature_localization(rows_of(acts[:30], gh, gw), encode_rows(identity_sae(d), rows_of(acts[:30], gh, gw)))
+    assert few["m1_morans_i"] is None and "50 images" in few["m1_note"]
+
+
+def test_the_visaebench_suite_runs_m1_and_m3_on_a_store(tmp_path):
+    from saekit.eval import EvalConfig, run_eval
+
+    from test_eval_suite import _store, identity_sae as planted_sae
+
+    store = _store(tmp_path / "s.h5", n=240)
+    planted_sae(6).save(tmp_path / "sae")
+    res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(store), suite="visaebench", device="cpu"))
+    m = res["metrics"]
+    assert set(m) == {"downstream_preservation", "spatial_coherence", "timing_s"}
+    assert m["downstream_preservation"]["preservation_ratio"] == 1.0 and m["downstream_preservation"]["accuracy_gap"] == 0
+    assert m["spatial_coherence"]["m1_n_images"] == 240 and "morans_i_rook_top8" in m["spatial_coherence"]
