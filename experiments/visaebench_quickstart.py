@@ -45,7 +45,7 @@ def main() -> None:
 
     from saekit.analysis.monosemanticity import monosemanticity_score
     from saekit.eval.encode import encode_rows
-    from saekit.eval.localization import feature_localization, patch_codes
+    from saekit.eval.localization import feature_localization, image_grid
     from saekit.eval.ms import chosen_embeddings, ms_distribution
     from saekit.eval.preservation import visaebench_preservation
     from saekit.eval.rows import load_rows, resolve_split
@@ -62,8 +62,9 @@ def main() -> None:
     out: dict = {"run": str(run), "split": rows.split.name, "n_images": int(len(enc.sample_ids)), "n_rows": rows.n_rows}
 
     # M1: the same codes, image by image, patch by patch
-    codes, gh, gw = patch_codes(rows, enc)
-    assert codes.n_incomplete == 0, "every held-out image has all its patch rows"
+    grid = image_grid(rows, enc)
+    gh, gw = grid.gh, grid.gw
+    assert grid.n_incomplete == 0, "every held-out image has all its patch rows"
     pre = int(rows.attrs.get("n_prefix_tokens", 0))
     patch_rows = np.flatnonzero((rows.position >= pre) & (rows.position < pre + gh * gw))
     order = patch_rows[np.lexsort((rows.position[patch_rows], enc.row_sample[patch_rows]))]

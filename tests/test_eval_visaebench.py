@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from saekit.eval.encode import encode_rows
-from saekit.eval.localization import feature_localization, m1_scores, patch_codes
+from saekit.eval.localization import feature_localization, image_grid, m1_scores, valid_maps
 from saekit.eval.rows import EvalRows, SplitInfo
 from saekit.sae import SAE, SAEConfig
 
@@ -82,8 +82,7 @@ def m1_case(tmp_path_factory):
 
 def test_m1_equals_visaebench_feature_localization(m1_case):
     rows, enc, ref = m1_case
-    codes, gh, gw = patch_codes(rows, enc)
-    per_latent, count = m1_scores(codes, gh, gw, enc.d_sae)
+    per_latent, count = m1_scores(valid_maps(image_grid(rows, enc), enc, chunk_images=100), enc.d_sae)  # 4 chunks
     theirs = np.array([np.nan if v is None else v for v in ref["per_feature"]])
     ours = np.where(count >= 50, per_latent, np.nan)
     assert ref["n_evaluable"] > 500 and count.max() > 200  # the subsample and the image cap both act
