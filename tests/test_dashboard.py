@@ -275,7 +275,7 @@ def test_old_and_unknown_versions_are_one_line(real, tmp_path):
     doc = json.loads((newer / "names.json").read_text())
     doc["format_version"] = 9
     (newer / "names.json").write_text(json.dumps(doc))
-    with pytest.raises(SaekitError, match=r"--names: .*names format version 9; this saekit reads version 1"):
+    with pytest.raises(SaekitError, match=r"--names: .*names format version 9; this saekit reads versions 1, 2"):
         load_inputs(real.sae_dir, real.store_path, names_dir=newer, progress=False)
 
 
