@@ -51,7 +51,7 @@ def test_planted_latent_equal_to_the_label_probes_perfectly_at_k1():
     X = rng.standard_normal((60, 8)).astype(np.float32)  # raw activations without class information
     res = sparse_probing(Z, X, list(labels))
     assert res["n_classes"] == 3
-    assert res["acc"]["1"] == 1.0 and res["auc"]["1"] == 1.0
+    assert res["acc"]["1"] == 1.0 and res["protocol"] == "saebench"
     assert res["raw_acc"] < 0.8  # the raw baseline sees only noise here
     assert res["ks"] == [1, 2, 5, 10, 20]
 
