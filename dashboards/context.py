@@ -63,6 +63,12 @@ class Browser:
                     self.class_roles.setdefault(entry.latent, []).append(ClassRole(cls, role, entry))
 
     @property
+    def mono_label(self) -> str:
+        """Which Monosemanticity Score the names document holds: saekit's centred variant or the paper's."""
+        centred = self.inputs.names.mono_centred if self.inputs.names is not None else None
+        return {True: "MS centred (saekit)", False: "MS (Pach et al.)"}.get(centred, "Mono score")
+
+    @property
     def summaries(self) -> LatentSummaries:
         return self.inputs.summaries
 

@@ -151,6 +151,7 @@ def test_every_page_renders_what_the_real_outputs_hold(app, real):
     top_sid = int(b.summaries.top_sample_ids[best.latent, 0])
     assert f"#{best.latent} · {best.name}" in feat and f"/img/sample/{top_sid}.png?latent={best.latent}" in feat
     assert best.candidates[1][0] in feat  # name candidates
+    assert names.mono_centred is True and "MS centred (saekit)" in feat  # which Monosemanticity Score is shown
     roles = {c.latent: cls for cls, r in audit.classes.items() for c in r.target}
     lat, cls = next(iter(roles.items()))
     assert f"/class/{cls}" in _text(render_page(b, f"/feature/{lat}")) and "target" in _text(render_page(b, f"/feature/{lat}"))

@@ -104,9 +104,13 @@ def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_st
     with torch.no_grad():
         pooled = np.stack([sae.encode(torch.as_tensor(r)).mean(0).numpy() for r in rows])
     order = np.searchsorted(ids, expected_emb.sample_ids)
-    want = monosemanticity_score(pooled[order], centred_embeddings(expected_emb.emb))
-    assert ms["centred"] is True
-    assert ms["mean"] == pytest.approx(float(np.nanmean(want)), abs=1e-5)
+    centred = monosemanticity_score(pooled[order], centred_embeddings(expected_emb.emb))
+    raw = monosemanticity_score(pooled[order], expected_emb.emb)
+    assert ms["ms_centred_mean"] == pytest.approx(float(np.nanmean(centred)), abs=1e-5)
+    assert ms["ms_mean"] == pytest.approx(float(np.nanmean(raw)), abs=1e-5)
+    e = expected_emb.emb / np.linalg.norm(expected_emb.emb, axis=1, keepdims=True)
+    n = len(e)
+    assert ms["mean_pair_cosine"] == pytest.approx(float(((e @ e.T).sum() - n) / (n * (n - 1))), abs=1e-6)
 
     np.save(tmp_path / "e.npy", np.eye(int(ids.max()) + 1, 3) + 0.1)  # indexed by sample id
     res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(path), suite="all", split="all", device="cpu",

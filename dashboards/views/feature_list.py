@@ -41,7 +41,7 @@ def layout(browser: Browser, search: str = "") -> html.Div:
     ], className="controls")
     table = dash_table.DataTable(
         id="feature-table",
-        columns=COLUMNS,
+        columns=[dict(c, name=browser.mono_label) if c["id"] == "mono" else c for c in COLUMNS],
         data=first.rows,
         page_current=0,
         page_size=PAGE_SIZE,

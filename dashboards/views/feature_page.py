@@ -30,7 +30,7 @@ def layout(browser: Browser, latent: int) -> html.Div:
         stat("firing freq (samples)", fmt_pct(float(s.sample_freq[latent]))),
         stat("mean activation", fmt_num(float(s.mean_act[latent]))),
         stat("max activation", fmt_num(float(s.max_act[latent]))),
-        stat("Monosemanticity", fmt_num(mono) if mono is not None else "—"),
+        stat(browser.mono_label, fmt_num(mono) if mono is not None else "—"),
     ], className="stats")
     nav = html.Div([
         dcc.Link("← prev", href=feature_href(max(0, latent - 1)), className="btn btn-light"),

@@ -65,10 +65,14 @@ def main() -> None:
         "l0": m["core"]["l0"], "fve": m["core"]["fve"], "dead_frac": m["core"]["dead_frac"],
         "probe_acc_k1": pick("sparse_probing", "acc", "1"), "probe_acc_k20": pick("sparse_probing", "acc", "20"),
         "probe_acc_raw": pick("sparse_probing", "raw_acc"),
-        "preserved": pick("downstream_preservation", "preserved"),
-        "morans_i": pick("spatial_coherence", "morans_i_mean"),
-        "morans_i_shuffled": pick("spatial_coherence", "shuffled_baseline_mean"),
-        "ms_mean": pick("monosemanticity", "mean"), "stability": pick("stability", "frac_matched"),
+        "m3_preservation_ratio": pick("downstream_preservation", "preservation_ratio"),
+        "m3_accuracy_gap": pick("downstream_preservation", "accuracy_gap"),
+        "cv_preserved": pick("downstream_preservation", "cv_preserved"),
+        "m1_morans_i": pick("spatial_coherence", "m1_morans_i"),
+        "morans_i_rook_top8": pick("spatial_coherence", "morans_i_rook_top8"),
+        "rook_top8_shuffled": pick("spatial_coherence", "rook_top8_shuffled_baseline"),
+        "ms_mean": pick("monosemanticity", "ms_mean"), "ms_centred_mean": pick("monosemanticity", "ms_centred_mean"),
+        "mean_pair_cosine": pick("monosemanticity", "mean_pair_cosine"), "stability": pick("stability", "frac_matched"),
         "autointerp": pick("autointerp", "mean"),
     }))
 

@@ -57,7 +57,7 @@ def capture(res: CaptureResult, cfg: Any) -> None:
 def _print_tree(prefix: str, value: Any) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            if k not in ("per_class", "hist", "density_hist"):
+            if k not in ("per_class", "hist", "hist_centred", "density_hist"):
                 _print_tree(f"{prefix}.{k}" if prefix else str(k), v)
     elif isinstance(value, float):
         print(f"{prefix:<44} {value:.6g}")

@@ -1,12 +1,16 @@
 """Monosemanticity Score distribution of an SAE's latents on the evaluated samples (Pach et al. 2025).
 
+Two scores per latent, both reported with the samples' mean pair cosine:
+  ms           the paper's: raw cosines of the independent embedding (saekit.analysis.monosemanticity)
+  ms_centred   saekit's variant: the embeddings centred on the scored samples' mean first, so a random
+               pair of images scores about 0 instead of the mean pair cosine (docs/evaluation.md: why)
 Per-image activation of a latent = its mean over the image's rows (the pooled latents of the
-encoding pass); image embeddings come from an encoder other than the SAE's input (the paper uses
-DINOv2 embeddings for SAEs on CLIP). By default the encoder saekit.analysis.mono_embedding chooses
-from the store's model (the model's final image embedding on the reloaded images when the SAE sits
-at an earlier hook, offline DINOv2 when it reads that final embedding, the offline text encoder over
-the samples' texts for text stores), on at most ``max_samples`` of the evaluated samples.
-``--ms-embeddings`` overrides it:
+encoding pass); image embeddings come from an encoder other than the SAE's input. By default the
+encoder saekit.analysis.mono_embedding chooses from the store's model (the model's final image
+embedding on the reloaded images when the SAE sits at an earlier hook, offline DINOv2 when it reads
+that final embedding, the offline text encoder over the samples' texts for text stores), except for
+CLIP-style stores, whose images are embedded by offline DINOv2 as in the paper; on at most
+``max_samples`` of the evaluated samples. ``--ms-embeddings`` overrides it:
   "hook:NAME"   mean-pooled rows of another hook of the same store (a different layer or tower)
   PATH.npy      an array [n, D] indexed by sample id
   "text"        the samples' texts embedded by the offline sentence encoder (all-MiniLM-L6-v2)
@@ -59,14 +63,16 @@ def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, dev
                       seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
     saekit.analysis.mono_embedding chooses for the store's model."""
-    from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
+    from saekit.analysis.mono_embedding import FALLBACK_ENCODER, choose_mono_embedding, store_dataset
     from saekit.results.store_meta import StoreMetadata
 
     modality = StoreMetadata.from_store(source).sample_modality
     embed = None
     if modality == "text":
         from saekit.models.text_encoder import DEFAULT_TEXT_ENCODER, embed_texts as embed
-    me = choose_mono_embedding(source, rows.hook, modality=modality, dataset=None if modality == "text" else
+    paper_encoder = FALLBACK_ENCODER if (source.attrs or {}).get("modality") == "image-text" else None  # CLIP: DINOv2
+    me = choose_mono_embedding(source, rows.hook, modality=modality, encoder=paper_encoder,
+                               dataset=None if modality == "text" else
                                store_dataset(source), embed_texts=embed, max_samples=max_samples, seed=seed,
                                text_encoder_name=f"text encoder {DEFAULT_TEXT_ENCODER}" if embed else "", device=device,
                                candidate_ids=enc.sample_ids)
@@ -75,20 +81,37 @@ def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, dev
     return pos, me.emb, me.source
 
 
-def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None,
-                    centre: bool = True) -> dict[str, Any]:
-    """MS of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``), with the
-    embeddings centred on those samples' mean (``centre``) or the paper's raw cosines."""
+def mean_pair_cosine(emb: np.ndarray) -> float:
+    """The mean cosine of the embeddings over distinct pairs: the MS of a latent that weighs every pair alike."""
+    e = np.asarray(emb, np.float64)
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    n = len(e)
+    total = e.sum(0)
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def _summary(prefix: str, v: np.ndarray) -> dict[str, float]:
+    return {f"{prefix}_mean": float(v.mean()), f"{prefix}_median": float(np.median(v)),
+            f"{prefix}_p10": float(np.quantile(v, 0.1)), f"{prefix}_p90": float(np.quantile(v, 0.9)),
+            f"{prefix}_std": float(v.std())}
+
+
+def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None
+                    ) -> dict[str, Any]:
+    """Both scores of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``):
+    ``ms_*`` with the paper's raw cosines, ``ms_centred_*`` with the embeddings centred on those samples'
+    mean, and the samples' mean pair cosine (what the raw score of an indiscriminate latent comes to)."""
     pooled = enc.pooled_z if positions is None else enc.pooled_z[positions]
     if len(pooled) < 2:
         raise SaekitError("the Monosemanticity Score needs at least two evaluated samples")
-    ms = monosemanticity_score(pooled, centred_embeddings(emb) if centre else emb)
-    ok = np.isfinite(ms)
+    raw = monosemanticity_score(pooled, emb)
+    centred = monosemanticity_score(pooled, centred_embeddings(emb))
+    ok = np.isfinite(raw) & np.isfinite(centred)
     if not ok.any():
         raise SaekitError("the Monosemanticity Score is undefined for every latent (no latent varies over the samples)")
-    v = ms[ok]
-    hist, edges = np.histogram(v, bins=np.linspace(-0.2, 1.0, 13))
-    return {"embeddings": source_name, "centred": bool(centre), "n_samples": int(len(pooled)),
-            "n_latents": int(ok.sum()), "std": float(v.std()), "p10": float(np.quantile(v, 0.1)),
-            "mean": float(v.mean()), "median": float(np.median(v)), "p90": float(np.quantile(v, 0.9)),
-            "hist": {"edges": edges.round(3).tolist(), "counts": hist.tolist()}}
+    edges = np.linspace(-0.2, 1.0, 13)
+    return {"embeddings": source_name, "n_samples": int(len(pooled)), "n_latents": int(ok.sum()),
+            "mean_pair_cosine": mean_pair_cosine(emb), **_summary("ms", raw[ok]), **_summary("ms_centred", centred[ok]),
+            "hist": {"edges": edges.round(3).tolist(), "counts": np.histogram(raw[ok], bins=edges)[0].tolist()},
+            "hist_centred": {"edges": edges.round(3).tolist(),
+                             "counts": np.histogram(centred[ok], bins=edges)[0].tolist()}}

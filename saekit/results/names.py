@@ -94,6 +94,7 @@ class NamesDocument(Document, kind="names", filename="names.json", version=1,
     vocab: VocabRef | None = None     # the candidate words (None for explain-only runs)
     text_space: dict[str, Any] | None = None  # the text space's description (kind, model, hook, pooling, ...)
     mono_embedding: str | None = None  # the embedding the Monosemanticity Scores were computed against
+    mono_centred: bool | None = None  # scores on centred embeddings (saekit's variant), False: the paper's raw cosines
     params: dict[str, Any] = field(default_factory=dict)  # the NameConfig used
     created: str = ""                 # ISO time of writing
     seconds: float = 0.0              # run time

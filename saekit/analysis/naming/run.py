@@ -152,6 +152,7 @@ def names_document(summ: LatentSummaries, sae_dir: str | os.PathLike | None, sto
         "method": method,
         "text_space": side.describe(),
         "mono_embedding": mono_emb.described if mono_emb is not None else None,
+        "mono_centred": bool(opts.mono_centre) if mono_emb is not None else None,
         "params": dataclasses.asdict(opts),
         "n_live": int(summ.live.sum()),
         "n_named": len(latents),
