@@ -33,7 +33,7 @@ def world_sae(w: dict) -> SAE:
     return sae
 
 
-def run_reference(script: str, out: Path) -> None:
+def run_reference(script: str, out: Path, *args: str) -> None:
     from test_interop_peers import peer_python
 
     # JAXTYPING_DISABLE: SAEBench annotates its train and test sets with one shared size name, which
@@ -41,7 +41,7 @@ def run_reference(script: str, out: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
            "JAXTYPING_DISABLE": "1"}
     env.pop("PYTHONPATH", None)  # the peer venv must not see saekit
-    proc = subprocess.run([str(peer_python()), str(ROOT / "tests" / "peers" / script), str(out)],
+    proc = subprocess.run([str(peer_python()), str(ROOT / "tests" / "peers" / script), str(out), *args],
                           capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
 

@@ -73,3 +73,28 @@ def test_ce_loss_score_equals_saelens(reference, one_torch_thread):
         assert res[mine] == pytest.approx(ref[theirs], rel=1e-4, abs=1e-6), mine
     # saekit's variant splices BOS too (the SAE of an all-token store saw it), so it reads differently
     assert res["ce_loss_recovered_kept_tokens"] != pytest.approx(res["ce_loss_score"], abs=1e-6)
+
+
+def test_core_metrics_of_a_saekit_sae_equal_saelens_on_its_export(tmp_path, one_torch_thread):
+    """A saekit TopK SAE with an input scale, exported to SAELens (hook name kept, scale folded in), scored by
+    SAELens' run_evals over the same activations (tests/peers/saelens_core.py acts)."""
+    from saekit.sae import SAEConfig
+    from saekit.sae.formats import export_sae
+
+    gen = torch.Generator().manual_seed(3)
+    sae = SAE.create(SAEConfig(arch="topk", d_in=16, d_sae=64, k=4, hook="blocks.2.hook_resid_post",
+                               normalization="scale", norm_scale=0.5))
+    with torch.no_grad():
+        sae.b_enc.copy_(torch.randn(64, generator=gen) * 0.1)
+        sae.b_dec.copy_(torch.randn(16, generator=gen) * 0.1)
+    acts = (torch.randn(300, 16, generator=gen) * 2 + 0.3).numpy()
+    export_sae(sae, "saelens", tmp_path / "sae")
+    np.save(tmp_path / "acts.npy", acts)
+    run_reference("saelens_core.py", tmp_path, "acts")
+    ref = json.loads((tmp_path / "reference.json").read_text())
+    rows = EvalRows("blocks.2.hook_resid_post", acts, np.arange(300), np.zeros(300, int), SplitInfo("all", 0.0, ""))
+    core = core_metrics(encode_rows(sae, rows), rows.n_rows, sae.cfg.d_in)
+    for mine, theirs in (("l0", "l0"), ("fve", "explained_variance"), ("fve_per_token", "explained_variance_legacy"),
+                         ("cosine", "cossim"), ("l2_ratio", "l2_ratio"), ("dead_frac", "dead_frac")):
+        assert core[mine] == pytest.approx(ref[theirs], rel=1e-5, abs=1e-6), mine
+    assert core["mse"] * sae.cfg.d_in == pytest.approx(ref["mse"], rel=1e-5)

@@ -3,8 +3,8 @@
     python tests/peers/saebench_absorption.py DIR
 
 DIR/inputs.npz: x_train, x_test, x_fresh, W_enc, b_enc, W_dec, b_dec, seed; DIR/words.json:
-{"train": [...], "test": [...]}. The SAE is saved as a SAELens StandardSAE in DIR/sae (saekit loads
-it from there). SAEBench's letter probe, k-sparse probes, feature-split rule, absorption calculator
+{"train": [...], "test": [...]}. The SAE is DIR/sae, a SAELens folder: when absent it is built from
+the arrays as a StandardSAE and saved there (saekit loads it from there). SAEBench's letter probe, k-sparse probes, feature-split rule, absorption calculator
 and aggregation run unchanged; the only stand-in is the language model, whose run_with_cache returns
 the word's given fresh-prompt activation at the word position. Writes DIR/reference.json.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sae_lens as sl
 import torch
 
 from sae_bench.evals.absorption.feature_absorption import (
@@ -63,7 +64,6 @@ class CachedModel:
 
 
 def make_sae(arrays: dict, out: Path):
-    import sae_lens as sl
     from sae_lens.saes.sae import SAEMetadata
 
     d_in, d_sae = arrays["W_enc"].shape
@@ -80,7 +80,7 @@ def main(d: Path) -> None:
     arrays = dict(np.load(d / "inputs.npz"))
     words = json.loads((d / "words.json").read_text())
     seed = int(arrays["seed"])
-    sae = make_sae(arrays, d / "sae")
+    sae = sl.SAE.load_from_disk(str(d / "sae")) if (d / "sae").is_dir() else make_sae(arrays, d / "sae")
     train = [(w, LETTERS.index(w.strip()[0].lower())) for w in words["train"]]
     test = [(w, LETTERS.index(w.strip()[0].lower())) for w in words["test"]]
     x_train, x_test = arrays["x_train"].astype(np.float32), arrays["x_test"].astype(np.float32)

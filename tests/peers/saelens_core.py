@@ -1,12 +1,15 @@
 """Run with the peer venv's python: SAELens' own evaluation (sae_lens.evals.run_evals) of a SAELens
 TopK SAE spliced into a HookedTransformer, on the model and texts saekit's test wrote.
 
-    python tests/peers/saelens_core.py DIR
+    python tests/peers/saelens_core.py DIR           # a tiny GPT-2, see below
+    python tests/peers/saelens_core.py DIR acts      # DIR/acts.npy [n, d] and the SAELens SAE DIR/sae
 
 DIR/model: a tiny GPT-2 saved by transformers, with its tokenizer; DIR/texts.json: texts of equal
 token length (one batch, no padding). The HookedTransformer gets the same weights (TransformerLens'
 GPT-2 conversion); the SAE (random, seeded) is saved to DIR/sae for saekit to load. Writes
 DIR/reference.json: run_evals' metrics and the dead-latent fraction from its feature densities.
+In the `acts` mode the model is a stand-in whose cache is the given activations (one batch, no
+special tokens) and only the sparsity, variance, norm and density metrics run.
 """
 from __future__ import annotations
 
@@ -57,6 +60,39 @@ class FixedTokens:
         pass
 
 
+class CachedActs:
+    """Stands in for the HookedTransformer: its cache at the SAE's hook is the given activations."""
+
+    def __init__(self, acts: torch.Tensor):
+        self.acts = acts
+        self.tokenizer = None
+
+    def run_with_cache(self, tokens, names_filter, **_kw):
+        return None, {names_filter[0]: self.acts[None]}
+
+
+def write(d: Path, metrics: dict, features: dict, **extra) -> None:
+    density = torch.tensor(features["feature_density"])
+    flat = {k: v for group in metrics.values() for k, v in group.items()}
+    flat["dead_frac"] = float((density == 0).float().mean())
+    (d / "reference.json").write_text(json.dumps({**flat, **extra}, indent=1))
+
+
+def from_acts(d: Path) -> None:
+    import numpy as np
+
+    acts = torch.from_numpy(np.load(d / "acts.npy").astype(np.float32))
+    sae = sl.SAE.load_from_disk(str(d / "sae"))
+    cfg = EvalConfig(batch_size_prompts=1, n_eval_reconstruction_batches=0, n_eval_sparsity_variance_batches=1,
+                     compute_l2_norms=True, compute_sparsity_metrics=True, compute_variance_metrics=True,
+                     compute_featurewise_density_statistics=True)
+    tokens = torch.full((1, len(acts)), 7, dtype=torch.long)  # one batch of rows; no special tokens among them
+    metrics, features = run_evals(sae, FixedTokens(tokens), CachedActs(acts), ActivationScaler(), cfg,
+                                  exclude_special_tokens=False)
+    write(d, metrics, features)
+    print("ok")
+
+
 def main(d: Path) -> None:
     model = hooked_gpt2(d / "model")
     texts = json.loads((d / "texts.json").read_text())
@@ -78,14 +114,10 @@ def main(d: Path) -> None:
                      compute_sparsity_metrics=True, compute_variance_metrics=True,
                      compute_featurewise_density_statistics=True)
     metrics, features = run_evals(sae, FixedTokens(tokens), model, ActivationScaler(), cfg)
-    density = torch.tensor(features["feature_density"])
-    flat = {k: v for group in metrics.values() for k, v in group.items()}
-    flat["dead_frac"] = float((density == 0).float().mean())
-    flat["tokens"] = tokens.tolist()
-    (d / "reference.json").write_text(json.dumps(flat, indent=1))
+    write(d, metrics, features, tokens=tokens.tolist())
     print("ok")
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main(Path(sys.argv[1]))
+    (from_acts if sys.argv[2:] == ["acts"] else main)(Path(sys.argv[1]))

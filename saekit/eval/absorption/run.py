@@ -50,7 +50,7 @@ def _check_template(tokenizer: Any) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _activations(model_spec: str, hook: str, device: str, n_words: int, seed: int) -> dict[str, Any]:
+def absorption_activations(model_spec: str, hook: str, device: str, n_words: int, seed: int) -> dict[str, Any]:
     """The words and their activations, cached: `saekit compare` scores several SAEs on the same ones."""
     from saekit.models import load_model
 
@@ -75,7 +75,7 @@ def feature_absorption(sae: SAE, model_spec: str | None, seed: int = 0, n_words:
     """SAEBench's first-letter absorption of an LM SAE on its model (e.g. offline:smollm2-135m)."""
     if not model_spec:
         raise SaekitError("feature absorption needs the SAE's language model (--model, e.g. offline:smollm2-135m)")
-    data = _activations(model_spec, sae.cfg.hook, str(sae.device), n_words, seed)
+    data = absorption_activations(model_spec, sae.cfg.hook, str(sae.device), n_words, seed)
     if data["x_train"].shape[1] != sae.cfg.d_in:
         raise SaekitError(f"{model_spec} gives d={data['x_train'].shape[1]} at {sae.cfg.hook!r} but the SAE expects "
                           f"{sae.cfg.d_in}")
