@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -145,8 +146,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
-    for sub in ("core", "absorption", "sparse"):
-        (work / sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("core", "absorption", "sparse"):  # fresh: the SAE exports refuse a non-empty folder
+        shutil.rmtree(work / sub, ignore_errors=True)
+        (work / sub).mkdir(parents=True)
     sae = SAE.load(args.sae)
     rows = load_rows(open_source(args.store), sae.cfg.hook, resolve_split(sae, "auto", None), None)
     timing, out = {}, {"sae": args.sae, "split": rows.split.to_dict()}
