@@ -62,14 +62,28 @@ def core(sae, rows, enc, work: Path) -> dict:
             "dead_frac": pair(mine["dead_frac"], ref["dead_frac"]), "n_rows": rows.n_rows}
 
 
-def absorption(sae, model: str, n_words: int, work: Path) -> dict:
-    from saekit.eval.absorption import first_letter_absorption
+def word_activations(model: str, hook: str, n_words: int, cache: Path) -> dict:
+    """The absorption task's words and activations, kept in `cache` (the forward passes dominate the bench)."""
     from saekit.eval.absorption.run import absorption_activations
+
+    key = cache / f"words_{model.replace(':', '_')}_{hook}_{n_words}.npz"
+    if key.exists():
+        z = np.load(key)
+        return {"train": z["train"].tolist(), "test": z["test"].tolist(),
+                **{k: z[k] for k in ("x_train", "x_test", "x_fresh")}}
+    data = absorption_activations(model, hook, "cpu", n_words, 0)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(key, **{k: np.asarray(v) for k, v in data.items()})
+    return data
+
+
+def absorption(sae, model: str, n_words: int, min_letters: int, work: Path, cache: Path) -> dict:
+    from saekit.eval.absorption import AbsorptionSettings, first_letter_absorption
     from saekit.sae.formats import export_sae
 
-    data = absorption_activations(model, sae.cfg.hook, "cpu", n_words, 0)
+    data = word_activations(model, sae.cfg.hook, n_words, cache)
     mine = first_letter_absorption(data["x_train"], data["train"], data["x_test"], data["test"], data["x_fresh"],
-                                   sae, seed=0)
+                                   sae, seed=0, settings=AbsorptionSettings(min_letters=min_letters))
     export_sae(sae, "saelens", work / "sae")
     np.savez(work / "inputs.npz", seed=np.int64(0), x_train=data["x_train"], x_test=data["x_test"],
              x_fresh=data["x_fresh"])
@@ -77,7 +91,7 @@ def absorption(sae, model: str, n_words: int, work: Path) -> dict:
     ref = reference("saebench_absorption.py", str(work))["means"]
     keys = ("mean_absorption_fraction_score", "mean_full_absorption_score", "mean_num_split_features", "n_letters")
     return {**{k: pair(mine[k], ref[k]) for k in keys}, "n_words": len(data["train"]) + len(data["test"]),
-            "probe_f1_mean": mine["probe_f1_mean"]}
+            "probe_f1_mean": mine["probe_f1_mean"], "min_letters": min_letters}
 
 
 def sparse(run: Path, work: Path, ks: tuple[int, ...]) -> dict:
@@ -130,6 +144,7 @@ def main() -> None:
     p.add_argument("--model", default="offline:smollm2-135m")
     p.add_argument("--data", default="bundled:austen", help="dataset for the downstream splice")
     p.add_argument("--n-words", type=int, default=2000)
+    p.add_argument("--min-letters", type=int, default=20, help="SAEBench's minimum of well-probed letters")
     p.add_argument("--downstream-samples", type=int, default=32)
     p.add_argument("--probe-run", default="runs/quickstart", help="a run with a labelled store.h5 and sae/")
     p.add_argument("--work", default="/tmp/saebench_reference_bench")
@@ -146,14 +161,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
-    for sub in ("core", "absorption", "sparse"):  # fresh: the SAE exports refuse a non-empty folder
+    for sub in ("core", "absorption", "sparse"):  # fresh (the SAE exports refuse a non-empty folder); cache/ stays
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
     sae = SAE.load(args.sae)
     rows = load_rows(open_source(args.store), sae.cfg.hook, resolve_split(sae, "auto", None), None)
     timing, out = {}, {"sae": args.sae, "split": rows.split.to_dict()}
     for name, fn in (("core", lambda: core(sae, rows, encode_rows(sae, rows), work / "core")),
-                     ("absorption", lambda: absorption(sae, args.model, args.n_words, work / "absorption")),
+                     ("absorption", lambda: absorption(sae, args.model, args.n_words, args.min_letters,
+                                                       work / "absorption", work / "cache")),
                      ("sparse_probing", lambda: sparse(Path(args.probe_run), work / "sparse", (1, 2, 5))),
                      ("downstream", lambda: downstream(sae, args.model, args.data, rows.split.to_dict(),
                                                        args.downstream_samples))):

@@ -4,9 +4,10 @@
 
 DIR/inputs.npz: x_train, x_test, x_fresh, W_enc, b_enc, W_dec, b_dec, seed; DIR/words.json:
 {"train": [...], "test": [...]}. The SAE is DIR/sae, a SAELens folder: when absent it is built from
-the arrays as a StandardSAE and saved there (saekit loads it from there). SAEBench's letter probe, k-sparse probes, feature-split rule, absorption calculator
-and aggregation run unchanged; the only stand-in is the language model, whose run_with_cache returns
-the word's given fresh-prompt activation at the word position. Writes DIR/reference.json.
+the arrays (W_enc, b_enc, W_dec, b_dec) as a StandardSAE and saved there, for saekit to load.
+SAEBench's letter probe, k-sparse probes, feature-split rule, absorption calculator and aggregation
+run unchanged; the only stand-in is the language model, whose run_with_cache returns the word's
+given fresh-prompt activation at the word position. Writes DIR/reference.json.
 """
 from __future__ import annotations
 
