@@ -30,7 +30,8 @@ class SparseProbe:
     bias: float
 
     def score(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits for latents z [n, d_sae]."""
+        """Logits for latents z [n, d_sae], one row at a time: SAEBench scores each word alone, and a
+        batched product can round differently at a logit of 0, where F1 changes."""
         return torch.stack([row[self.latents] @ self.weight + self.bias for row in z]) if len(z) else z[:, :0].sum(1)
 
 
