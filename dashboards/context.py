@@ -33,19 +33,24 @@ class Browser:
     names: np.ndarray = field(init=False)
     name_entries: dict[int, LatentName] = field(init=False)
     class_roles: dict[int, list[ClassRole]] = field(init=False)
+    mono_centred_shown: bool = field(init=False)  # no Pach et al. score known (an old centred names.json)
 
     def __post_init__(self) -> None:
         s = self.inputs.summaries
         self.names = latent_names(self.inputs)
         self.name_entries = {}
+        entries = self.inputs.names.latents if self.inputs.names is not None else ()
+        self.mono_centred_shown = (all(e.mono_score is None for e in entries)
+                                   and any(e.mono_score_centred is not None for e in entries))
         mono = np.full(self.inputs.d_sae, np.nan)
         explanation = np.full(self.inputs.d_sae, "", dtype=object)
         detection = np.full(self.inputs.d_sae, np.nan)
-        for e in self.inputs.names.latents if self.inputs.names is not None else ():
+        for e in entries:
             if 0 <= e.latent < self.inputs.d_sae:
                 self.name_entries[e.latent] = e
-                if e.mono_score is not None:
-                    mono[e.latent] = e.mono_score
+                shown = self.mono_of(e.latent)
+                if shown is not None:
+                    mono[e.latent] = shown
                 if e.explanation is not None:
                     explanation[e.latent] = e.explanation.text
                     det = e.explanation.detection
@@ -64,9 +69,24 @@ class Browser:
 
     @property
     def mono_label(self) -> str:
-        """Which Monosemanticity Score the names document holds: saekit's centred variant or the paper's."""
-        centred = self.inputs.names.mono_centred if self.inputs.names is not None else None
-        return {True: "MS centred (saekit)", False: "MS (Pach et al.)"}.get(centred, "Mono score")
+        """Which Monosemanticity Score the app shows: Pach et al.'s, or saekit's centred variant when only it is known."""
+        return "MS centred (saekit)" if self.mono_centred_shown else "MS (Pach et al.)"
+
+    @property
+    def mono_note(self) -> str:
+        """What the shown score is read against (empty when the names document does not say)."""
+        names = self.inputs.names
+        if self.mono_centred_shown or names is None or names.mono_mean_pair_cosine is None:
+            return ""
+        return (f"MS (Pach et al.): raw cosines; a latent firing alike on every sample scores "
+                f"{names.mono_mean_pair_cosine:.3f} (the samples' mean pair cosine).")
+
+    def mono_of(self, latent: int) -> float | None:
+        """The shown Monosemanticity Score of a named latent (None when unknown)."""
+        e = self.name_entries.get(latent)
+        if e is None:
+            return None
+        return e.mono_score_centred if self.mono_centred_shown else e.mono_score
 
     @property
     def summaries(self) -> LatentSummaries:

@@ -4,7 +4,7 @@ On the quickstart SAE (DINOv2 ViT-S/14, blocks.10, clipart): embeds a seeded sub
 with the encoder naming chooses (saekit.analysis.mono_embedding: for this SAE the model's final CLS on the
 reloaded images), takes each image's activation of each latent as naming does (its maximum over the
 image's tokens), and scores every latent twice: with the paper's raw cosines and with cosines of
-embeddings centred on the subset's mean (saekit's default). For each score it reports
+embeddings centred on the subset's mean (saekit's ms_centred variant). For each score it reports
 
   spread                     p10 / p50 / p90 / std over the latents that fire on the subset
   spearman_vs_name_score     rank correlation with the naming score of names.json (cosine of the chosen word

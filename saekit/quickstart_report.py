@@ -180,7 +180,7 @@ def _grid_section(names: NamesDocument, names_dir: Path, out: Path) -> str:
             f'<img src="{html.escape((rel / t.heatmap).as_posix())}" title="activation {t.activation:.2f}">'
             for t in entry.top[:4] if t.heatmap)
         mono = entry.mono_score
-        mono_txt = f" · MS {mono:.2f}" if mono is not None else ""
+        mono_txt = f" · MS (Pach et al.) {mono:.2f}" if mono is not None else ""
         cards.append(
             f'<div class="feat"><div class="t">#{entry.latent} <b>{html.escape(entry.name)}</b></div>'
             f'<div class="s">score {entry.score:.3f}{mono_txt} · freq {entry.freq:.2e}</div>'

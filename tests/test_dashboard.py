@@ -151,7 +151,13 @@ def test_every_page_renders_what_the_real_outputs_hold(app, real):
     top_sid = int(b.summaries.top_sample_ids[best.latent, 0])
     assert f"#{best.latent} · {best.name}" in feat and f"/img/sample/{top_sid}.png?latent={best.latent}" in feat
     assert best.candidates[1][0] in feat  # name candidates
-    assert names.mono_centred is True and "MS centred (saekit)" in feat  # which Monosemanticity Score is shown
+    # which Monosemanticity Score is shown: Pach et al.'s (DINOv2 for this CLIP store, as in the paper), labelled,
+    # the centred variant beside it, and the mean pair cosine the raw score is read against
+    assert names.mono_embedding.startswith("offline:dinov2-small ") and best.mono_score is not None
+    assert b.mono_label == "MS (Pach et al.)" and b.mono_of(best.latent) == best.mono_score
+    assert "MS (Pach et al.)" in feat and "MS centred (saekit)" in feat
+    assert f"scores {names.mono_mean_pair_cosine:.3f} (the samples' mean pair cosine)" in home
+    assert b.catalog.mono[best.latent] == pytest.approx(best.mono_score)
     roles = {c.latent: cls for cls, r in audit.classes.items() for c in r.target}
     lat, cls = next(iter(roles.items()))
     assert f"/class/{cls}" in _text(render_page(b, f"/feature/{lat}")) and "target" in _text(render_page(b, f"/feature/{lat}"))
@@ -212,6 +218,28 @@ def _changed(src, dst, cls, **changes):
     return dst
 
 
+def test_names_json_version_1_shows_its_centred_score_labelled_so(real, tmp_path):
+    """A names.json of format version 1 written with centred scores (then the default) loads with them under
+    mono_score_centred; the dashboard shows them labelled as saekit's centred variant, not as Pach et al.'s."""
+    from dashboards.app import render_page
+    from dashboards.context import Browser
+    from dashboards.inputs import load_inputs
+
+    raw = json.loads((real.names_dir / "names.json").read_text())
+    old = tmp_path / "names_v1"
+    shutil.copytree(real.names_dir, old)
+    raw.pop("mono_mean_pair_cosine")
+    raw["latents"] = [{**{k: v for k, v in lat.items() if k != "mono_score_centred"},
+                       "mono_score": lat["mono_score_centred"]} for lat in raw["latents"]]
+    (old / "names.json").write_text(json.dumps({**raw, "format_version": 1, "params": {**raw["params"], "mono_centre": True}}))
+    b = Browser(load_inputs(real.sae_dir, real.store_path, names_dir=old, progress=False))
+    lat = next(e for e in b.name_entries.values() if e.mono_score_centred is not None)
+    assert lat.mono_score is None and b.mono_label == "MS centred (saekit)" and b.mono_note == ""
+    assert b.mono_of(lat.latent) == lat.mono_score_centred == b.catalog.mono[lat.latent]
+    feat = _text(render_page(b, f"/feature/{lat.latent}"))
+    assert "MS centred (saekit)" in feat and "Pach" not in feat
+
+
 def test_mismatched_inputs_are_one_clear_line(real, tmp_path):
     from dashboards.inputs import load_inputs
     from saekit.results.audit import AuditDataset
@@ -247,7 +275,7 @@ def test_old_and_unknown_versions_are_one_line(real, tmp_path):
     doc = json.loads((newer / "names.json").read_text())
     doc["format_version"] = 9
     (newer / "names.json").write_text(json.dumps(doc))
-    with pytest.raises(SaekitError, match=r"--names: .*names format version 9; this saekit reads version 1"):
+    with pytest.raises(SaekitError, match=r"--names: .*names format version 9; this saekit reads versions 1, 2"):
         load_inputs(real.sae_dir, real.store_path, names_dir=newer, progress=False)
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from saekit.eval.encode import encode_rows
-from saekit.eval.localization import feature_localization, m1_scores, patch_codes
+from saekit.eval.localization import feature_localization, image_grid, m1_scores, valid_maps
 from saekit.eval.rows import EvalRows, SplitInfo
 from saekit.sae import SAE, SAEConfig
 
@@ -82,8 +82,7 @@ def m1_case(tmp_path_factory):
 
 def test_m1_equals_visaebench_feature_localization(m1_case):
     rows, enc, ref = m1_case
-    codes, gh, gw = patch_codes(rows, enc)
-    per_latent, count = m1_scores(codes, gh, gw, enc.d_sae)
+    per_latent, count = m1_scores(valid_maps(image_grid(rows, enc), enc, chunk_images=100), enc.d_sae)  # 4 chunks
     theirs = np.array([np.nan if v is None else v for v in ref["per_feature"]])
     ours = np.where(count >= 50, per_latent, np.nan)
     assert ref["n_evaluable"] > 500 and count.max() > 200  # the subsample and the image cap both act
@@ -118,13 +117,12 @@ def test_m3_preservation_equals_visaebench_downstream_preservation(tmp_path):
 # ---- Monosemanticity Score: the paper's formula, by hand and by ViSAEBench's M5 code ----------------------
 def test_ms_is_the_papers_formula_on_a_hand_computed_case():
     """Pach et al.: ã = min-max normalised activations, MS = Σ_{n<m} ã_n ã_m cos(e_n, e_m) / Σ_{n<m} ã_n ã_m.
-    Activations 0, 1, 2, 4 give ã = 0, 1/4, 1/2, 1; the weighted pairs are (1,2) 1/8, (1,3) 1/4, (2,3) 1/2 with
+    Activations 1, 2, 3, 5 give ã = 0, 1/4, 1/2, 1; the weighted pairs are (1,2) 1/8, (1,3) 1/4, (2,3) 1/2 with
     cosines 0.8, 0.96, 0.6, so MS = (0.1 + 0.24 + 0.3) / 0.875 = 128/175. The six pair cosines average 3.76/6."""
-    from saekit.analysis.monosemanticity import monosemanticity_score
-    from saekit.eval.ms import mean_pair_cosine
+    from saekit.analysis.monosemanticity import mean_pair_cosine, monosemanticity_score
 
     emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]]) * np.array([[1.0], [2.0], [0.5], [3.0]])
-    acts = np.array([[0.0, 2.0], [1.0, 2.0], [2.0, 0.0], [4.0, 0.0]])  # latent 1: images 0 and 1 only: cos 0.6
+    acts = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 0.0], [5.0, 0.0]])  # latent 1: images 0 and 1 only: cos 0.6
     np.testing.assert_allclose(monosemanticity_score(acts, emb), [128 / 175, 0.6], rtol=0, atol=1e-12)
     assert mean_pair_cosine(emb) == pytest.approx(3.76 / 6, abs=1e-12)
 

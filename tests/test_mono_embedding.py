@@ -84,7 +84,32 @@ def test_text_store_embeds_each_sample_text(tmp_path):
     assert me.emb[0, 0] > 0.99 and me.emb[1, 1] > 0.99
 
 
-def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_store, tmp_path):
+def test_clip_style_stores_are_embedded_by_dinov2_as_in_the_paper(vit_store, tmp_path, monkeypatch):
+    """Pach et al. embed their CLIP SAEs' images with DINOv2: an image-text store gets offline DINOv2 by default,
+    even when it holds CLIP's own image_embeds and the SAE sits elsewhere; --mono-encoder still overrides it.
+    (random:vit stands in for the loaded encoder; tests/test_dashboard.py runs the real one through `name`.)"""
+    import saekit.models
+
+    _, ds, model = vit_store
+    path = tmp_path / "c.h5"
+    with ActivationStore.create(path, {HOOK: 4, "image_embeds": 3}, dtype="float32",
+                                attrs={"model_id": "random:clip", "modality": "image-text"}) as w:
+        w.add_samples(np.arange(2), [{"text": ""}, {"text": ""}])
+        for hook, d in ((HOOK, 4), ("image_embeds", 3)):
+            w.append(hook, np.ones((2, d), np.float32), np.arange(2), np.zeros(2, np.int32))
+        w.commit()
+    loaded = []
+    monkeypatch.setattr(saekit.models, "load_model", lambda spec, device="cpu": loaded.append(spec) or model)
+    with ActivationStore.open(path) as s:
+        with pytest.raises(SaekitError, match=f"embeds the images with {FALLBACK_ENCODER}"):
+            choose_mono_embedding(s, HOOK, modality="image", dataset=None)
+        me = choose_mono_embedding(s, HOOK, modality="image", dataset=ds)
+        assert loaded == [FALLBACK_ENCODER] and me.source == f"{FALLBACK_ENCODER} CLS token of {VIT_FINAL} on the images"
+        me = choose_mono_embedding(s, HOOK, modality="image", encoder="random:vit", dataset=ds)
+        assert loaded[-1] == "random:vit" and me.source.startswith("random:vit ")
+
+
+def test_eval_and_name_score_ms_alike_with_the_chosen_encoder_and_the_flag_overrides_it(vit_store, tmp_path):
     from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
     from saekit.eval import EvalConfig, run_eval
     from saekit.sae import SAE, SAEConfig
@@ -111,6 +136,26 @@ def test_eval_scores_ms_with_the_chosen_encoder_and_the_flag_overrides_it(vit_st
     e = expected_emb.emb / np.linalg.norm(expected_emb.emb, axis=1, keepdims=True)
     n = len(e)
     assert ms["mean_pair_cosine"] == pytest.approx(float(((e @ e.T).sum() - n) / (n * (n - 1))), abs=1e-6)
+
+    # `saekit name` chooses the same embedding and scores with the same function: its per-latent scores
+    # summarise to eval's numbers (eval keeps the latents where both scores are defined; so does naming here)
+    from types import SimpleNamespace
+
+    from saekit.analysis.naming import NamingOptions
+    from saekit.analysis.naming.embeddings import mono_embeddings
+    from saekit.analysis.naming.run import summaries_and_mono
+
+    opts = NamingOptions(mono_max_samples=None)
+    with ActivationStore.open(path) as s:
+        emb, note = mono_embeddings(s, HOOK, opts, "image", SimpleNamespace(embed=None, encoder_spec="-"), ds, "cpu")
+        assert note is None and emb.described.startswith(ms["embeddings"] + "; ")
+        _, named = summaries_and_mono(sae, s, HOOK, None, opts, emb, progress=False)
+    ok = np.isfinite(named.ms) & np.isfinite(named.ms_centred)
+    assert ok.sum() == ms["n_latents"]
+    for key, values in (("ms", named.ms[ok]), ("ms_centred", named.ms_centred[ok])):
+        assert ms[f"{key}_mean"] == pytest.approx(float(values.mean()), abs=1e-6)
+        assert ms[f"{key}_median"] == pytest.approx(float(np.median(values)), abs=1e-6)
+    assert named.mean_pair_cosine == pytest.approx(ms["mean_pair_cosine"], abs=1e-9)
 
     np.save(tmp_path / "e.npy", np.eye(int(ids.max()) + 1, 3) + 0.1)  # indexed by sample id
     res = run_eval(EvalConfig(sae=str(tmp_path / "sae"), store=str(path), suite="all", split="all", device="cpu",

@@ -74,3 +74,24 @@ def test_centring_removes_the_common_component_that_makes_every_latent_score_ali
     cen = monosemanticity_score(acts, centred_embeddings(emb))
     assert raw[1] > 0.7 and raw[0] - raw[1] < 0.15  # blind: both near the shared cosine
     assert abs(cen[1]) < 0.05 and cen[0] > 0.3 and cen[0] - cen[1] > 4 * (raw[0] - raw[1])
+
+
+def test_both_scores_from_batches_in_any_order_equal_the_definitions():
+    """monosemanticity_scores (what eval and naming both call): Pach et al.'s score on raw cosines, the centred
+    variant on embeddings centred over all N samples, and the mean pair cosine, fed in shuffled batches."""
+    from saekit.analysis.monosemanticity import centred_embeddings, mean_pair_cosine, monosemanticity_scores
+
+    rng = np.random.default_rng(3)
+    N, L, D = 45, 6, 8
+    acts = np.abs(rng.normal(size=(N, L)))
+    emb = rng.normal(size=(N, D)) + 2.0  # a shared component: raw and centred differ
+    perm = rng.permutation(N)
+    scores = monosemanticity_scores(((perm[s:s + 7], acts[perm[s:s + 7]]) for s in range(0, N, 7)), emb, L)
+    np.testing.assert_allclose(scores.ms, monosemanticity_score_pairwise(acts, emb), rtol=1e-9)
+    np.testing.assert_allclose(scores.ms_centred, monosemanticity_score_pairwise(acts, centred_embeddings(emb)),
+                               rtol=1e-9)
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cos = e @ e.T
+    assert scores.mean_pair_cosine == pytest.approx(cos[np.triu_indices(N, 1)].mean(), abs=1e-12)
+    assert mean_pair_cosine(emb) == pytest.approx(scores.mean_pair_cosine, abs=1e-12)
+    assert np.abs(scores.ms - scores.ms_centred).min() > 0.1

@@ -5,6 +5,7 @@ stores get token highlights; bad input gives one clear error."""
 from __future__ import annotations
 
 import json
+from html import unescape
 
 import numpy as np
 import pytest
@@ -108,10 +109,12 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
         assert lat["score"] > 0.5
         assert [t["label"] for t in lat["top"]] == [lab] * 8
         assert lat["mono_score"] is not None and lat["mono_score"] > 0.9
+        assert lat["mono_score_centred"] is not None and lat["mono_score_centred"] > 0.9
         assert lat["freq"] == pytest.approx(1 / 15, abs=1e-6)  # one token in 5, one label in 3
-    assert doc["mono_embedding"].startswith(f"test-vit {FINAL} (from the store); ") and "centred" in doc["mono_embedding"]
+    assert doc["mono_embedding"].startswith(f"test-vit {FINAL} (from the store); ")
+    _check_both_monosemanticity_scores(store, sae, doc)
     on_disk = json.loads((out / "names.json").read_text())
-    assert on_disk["kind"] == "names" and on_disk["format_version"] == 1
+    assert on_disk["kind"] == "names" and on_disk["format_version"] == 2
     assert on_disk["sae"]["hook"] == HOOK and on_disk["store"]["fingerprint"]
     # heatmaps: relative paths that exist; the planted patch (patch 2 of the 2x2 grid = bottom-left)
     # shows the hot end of saekit.imaging.colormap, the others are not shaded
@@ -126,6 +129,29 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
     assert bottom_left < others - 60
     html = (out / "index.html").read_text()
     assert 'src="heatmaps/' in html and "cat" in html
+    assert f"MS (Pach et al.) {by[0]['mono_score']:.3f} · centred {by[0]['mono_score_centred']:.3f}" in html
+    assert f"scores {doc['mono_mean_pair_cosine']:.3f} (the samples' mean pair cosine)" in unescape(html)
+
+
+def _check_both_monosemanticity_scores(store, sae, doc):
+    """mono_score is Pach et al.'s score (raw cosines of the model's final CLS, the O(N^2) definition), mono_score_centred
+    the same on embeddings centred over the scored samples, with their mean pair cosine; each sample's activation
+    is its latents' mean over its rows."""
+    from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score_pairwise
+
+    with ActivationStore.open(store) as s:
+        ids = np.asarray(s.sample_ids)
+        emb = np.stack([s.rows_for_sample(FINAL, int(i))[0][0] for i in ids])  # the CLS row
+        with torch.no_grad():
+            acts = np.stack([sae.encode(torch.as_tensor(np.asarray(s.rows_for_sample(HOOK, int(i))[0]))).mean(0).numpy()
+                             for i in ids])
+    raw = monosemanticity_score_pairwise(acts, emb)
+    centred = monosemanticity_score_pairwise(acts, centred_embeddings(emb))
+    for lat in doc["latents"]:
+        assert lat["mono_score"] == pytest.approx(raw[lat["latent"]], abs=1e-5)
+        assert lat["mono_score_centred"] == pytest.approx(centred[lat["latent"]], abs=1e-5)
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    assert doc["mono_mean_pair_cosine"] == pytest.approx((e @ e.T)[np.triu_indices(len(e), 1)].mean(), abs=1e-6)
 
 
 def test_text_store_gets_token_highlights_and_names(tmp_path):
@@ -160,6 +186,7 @@ def test_text_store_gets_token_highlights_and_names(tmp_path):
     toks = by[0]["top"][0]["tokens"]
     assert all(a > 1 for t, a in toks if t == "cat") and all(a == 0 for t, a in toks if t != "cat")
     assert doc["method"] == "top-images" and doc["latents"][0]["mono_score"] is not None
+    assert doc["latents"][0]["mono_score_centred"] is not None and doc["mono_mean_pair_cosine"] is not None
 
 
 def test_bad_inputs(tmp_path):
@@ -194,7 +221,8 @@ def test_cli_dimension_mismatch_exits_2(tmp_path, capsys):
 def test_clip_store_names_with_its_own_text_tower(tmp_path):
     """random:clip: an SAE on image_embeds whose decoder row is CLIP's text embedding of 'cat' is
     named 'cat' by decoder direction; an SAE on a vision residual is named from its top images,
-    embedded by CLIP's image tower after reloading them from the recorded dataset."""
+    embedded by CLIP's image tower after reloading them from the recorded dataset; its Monosemanticity
+    Score embeds them with offline DINOv2, as Pach et al. do for CLIP SAEs."""
     from saekit.analysis.alignment import load_text_space
     from saekit.capture import CaptureConfig, capture
     from saekit.sae import SAE, SAEConfig
@@ -224,5 +252,6 @@ def test_clip_store_names_with_its_own_text_tower(tmp_path):
     doc2 = run_naming(sae2, store, tmp_path / "n2", vocab=WORDS, cfg=NamingOptions(top_n=3)).to_json()
     assert doc2["method"] == "top-images" and doc2["n_named"] > 0
     assert all(l["name"] in WORDS for l in doc2["latents"])
+    assert doc2["mono_embedding"].startswith("offline:dinov2-small CLS token of ln_final.hook_normalized on the images")
     first = doc2["latents"][0]["top"][0]
     assert first["heatmap"] and (tmp_path / "n2" / first["heatmap"]).is_file()

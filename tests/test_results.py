@@ -38,13 +38,13 @@ def test_names_roundtrip_through_a_directory(tmp_path):
     assert back == doc
     assert NamesDocument.load(tmp_path / "names.json") == doc
     raw = json.loads((tmp_path / "names.json").read_text())
-    assert raw["kind"] == "names" and raw["format_version"] == 1 and raw["latents"][0]["mono_score"] is None
+    assert raw["kind"] == "names" and raw["format_version"] == 2 and raw["latents"][0]["mono_score"] is None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
 def test_version_kind_and_field_errors_are_one_line(tmp_path):
     raw = _names().to_json()
-    for change, match in [({"format_version": 7}, r"names format version 7; this saekit reads version 1 .*saekit name"),
+    for change, match in [({"format_version": 7}, r"names format version 7; this saekit reads versions 1, 2 .*saekit name"),
                           ({"kind": "audit"}, "has kind 'audit', expected 'names'"),
                           ({"format_version": None}, "no format_version")]:
         (tmp_path / "names.json").write_text(json.dumps({**raw, **change}))
@@ -140,3 +140,21 @@ def test_a_field_without_a_description_fails_the_docs():
     with pytest.raises(ValueError, match="bare have no comment"):
         describe(Doc, set())
     assert decode_dataclass(Doc, {"described": 1, "bare": 2}, "x") == Doc(1, 2)
+
+
+def test_names_version_1_loads_with_its_centred_score_under_its_own_name(tmp_path):
+    """Version 1 held one score per latent under mono_score: centred unless the run said otherwise (params.mono_centre
+    False, or mono_centred False); runs from before that option used raw cosines. Version 2 keeps Pach et al.'s
+    score under mono_score, so a centred one moves to mono_score_centred."""
+    v2 = _names().to_json()
+    lat = {k: v for k, v in v2["latents"][0].items() if k != "mono_score_centred"}
+    v1 = {**{k: v for k, v in v2.items() if k != "mono_mean_pair_cosine"}, "format_version": 1,
+          "latents": [{**lat, "mono_score": 0.25}]}
+    for extra, pach, centred in [({"params": {"mono_centre": True}}, None, 0.25),
+                                 ({"params": {"mono_centre": False}}, 0.25, None),
+                                 ({"params": {}}, 0.25, None),
+                                 ({"params": {"mono_centre": True}, "mono_centred": False}, 0.25, None),
+                                 ({"params": {}, "mono_centred": True}, None, 0.25)]:
+        (tmp_path / "names.json").write_text(json.dumps({**v1, **extra}))
+        back = NamesDocument.load(tmp_path).latents[0]
+        assert (back.mono_score, back.mono_score_centred) == (pach, centred), extra

@@ -63,7 +63,7 @@ def layout(browser: Browser, search: str = "") -> html.Div:
         style_filter={"backgroundColor": "#fbfbfc"},
     )
     hint = html.Div("Click a row to open the feature. Column filters take expressions such as "
-                    "“> 0.01” or “fur”.", className="muted small")
+                    "“> 0.01” or “fur”. " + browser.mono_note, className="muted small")
     return page("Features", card(None, controls, table, hint),
                 subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook}")
 

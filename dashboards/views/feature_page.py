@@ -24,13 +24,15 @@ def layout(browser: Browser, latent: int) -> html.Div:
         return not_found(f"There is no latent #{latent}.",
                          f"This SAE has latents 0 to {browser.inputs.d_sae - 1}.")
     entry = browser.name_entries.get(latent)
-    mono = entry.mono_score if entry is not None else None
+    mono = browser.mono_of(latent)
+    centred = entry.mono_score_centred if entry is not None and not browser.mono_centred_shown else None
     stats = html.Div([
         stat("firing freq (tokens)", fmt_pct(float(s.freq[latent]))),
         stat("firing freq (samples)", fmt_pct(float(s.sample_freq[latent]))),
         stat("mean activation", fmt_num(float(s.mean_act[latent]))),
         stat("max activation", fmt_num(float(s.max_act[latent]))),
         stat(browser.mono_label, fmt_num(mono) if mono is not None else "—"),
+        *([stat("MS centred (saekit)", fmt_num(centred))] if centred is not None else []),
     ], className="stats")
     nav = html.Div([
         dcc.Link("← prev", href=feature_href(max(0, latent - 1)), className="btn btn-light"),

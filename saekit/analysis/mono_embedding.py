@@ -9,18 +9,18 @@ latent then looks about as monosemantic as the input space is clustered. The cho
   2. Text stores: the text encoder (offline MiniLM by default) over each sample's text, the context
      the latent fired in.
   3. Image stores: the final embedding of an image encoder, read from the store when it holds that
-     hook, else computed on the reloaded images: ``encoder`` when given; else the store's own model when
-     the SAE sits at another hook (CLIP: its image tower's ``image_embeds``; other ViTs: the CLS token of
-     ``ln_final.hook_normalized``); else (the SAE reads that final embedding itself) offline DINOv2
-     ViT-S/14 (``offline:dinov2-small``), the paper's encoder, unless that is the store's model too,
-     in which case it is refused.
+     hook, else computed on the reloaded images: ``encoder`` when given; for CLIP-style (image-text)
+     stores offline DINOv2 ViT-S/14 (``offline:dinov2-small``), the paper's encoder for its CLIP SAEs;
+     for other ViTs the store's own model when the SAE sits at another hook (the CLS token of
+     ``ln_final.hook_normalized``), else (the SAE reads that final embedding itself) offline DINOv2,
+     unless that is the store's model too, in which case it is refused.
 
 At most ``max_samples`` samples (a seeded subset, all when fewer) are embedded; the score is then the
 paper's estimator on that subset. ``MonoEmbedding.source`` says what was used and goes in names.json.
 
-``mono_scores`` computes the score from the store: each image's activation of a latent is its mean over
-the image's rows (the SAE's tokens), and by default the embeddings are centred on the subset's mean
-(docs/methods.md: the paper's raw cosines give every latent about the same score on real data).
+``mono_scores`` computes the scores from the store: each image's activation of a latent is its mean over
+the image's rows (the SAE's tokens); saekit.analysis.monosemanticity.monosemanticity_scores gives the
+paper's score, saekit's centred variant and the subset's mean pair cosine, as `saekit eval` reports them.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from saekit.analysis.monosemanticity import MonosemanticityScores, monosemanticity_scores
 from saekit.errors import SaekitError
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,12 @@ def mean_latent_batches(sae: Any, store: Any, hook: str, sample_ids: np.ndarray,
         yield ids[starts], np.add.reduceat(z, starts, axis=0) / counts[:, None]
 
 
-def mono_scores(sae: Any, store: Any, hook: str, me: MonoEmbedding, centre: bool = True) -> np.ndarray:
-    """The Monosemanticity Score [d_sae] of every latent over the embedded samples of ``me``."""
-    from saekit.analysis.monosemanticity import MonosemanticityAccumulator, centred_embeddings
-
-    emb = centred_embeddings(me.emb) if centre else me.emb
+def mono_scores(sae: Any, store: Any, hook: str, me: MonoEmbedding) -> MonosemanticityScores:
+    """Both Monosemanticity Scores [d_sae] of every latent over the embedded samples of ``me``."""
     order = np.argsort(me.sample_ids)
-    acc = MonosemanticityAccumulator(int(sae.W_dec.shape[0]), emb.shape[1])
-    for ids, acts in mean_latent_batches(sae, store, hook, me.sample_ids):
-        acc.update(acts, emb[order[np.searchsorted(me.sample_ids, ids, sorter=order)]])
-    return acc.result()
+    batches = ((order[np.searchsorted(me.sample_ids, ids, sorter=order)], acts)
+               for ids, acts in mean_latent_batches(sae, store, hook, me.sample_ids))
+    return monosemanticity_scores(batches, me.emb, int(sae.W_dec.shape[0]))
 
 
 def store_dataset(store: Any) -> Any:
@@ -154,15 +151,15 @@ def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook
         return MonoEmbedding(ids, _unit(embed_texts(texts)), f"{text_encoder_name} over each sample's text")
 
     own_model = str(store.attrs.get("model_id", ""))
-    spec = encoder
+    clip_style = store.attrs.get("modality") == "image-text"
+    spec = FALLBACK_ENCODER if encoder is None and clip_style else encoder  # Pach et al. embed CLIP's images by DINOv2
     if spec is None:
-        own_final = CLIP_FINAL if store.attrs.get("modality") == "image-text" else VIT_FINAL
-        spec = own_model if sae_hook != own_final else FALLBACK_ENCODER
-        if spec == own_model and own_final in store.hooks and own_final != sae_hook:
-            s_ids, feats = pooled_features(store, own_final, "first" if own_final == VIT_FINAL else "mean")
+        spec = own_model if sae_hook != VIT_FINAL else FALLBACK_ENCODER
+        if spec == own_model and VIT_FINAL in store.hooks and sae_hook != VIT_FINAL:
+            s_ids, feats = pooled_features(store, VIT_FINAL, "first")
             keep = np.isin(s_ids, ids)
-            return MonoEmbedding(s_ids[keep], _unit(feats[keep]), f"{own_model} {own_final} (from the store)")
-        if spec == own_model and sae_hook == own_final:
+            return MonoEmbedding(s_ids[keep], _unit(feats[keep]), f"{own_model} {VIT_FINAL} (from the store)")
+        if spec == own_model and sae_hook == VIT_FINAL:
             raise SaekitError(f"the SAE reads {own_model}'s final embedding and no other image encoder is available: "
                               f"pass --mono-encoder MODEL or --mono-hook HOOK for the Monosemanticity Score")
     if not spec:

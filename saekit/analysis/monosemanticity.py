@@ -18,10 +18,15 @@ MS is invariant to scaling a, so only the shift by min matters. Writing b = a - 
 sums follow from running sums of a, a^2, a·e, e and the count, which makes a one-pass streaming
 accumulator exact (``MonosemanticityAccumulator``). A latent whose weights are all zero (never
 varies) or that weights fewer than two images gets NaN.
+
+``monosemanticity_scores`` is what `saekit eval` and `saekit name` both report: the paper's score
+(``ms``), saekit's centred variant (``ms_centred``: the same formula on the embeddings minus their
+mean over the scored samples) and those samples' mean pair cosine, which a raw score is read against.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -49,9 +54,42 @@ def _check(acts: np.ndarray, emb: np.ndarray) -> None:
 def centred_embeddings(emb_ND: Any) -> np.ndarray:
     """Unit embeddings minus their mean over the given images (float64 [N, D]); the score's cosines are then
     those of the centred vectors, so a random pair of images scores about 0 instead of the common component's
-    cosine (docs/methods.md: why saekit centres by default)."""
+    cosine (saekit's ``ms_centred`` variant; docs/evaluation.md: why it is reported beside the paper's)."""
     e = _unit_rows(_as_f64(emb_ND))
     return e - e.mean(axis=0, keepdims=True)
+
+
+def mean_pair_cosine(emb_ND: Any) -> float:
+    """The mean cosine of the embeddings over distinct pairs: the raw MS of a latent that weighs every pair alike."""
+    e = _unit_rows(_as_f64(emb_ND))
+    n = len(e)
+    if n < 2:
+        raise SaekitError("the mean pair cosine needs at least two embeddings")
+    total = e.sum(0)
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+@dataclass(frozen=True)
+class MonosemanticityScores:
+    """Both scores of every latent over one set of samples, and that set's mean pair cosine."""
+
+    ms: np.ndarray            # [L] Pach et al.'s score: raw cosines of the independent embedding (NaN: undefined)
+    ms_centred: np.ndarray    # [L] saekit's variant: cosines of the embeddings centred on the samples' mean
+    mean_pair_cosine: float   # what ``ms`` of a latent weighing every pair alike comes to on these samples
+
+
+def monosemanticity_scores(batches: Iterable[tuple[Any, Any]], emb_ND: Any, n_latents: int) -> MonosemanticityScores:
+    """Pach et al.'s score and the centred variant of ``n_latents`` latents over the samples embedded by
+    ``emb_ND`` [N, D]. ``batches`` yields (rows of ``emb_ND`` [B], the latents' activations there [B, L]),
+    each sample at most once; the centring uses the mean over all N embeddings."""
+    e = _unit_rows(_as_f64(emb_ND))
+    centred = centred_embeddings(e)
+    raw_acc = MonosemanticityAccumulator(n_latents, e.shape[1])
+    centred_acc = MonosemanticityAccumulator(n_latents, e.shape[1])
+    for rows, acts in batches:
+        raw_acc.update(acts, e[rows])
+        centred_acc.update(acts, centred[rows])
+    return MonosemanticityScores(raw_acc.result(), centred_acc.result(), mean_pair_cosine(e))
 
 
 def monosemanticity_score(acts_NL: Any, emb_ND: Any) -> np.ndarray:

@@ -37,37 +37,50 @@ MAX_FEATURES = 500
 IMAGE_GROUP = 64
 SEED = 42  # ViSAEBench's default
 NON_LOCALIZED = 0.1
+CHUNK_IMAGES = 512  # images whose codes are held at once
 _TINY = 1e-10
 
 
 @dataclass(frozen=True)
+class ImageGrid:
+    """The patch grid and which evaluated rows are patches of complete images (every patch has a row)."""
+
+    gh: int
+    gw: int
+    patch_of_row: np.ndarray  # [N] patch index of each row (meaningful where image_of_row >= 0)
+    image_of_row: np.ndarray  # [N] index among the complete images, in evaluation order; -1: not used
+    n_images: int
+    n_incomplete: int  # evaluated images without a row for every patch of the grid (left out)
+
+
+def image_grid(rows: EvalRows, enc: Encoded) -> ImageGrid:
+    gh, gw, pre = patch_grid(rows)
+    n_patch = gh * gw
+    patch = rows.position - pre
+    in_grid = (patch >= 0) & (patch < n_patch)
+    seen = np.zeros((len(enc.sample_ids), n_patch), np.int64)
+    np.add.at(seen, (enc.row_sample[in_grid], patch[in_grid]), 1)
+    complete = (seen == 1).all(1)
+    order = np.cumsum(complete) - 1  # image index among the complete images, in evaluation order
+    image = np.where(in_grid & complete[enc.row_sample], order[enc.row_sample], -1)
+    return ImageGrid(gh, gw, patch, image, int(complete.sum()), int((~complete).sum()))
+
+
+@dataclass(frozen=True)
 class PatchCodes:
-    """The nonzero codes of complete images: image index (in order), patch index, latent, value."""
+    """Nonzero codes of patch rows: image index, patch index, latent, value."""
 
     image: np.ndarray
     patch: np.ndarray
     latent: np.ndarray
     value: np.ndarray
-    n_images: int
-    n_incomplete: int  # evaluated images without a code row for every patch of the grid (left out)
 
 
-def patch_codes(rows: EvalRows, enc: Encoded) -> tuple[PatchCodes, int, int]:
-    """(the codes of every image that has all its patch rows, grid_h, grid_w)."""
-    gh, gw, pre = patch_grid(rows)
-    n_patch = gh * gw
-    patch = rows.position - pre
-    in_grid = (patch >= 0) & (patch < n_patch)
-    per_image = np.bincount(enc.row_sample[in_grid], minlength=len(enc.sample_ids))
-    seen = np.zeros((len(enc.sample_ids), n_patch), bool)
-    seen[enc.row_sample[in_grid], patch[in_grid]] = True
-    complete = (per_image == n_patch) & seen.all(1)
-    order = np.cumsum(complete) - 1  # image index among the complete images, in evaluation order
-    keep_row = in_grid & complete[enc.row_sample]
-    r, c = np.nonzero((enc.val != 0) & keep_row[:, None])
-    codes = PatchCodes(order[enc.row_sample[r]], patch[r], enc.idx[r, c], enc.val[r, c].astype(np.float64),
-                       int(complete.sum()), int((~complete).sum()))
-    return codes, gh, gw
+def patch_codes(grid: ImageGrid, enc: Encoded, row_ids: np.ndarray) -> PatchCodes:
+    """The nonzero codes of the given rows (patch rows of complete images)."""
+    r, c = np.nonzero(enc.val[row_ids] != 0)
+    rr = row_ids[r]
+    return PatchCodes(grid.image_of_row[rr], grid.patch_of_row[rr], enc.idx[rr, c], enc.val[rr, c].astype(np.float64))
 
 
 def _queen_neighbour_sums(key: np.ndarray, patch: np.ndarray, value: np.ndarray, gh: int, gw: int,
@@ -124,15 +137,38 @@ def map_morans_i(codes: PatchCodes, gh: int, gw: int) -> tuple[np.ndarray, np.nd
     return codes.image[order][first], codes.latent[order][first], morans, valid
 
 
-def m1_scores(codes: PatchCodes, gh: int, gw: int, d_sae: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ValidMaps:
+    """Every (image, latent) map that counts, with its Moran's I."""
+
+    image: np.ndarray
+    latent: np.ndarray
+    morans: np.ndarray
+
+
+def valid_maps(grid: ImageGrid, enc: Encoded, chunk_images: int = CHUNK_IMAGES) -> ValidMaps:
+    """The maps that count, computed chunk_images images at a time (memory bounded by a chunk's codes)."""
+    used = np.flatnonzero(grid.image_of_row >= 0)
+    used = used[np.argsort(grid.image_of_row[used], kind="stable")]
+    bounds = np.searchsorted(grid.image_of_row[used], np.arange(0, grid.n_images + chunk_images, chunk_images))
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            image, latent, morans, valid = map_morans_i(patch_codes(grid, enc, used[lo:hi]), grid.gh, grid.gw)
+            parts.append((image[valid], latent[valid], morans[valid]))
+    if not parts:
+        return ValidMaps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return ValidMaps(*(np.concatenate(p) for p in zip(*parts)))
+
+
+def m1_scores(maps: ValidMaps, d_sae: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean Moran's I of every latent over the images it keeps, NaN when it has none; their count) [d_sae]."""
-    image, latent, morans, valid = map_morans_i(codes, gh, gw)
-    image, latent, morans = image[valid], latent[valid], morans[valid]
+    image, latent, morans = maps.image, maps.latent.astype(np.int64), maps.morans
     grp = image // IMAGE_GROUP
     n_grp = int(grp.max(initial=0)) + 1
-    key = latent.astype(np.int64) * (n_grp + 1) + grp
+    key = latent * (n_grp + 1) + grp
     sorted_key = np.sort(key)
-    before = np.searchsorted(sorted_key, key) - np.searchsorted(sorted_key, latent.astype(np.int64) * (n_grp + 1))
+    before = np.searchsorted(sorted_key, key) - np.searchsorted(sorted_key, latent * (n_grp + 1))
     kept = before < MAX_IMAGES  # the latent had not reached the cap when this image's group began
     total = np.bincount(latent[kept], morans[kept], d_sae)
     count = np.bincount(latent[kept], minlength=d_sae)
@@ -140,21 +176,23 @@ def m1_scores(codes: PatchCodes, gh: int, gw: int, d_sae: int) -> tuple[np.ndarr
         return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
 
 
-def feature_localization(rows: EvalRows, enc: Encoded, seed: int = SEED) -> dict[str, Any]:
+def feature_localization(rows: EvalRows, enc: Encoded, seed: int = SEED, chunk_images: int = CHUNK_IMAGES
+                         ) -> dict[str, Any]:
     """ViSAEBench's M1 and its summary on the evaluated images; ``m1_morans_i`` is None (with the reason in
     ``m1_note``) when no latent has MIN_IMAGES valid images."""
-    codes, gh, gw = patch_codes(rows, enc)
-    per_latent, count = m1_scores(codes, gh, gw, enc.d_sae)
+    grid = image_grid(rows, enc)
+    per_latent, count = m1_scores(valid_maps(grid, enc, chunk_images), enc.d_sae)
     evaluable = np.flatnonzero(count >= MIN_IMAGES)
     chosen = evaluable
     if len(evaluable) > MAX_FEATURES:
         chosen = np.sort(np.random.RandomState(seed).choice(evaluable, size=MAX_FEATURES, replace=False))
-    out: dict[str, Any] = {"m1_n_images": codes.n_images, "m1_n_images_incomplete": codes.n_incomplete,
+    out: dict[str, Any] = {"m1_n_images": grid.n_images, "m1_n_images_incomplete": grid.n_incomplete,
                            "m1_n_evaluable_latents": int(len(evaluable)), "m1_n_latents_scored": int(len(chosen)),
                            "m1_seed": int(seed)}
     if not len(chosen):
         out.update(m1_morans_i=None, m1_note=f"no latent has {MIN_IMAGES} images with {MIN_ACTIVE} to "
-                   f"{int(MAX_ACTIVE_FRACTION * gh * gw)} active patches among the {codes.n_images} evaluated images")
+                   f"{int(MAX_ACTIVE_FRACTION * grid.gh * grid.gw)} active patches among the {grid.n_images} "
+                   "evaluated images")
         return out
     s = per_latent[chosen]
     out.update(m1_morans_i=float(s.mean()), m1_median=float(np.median(s)), m1_std=float(s.std()),

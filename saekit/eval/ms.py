@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
+from saekit.analysis.monosemanticity import monosemanticity_scores
 from saekit.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
@@ -63,31 +63,20 @@ def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, dev
                       seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
     saekit.analysis.mono_embedding chooses for the store's model."""
-    from saekit.analysis.mono_embedding import FALLBACK_ENCODER, choose_mono_embedding, store_dataset
+    from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
     from saekit.results.store_meta import StoreMetadata
 
     modality = StoreMetadata.from_store(source).sample_modality
     embed = None
     if modality == "text":
         from saekit.models.text_encoder import DEFAULT_TEXT_ENCODER, embed_texts as embed
-    paper_encoder = FALLBACK_ENCODER if (source.attrs or {}).get("modality") == "image-text" else None  # CLIP: DINOv2
-    me = choose_mono_embedding(source, rows.hook, modality=modality, encoder=paper_encoder,
-                               dataset=None if modality == "text" else
+    me = choose_mono_embedding(source, rows.hook, modality=modality, dataset=None if modality == "text" else
                                store_dataset(source), embed_texts=embed, max_samples=max_samples, seed=seed,
                                text_encoder_name=f"text encoder {DEFAULT_TEXT_ENCODER}" if embed else "", device=device,
                                candidate_ids=enc.sample_ids)
     order = np.argsort(enc.sample_ids)
     pos = order[np.searchsorted(enc.sample_ids, me.sample_ids, sorter=order)]
     return pos, me.emb, me.source
-
-
-def mean_pair_cosine(emb: np.ndarray) -> float:
-    """The mean cosine of the embeddings over distinct pairs: the MS of a latent that weighs every pair alike."""
-    e = np.asarray(emb, np.float64)
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-    n = len(e)
-    total = e.sum(0)
-    return float((total @ total - n) / (n * (n - 1)))
 
 
 def _summary(prefix: str, v: np.ndarray) -> dict[str, float]:
@@ -104,14 +93,14 @@ def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: 
     pooled = enc.pooled_z if positions is None else enc.pooled_z[positions]
     if len(pooled) < 2:
         raise SaekitError("the Monosemanticity Score needs at least two evaluated samples")
-    raw = monosemanticity_score(pooled, emb)
-    centred = monosemanticity_score(pooled, centred_embeddings(emb))
+    scores = monosemanticity_scores([(np.arange(len(pooled)), pooled)], emb, pooled.shape[1])
+    raw, centred = scores.ms, scores.ms_centred
     ok = np.isfinite(raw) & np.isfinite(centred)
     if not ok.any():
         raise SaekitError("the Monosemanticity Score is undefined for every latent (no latent varies over the samples)")
     edges = np.linspace(-0.2, 1.0, 13)
     return {"embeddings": source_name, "n_samples": int(len(pooled)), "n_latents": int(ok.sum()),
-            "mean_pair_cosine": mean_pair_cosine(emb), **_summary("ms", raw[ok]), **_summary("ms_centred", centred[ok]),
+            "mean_pair_cosine": scores.mean_pair_cosine, **_summary("ms", raw[ok]), **_summary("ms_centred", centred[ok]),
             "hist": {"edges": edges.round(3).tolist(), "counts": np.histogram(raw[ok], bins=edges)[0].tolist()},
             "hist_centred": {"edges": edges.round(3).tolist(),
                              "counts": np.histogram(centred[ok], bins=edges)[0].tolist()}}

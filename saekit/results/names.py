@@ -1,13 +1,15 @@
 """NamesDocument: names.json, written by `saekit name` (saekit.analysis.naming).
 
-One entry per named (live) latent: its vocabulary name and candidates, Monosemanticity Score,
-firing statistics and top samples (with heatmap PNGs for image stores, token strings for text
-stores). `explanation` is filled by auto-interpretation (`saekit explain`) when it has run.
+One entry per named (live) latent: its vocabulary name and candidates, Monosemanticity Scores
+(Pach et al.'s under `mono_score`, saekit's centred variant under `mono_score_centred`), firing
+statistics and top samples (with heatmap PNGs for image stores, token strings for text stores).
+Version 1 files load with a centred score moved to `mono_score_centred`. `explanation` is filled
+by auto-interpretation (`saekit explain`) when it has run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from saekit.results.document import Document
 from saekit.results.refs import SaeRef, StoreRef
@@ -65,13 +67,14 @@ class LatentName:
     name: str                         # the best vocabulary word
     score: float                      # its cosine to the latent's query
     candidates: tuple[tuple[str, float], ...]  # (word, cosine), best first
-    mono_score: float | None          # Monosemanticity Score (None when not computed)
+    mono_score: float | None          # Monosemanticity Score of Pach et al.: raw cosines (None when not computed)
     freq: float                       # fraction of store rows where the latent fires
     sample_freq: float                # fraction of samples where it fires
     mean_act: float                   # mean of its positive activations
     max_act: float                    # its largest activation in the store
     top: tuple[TopSample, ...]        # top samples, best first
     explanation: Explanation | None = None  # auto-interpretation, when `saekit explain` has run
+    mono_score_centred: float | None = None  # saekit's variant: cosines of embeddings centred on the samples' mean
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,25 @@ class VocabRef:
     size: int                         # number of words
 
 
+def _names_from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept one score per latent in mono_score: the centred variant when the run centred (its
+    mono_centred, else params.mono_centre; runs from before that option used raw cosines). Version 2 keeps
+    Pach et al.'s score in mono_score and the centred one in mono_score_centred, so a centred version-1 score
+    moves there (Pach et al.'s was not computed)."""
+    data = dict(data)
+    centred = data.pop("mono_centred", None)
+    if centred is None:
+        centred = bool((data.get("params") or {}).get("mono_centre", False))
+    if centred:
+        data["latents"] = [{**lat, "mono_score": None, "mono_score_centred": lat.get("mono_score")}
+                           for lat in data.get("latents", [])]
+    return data
+
+
 @dataclass(frozen=True)
-class NamesDocument(Document, kind="names", filename="names.json", version=1,
+class NamesDocument(Document, kind="names", filename="names.json", version=2,  # 2: both Monosemanticity Scores
                     command="name", what="latent names"):
+    UPGRADES: ClassVar[dict] = {1: _names_from_v1}
 
     sae: SaeRef                       # the SAE named
     store: StoreRef                   # the store its summaries came from
@@ -94,7 +113,7 @@ class NamesDocument(Document, kind="names", filename="names.json", version=1,
     vocab: VocabRef | None = None     # the candidate words (None for explain-only runs)
     text_space: dict[str, Any] | None = None  # the text space's description (kind, model, hook, pooling, ...)
     mono_embedding: str | None = None  # the embedding the Monosemanticity Scores were computed against
-    mono_centred: bool | None = None  # scores on centred embeddings (saekit's variant), False: the paper's raw cosines
+    mono_mean_pair_cosine: float | None = None  # the scored samples' mean pair cosine: a latent weighing all pairs alike scores this raw
     params: dict[str, Any] = field(default_factory=dict)  # the NameConfig used
     created: str = ""                 # ISO time of writing
     seconds: float = 0.0              # run time

@@ -6,6 +6,11 @@
 
 IN.npz holds ``acts`` [N, P, D] (the SAE here is the identity: its codes are the activations, or a
 linear decoder ``W_dec`` [D, d] for M3), and per metric ``grid``, ``labels`` or ``emb`` [N, E].
+For a real SAE (experiments/visaebench_quickstart.py) the SAE's own outputs stand in for it:
+M1 with ``idx``, ``val`` [R, K] (each row's active codes) and ``d_sae`` instead of ``acts`` (the
+activations handed to ViSAEBench are then row numbers, which the stand-in SAE maps to the codes);
+M3 with ``x_hat`` [N, P, D] (the SAE's reconstruction of every row of ``acts``).
+
 The package's __init__ imports timm and torchvision (absent here), so the modules are loaded from
 bare package shells, with the metric files themselves unchanged.
 """
@@ -55,11 +60,45 @@ class FixedEmbedder:
         return self.emb[list(images)][:, None, :]
 
 
+class RowCodesSAE(torch.nn.Module):
+    """encode(row numbers [B, 1]) = those rows' dense codes, rebuilt from their active (index, value) pairs."""
+
+    def __init__(self, idx: np.ndarray, val: np.ndarray, d_sae: int):
+        super().__init__()
+        self.idx, self.val, self.d_sae = torch.from_numpy(idx).long(), torch.from_numpy(val).float(), int(d_sae)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        r = x[:, 0].round().long()
+        return torch.zeros(len(r), self.d_sae).scatter_(1, self.idx[r], self.val[r])
+
+
+class LookupSAE(torch.nn.Module):
+    """encode = identity; decode = the given reconstruction of the same activation row (looked up by its bytes)."""
+
+    def __init__(self, acts: np.ndarray, x_hat: np.ndarray):
+        super().__init__()
+        d = acts.shape[-1]
+        self.table = {a.tobytes(): h for a, h in zip(acts.reshape(-1, d).astype(np.float32), x_hat.reshape(-1, d))}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        rows = z.detach().cpu().numpy().astype(np.float32)
+        return torch.from_numpy(np.stack([self.table[r.tobytes()] for r in rows])).float()
+
+
 def m1(data) -> dict:
     from visaebench.metrics.spatial_coherence.localization import FeatureLocalization
 
     grid = tuple(int(g) for g in data["grid"])
-    res = FeatureLocalization(grid_size=grid).compute(LinearSAE(), torch.from_numpy(data["acts"]), device="cpu")
+    if "idx" in data:
+        n_rows = len(data["idx"])
+        acts = torch.arange(n_rows, dtype=torch.float32).reshape(-1, grid[0] * grid[1], 1)
+        sae = RowCodesSAE(data["idx"], data["val"], int(data["d_sae"]))
+    else:
+        acts, sae = torch.from_numpy(data["acts"]), LinearSAE()
+    res = FeatureLocalization(grid_size=grid).compute(sae, acts, device="cpu")
     md = res.metadata
     return {"value": res.value, "per_feature": md["per_feature_scores"], "scored": md["scored_feature_indices"],
             "median": md["median_morans_i"], "n_evaluable": md["num_evaluable_features"]}
@@ -68,8 +107,8 @@ def m1(data) -> dict:
 def m3(data) -> dict:
     from visaebench.metrics.reconstruction.downstream import DownstreamPreservation
 
-    res = DownstreamPreservation().compute(LinearSAE(data["W_dec"]), torch.from_numpy(data["acts"]), device="cpu",
-                                           labels=data["labels"])
+    sae = LookupSAE(data["acts"], data["x_hat"]) if "x_hat" in data else LinearSAE(data["W_dec"])
+    res = DownstreamPreservation().compute(sae, torch.from_numpy(data["acts"]), device="cpu", labels=data["labels"])
     return {"value": res.value, **res.metadata}
 
 

@@ -18,10 +18,12 @@ For every live latent (it fired at least once in the store):
   hit the top images' captions about 4x as often as decoder names, and "both" lies in between.
   Word embeddings are centred on the vocabulary mean before the cosine, for the same reason.
   For text stores the text space is the text encoder itself and the top samples are their texts.
-- the Monosemanticity Score (saekit.analysis.monosemanticity) of the latent's per-sample max
-  activations, against an embedding of each sample independent of the SAE's input (chosen by
-  saekit.analysis.mono_embedding: an image encoder's final embedding, or the text encoder over the
-  sample texts), on up to ``mono_max_samples`` samples.
+- the Monosemanticity Scores of the latent's per-sample mean activations, against an embedding of
+  each sample independent of the SAE's input (chosen by saekit.analysis.mono_embedding: offline DINOv2
+  for CLIP stores, as Pach et al.; another image encoder's final embedding; or the text encoder over
+  the sample texts), on up to ``mono_max_samples`` samples: Pach et al.'s score (``mono_score``) and
+  saekit's centred variant (``mono_score_centred``), with the samples' mean pair cosine, computed as
+  `saekit eval` computes them (saekit.analysis.monosemanticity.monosemanticity_scores).
 
 ``run_naming`` (and the `name` command) writes OUT/names.json (a saekit.results.NamesDocument;
 fields in docs/formats.md), OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).

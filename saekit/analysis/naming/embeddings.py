@@ -69,6 +69,5 @@ def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, mo
             raise
         log.warning("Monosemanticity Score skipped: %s", exc)
         return None, f"Monosemanticity Score skipped: {exc}"
-    how = "centred on their mean" if opts.mono_centre else "raw cosines (the paper's)"
-    return SampleEmbeddings(me.sample_ids, me.emb, f"{me.source}; {len(me.sample_ids)} samples, {how}; "
+    return SampleEmbeddings(me.sample_ids, me.emb, f"{me.source}; {len(me.sample_ids)} samples; "
                                                     "per-sample activation = mean over its tokens"), None

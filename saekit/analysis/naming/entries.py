@@ -11,6 +11,7 @@ from saekit.analysis.naming.options import NamingOptions
 from saekit.analysis.naming.sources import ImageSource, TokenSource
 
 if TYPE_CHECKING:
+    from saekit.analysis.monosemanticity import MonosemanticityScores
     from saekit.analysis.summaries import LatentSummaries
     from stores import ActivationStore
 
@@ -44,10 +45,15 @@ def _top_entry(store: "ActivationStore", summ: "LatentSummaries", lat: int, k: i
 
 
 def latent_entries(store: "ActivationStore", summ: "LatentSummaries", live: np.ndarray, words: Sequence[str],
-                   cand_idx: np.ndarray, cand_cos: np.ndarray, mono: np.ndarray, carded: set[int],
+                   cand_idx: np.ndarray, cand_cos: np.ndarray, mono: "MonosemanticityScores | None", carded: set[int],
                    images: ImageSource | None, tokens: TokenSource | None, opts: NamingOptions,
                    out_dir: Path) -> list[dict[str, Any]]:
-    """Entries for the ``live`` latents in order; rows in ``carded`` get heatmaps / token strings."""
+    """Entries for the ``live`` latents in order; rows in ``carded`` get heatmaps / token strings; ``mono``: the
+    latents' Monosemanticity Scores (Pach et al.'s under mono_score, the centred variant under mono_score_centred)."""
+    def score(which: str, lat: int) -> float | None:
+        value = np.nan if mono is None else float(getattr(mono, which)[lat])
+        return value if np.isfinite(value) else None
+
     latents = []
     for row, lat in enumerate(live):
         lat = int(lat)
@@ -61,7 +67,8 @@ def latent_entries(store: "ActivationStore", summ: "LatentSummaries", live: np.n
             "name": words[int(cand_idx[row, 0])],
             "score": float(cand_cos[row, 0]),
             "candidates": [[words[int(i)], float(c)] for i, c in zip(cand_idx[row], cand_cos[row])],
-            "mono_score": None if not np.isfinite(mono[lat]) else float(mono[lat]),
+            "mono_score": score("ms", lat),
+            "mono_score_centred": score("ms_centred", lat),
             "freq": float(summ.freq[lat]),
             "sample_freq": float(summ.sample_freq[lat]),
             "mean_act": float(summ.mean_act[lat]),

@@ -30,13 +30,11 @@ class NamingOptions:
         "help": "store hook whose pooled features embed samples for the Monosemanticity Score (never the SAE's "
                 "own hook; default: an image encoder's final embedding, or the text encoder on the texts)"})
     mono_encoder: str | None = dataclasses.field(default=None, metadata={
-        "help": "image encoder for the Monosemanticity Score (default: the store's model's final embedding when "
-                "the SAE sits at another hook, else offline:dinov2-small)"})
+        "help": "image encoder for the Monosemanticity Score (default: offline:dinov2-small for CLIP stores, as in "
+                "Pach et al.; else the store's model's final embedding when the SAE sits at another hook, else "
+                "offline:dinov2-small)"})
     mono_max_samples: int | None = dataclasses.field(default=1024, metadata={
         "help": "samples (a seeded subset) the Monosemanticity Score is computed on"})
-    mono_centre: bool = dataclasses.field(default=True, metadata={
-        "help": "centre the Monosemanticity Score's embeddings on the samples' mean (--no-mono-centre: the paper's "
-                "raw cosines, near-constant on real data; docs/methods.md)"})
     summaries_top_k: int = dataclasses.field(default=16, metadata={
         "help": "top samples kept per latent in the latent summaries"})
     batch_size: int | None = dataclasses.field(default=None, metadata={

@@ -13,12 +13,18 @@ def write_index(path: Path, doc: dict[str, Any], cards: list[dict[str, Any]]) ->
             ["vocabulary", f"{doc['vocab']['source']} ({doc['vocab']['size']} words)"],
             ["live / named latents", f"{doc['n_live']} / {doc['n_named']}"],
             ["Monosemanticity embedding", doc["mono_embedding"] or "none"]]
+    if doc.get("mono_mean_pair_cosine") is not None:
+        head.append(["MS shown", f"MS (Pach et al.): raw cosines; a latent firing alike on every sample scores "
+                                 f"{doc['mono_mean_pair_cosine']:.3f} (the samples' mean pair cosine); "
+                                 "centred: saekit's variant (docs/evaluation.md)"])
     parts = ['<div class="grid">']
     for lat in cards:
-        ms = "n/a" if lat["mono_score"] is None else f"{lat['mono_score']:.3f}"
+        ms = " · ".join(f"{label} {lat[key]:.3f}" for label, key in (("MS (Pach et al.)", "mono_score"),
+                                                                     ("centred", "mono_score_centred"))
+                        if lat.get(key) is not None) or "MS n/a"
         cands = ", ".join(f"{esc(w)} ({c:.2f})" for w, c in lat["candidates"][1:])
         body = [f'<div class="card"><b>#{lat["latent"]}: {esc(lat["name"])}</b> '
-                f'<span class="muted">score {lat["score"]:.3f} · MS {ms} · freq {lat["freq"]:.2e}</span><br>'
+                f'<span class="muted">score {lat["score"]:.3f} · {ms} · freq {lat["freq"]:.2e}</span><br>'
                 f'<span class="muted">also: {cands}</span><br>']
         for t in lat["top"]:
             tip = f"sample {t['sample_id']} · act {t['activation']:.3g} · {t.get('label', '')} · {t.get('text', '')[:120]}"

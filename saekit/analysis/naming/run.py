@@ -29,6 +29,7 @@ from saekit.results.store_meta import StoreMetadata
 
 if TYPE_CHECKING:
     from saekit.analysis.alignment import TextSpace
+    from saekit.analysis.monosemanticity import MonosemanticityScores
     from saekit.data import Dataset
     from saekit.models.text_encoder import TextEncoder
     from saekit.sae import SAE
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = NamesDocument.FORMAT_VERSION
 
 
 def load_words(vocab: "Sequence[str] | str | os.PathLike | None") -> tuple[list[str], str]:
@@ -53,19 +54,17 @@ def load_words(vocab: "Sequence[str] | str | os.PathLike | None") -> tuple[list[
 
 def summaries_and_mono(sae: "SAE", store: "ActivationStore", hook: str, sae_dir: str | os.PathLike | None,
                        opts: NamingOptions, mono_emb: SampleEmbeddings | None,
-                       progress: bool) -> tuple[LatentSummaries, np.ndarray]:
-    """The latent summaries (reused from SAE_DIR when fresh) and each latent's Monosemanticity Score
-    (NaN without an embedding; saekit.analysis.mono_embedding.mono_scores)."""
+                       progress: bool) -> tuple[LatentSummaries, MonosemanticityScores | None]:
+    """The latent summaries (reused from SAE_DIR when fresh) and the latents' Monosemanticity Scores, the
+    paper's and the centred one (None without an embedding; saekit.analysis.mono_embedding.mono_scores)."""
     from saekit.analysis.mono_embedding import MonoEmbedding, mono_scores
 
     summ = load_or_compute(sae, sae_dir, store, hook, min_top_k=opts.top_n,
                            top_k=max(opts.summaries_top_k, opts.top_n), batch_size=opts.batch_size,
                            seed=opts.seed, progress=progress)
-    mono = np.full(summ.d_sae, np.nan)
-    if mono_emb is not None:
-        me = MonoEmbedding(mono_emb.ids, mono_emb.emb, mono_emb.described)
-        mono = mono_scores(sae, store, hook, me, centre=opts.mono_centre)
-    return summ, mono
+    if mono_emb is None:
+        return summ, None
+    return summ, mono_scores(sae, store, hook, MonoEmbedding(mono_emb.ids, mono_emb.emb, mono_emb.described))
 
 
 def live_latents(summ: LatentSummaries, max_latents: int | None, hook: str) -> np.ndarray:
@@ -130,7 +129,7 @@ def run_naming(
         notes = [f"{what}: {src.problem}" for what, src in (("heatmaps", images), ("tokens", tokens))
                  if src is not None and src.problem] + ([mono_note] if mono_note else [])
         doc = NamesDocument.of(names_document(summ, sae_dir, store_path, modality, hook, vocab_src, len(words), method,
-                                              side, mono_emb, cfg, notes, latents, time.time() - t0))
+                                              side, mono_emb, mono, cfg, notes, latents, time.time() - t0))
         doc.save(tmp)
         write_index(tmp / "index.html", doc.to_json(), [latents[int(i)] for i in best])
     return doc
@@ -138,7 +137,8 @@ def run_naming(
 
 def names_document(summ: LatentSummaries, sae_dir: str | os.PathLike | None, store_path: str,
                    modality: str, hook: str, vocab_src: str, vocab_size: int, method: str, side: TextSide,
-                   mono_emb: SampleEmbeddings | None, opts: NamingOptions, notes: list[str],
+                   mono_emb: SampleEmbeddings | None, mono: MonosemanticityScores | None, opts: NamingOptions,
+                   notes: list[str],
                    latents: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """The fields of the names.json document (saekit.results.NamesDocument; docs/formats.md)."""
     return {
@@ -152,7 +152,7 @@ def names_document(summ: LatentSummaries, sae_dir: str | os.PathLike | None, sto
         "method": method,
         "text_space": side.describe(),
         "mono_embedding": mono_emb.described if mono_emb is not None else None,
-        "mono_centred": bool(opts.mono_centre) if mono_emb is not None else None,
+        "mono_mean_pair_cosine": mono.mean_pair_cosine if mono is not None else None,
         "params": dataclasses.asdict(opts),
         "n_live": int(summ.live.sum()),
         "n_named": len(latents),
