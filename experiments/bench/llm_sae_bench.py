@@ -7,7 +7,8 @@ Offline SmolLM2-135M, bundled:austen, blocks.15.hook_resid_post, --tokens nonspe
 Each variant: capture the first --paragraphs paragraphs, train --train-tokens tokens (several epochs
 over the capture when it holds fewer tokens: reported as "epochs"), evaluate on the store (dead fraction,
 FVE variants) and splice into the model on --eval-paragraphs held-out paragraphs (CE loss recovered).
-Prints ONE JSON line. The bar: dead_frac <= 0.10 and ce_loss_recovered >= 0.8 for "default".
+Prints ONE JSON line. The bar: dead_frac <= 0.10 and ce_loss_recovered >= 0.8 for "default" (saekit's kept-token
+variant, downstream.ce_loss_recovered_kept_tokens).
 
     PYTHONPATH=. python experiments/bench/llm_sae_bench.py --out /tmp/llm_bench
 """
@@ -62,7 +63,7 @@ def run_variant(name: str, policy: str, model: Any, eval_samples: list, args: ar
             "dead_frac": metrics["dead_frac"], "l0": metrics["l0"], "fve_rownorm": metrics["fve_rownorm"],
             "fve_pooled": metrics["fve"], "fve_per_token": metrics["fve_per_token"], "cosine": metrics["cosine"],
             "ce_clean": down["ce_clean"], "ce_sae": down["ce_sae"], "ce_zero_ablation": down["ce_zero_ablation"],
-            "ce_loss_recovered": down["ce_loss_recovered"], "eval_tokens": down["n_tokens"],
+            "ce_loss_recovered": down["ce_loss_recovered_kept_tokens"], "eval_tokens": down["n_tokens"],
             "seconds": {"capture": round(t_capture, 1), "train": round(t_train, 1), "downstream": round(t_down, 1)}}
 
 

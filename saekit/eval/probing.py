@@ -1,11 +1,7 @@
 """Sparse probing and downstream preservation: logistic probes on per-sample (mean-pooled) features.
 
-Sparse probing (after SAEBench, Gurnee et al. 2023): for every class c with at least MIN_PER_CLASS
-labelled samples, a balanced one-vs-rest task (all positives, as many seeded random negatives);
-in stratified k-fold cross-validation over those samples, the training folds pick the k latents
-with the largest mean difference (mean over positives - mean over negatives of the pooled latent),
-a logistic probe is fitted on them, and the test fold gives accuracy and AUC. The same probe on all
-d_in raw (pooled) activations is the baseline. Results are averaged over folds, then classes.
+Sparse probing: SAEBench's protocol on the user's labels (saekit.eval.saebench_probing), over the
+classes with at least MIN_PER_CLASS labelled samples in them and outside them.
 
 Downstream preservation: one multinomial probe per fold fitted on the raw pooled activations of
 the training folds, scored on the held-out fold's raw activations and on the SAE's reconstructions
@@ -19,33 +15,21 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from saekit.errors import SaekitError
+from saekit.eval.saebench_probing import balanceable, class_accuracies, class_sets, split_classes
 
 KS = (1, 2, 5, 10, 20)
 MIN_PER_CLASS = 4
 MAX_FOLDS = 5
 
 
-def _probe(binary: bool = True) -> Any:
-    """Standardised features, L2 logistic regression, C = 1 (liblinear for the small binary tasks)."""
-    clf = (LogisticRegression(C=1.0, solver="liblinear", max_iter=1000) if binary
-           else LogisticRegression(C=1.0, max_iter=300, tol=1e-3))
-    return make_pipeline(StandardScaler(), clf)
-
-
-def _fit_score(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yte: np.ndarray) -> tuple[float, float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = _probe().fit(Xtr, ytr)
-    score = clf.decision_function(Xte)
-    acc = float(((score > 0).astype(int) == yte).mean())
-    auc = float(roc_auc_score(yte, score)) if len(np.unique(yte)) == 2 else float("nan")
-    return acc, auc
+def _probe() -> Any:
+    """Standardised features, multinomial L2 logistic regression, C = 1."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300, tol=1e-3))
 
 
 def usable_classes(labels: Sequence[str]) -> list[str]:
@@ -67,43 +51,31 @@ def check_labels(labels: Sequence[str], what: str) -> list[str]:
 
 def sparse_probing(pooled_z: np.ndarray, pooled_x: np.ndarray, labels: Sequence[str], ks: Sequence[int] = KS,
                    seed: int = 0) -> dict[str, Any]:
+    """SAEBench's sparse probing on the labelled samples (saekit.eval.saebench_probing): `acc[k]` is its
+    sae_top_{k}_test_accuracy, `raw_acc_top[k]` its llm_top_{k}_test_accuracy and `raw_acc` its
+    llm_test_accuracy, each the mean over classes."""
     y_all = np.asarray(labels, dtype=object).astype(str)
     classes = check_labels(list(y_all), "sparse probing")
+    split = split_classes(y_all, classes, seed)
+    sizes = [{c: ix[j] for c, ix in split.items()} for j in (0, 1)]
+    classes = balanceable(*sizes)
+    if len(classes) < 2:
+        raise SaekitError("sparse probing needs at least two classes whose one-vs-rest tasks the other classes "
+                          "can balance with negatives (use more held-out samples)")
+    split = {c: split[c] for c in classes}
+    z_train, z_test = class_sets(pooled_z, split)
+    x_train, x_test = class_sets(pooled_x, split)
     ks = [k for k in ks if k <= pooled_z.shape[1]]
-    rng = np.random.default_rng(seed)
-    per_class = []
-    for c in classes:
-        pos = np.flatnonzero(y_all == c)
-        neg = np.flatnonzero((y_all != c) & (y_all != ""))
-        neg = rng.choice(neg, size=min(len(neg), len(pos)), replace=False)
-        idx = np.concatenate([pos, neg])
-        y = np.r_[np.ones(len(pos), int), np.zeros(len(neg), int)]
-        folds = StratifiedKFold(n_splits=min(MAX_FOLDS, len(neg), len(pos)), shuffle=True, random_state=seed)
-        acc = {k: [] for k in ks}
-        auc = {k: [] for k in ks}
-        raw_acc, raw_auc = [], []
-        for tr, te in folds.split(idx, y):
-            Z, X = pooled_z[idx], pooled_x[idx]
-            diff = Z[tr][y[tr] == 1].mean(0) - Z[tr][y[tr] == 0].mean(0)
-            order = np.argsort(-diff, kind="stable")
-            for k in ks:
-                top = order[:k]
-                a, u = _fit_score(Z[tr][:, top], y[tr], Z[te][:, top], y[te])
-                acc[k].append(a)
-                auc[k].append(u)
-            a, u = _fit_score(X[tr], y[tr], X[te], y[te])
-            raw_acc.append(a)
-            raw_auc.append(u)
-        per_class.append({"class": c, "n_pos": int(len(pos)), "n_neg": int(len(neg)),
-                          "acc": {str(k): float(np.mean(acc[k])) for k in ks},
-                          "auc": {str(k): float(np.nanmean(auc[k])) for k in ks},
-                          "raw_acc": float(np.mean(raw_acc)), "raw_auc": float(np.nanmean(raw_auc))})
-    out: dict[str, Any] = {"ks": list(ks), "n_classes": len(per_class), "n_samples": int((y_all != "").sum())}
-    for key in ("acc", "auc"):
-        out[key] = {str(k): float(np.mean([p[key][str(k)] for p in per_class])) for k in ks}
-        out[f"raw_{key}"] = float(np.mean([p[f"raw_{key}"] for p in per_class]))
-    out["per_class"] = per_class
-    return out
+    sae = {k: class_accuracies(z_train, z_test, k, seed) for k in ks}
+    raw_top = {k: class_accuracies(x_train, x_test, k, seed) for k in ks if k <= pooled_x.shape[1]}
+    raw = class_accuracies(x_train, x_test, None, seed, full_probe=True)
+    per_class = [{"class": c, "n_train": len(z_train[c]), "n_test": len(z_test[c]),
+                  "acc": {str(k): sae[k][c] for k in ks}, "raw_acc_top": {str(k): raw_top[k][c] for k in raw_top},
+                  "raw_acc": raw[c]} for c in classes]
+    return {"protocol": "saebench", "ks": list(ks), "n_classes": len(classes), "n_samples": int((y_all != "").sum()),
+            "acc": {str(k): float(np.mean(list(sae[k].values()))) for k in ks},
+            "raw_acc_top": {str(k): float(np.mean(list(raw_top[k].values()))) for k in raw_top},
+            "raw_acc": float(np.mean(list(raw.values()))), "per_class": per_class}
 
 
 def downstream_preservation(pooled_x: np.ndarray, pooled_xhat: np.ndarray, labels: Sequence[str],
@@ -118,7 +90,7 @@ def downstream_preservation(pooled_x: np.ndarray, pooled_xhat: np.ndarray, label
     for tr, te in folds.split(X, y):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = _probe(binary=False).fit(X[tr], y[tr])
+            clf = _probe().fit(X[tr], y[tr])
         correct_raw += int((clf.predict(X[te]) == y[te]).sum())
         correct_rec += int((clf.predict(Xh[te]) == y[te]).sum())
     n = len(y)

@@ -13,5 +13,8 @@ def _compute(call: MetricCall) -> dict[str, Any]:
 
 METRIC = Metric(
     name="core", compute=_compute, suites=("core", "vision", "text", "saebench"), inputs=("rows",), counts="rows",
-    order=0, columns=(Column("L0", ("l0",)), Column("FVE", ("fve",)), Column("FVE/token", ("fve_per_token",)),
+    order=0, reference="SAELens 6.54 evals (l0, fve = explained_variance, fve_per_token = explained_variance_legacy "
+                       "for one batch, cosine = cossim, l2_ratio, dead_frac; its mse = d_in * mse); fve_rownorm, "
+                       "dense_frac, density_hist: saekit's own",
+    columns=(Column("L0", ("l0",)), Column("FVE", ("fve",)), Column("FVE/token", ("fve_per_token",)),
                       Column("dead", ("dead_frac",)), Column("dense", ("dense_frac",))))

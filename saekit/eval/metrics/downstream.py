@@ -1,11 +1,11 @@
-"""Downstream fidelity: the SAE spliced into its model (CE loss recovered for LMs): saekit.eval.downstream.
+"""Downstream fidelity: the SAE spliced into its model (SAELens' CE loss score for LMs): saekit.eval.downstream.
 
 Runs only on request (--downstream with --model and --data), in any suite."""
 from __future__ import annotations
 
 from typing import Any
 
-from saekit.eval.registry import SUITE_NAMES, Metric, MetricCall
+from saekit.eval.registry import SUITE_NAMES, Column, Metric, MetricCall
 
 
 def _compute(call: MetricCall) -> dict[str, Any]:
@@ -22,4 +22,7 @@ def _compute(call: MetricCall) -> dict[str, Any]:
 
 METRIC = Metric(
     name="downstream", compute=_compute, suites=tuple(s for s in SUITE_NAMES if s not in ("visaebench", "all")),
-    inputs=("rows", "dataset"), counts="samples", order=80, on_request=True)
+    inputs=("rows", "dataset"), counts="samples", order=80, on_request=True,
+    reference="SAELens 6.54 evals for LMs (ce_loss_score, kl_div_score and their parts); "
+              "ce_loss_recovered_kept_tokens and the vision keys: saekit's own",
+    columns=(Column("CE loss score", ("ce_loss_score",)), Column("KL div score", ("kl_div_score",))))

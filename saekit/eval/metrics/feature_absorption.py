@@ -1,10 +1,10 @@
-"""Feature absorption on the first-letter task of a language model: saekit.eval.absorption."""
+"""SAEBench's feature absorption on the first-letter task of a language model: saekit.eval.absorption."""
 from __future__ import annotations
 
 from typing import Any
 
 from saekit.eval.absorption import feature_absorption
-from saekit.eval.registry import Metric, MetricCall
+from saekit.eval.registry import Column, Metric, MetricCall
 
 
 def _compute(call: MetricCall) -> dict[str, Any]:
@@ -15,4 +15,8 @@ def _compute(call: MetricCall) -> dict[str, Any]:
 
 METRIC = Metric(
     name="feature_absorption", compute=_compute, suites=("text", "saebench"), inputs=("rows", "model"),
-    counts="rows", order=50)
+    counts="rows", order=50,
+    reference="SAEBench 0.6.0 absorption (mean_absorption_fraction_score, mean_full_absorption_score, "
+              "mean_num_split_features) on a seeded sample of the tokenizer's words",
+    columns=(Column("absorption fraction", ("mean_absorption_fraction_score",)),
+             Column("full absorption", ("mean_full_absorption_score",))))

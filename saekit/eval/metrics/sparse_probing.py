@@ -1,4 +1,4 @@
-"""Sparse probing of per-sample pooled latents against class labels: saekit.eval.probing.sparse_probing."""
+"""SAEBench's sparse probing of per-sample pooled latents against class labels: saekit.eval.probing.sparse_probing."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,5 +14,7 @@ def _compute(call: MetricCall) -> dict[str, Any]:
 METRIC = Metric(
     name="sparse_probing", compute=_compute, suites=("vision", "text", "saebench"), inputs=("rows", "labels"),
     counts="samples", order=10,
+    reference="SAEBench 0.6.0 sparse probing (acc[k] = sae_top_k_test_accuracy, raw_acc_top[k] = "
+              "llm_top_k_test_accuracy, raw_acc = llm_test_accuracy), on the user's labels split 80/20 per class",
     columns=(Column("probe acc k=1", ("acc", "1")), Column("probe acc k=5", ("acc", "5")),
              Column("probe acc raw", ("raw_acc",))))

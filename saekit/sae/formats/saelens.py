@@ -139,6 +139,9 @@ EXPORT_ARCH = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "mat
                "jumprelu": "jumprelu", "gated": "gated"}
 
 
+SAELENS_FORMAT_VERSION = "6.0.0"
+
+
 def export(sae: SAE, out: Path) -> Path:
     """Write sae as a SAELens inference checkpoint (cfg.json + sae_weights.safetensors) in out.
 
@@ -165,7 +168,9 @@ def export(sae: SAE, out: Path) -> Path:
         "architecture": arch, "d_in": cfg.d_in, "d_sae": cfg.d_sae, "dtype": "float32", "device": "cpu",
         "apply_b_dec_to_input": True, "normalize_activations": "none", "reshape_activations": "none",
         "metadata": {"model_name": cfg.model_id or None, "hook_name": hook or None, "hook_head_index": None,
-                     "prepend_bos": True, "exported_by": "saekit", "saekit_arch": cfg.arch},
+                     "prepend_bos": True, "exported_by": "saekit", "saekit_arch": cfg.arch,
+                     # without a 6.x version SAELens reads the file as a pre-6.0 config and drops the metadata
+                     "sae_lens_version": SAELENS_FORMAT_VERSION},
     }
     if arch == "topk":
         doc.update(k=cfg.k, rescale_acts_by_decoder_norm=False)
