@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 _READ_ONLY_MID = ("in the TransformerBridge hook_resid_mid is the second LayerNorm's input (ln2.hook_in), so "
                   "writing it would change what the MLP sees but not the residual stream")
-_PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "mlp.hook_post", "attn.hook_pattern", "hook_resid_post")
+_PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "hook_attn_out", "hook_mlp_in", "ln2.hook_normalized", "mlp.hook_post",
+              "hook_mlp_out", "attn.hook_pattern", "hook_resid_post")
+# names whose own bridge HookPoint never fires: read at the HookPoint that carries the same value
+# (the MLP block's input, before its norm, is what the second norm receives)
+_ALIASES = {"hook_mlp_in": "ln2.hook_in"}
 
 
 class TLModel(HookedModel):
@@ -55,7 +59,7 @@ class TLModel(HookedModel):
         self._hook_dict = hook_dict
         names = [f"blocks.{i}.{n}" for i in range(self.n_layers) for n in _PER_LAYER]
         names.append("ln_final.hook_normalized")
-        self._names = [n for n in names if n in hook_dict]
+        self._names = [n for n in names if self._hook_point(n) is not None]
         self._hf = getattr(bridge, "original_model", None)
         self._hf_layers = decoder_layers(self._hf, self.n_layers) if isinstance(self._hf, nn.Module) else None
 
@@ -76,8 +80,13 @@ class TLModel(HookedModel):
     def hook_names(self) -> list[str]:
         return list(self._names)
 
+    def _hook_point(self, hook: str) -> nn.Module | None:
+        head, _, point = hook.rpartition(".")
+        alias = _ALIASES.get(point)
+        return self._hook_dict.get(f"{head}.{alias}" if alias and head.startswith("blocks.") else hook)
+
     def _canonical_site(self, hook: str) -> HookSite | None:
-        hp = self._hook_dict.get(hook)
+        hp = self._hook_point(hook)
         if hp is None:
             return None
         if hook.endswith("hook_resid_mid"):
@@ -91,11 +100,11 @@ class TLModel(HookedModel):
         return self.bridge(inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
 
     def capture(self, inputs: Mapping[str, torch.Tensor], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Residual-stream hooks are read from the transformers layers directly (the same values, the
+        """Residual-stream, MLP-input / output and attention-output hooks are read from the transformers layers directly (the same values, the
         cost of a plain forward stopped there) unless a replacement is installed on the bridge; any
         other hook goes through the bridge's HookPoints."""
         hooks = list(dict.fromkeys(hooks))
-        if (hooks and self._hf_layers is not None and all(RESID.match(h) and h in self._hook_dict for h in hooks)
+        if (hooks and self._hf_layers is not None and all(RESID.match(h) and self._hook_point(h) is not None for h in hooks)
                 and no_hooks_installed(self._hook_dict)):
             got = capture_resid(self._hf_layers, lambda: self._hf(
                 input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")), hooks)
