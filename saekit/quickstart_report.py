@@ -78,12 +78,12 @@ def _compare_section(compare_dir: Path | None, out: Path) -> str:
     if compare_dir is None or not (compare_dir / "compare.json").exists():
         return ""
     res = json.loads((compare_dir / "compare.json").read_text())
-    head = "<tr><th>SAE</th><th>L0</th><th>FVE</th><th>dead</th><th>probe acc k=1</th><th>Moran's I</th></tr>"
+    head = "<tr><th>SAE</th><th>L0</th><th>FVE</th><th>dead</th><th>probe acc k=1</th><th>M1 Moran's I</th></tr>"
     rows = []
     for e in res["saes"]:
         m = e["metrics"]
         cells = [m.get("core", {}).get("l0"), m.get("core", {}).get("fve"), m.get("core", {}).get("dead_frac"),
-                 m.get("sparse_probing", {}).get("acc", {}).get("1"), m.get("spatial_coherence", {}).get("morans_i_mean")]
+                 m.get("sparse_probing", {}).get("acc", {}).get("1"), m.get("spatial_coherence", {}).get("m1_morans_i")]
         rows.append(f"<tr><td>{html.escape(e['name'])}</td>"
                     + "".join(f"<td>{'skipped' if v is None else format(v, '.3f')}</td>" for v in cells) + "</tr>")
     link = os.path.relpath(compare_dir / "report.html", out)
@@ -107,9 +107,10 @@ def _summary_section(config: dict[str, Any], metrics: dict[str, Any], align: dic
         ("sparse probing k=1", _fmt(metrics, "sparse_probing.acc.1", ".3f"),
          f"balanced one-vs-rest accuracy with the best latent per class; all {metrics.get('sparse_probing.raw_acc', float('nan')):.3f} "
          f"raw dims, {on}"),
-        ("Moran's I", _fmt(metrics, "spatial_coherence.morans_i_mean", ".3f"),
-         f"spatial coherence of latents on their top images; shuffled patches "
-         f"{metrics.get('spatial_coherence.shuffled_baseline_mean', float('nan')):.3f}"),
+        ("M1 Moran's I", _fmt(metrics, "spatial_coherence.m1_morans_i", ".3f"),
+         f"ViSAEBench's spatial coherence (queen weights, images with 5 to 90% of patches active); saekit's rook "
+         f"top-8 estimator {metrics.get('spatial_coherence.morans_i_rook_top8', float('nan')):.3f}, shuffled patches "
+         f"{metrics.get('spatial_coherence.rook_top8_shuffled_baseline', float('nan')):.3f}"),
         ("recall@10", f"{align.get('recall_at_10', float('nan')):.3f}",
          f"held-out image→caption; shuffled-caption fit {align.get('baseline_shuffled_recall_at_10', float('nan')):.3f}"),
         ("named latents", str(len(names.latents)), "live latents with a vocabulary name"),

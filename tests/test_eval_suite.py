@@ -15,7 +15,7 @@ from saekit.errors import SaekitError
 from saekit.eval.encode import encode_rows
 from saekit.eval.probing import downstream_preservation, sparse_probing
 from saekit.eval.rows import EvalRows, SplitInfo
-from saekit.eval.spatial import latent_coherence, morans_i, spatial_coherence
+from saekit.eval.spatial import latent_coherence, morans_i, rook_top8_coherence
 from saekit.eval.stability import decoder_stability
 from saekit.sae import SAE, SAEConfig
 
@@ -111,8 +111,8 @@ def test_localised_latent_scores_high_and_scattered_near_the_shuffled_baseline()
     assert latents.tolist() == [0, 1]
     assert score[0] > 0.6 and base[0] < 0.1  # the blob: coherent; its shuffle: not
     assert abs(score[1] - base[1]) < 0.1 and abs(score[1]) < 0.15  # scattered dots ~ baseline
-    summary = spatial_coherence(rows, enc)
-    assert summary["n_latents"] == 2 and summary["grid"] == [8, 8]
+    summary = rook_top8_coherence(rows, enc)
+    assert summary["rook_top8_n_latents"] == 2 and summary["grid"] == [8, 8]
 
 
 def test_spatial_coherence_needs_patch_positions():
@@ -121,7 +121,7 @@ def test_spatial_coherence_needs_patch_positions():
     for attrs in ({}, {"patch_grid": [8, 8], "n_prefix_tokens": 100}):
         bad = EvalRows("h", rows.acts, rows.sample_id, rows.position, ALL, attrs=attrs)
         with pytest.raises(SaekitError, match="patch"):
-            spatial_coherence(bad, enc)
+            rook_top8_coherence(bad, enc)
 
 
 # ---- stability ---------------------------------------------------------------------------------
@@ -182,8 +182,9 @@ def test_vision_suite_on_a_store_reports_the_split_and_every_metric(tmp_path):
     m = res["metrics"]
     assert 60 < m["core"]["n_samples"] < 140 and m["core"]["fve"] == pytest.approx(1.0)
     assert m["sparse_probing"]["acc"]["1"] == 1.0  # latent j == "class j lit up"
-    assert m["downstream_preservation"]["preserved"] == pytest.approx(1.0)
-    assert "morans_i_mean" in m["spatial_coherence"]
+    assert m["downstream_preservation"]["cv_preserved"] == pytest.approx(1.0)
+    assert m["downstream_preservation"]["preservation_ratio"] == 1.0 and m["downstream_preservation"]["accuracy_gap"] == 0
+    assert "morans_i_rook_top8" in m["spatial_coherence"] and "m1_morans_i" in m["spatial_coherence"]
     assert m["stability"]["frac_matched"] == 1.0
     for name in ("monosemanticity", "autointerp"):
         assert m[name]["skipped"]

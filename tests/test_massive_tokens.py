@@ -13,7 +13,7 @@ from saekit.capture.massive import MassiveTokenRule, resolve_rule, rule_from_rec
 from saekit.cli.main import main as cli
 from saekit.errors import SaekitError
 from saekit.eval.downstream import _splice
-from saekit.eval.metrics import evaluate
+from saekit.eval.reconstruction import evaluate
 from saekit.models import load_model
 from saekit.sae import SAE, SAEConfig
 from saekit.train.config import TrainConfig

@@ -4,10 +4,10 @@ The package is callable as the `eval` command (``saekit.eval(EvalConfig(...))``,
 saekit.eval.command); names load on first use, so importing a config does not pay for torch."""
 from saekit.lazy import lazy_exports
 
-__all__ = ["SUITES", "CompareConfig", "EvalConfig", "Evaluation", "eval", "evaluate", "evaluate_downstream",
+__all__ = ["SUITE_NAMES", "CompareConfig", "EvalConfig", "Evaluation", "eval", "evaluate", "evaluate_downstream",
            "run_eval"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "SUITES": "saekit.eval.config", "EvalConfig": "saekit.eval.config", "CompareConfig": "saekit.eval.config",
+    "SUITE_NAMES": "saekit.eval.config", "EvalConfig": "saekit.eval.config", "CompareConfig": "saekit.eval.config",
     "Evaluation": "saekit.eval.command", "eval": "saekit.eval.command",
-    "evaluate": "saekit.eval.metrics", "evaluate_downstream": "saekit.eval.downstream",
+    "evaluate": "saekit.eval.reconstruction", "evaluate_downstream": "saekit.eval.downstream",
     "run_eval": "saekit.eval.suite"}, command="eval")

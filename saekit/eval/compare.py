@@ -17,8 +17,9 @@ from saekit.errors import SaekitError
 from saekit.eval.compare_report import write_compare_report
 from saekit.eval.rows import EvalRows, SplitInfo, load_rows, resolve_split
 from saekit.eval.stability import decoder_stability
-from saekit.eval.config import SUITES, CompareConfig
-from saekit.eval.suite import MetricInputs, run_metrics
+from saekit.eval.config import CompareConfig
+from saekit.eval.registry import MetricInputs, suite_metrics
+from saekit.eval.suite import run_metrics
 from saekit.sae import SAE
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     source = open_source(cfg.store)
     split = common_split(saes, labels, cfg.split, cfg.holdout)
     rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
-    metrics = tuple(m for m in SUITES[cfg.suite] if m != "stability")
+    metrics = tuple(m for m in suite_metrics(cfg.suite) if "second_sae" not in m.inputs)  # pairs: below
     inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples,
                        cfg.ms_centre)
     entries = []

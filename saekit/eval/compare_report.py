@@ -6,20 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from saekit.html_report import esc, table, write_report
+from saekit.eval.registry import all_metrics
 from saekit.eval.svg import bars, histograms, scatter
 
-#: (column, metric, key path) of the table; a skipped metric shows "skipped" with its reason
-COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("L0", "core", ("l0",)), ("FVE", "core", ("fve",)), ("FVE/token", "core", ("fve_per_token",)),
-    ("dead", "core", ("dead_frac",)), ("dense", "core", ("dense_frac",)),
-    ("probe acc k=1", "sparse_probing", ("acc", "1")), ("probe acc k=5", "sparse_probing", ("acc", "5")),
-    ("probe acc raw", "sparse_probing", ("raw_acc",)),
-    ("preserved acc", "downstream_preservation", ("preserved",)),
-    ("Moran's I", "spatial_coherence", ("morans_i_mean",)),
-    ("Moran's I shuffled", "spatial_coherence", ("shuffled_baseline_mean",)),
-    ("MS mean", "monosemanticity", ("mean",)), ("autointerp", "autointerp", ("mean",)),
-)
 
+def columns() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(column, metric, key path) of the table, as the registered metrics declare them; a skipped metric
+    shows "skipped" with its reason."""
+    return tuple((c.label, m.name, c.path) for m in all_metrics() for c in m.columns)
 
 def metric_value(entry: dict[str, Any], metric: str, path: tuple[str, ...]) -> float | None:
     v: Any = entry["metrics"].get(metric)
@@ -47,10 +41,11 @@ def _stability_cell(result: dict[str, Any], name: str) -> str:
 
 def write_compare_report(path: Path, result: dict[str, Any]) -> Path:
     entries = result["saes"]
-    header = ["SAE", "arch", "d_sae", "k"] + [c[0] for c in COLUMNS] + ["stability (mean vs others)"]
+    cols = columns()
+    header = ["SAE", "arch", "d_sae", "k"] + [c[0] for c in cols] + ["stability (mean vs others)"]
     rows = [header] + [
         [esc(e["name"]), esc(e["arch"]), str(e["d_sae"]), esc(e["k"] if e["k"] is not None else "–")]
-        + [_cell(e, m, p) for _, m, p in COLUMNS] + [_stability_cell(result, e["name"])]
+        + [_cell(e, m, p) for _, m, p in cols] + [_stability_cell(result, e["name"])]
         for e in entries]
     table_html = table(rows, raw=True)
     split = result["split"]

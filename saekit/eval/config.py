@@ -1,4 +1,4 @@
-"""The configs of `saekit eval` and `saekit compare` and the metric suites they name (no torch here:
+"""The configs of `saekit eval` and `saekit compare` and the names of the metric suites (no torch here:
 the CLI's --help imports only this)."""
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from typing import ClassVar
 
 from saekit.errors import SaekitError
 
-SUITES: dict[str, tuple[str, ...]] = {
-    "core": ("core",),
-    "vision": ("core", "sparse_probing", "downstream_preservation", "spatial_coherence", "monosemanticity",
-               "stability", "autointerp"),
-    "text": ("core", "sparse_probing", "downstream_preservation", "monosemanticity", "feature_absorption",
-             "stability", "autointerp"),
-}
-SUITES["all"] = tuple(dict.fromkeys(SUITES["vision"] + SUITES["text"]))
+#: the named suites; which metrics each runs is declared by the metrics (saekit.eval.registry), "all" runs every one
+SUITE_NAMES = ("core", "vision", "text", "saebench", "visaebench", "all")
 SPLITS = ("auto", "holdout", "train", "all")  # see saekit.eval.rows
 SAE_SPEC = ("SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:; "
             "PATH may be hf:REPO[@REV]/PATH)")
@@ -47,11 +41,11 @@ class EvalConfig:
     downstream_batch_size: int = 8  # samples per model forward for --downstream
     progress: bool = False  # show a progress bar for --downstream
 
-    CLI: ClassVar[dict[str, dict]] = {"suite": {"choices": tuple(SUITES)}, "split": {"choices": SPLITS}}
+    CLI: ClassVar[dict[str, dict]] = {"suite": {"choices": SUITE_NAMES}, "split": {"choices": SPLITS}}
 
     def __post_init__(self) -> None:
-        if self.suite not in SUITES:
-            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
+        if self.suite not in SUITE_NAMES:
+            raise SaekitError(f"--suite must be one of {', '.join(SUITE_NAMES)}, got {self.suite!r}")
         if self.downstream and not (self.model and self.data):
             raise SaekitError("--downstream needs --model MODEL and --data DATA")
 
@@ -64,7 +58,7 @@ class CompareConfig:
     names: tuple[str, ...] = dataclasses.field(default=(), metadata={
         "flag": "--name", "help": "display name of each --sae, in order (default: the checkpoint directory names)"})
     suite: str = dataclasses.field(default="all", metadata={
-        "choices": tuple(SUITES), "help": "metric suite (all: what applies to the store, the rest reported as skipped)"})
+        "choices": SUITE_NAMES, "help": "metric suite (all: what applies to the store, the rest reported as skipped)"})
     hook: str | None = None  # hook in the store (default: the SAEs' hook)
     split: str = dataclasses.field(default="auto", metadata={
         "choices": SPLITS, "help": "rows to compare on (auto: the held-out samples the checkpoints record)"})
@@ -86,5 +80,5 @@ class CompareConfig:
             raise SaekitError("compare needs at least one --sae")
         if self.names and len(self.names) != len(self.saes):
             raise SaekitError(f"--name was given {len(self.names)} times for {len(self.saes)} SAEs")
-        if self.suite not in SUITES:
-            raise SaekitError(f"--suite must be one of {', '.join(SUITES)}, got {self.suite!r}")
+        if self.suite not in SUITE_NAMES:
+            raise SaekitError(f"--suite must be one of {', '.join(SUITE_NAMES)}, got {self.suite!r}")

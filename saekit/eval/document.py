@@ -1,7 +1,8 @@
 """An evaluation result as the typed evaluation document (saekit.results.evaluation, eval.json).
 
 Scalar results become metrics named "<metric>.<key>" (nested keys joined by "."; e.g. core.fve,
-sparse_probing.acc.1), each with the split it was computed on and its row or sample count; a
+sparse_probing.acc.1), each with the split it was computed on and its row or sample count (as the metric declares,
+saekit.eval.registry); a
 skipped metric becomes one entry "<metric>" with the reason. Histograms and per-class tables stay
 in the full JSON that `saekit eval --json` prints.
 """
@@ -11,6 +12,7 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from saekit.eval.registry import all_metrics
 from saekit.results.evaluation import EvaluationDocument, Metric
 from saekit.results.refs import SaeRef, StoreRef
 
@@ -19,8 +21,6 @@ if TYPE_CHECKING:
     from stores import ActivationStore
 
 _DETAIL = ("per_class", "hist", "density_hist", "timing_s", "ks", "grid", "log10_edges")
-#: metrics computed on per-sample pools count samples; the rest count rows
-_PER_SAMPLE = ("sparse_probing", "downstream_preservation", "monosemanticity", "spatial_coherence")
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
@@ -30,6 +30,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
                 _flatten(f"{prefix}.{k}", v, out)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         out[prefix] = float(value)
+
+
+def _counts_samples(name: str) -> bool:
+    """Whether the registered metric's figures count samples (per-sample pools) rather than rows."""
+    return any(m.name == name and m.counts == "samples" for m in all_metrics())
 
 
 def evaluation_document(result: dict[str, Any], sae_ref: SaeRef, store_ref: StoreRef | None) -> EvaluationDocument:
@@ -44,7 +49,7 @@ def evaluation_document(result: dict[str, Any], sae_ref: SaeRef, store_ref: Stor
             continue
         flat: dict[str, float] = {}
         _flatten(name, res, flat)
-        n = res.get("n_samples") if name in _PER_SAMPLE else n_rows
+        n = res.get("n_samples") if _counts_samples(name) else n_rows
         for key, v in flat.items():
             metrics[key] = Metric(value=v if math.isfinite(v) else None, split=res.get("split", split),
                                   n=int(n) if isinstance(n, (int, float)) else None)

@@ -1,4 +1,5 @@
-"""Spatial coherence of patch-level latents: Moran's I of each latent's patch map on its top images.
+"""saekit's own spatial-coherence estimator, `morans_i_rook_top8`: Moran's I of each latent's patch map
+on its top images (ViSAEBench's M1 is saekit.eval.localization; both are reported side by side).
 
 For latent j, its top images are the TOP_IMAGES evaluated images with the largest activation of j
 on any patch. On each, the latent's activations over the patch grid (0 where it does not fire)
@@ -100,15 +101,17 @@ def latent_coherence(rows: EvalRows, enc: Encoded, top_images: int = TOP_IMAGES,
     return np.asarray(done, np.int64), np.asarray(scores), np.asarray(base)
 
 
-def spatial_coherence(rows: EvalRows, enc: Encoded, top_images: int = TOP_IMAGES, max_latents: int | None = None,
-                      seed: int = 0) -> dict[str, Any]:
+def rook_top8_coherence(rows: EvalRows, enc: Encoded, top_images: int = TOP_IMAGES, max_latents: int | None = None,
+                        seed: int = 0) -> dict[str, Any]:
+    """The rook, top-image estimator's summary over latents, its keys prefixed so no reader takes it for M1."""
     gh, gw, _ = patch_grid(rows)
     _, s_arr, b_arr = latent_coherence(rows, enc, top_images, max_latents, seed)
     if not len(s_arr):
         raise SaekitError("spatial coherence: no latent fires on two or more patches of the evaluated images")
     hist, edges = np.histogram(s_arr, bins=np.linspace(-0.5, 1.0, 16))
-    return {"grid": [gh, gw], "top_images": top_images, "n_latents": int(len(s_arr)),
-            "morans_i_mean": float(s_arr.mean()), "morans_i_median": float(np.median(s_arr)),
-            "shuffled_baseline_mean": float(b_arr.mean()), "excess_over_baseline": float((s_arr - b_arr).mean()),
-            "frac_latents_above_0.3": float((s_arr > 0.3).mean()),
+    return {"grid": [gh, gw], "top_images": top_images, "rook_top8_n_latents": int(len(s_arr)),
+            "morans_i_rook_top8": float(s_arr.mean()), "morans_i_rook_top8_median": float(np.median(s_arr)),
+            "rook_top8_shuffled_baseline": float(b_arr.mean()),
+            "rook_top8_excess_over_baseline": float((s_arr - b_arr).mean()),
+            "rook_top8_frac_above_0.3": float((s_arr > 0.3).mean()),
             "hist": {"edges": edges.round(3).tolist(), "counts": hist.tolist()}}

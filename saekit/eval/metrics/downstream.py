@@ -1,0 +1,25 @@
+"""Downstream fidelity: the SAE spliced into its model (CE loss recovered for LMs): saekit.eval.downstream.
+
+Runs only on request (--downstream with --model and --data), in any suite."""
+from __future__ import annotations
+
+from typing import Any
+
+from saekit.eval.registry import SUITE_NAMES, Metric, MetricCall
+
+
+def _compute(call: MetricCall) -> dict[str, Any]:
+    from saekit.data import load_dataset
+    from saekit.eval.downstream import evaluate_downstream, split_samples
+    from saekit.models import load_model
+
+    inp, sae = call.inp, call.sae
+    model = load_model(inp.model, sae.device)
+    samples = split_samples(load_dataset(inp.data), call.rows.split.to_dict(), inp.n_samples)
+    res = evaluate_downstream(sae, model, samples, batch_size=inp.downstream_batch_size, progress=inp.progress)
+    return {"split": call.rows.split.name, **res}
+
+
+METRIC = Metric(
+    name="downstream", compute=_compute, suites=tuple(s for s in SUITE_NAMES if s not in ("visaebench", "all")),
+    inputs=("rows", "dataset"), counts="samples", order=80, on_request=True)
