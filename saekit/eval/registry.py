@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from saekit.sae import SAE
 
 INPUTS = ("rows", "labels", "patch_grid", "embedding", "second_sae", "names", "model", "dataset", "paired")
-STORE_INPUTS = frozenset({"rows", "labels", "patch_grid"})
+STORE_INPUTS = frozenset({"rows", "labels", "patch_grid", "paired"})
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,8 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
         return result, None
     from saekit.eval.document import evaluation_document, sae_ref, store_ref
 
-    doc = evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, rows.hook))
+    first = sae.cfg.input_hooks[0] if is_paired(sae) else rows.hook  # a crosscoder's joined name is no store hook
+    doc = evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, first))
     if cfg.out:
         doc.save(cfg.out)
     return result, doc
