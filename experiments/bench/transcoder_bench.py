@@ -93,7 +93,7 @@ def main() -> None:
     p.add_argument("--expansion", type=float, default=8.0)
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--eval-samples", type=int, default=32, help="held-out paragraphs / images for --downstream")
-    p.add_argument("--variants", default="sae,transcoder,skip,crosscoder")
+    p.add_argument("--variants", default="transcoder,sae,skip,crosscoder", help="comma-separated; empty: none")
     p.add_argument("--vit-store", default=None, help="offline:dinov2-small store of the same two hooks (adds 'vit')")
     p.add_argument("--vit-tokens", type=int, default=200_000)
     p.add_argument("--vit-data", default="bundled:clipart")
@@ -116,13 +116,15 @@ def main() -> None:
                               "k": args.k, "tokens": args.tokens, "torch_threads": torch.get_num_threads()}
     plan = {"sae": dict(hook=h["in"]), "transcoder": dict(hook=h["in"], target_hook=(h["out"],)),
             "skip": dict(hook=h["in"], target_hook=(h["out"],), skip=True), "crosscoder": dict(hook=",".join(h["resid"]))}
-    for name in args.variants.split(","):
+    out.mkdir(parents=True, exist_ok=True)
+    for name in [v for v in args.variants.split(",") if v]:
         tokens = args.crosscoder_tokens or args.tokens if name == "crosscoder" else args.tokens
         res = train_one(name, args.store, out / name, tokens, args, **plan[name])
         downstream = name in ("transcoder", "skip")
         res.update(tokens=tokens, **evaluate(out / name, args.store, MODEL if downstream else None,
                                               DATA if downstream else None, args.eval_samples))
         result[name] = res
+        (out / "partial.json").write_text(json.dumps(result))  # what is done so far, should a later variant fail
     if "sae" in result and "transcoder" in result:
         result["transcoder_speed_vs_sae"] = round(result["transcoder"]["rows_per_s_last_window"]
                                                   / result["sae"]["rows_per_s_last_window"], 3)
