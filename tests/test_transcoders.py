@@ -37,6 +37,39 @@ def test_llm_mlp_hooks_read_plainly_equal_the_bridge(gpt2):
     torch.testing.assert_close(fast["blocks.1.hook_mlp_in"], fast["blocks.1.hook_resid_mid"])
 
 
+@pytest.fixture(scope="module")
+def tiny_llama():
+    """A random Llama (RMSNorm with weights away from 1) through the bridge: the norm whose bridge
+    hook_normalized is taken before its weight, unlike the MLP's input."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from saekit.models.tiny_tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB_SIZE, byte_tokenizer
+    from saekit.models.tl_lm import TLModel
+
+    torch.manual_seed(0)
+    hf = LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB_SIZE, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                      bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID))
+    with torch.no_grad():
+        for n, p in hf.named_parameters():
+            if "norm" in n:
+                p.uniform_(0.5, 2.0)
+    hf.config.architectures = ["LlamaForCausalLM"]
+    return TLModel.from_hf(hf, byte_tokenizer(model_max_length=128), "test:llama", max_length=128)
+
+
+def test_an_rmsnorm_model_reads_and_writes_the_mlp_input_alike(tiny_llama):
+    inputs = tiny_llama.tokenize(["the cat sat on the mat", "a dog"])
+    hooks = [f"blocks.1.{h}" for h in NEW_HOOKS]
+    fast, bridge = tiny_llama.capture(inputs, hooks), HookedModel.capture(tiny_llama, inputs, hooks)
+    for h in hooks:  # capture reads the transformers modules, replacement hooks the bridge: they must agree
+        torch.testing.assert_close(fast[h], bridge[h], msg=h)
+    seen = {}
+    with tiny_llama.hooks({"blocks.1.ln2.hook_normalized": lambda a: seen.setdefault("x", a)}):
+        tiny_llama.forward(inputs)
+    torch.testing.assert_close(seen["x"], fast["blocks.1.ln2.hook_normalized"])
+
+
 @pytest.mark.parametrize("name", ["random:vit", "random:clip"])
 def test_vision_mlp_and_attention_hooks_decompose_the_block(name):
     from PIL import Image

@@ -12,8 +12,10 @@ crosscoder: per-layer FVE) and, for the transcoders, with the MLP's output repla
 (`--downstream`: CE loss recovered against zero-ablating that MLP) on --eval-samples held-out
 paragraphs. With --vit-store (a DINOv2 store of the same two hooks) a ViT transcoder is added, its
 downstream number the output-embedding cosine, replaced and with the MLP zero-ablated.
-Training speed: rows/s of the whole train() call and of the last metrics line (steady state).
-Prints ONE JSON line.
+Training speed: rows/s of the whole train() call and of the last metrics line (steady state). On a
+shared machine one run each is at the mercy of the other processes: --speed-pairs N alternates N
+SAE and N transcoder runs of --speed-tokens rows (SAE, transcoder, SAE, ...) and reports the median
+ratio. Prints ONE JSON line.
 
     PYTHONPATH=. python experiments/bench/transcoder_bench.py --store smol.h5 --out /tmp/tc_bench
 """
@@ -82,6 +84,20 @@ def evaluate(out: Path, store: str, model: str | None, data: str | None, n: int)
     return got
 
 
+def speed_pairs(args: argparse.Namespace, out: Path, plan: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    import statistics
+
+    runs: dict[str, list[dict[str, Any]]] = {"sae": [], "transcoder": []}
+    for i in range(args.speed_pairs):
+        for name in ("sae", "transcoder"):
+            runs[name].append(train_one(name, args.store, out / f"speed_{name}_{i}", args.speed_tokens, args, **plan[name]))
+    ratios = [t["rows_per_s_last_window"] / s["rows_per_s_last_window"] for s, t in zip(runs["sae"], runs["transcoder"])]
+    whole = [t["rows_per_s"] / s["rows_per_s"] for s, t in zip(runs["sae"], runs["transcoder"])]
+    return {"tokens": args.speed_tokens, "runs": runs, "ratio_last_window": [round(r, 3) for r in ratios],
+            "ratio_whole_call": [round(r, 3) for r in whole], "median_ratio_last_window": round(statistics.median(ratios), 3),
+            "median_ratio_whole_call": round(statistics.median(whole), 3)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", required=True, help="SmolLM2 store with the hooks above (captured when missing)")
@@ -94,6 +110,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--eval-samples", type=int, default=32, help="held-out paragraphs / images for --downstream")
     p.add_argument("--variants", default="transcoder,sae,skip,crosscoder", help="comma-separated; empty: none")
+    p.add_argument("--speed-pairs", type=int, default=0, help="alternating SAE / transcoder runs for the speed ratio")
+    p.add_argument("--speed-tokens", type=int, default=200_000)
     p.add_argument("--vit-store", default=None, help="offline:dinov2-small store of the same two hooks (adds 'vit')")
     p.add_argument("--vit-tokens", type=int, default=200_000)
     p.add_argument("--vit-data", default="bundled:clipart")
@@ -128,6 +146,8 @@ def main() -> None:
     if "sae" in result and "transcoder" in result:
         result["transcoder_speed_vs_sae"] = round(result["transcoder"]["rows_per_s_last_window"]
                                                   / result["sae"]["rows_per_s_last_window"], 3)
+    if args.speed_pairs:
+        result["speed"] = speed_pairs(args, out, plan)
     if args.vit_store:
         res = train_one("vit", args.vit_store, out / "vit", args.vit_tokens, args, hook=h["in"], target_hook=(h["out"],))
         res.update(tokens=args.vit_tokens, store=args.vit_store,

@@ -9,6 +9,7 @@ bridge aliases to the second LayerNorm's input.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -24,9 +25,13 @@ _READ_ONLY_MID = ("in the TransformerBridge hook_resid_mid is the second LayerNo
                   "writing it would change what the MLP sees but not the residual stream")
 _PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "hook_attn_out", "hook_mlp_in", "ln2.hook_normalized", "mlp.hook_post",
               "hook_mlp_out", "attn.hook_pattern", "hook_resid_post")
-# names whose own bridge HookPoint never fires: read at the HookPoint that carries the same value
-# (the MLP block's input, before its norm, is what the second norm receives)
-_ALIASES = {"hook_mlp_in": "ln2.hook_in"}
+# names read at another bridge HookPoint. hook_mlp_in's own HookPoint never fires: the MLP block's input,
+# before its norm, is what the second norm receives. ln2.hook_normalized is what the MLP reads, the norm's
+# output with its weight applied (as the transformers layers give it, and as TransformerLens' LayerNorm and
+# its folded norms give it); the bridge's own hook_normalized of an RMSNorm is x / rms before the weight
+# (TransformerLens' RMSNorm convention), which is not the MLP's input.
+_ALIASES = {"hook_mlp_in": "ln2.hook_in", "ln2.hook_normalized": "ln2.hook_out"}
+_BLOCK_HOOK = re.compile(r"^(blocks\.\d+)\.(.+)$")
 
 
 class TLModel(HookedModel):
@@ -81,9 +86,9 @@ class TLModel(HookedModel):
         return list(self._names)
 
     def _hook_point(self, hook: str) -> nn.Module | None:
-        head, _, point = hook.rpartition(".")
-        alias = _ALIASES.get(point)
-        return self._hook_dict.get(f"{head}.{alias}" if alias and head.startswith("blocks.") else hook)
+        m = _BLOCK_HOOK.match(hook)
+        alias = _ALIASES.get(m.group(2)) if m else None
+        return self._hook_dict.get(f"{m.group(1)}.{alias}" if m and alias else hook)
 
     def _canonical_site(self, hook: str) -> HookSite | None:
         hp = self._hook_point(hook)
