@@ -197,6 +197,24 @@ def test_crosscoder_reads_and_writes_several_hooks_with_shared_latents(tmp_path)
     assert cc.cfg.in_hooks == ("a", "b") and cc.cfg.d_in == 32 and cc.cfg.d_sae == 64 and not cc.cfg.target_hooks
     both = np.concatenate([x, y], axis=1)
     assert _fve(cc, both, both) > 0.6
+    from saekit.eval.rows import SplitInfo
+    from saekit.eval.transcoder import evaluate_paired
+
+    _, got = evaluate_paired(cc, src, SplitInfo("all", 0.0, ""))
+    assert got["kind"] == "crosscoder" and set(got["fve_per_hook"]) == {"a", "b"}
+    per = [((cc(torch.from_numpy(both)).detach().numpy()[:, sl] - both[:, sl]) ** 2).sum()
+           / ((both[:, sl] - both[:, sl].mean(0)) ** 2).sum() for sl in (slice(0, 16), slice(16, 32))]
+    assert [got["fve_per_hook"][h] for h in "ab"] == pytest.approx([1 - p for p in per], abs=1e-4)
+
+
+def test_a_sweep_trains_several_transcoders_from_one_pass(tmp_path):
+    from saekit.train.trainer import train_sweep
+
+    x, y = _planted(n=1024)
+    saes = train_sweep(TrainConfig(hook="in", target_hook=("out",), arch="topk", expansion=2, tokens=2048,
+                                   batch_size=256, out=str(tmp_path / "sw"), progress=False, device="cpu",
+                                   sweep=("k=2,4",)), source=ArraySource({"in": x, "out": y}))
+    assert [(s.cfg.k, s.cfg.target_hooks, s.cfg.d_out) for s in saes] == [(2, ("out",), 12), (4, ("out",), 12)]
 
 
 def test_the_cli_repeats_hook_for_a_crosscoder_and_takes_target_hook():
