@@ -328,3 +328,38 @@ def test_name_and_the_dashboard_take_a_transcoder(gpt2_transcoder, tmp_path, cap
     assert names["sae"]["hook"] == IN_HOOK and len(names["latents"]) > 0
     assert main(["dashboard", "--sae", str(root / "tc"), "--store", str(store), "--check"]) == 0
     assert f"{IN_HOOK} → {OUT_HOOK} (transcoder)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("transcoder", [False, True])
+def test_auxk_over_every_dead_latent_is_the_dense_sum_with_its_gradients(transcoder):
+    """With no more dead latents than k_aux every row takes all of them: auxk_loss's dense product must give
+    AuxK's loss and gradients (b_dec's too, for an SAE whose centred input came detached)."""
+    from saekit.sae import SAEConfig, TrainContext
+    from saekit.sae import topk_training as T
+
+    extra = {"target_hooks": ("o",), "d_out": 32} if transcoder else {}
+    sae = SAE.create(SAEConfig(arch="topk", d_in=32, d_sae=128, k=4, **extra), seed=0)
+    with torch.no_grad():
+        sae.b_dec.normal_(generator=torch.Generator().manual_seed(1))
+        sae.b_enc.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+    x, dead = torch.randn(64, 32, generator=torch.Generator().manual_seed(3)), torch.tensor([3, 7, 50, 90])
+
+    def grads(loss_of):
+        sae.zero_grad()
+        ctx = TrainContext(k_aux=8, dead_idx=dead)
+        code, pre, x_c = T.encode_for_training(sae, x, ctx, T.select_topk(4))
+        _, residual = T.reconstruction_sse(sae, x, x_c, code, ctx)
+        loss = loss_of(ctx, pre, x_c, residual)
+        loss.backward()
+        return float(loss), {n: p.grad.clone() for n, p in sae.named_parameters() if p.grad is not None}
+
+    def by_hand(ctx, pre, x_c, residual):
+        e = residual.detach()
+        e_hat = torch.relu((sae.centre(x) @ sae.W_encT.t() + sae.b_enc)[:, dead]) @ sae.W_dec[dead]
+        return ctx.aux_coeff * (e - e_hat).pow(2).sum() / (e - e.mean(0)).pow(2).sum()
+
+    got, ref = grads(lambda ctx, pre, x_c, r: T.auxk_loss(sae, pre, x_c, r, ctx)), grads(by_hand)
+    assert got[0] == pytest.approx(ref[0], rel=1e-6)
+    assert set(got[1]) == set(ref[1])
+    for name in ref[1]:
+        torch.testing.assert_close(got[1][name], ref[1][name], atol=1e-7, rtol=1e-5, msg=name)
