@@ -55,7 +55,7 @@ def render_page(browser: Browser, pathname: str | None, search: str | None = Non
 def _shell(browser: Browser) -> html.Div:
     inp = browser.inputs
     n_samples = getattr(browser.summaries, "n_samples", None)
-    info = f"{inp.d_sae:,} latents · {n_samples:,} samples · {inp.hook}" if n_samples else f"{inp.d_sae:,} latents"
+    info = f"{inp.d_sae:,} latents · {n_samples:,} samples · {inp.hook_label}" if n_samples else f"{inp.d_sae:,} latents"
     banners = [notice(p, "error") for p in inp.problems]
     return html.Div([
         dcc.Location(id="url", refresh="callback-nav"),

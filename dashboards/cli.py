@@ -81,7 +81,7 @@ def dashboard(cfg: DashboardConfig) -> DashboardInputs:
               if v is not None]
     if inputs.model_spec:
         loaded.append(f"model {inputs.model_spec} (on first use)")
-    print(f"saekit dashboard: {s.d_sae:,} latents over {s.n_samples:,} samples ({s.hook}); "
+    print(f"saekit dashboard: {s.d_sae:,} latents over {s.n_samples:,} samples ({inputs.hook_label}); "
           f"loaded: {', '.join(loaded) or 'summaries only'}")
     if cfg.check:
         return inputs

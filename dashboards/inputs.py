@@ -60,6 +60,12 @@ class DashboardInputs:
         return str(self.summaries.hook)
 
     @property
+    def hook_label(self) -> str:
+        """The hook as the pages show it: a transcoder's input and target hooks ("IN -> OUT (transcoder)")."""
+        targets = tuple(getattr(getattr(self.sae, "cfg", None), "target_hooks", ()) or ())
+        return f"{self.hook} → {', '.join(targets)} (transcoder)" if targets else self.hook
+
+    @property
     def d_sae(self) -> int:
         return int(self.summaries.d_sae)
 

@@ -21,11 +21,13 @@ def test_every_metric_file_registers_one_metric_named_after_it():
 def test_suites_are_declared_by_the_metrics():
     s = suites()
     assert set(s) == set(SUITE_NAMES)
-    assert s["core"] == ("core", "downstream")
-    assert s["saebench"] == ("core", "sparse_probing", "feature_absorption", "downstream")
+    # transcoders and crosscoders run "transcoder" and "downstream_replacement" instead (saekit.eval.suite.applicable)
+    assert s["core"] == ("core", "transcoder", "downstream", "downstream_replacement")
+    assert s["saebench"] == ("core", "transcoder", "sparse_probing", "feature_absorption", "downstream",
+                             "downstream_replacement")
     assert s["visaebench"] == ("downstream_preservation", "spatial_coherence")
-    assert s["vision"] == ("core", "sparse_probing", "downstream_preservation", "spatial_coherence", "monosemanticity",
-                           "stability", "autointerp", "downstream")
+    assert s["vision"] == ("core", "transcoder", "sparse_probing", "downstream_preservation", "spatial_coherence",
+                           "monosemanticity", "stability", "autointerp", "downstream", "downstream_replacement")
     assert set(s["all"]) == {m.name for m in all_metrics()}
     assert all(s[name] for name in SUITE_NAMES)
     with pytest.raises(SaekitError, match="--suite"):
@@ -36,10 +38,10 @@ def test_suites_are_declared_by_the_metrics():
 
 def test_data_metrics_and_counts_follow_the_declared_inputs():
     data = {m.name for m in all_metrics() if m.data_only}
-    assert data == {"core", "sparse_probing", "downstream_preservation", "spatial_coherence"}
+    assert data == {"core", "transcoder", "sparse_probing", "downstream_preservation", "spatial_coherence"}
     per_sample = {m.name for m in all_metrics() if m.counts == "samples"}
     assert {"sparse_probing", "downstream_preservation", "spatial_coherence", "monosemanticity"} <= per_sample
-    assert get_metric("downstream").on_request
+    assert get_metric("downstream").on_request and get_metric("downstream_replacement").on_request
 
 
 def test_compare_columns_come_from_the_metrics():

@@ -113,7 +113,11 @@ def test_bad_specs_are_one_line_errors_with_exit_2(tmp_path, capsys, monkeypatch
     variant = tmp_path / "variant"
     shutil.copytree(good, variant)
     cfg = json.loads((good / "cfg.json").read_text())
-    (variant / "cfg.json").write_text(json.dumps({**cfg, "architecture": "skip_transcoder"}))
+    (variant / "cfg.json").write_text(json.dumps({**cfg, "architecture": "temporal"}))
+    centred = tmp_path / "centred_transcoder"  # SAELens itself refuses to build this one
+    shutil.copytree(good, centred)
+    (centred / "cfg.json").write_text(json.dumps({**cfg, "architecture": "skip_transcoder", "d_out": 16,
+                                                  "apply_b_dec_to_input": True}))
     unknown = tmp_path / "unknown"
     unknown.mkdir()
     (unknown / "weights.bin").write_bytes(b"\0" * 8)
@@ -126,7 +130,8 @@ def test_bad_specs_are_one_line_errors_with_exit_2(tmp_path, capsys, monkeypatch
         str(both): "holds the files of several SAE formats \\(saelens, dictlearn\\)",
         str(missing): "missing tensor 'b_enc'",
         str(shaped): "tensor 'W_dec' has shape \\[64, 15\\], expected \\[64, 16\\]",
-        str(variant): "SAELens architecture 'skip_transcoder' is not supported",
+        str(variant): "SAELens architecture 'temporal' is not supported",
+        str(centred): "a transcoder with apply_b_dec_to_input=true",
         str(unknown): "no known SAE format",
         str(tmp_path / "nowhere"): "does not exist",
         "saelens:hf:someone/missing-repo/layer_3": "cannot be fetched \\(HF_HUB_OFFLINE is set",

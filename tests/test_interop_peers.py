@@ -113,3 +113,73 @@ def test_every_export_opens_in_the_library_with_the_same_function(tmp_path):
         assert int((z != 0).sum()) > 0
         assert max_rel_diff(got["z"], z, x) <= 1e-5, name
         assert max_rel_diff(got["x_hat"], x_hat, x) <= 1e-5, name
+
+
+# ---- transcoders (tests/peers/transcoder_peer.py) -------------------------------------------------------
+def test_transcoders_compute_what_the_library_computes(peer_saes):
+    out, cases = peer_saes
+    mine = [c for c in cases if c["name"].startswith("transcoder_")]
+    assert len(mine) == 6
+    for case in mine:
+        sae = SAE.load(case["spec"])
+        c = sae.cfg
+        assert (c.arch, c.skip, c.hook, c.target_hooks, c.d_out) == (
+            case["arch"], case["skip"], case["hook"], (case["target"],), case["d_out"]), case["name"]
+        exp = load_file(str(out / case["expected"]))
+        x = exp["x"]
+        with torch.no_grad():
+            z = sae.encode(x)
+            y_hat = sae.decode(z, x)
+            forward = sae(x)
+        assert int((exp["z"] != 0).sum()) > 0, case["name"]
+        assert max_rel_diff(z, exp["z"], x) <= 1e-5, case["name"]
+        assert max_rel_diff(y_hat, exp["x_hat"], x) <= 1e-5, case["name"]
+        assert max_rel_diff(forward, exp["x_hat"], x) <= 1e-5, case["name"]
+
+
+def make_transcoder(arch: str, skip: bool, d_out: int, seed: int) -> SAE:
+    from saekit.sae import SAEConfig
+
+    cfg = SAEConfig(arch=arch, d_in=16, d_sae=64, k=4 if arch in ("topk", "batchtopk", "matryoshka") else None,
+                    norm_scale=0.37, target_scale=1.9, hook="blocks.1.ln2.hook_normalized",
+                    target_hooks=("blocks.1.hook_mlp_out",), d_out=d_out, skip=skip, model_id="random:gpt2")
+    sae = SAE.create(cfg, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        if arch in ("batchtopk", "matryoshka"):
+            sae.threshold.fill_(0.2)
+    return sae
+
+
+TRANSCODER_EXPORTS = [("saelens", arch, skip, 12) for arch in ("relu", "jumprelu", "batchtopk", "matryoshka")
+                      for skip in (False, True)] + [("sparsify", "topk", skip, 16) for skip in (False, True)]
+
+
+def test_every_transcoder_export_opens_in_the_library_with_the_same_function(tmp_path):
+    peer_python()
+    x = torch.randn(48, 16, generator=torch.Generator().manual_seed(3)) * 2.0
+    save_file({"x": x}, str(tmp_path / "x.safetensors"))
+    jobs, saes = [], {}
+    for i, (fmt, arch, skip, d_out) in enumerate(TRANSCODER_EXPORTS):
+        sae = make_transcoder(arch, skip, d_out, seed=i + 5)
+        name = f"{fmt}_{arch}_{skip}"
+        export_sae(sae, fmt, tmp_path / name)
+        back = SAE.load(f"{fmt}:{tmp_path / name}")
+        assert (back.cfg.target_hooks, back.cfg.skip) == (sae.cfg.target_hooks, skip), name
+        saes[name] = sae
+        jobs.append({"name": name, "format": fmt, "path": str(tmp_path / name), "transcoder": True,
+                     "inputs": str(tmp_path / "x.safetensors"), "out": str(tmp_path / f"{name}.out.safetensors")})
+    for arch in ("topk", "gated"):
+        with pytest.raises(SaekitError, match=f"cannot export a {arch} transcoder SAE to saelens"):
+            export_sae(make_transcoder(arch, False, 12, seed=1), "saelens", tmp_path / f"refused_{arch}")
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    run_peer("outputs", str(tmp_path / "jobs.json"))
+    for name, sae in saes.items():
+        got = load_file(str(tmp_path / f"{name}.out.safetensors"))
+        with torch.no_grad():
+            z, y_hat = sae.encode(x), sae(x)
+        assert int((z != 0).sum()) > 0
+        assert max_rel_diff(got["z"], z, x) <= 1e-5, name
+        assert max_rel_diff(got["x_hat"], y_hat, x) <= 1e-5, name

@@ -65,7 +65,7 @@ def layout(browser: Browser, search: str = "") -> html.Div:
     hint = html.Div("Click a row to open the feature. Column filters take expressions such as "
                     "“> 0.01” or “fur”. " + browser.mono_note, className="muted small")
     return page("Features", card(None, controls, table, hint),
-                subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook}")
+                subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook_label}")
 
 
 def register(app: Any, browser: Browser) -> None:

@@ -57,7 +57,7 @@ def layout(browser: Browser, latent: int) -> html.Div:
     ], className="row"))
     title = browser.name(latent) or "(unnamed)"
     return page(f"#{latent} · {title}", *body, subtitle=f"latent {latent} of {browser.inputs.d_sae:,} · "
-                f"hook {browser.inputs.hook}", actions=nav)
+                f"hook {browser.inputs.hook_label}", actions=nav)
 
 
 def _top_examples(browser: Browser, latent: int) -> Any:

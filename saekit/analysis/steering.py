@@ -14,6 +14,10 @@ Edits, for an activation x at a steered position (z = sae.encode(x)):
                     (so strength 1 adds one "maximally active" copy of the feature);
 - ablate:           z'_i = (1 - strength) * z_i (strength 1 removes the latent), error term kept.
 
+A transcoder reads its input hook and writes its target hook (an MLP's output): z is encoded from the
+input recorded in the same forward pass, and the edit (decode(z', x) - decode(z, x)) is added to the
+target's activation, so the latent's decoder direction is written where the transcoder writes.
+
 Positions: "all", a list of token indices (negative ones count from the end), a slice, or a bool
 mask [B, T]. Tokens outside the positions are left untouched.
 """
@@ -157,8 +161,9 @@ def _decode(sae: SAE, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return sae.decode(z)
 
 
-def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec) -> torch.Tensor:
-    """Apply `spec` to activations [B, T, d] (or [B, d] for pooled hooks); returns a new tensor."""
+def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec, onto: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply `spec` to activations [B, T, d] (or [B, d] for pooled hooks); returns a new tensor. ``onto``: a
+    transcoder's target activation [B, T, d_out] the edit is added to (x is then its input)."""
     d_in, _ = _sae_dims(sae)
     if x.shape[-1] != d_in:
         raise SaekitError(f"activation at {spec.hook} has width {x.shape[-1]} but the SAE expects d_in={d_in}")
@@ -172,6 +177,7 @@ def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec) -> torch.Tenso
     if not bool(sel.any()):
         return x
     rows = flat[sel]
+    base = flat if onto is None else (onto.unsqueeze(1) if squeeze else onto).reshape(B * T, -1).to(param.dtype)
     with torch.no_grad():
         if spec.mode == "add":
             # decode(strength * value * e_i) - decode(0), row by row: exact for every input
@@ -188,10 +194,10 @@ def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec) -> torch.Tenso
                     z_new[:, i] = v * spec.strength
                 else:
                     z_new[:, i] = z[:, i] * (1.0 - spec.strength)
-        new_rows = rows + (_decode(sae, z_new, rows) - _decode(sae, z, rows))
-    out = flat.clone()
+        new_rows = base[sel] + (_decode(sae, z_new, rows) - _decode(sae, z, rows))
+    out = base.clone()
     out[sel] = new_rows
-    out = out.reshape(B, T, D).to(x.dtype)
+    out = out.reshape(B, T, base.shape[-1]).to(x.dtype)
     return out.squeeze(1) if squeeze else out
 
 
@@ -216,7 +222,26 @@ def steer(
         raise SaekitError(f"strength must be a finite number, got {strength!r}")
     spec = SteerSpec(hook=hook, latents=normalize_latents(latents, mode, d_sae), mode=mode,
                      strength=float(strength), positions=positions)
-    with model.hooks({hook: lambda act: steer_activations(act, sae, spec)}):
+    cfg = getattr(sae, "cfg", None)
+    if getattr(cfg, "in_hooks", ()):
+        raise SaekitError("steering a crosscoder is not supported: it reads layers after those it writes")
+    targets = tuple(getattr(cfg, "target_hooks", ()) or ())
+    if not targets:
+        with model.hooks({hook: lambda act: steer_activations(act, sae, spec)}):
+            yield spec
+        return
+    recorded: dict[str, torch.Tensor] = {}
+
+    def record(act: torch.Tensor) -> torch.Tensor:
+        recorded["x"] = act
+        return act
+
+    def write(act: torch.Tensor) -> torch.Tensor:
+        if "x" not in recorded:
+            raise SaekitError(f"the transcoder's input hook {hook!r} did not run before its target {targets[0]!r}")
+        return steer_activations(recorded.pop("x"), sae, spec, onto=act)
+
+    with model.hooks({hook: record, targets[0]: write}):
         yield spec
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -210,7 +210,7 @@ def _token_filter(cfg: CaptureConfig, model: Any, given: TokenFilter | None) -> 
 
 def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torch.Tensor], tokens: str,
             all_acts: Mapping[str, torch.Tensor], token_filter: TokenFilter | None, ids_B: np.ndarray,
-            dtype: str, massive: MassiveTokenRule | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            dtype: str, massive_keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows [n, d] of the selected tokens with their sample ids and positions (-1 for pooled hooks)."""
     if hook.endswith("hook_pattern") and acts.dim() == 4:  # [B, H, Tq, Tk] -> a row per query token [B, Tq, H*Tk]
         acts = acts.permute(0, 2, 1, 3).reshape(acts.shape[0], acts.shape[2], -1)
@@ -227,8 +227,8 @@ def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torc
                           f"use --tokens all for module: hooks with other shapes")
     if token_filter is not None:
         mask = token_filter(inputs, all_acts, mask, hook)
-    if massive is not None:
-        mask = massive.keep_mask(acts, mask)
+    if massive_keep is not None and massive_keep.shape == mask.shape:
+        mask = mask & massive_keep
     if bool(mask.all()):
         rows = acts.reshape(B * T, d)
         b = np.repeat(np.arange(B), T)
@@ -238,6 +238,25 @@ def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torc
         rows = acts[bt]
         b, t = bt[0].cpu().numpy(), bt[1].cpu().numpy().astype(np.int32)
     return _to_numpy(rows, dtype), ids_B[b], t
+
+
+def _massive_keep(model: Any, hooks: Sequence[str], acts: Mapping[str, torch.Tensor], inputs: Mapping[str, torch.Tensor],
+                  tokens: str, rule: MassiveTokenRule | None) -> torch.Tensor | None:
+    """One keep mask [B, T] for every token-level hook of a batch: a token massive at any of them is left
+    out at all of them, so row i of every hook stays the same token (what transcoders train on)."""
+    if rule is None:
+        return None
+    keep = None
+    for hook in hooks:
+        a = acts[hook]
+        if a.dim() != 3 or model.is_pooled(hook) or hook.endswith("hook_pattern"):
+            continue
+        mask = model.token_mask(inputs, tokens, hook)
+        if mask.shape != a.shape[:2] or (keep is not None and keep.shape != mask.shape):
+            continue
+        k = rule.keep_mask(a, mask) | ~mask
+        keep = k if keep is None else keep & k
+    return keep
 
 
 def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
@@ -331,7 +350,8 @@ def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
         source = _background(load_batches, maxsize=2, stop=stop) if overlap else load_batches()
         for ids, records, inputs in source:
             acts = m.capture(inputs, cfg.hooks)
-            payload = {h: _select(m, h, acts[h], inputs, cfg.tokens, acts, tf, ids, dtype, massive) for h in cfg.hooks}
+            keep = _massive_keep(m, cfg.hooks, acts, inputs, cfg.tokens, massive)
+            payload = {h: _select(m, h, acts[h], inputs, cfg.tokens, acts, tf, ids, dtype, keep) for h in cfg.hooks}
             writer.put((ids, records, payload))
             bar.update(len(ids))
         writer.finish()

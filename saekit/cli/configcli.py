@@ -139,7 +139,10 @@ def config_flags(cls: type, prefix: tuple[str, ...] = ()) -> list[Flag]:
         elif default is not None and default is not False and default != () and default != {}:
             help_text = f"{help_text} (default: {default})" if help_text else f"default: {default}"
         origin = typing.get_origin(tp)
-        if "parse" in meta:
+        if "join" in meta:  # a str field given by a repeatable flag, its values joined (e.g. several hooks)
+            kw["action"], kw["type"], kw["metavar"] = "append", str, "TEXT"
+            help_text = (help_text + "; " if help_text else "") + "repeatable"
+        elif "parse" in meta:
             kw["type"] = meta["parse"]
         elif tp is bool:
             kw["action"] = argparse.BooleanOptionalAction
@@ -199,6 +202,9 @@ def config_from_args(cls: type, args: argparse.Namespace, prefix: tuple[str, ...
             values[f.name] = config_from_args(tp, args, prefix + (f.name,))
             continue
         value = getattr(args, "__".join(prefix + (f.name,)))
+        join = field_metadata(cls, f).get("join")
+        if join and isinstance(value, list):
+            value = join.join(value)
         if typing.get_origin(tp) is tuple:
             if value is None:
                 continue  # keep the field's default

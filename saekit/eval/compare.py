@@ -19,7 +19,8 @@ from saekit.eval.rows import EvalRows, SplitInfo, load_rows, resolve_split
 from saekit.eval.stability import decoder_stability
 from saekit.eval.config import CompareConfig
 from saekit.eval.registry import MetricInputs, suite_metrics
-from saekit.eval.suite import run_metrics
+from saekit.eval.suite import applicable, run_metrics
+from saekit.eval.transcoder import is_paired, paired_rows
 from saekit.sae import SAE
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ def check_same_space(saes: list[SAE], labels: list[str]) -> None:
         if sae.cfg.hook and first.hook and sae.cfg.hook != first.hook:
             raise SaekitError(f"compare: {name} reads hook {sae.cfg.hook!r} but {labels[0]} reads {first.hook!r}; "
                               "compare SAEs of one hook")
+        if sae.cfg.output_hooks != first.output_hooks:
+            raise SaekitError(f"compare: {name} writes {', '.join(sae.cfg.output_hooks)} but {labels[0]} writes "
+                              f"{', '.join(first.output_hooks)}; compare SAEs, or transcoders, of the same hooks")
 
 
 def common_split(saes: list[SAE], labels: list[str], split: str, holdout: float | None) -> SplitInfo:
@@ -62,8 +66,10 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     check_same_space(saes, labels)
     source = open_source(cfg.store)
     split = common_split(saes, labels, cfg.split, cfg.holdout)
-    rows: EvalRows = load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples)
-    metrics = tuple(m for m in suite_metrics(cfg.suite) if "second_sae" not in m.inputs)  # pairs: below
+    rows: EvalRows = (paired_rows(saes[0], source, split, cfg.max_rows, cfg.max_samples) if is_paired(saes[0])
+                      else load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples))
+    metrics = tuple(m for m in applicable(suite_metrics(cfg.suite), saes[0])
+                    if "second_sae" not in m.inputs)  # pairs: below
     inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples)
     entries = []
     for name, path, sae in zip(labels, cfg.saes, saes):

@@ -14,6 +14,9 @@ Inputs (``Metric.inputs``):
   names         a names directory with scored explanations (--names)
   model         the SAE's model (--model)
   dataset       the model and its dataset, spliced downstream (--downstream with --model and --data)
+  paired        a transcoder's or crosscoder's rows: its input hooks', then its target hooks', side by side
+                (saekit.eval.transcoder); such an SAE runs only the metrics that take them, and they get
+                no encoding (MetricCall.enc is None): the metric encodes the input columns itself
 A metric that needs only what the store holds (rows, labels, patch_grid) is a *data metric*: under a
 named suite a missing input is the caller's error; under "all" it is skipped with the reason. A metric
 that needs an input the caller did not give is skipped with the reason in every suite.
@@ -34,8 +37,8 @@ if TYPE_CHECKING:
     from saekit.eval.rows import EvalRows
     from saekit.sae import SAE
 
-INPUTS = ("rows", "labels", "patch_grid", "embedding", "second_sae", "names", "model", "dataset")
-STORE_INPUTS = frozenset({"rows", "labels", "patch_grid"})
+INPUTS = ("rows", "labels", "patch_grid", "embedding", "second_sae", "names", "model", "dataset", "paired")
+STORE_INPUTS = frozenset({"rows", "labels", "patch_grid", "paired"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class MetricCall:
 
     sae: SAE
     rows: EvalRows
-    enc: Encoded
+    enc: Encoded | None  # None for a transcoder's or crosscoder's paired rows
     inp: MetricInputs
 
     def labels(self) -> list[str]:

@@ -20,6 +20,7 @@ from saekit.eval.config import EvalConfig
 from saekit.eval.encode import encode_rows
 from saekit.eval.registry import Metric, MetricCall, MetricInputs, suite_metrics
 from saekit.eval.rows import EvalRows, load_rows, resolve_split
+from saekit.eval.transcoder import is_paired, paired_rows
 from saekit.sae import SAE
 
 if TYPE_CHECKING:
@@ -30,10 +31,11 @@ log = logging.getLogger(__name__)
 
 def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[Metric, ...], inp: MetricInputs, strict: bool,
                 batch_size: int = 4096) -> dict[str, Any]:
-    """{metric: result or {"skipped": reason}} plus "timing_s", from one encoding pass. With ``strict`` (a
-    named suite), a data metric whose input the store lacks raises instead of being skipped."""
+    """{metric: result or {"skipped": reason}} plus "timing_s", from one encoding pass (none for the paired
+    rows of a transcoder or crosscoder). With ``strict`` (a named suite), a data metric whose input the
+    store lacks raises instead of being skipped."""
     t0 = time.perf_counter()
-    enc = encode_rows(sae, rows, batch_size)
+    enc = None if is_paired(sae) else encode_rows(sae, rows, batch_size)
     timing = {"encode": time.perf_counter() - t0}
     call = MetricCall(sae, rows, enc, inp)
     out: dict[str, Any] = {}
@@ -56,7 +58,19 @@ def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[Metric, ...], inp: Metr
 
 def open_rows(sae: SAE, source: Any, hook: str | None, split: str, holdout: float | None, max_rows: int | None,
               max_samples: int | None) -> EvalRows:
+    """The split's rows of the SAE's hook (``hook`` overrides it); a transcoder's or crosscoder's paired rows."""
+    if is_paired(sae):
+        if hook and hook != sae.cfg.hook:
+            raise SaekitError(f"--hook {hook!r}: a transcoder or crosscoder is evaluated on its own hooks "
+                              f"({', '.join(sae.cfg.input_hooks + sae.cfg.target_hooks)})")
+        return paired_rows(sae, source, resolve_split(sae, split, holdout), max_rows, max_samples)
     return load_rows(source, hook or sae.cfg.hook, resolve_split(sae, split, holdout), max_rows, max_samples)
+
+
+def applicable(metrics: tuple[Metric, ...], sae: SAE) -> tuple[Metric, ...]:
+    """The metrics that apply to ``sae``: those on paired rows for a transcoder or crosscoder, the rest otherwise."""
+    paired = is_paired(sae)
+    return tuple(m for m in metrics if ("paired" in m.inputs) == paired)
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
     inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
                        cfg.ms_max_samples, data=cfg.data, downstream=cfg.downstream,
                        n_samples=cfg.n_samples, downstream_batch_size=cfg.downstream_batch_size, progress=cfg.progress)
-    metrics = run_metrics(sae, rows, suite_metrics(cfg.suite), inp, strict=cfg.suite != "all",
+    metrics = run_metrics(sae, rows, applicable(suite_metrics(cfg.suite), sae), inp, strict=cfg.suite != "all",
                           batch_size=cfg.batch_size)
     result = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
               "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
@@ -86,7 +100,8 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
         return result, None
     from saekit.eval.document import evaluation_document, sae_ref, store_ref
 
-    doc = evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, rows.hook))
+    first = sae.cfg.input_hooks[0] if is_paired(sae) else rows.hook  # a crosscoder's joined name is no store hook
+    doc = evaluation_document(result, sae_ref(sae, cfg.sae), store_ref(source, cfg.store, first))
     if cfg.out:
         doc.save(cfg.out)
     return result, doc

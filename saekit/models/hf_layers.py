@@ -1,7 +1,10 @@
-"""Residual-stream capture straight from a transformers decoder stack, without a wrapper's hooks.
+"""Residual-stream and MLP / attention capture straight from a transformers decoder stack, without a wrapper's hooks.
 
 `blocks.{i}.hook_resid_pre` is what decoder layer i receives and `blocks.{i}.hook_resid_post` what
-it returns, so both can be read with plain torch hooks on the transformers modules; the forward
+it returns; `ln2.hook_normalized` is what the layer's second norm returns (the MLP's input),
+`hook_mlp_in` what that norm receives, `hook_mlp_out` what the MLP returns and `hook_attn_out` what
+the attention returns (its first output). All are read with plain torch hooks on the transformers
+modules; the forward
 stops (an exception from the hook) once the deepest requested layer has run. A TransformerBridge
 wraps the decoder layers' modules in place (attention, MLP and norms re-implemented around its
 per-op HookPoints); for the duration of the capture those wrappers are swapped back for the
@@ -17,7 +20,16 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-RESID = re.compile(r"blocks\.(\d+)\.hook_resid_(pre|post)$")
+RESID = re.compile(r"blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|ln2\.hook_normalized|hook_mlp_in|hook_mlp_out|hook_attn_out)$")
+# per hook: (candidate submodule names inside a decoder layer, "" = the layer itself; read its input or output)
+_PLAIN_SITES: dict[str, tuple[tuple[str, ...], str]] = {
+    "hook_resid_pre": (("",), "pre"),
+    "hook_resid_post": (("",), "post"),
+    "ln2.hook_normalized": (("post_attention_layernorm", "ln_2", "norm2"), "post"),
+    "hook_mlp_in": (("post_attention_layernorm", "ln_2", "norm2"), "pre"),
+    "hook_mlp_out": (("mlp", "feed_forward"), "post"),
+    "hook_attn_out": (("self_attn", "attn", "attention"), "post"),
+}
 
 
 class _Stop(Exception):
@@ -60,8 +72,19 @@ def plain_modules(root: nn.Module) -> Iterator[nn.Module]:
             parent._modules[name] = wrapper
 
 
+def _plain_module(layer: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
+    for name in names:
+        if not name:
+            return layer
+        found = layer._modules.get(name)
+        if found is not None:
+            return found
+    return None
+
+
 def capture_resid(layers: nn.ModuleList, run: Callable[[], Any], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
-    """{hook: [B, T, d]} for residual hooks (all must match RESID), running ``run()`` until the deepest fires."""
+    """{hook: [B, T, d]} for hooks matching RESID, running ``run()`` until the deepest fires; a hook whose
+    module this decoder layer does not have is left out of the result (the caller falls back)."""
     want: dict[str, tuple[int, str]] = {}
     for h in hooks:
         m = RESID.match(h)
@@ -79,13 +102,17 @@ def capture_resid(layers: nn.ModuleList, run: Callable[[], Any], hooks: Sequence
     handles = []
     with plain_modules(layers):
         try:
-            for name, (i, kind) in want.items():
+            for name, (i, point) in want.items():
+                names, kind = _PLAIN_SITES[point]
+                module = _plain_module(layers[i], names)
+                if module is None:
+                    return {}
                 if kind == "pre":
-                    handles.append(layers[i].register_forward_pre_hook(
+                    handles.append(module.register_forward_pre_hook(
                         lambda mod, args, kwargs, n=name: got(n, args[0] if args else kwargs["hidden_states"]),
                         with_kwargs=True))
                 else:
-                    handles.append(layers[i].register_forward_hook(
+                    handles.append(module.register_forward_hook(
                         lambda mod, args, output, n=name: got(n, _first(output))))
             with torch.no_grad():
                 run()

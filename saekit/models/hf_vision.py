@@ -4,6 +4,10 @@ Hook names, per tower (the CLIP text tower's names carry a `text.` prefix):
 
     blocks.{i}.hook_resid_pre    input of encoder layer i            pre-hook on the layer     writable
     blocks.{i}.hook_resid_mid    residual after attention             pre-hook on the 2nd norm  read-only
+    blocks.{i}.hook_attn_out     what attention adds to the residual  post-hook (after layer scale) writable
+    blocks.{i}.hook_mlp_in       the MLP block's input, before its norm  pre-hook on the 2nd norm  writable
+    blocks.{i}.ln2.hook_normalized  the MLP's input                   post-hook on the 2nd norm writable
+    blocks.{i}.hook_mlp_out      what the MLP adds to the residual    post-hook (after layer scale) writable
     blocks.{i}.mlp.hook_post     MLP hidden after the activation      pre-hook on fc2           writable
     blocks.{i}.attn.hook_pattern attention weights [B, H, T, T]       output of the attention   read-only
     blocks.{i}.hook_resid_post   output of encoder layer i            post-hook on the layer    writable
@@ -37,6 +41,10 @@ _LAYER_LISTS = ("layers", "encoder.layer", "encoder.layers")
 _ATTN = ("attention", "self_attn", "attn")
 _NORM2 = ("layernorm_after", "norm2", "layer_norm2", "ln_2")
 _MLP_OUT = ("mlp.fc2", "output.dense", "mlp.down_proj")
+# what each sub-block adds to the residual: DINOv2's layer scale comes after the MLP / attention;
+# ViT's MLP ends in output.dense (ViTOutput then adds the residual inline)
+_MLP_ADDED = ("layer_scale2", "mlp", "output.dense")
+_ATTN_ADDED = ("layer_scale1", "attention", "self_attn", "attn")
 _READ_ONLY_MID = ("HF layers add the attention output to the residual inline, so resid_mid is observed "
                   "at the input of the second LayerNorm and cannot be written back")
 _READ_ONLY_PATTERN = "attention weights are an output of the attention, not an input to anything hookable"
@@ -78,6 +86,14 @@ class _Tower:
             _, norm2 = _first_sub(layer, _NORM2)
             if norm2 is not None:
                 self.sites[p + "hook_resid_mid"] = pre_site(norm2, self.name, writable=False, reason=_READ_ONLY_MID)
+                self.sites[p + "hook_mlp_in"] = pre_site(norm2, self.name)
+                self.sites[p + "ln2.hook_normalized"] = post_site(norm2, self.name)
+            _, attn_added = _first_sub(layer, _ATTN_ADDED)
+            if attn_added is not None:
+                self.sites[p + "hook_attn_out"] = post_site(attn_added, self.name)
+            _, mlp_added = _first_sub(layer, _MLP_ADDED)
+            if mlp_added is not None:
+                self.sites[p + "hook_mlp_out"] = post_site(mlp_added, self.name)
             _, mlp_out = _first_sub(layer, _MLP_OUT)
             if mlp_out is not None:
                 self.sites[p + "mlp.hook_post"] = pre_site(mlp_out, self.name)

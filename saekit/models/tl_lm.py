@@ -9,6 +9,7 @@ bridge aliases to the second LayerNorm's input.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -22,7 +23,15 @@ log = logging.getLogger(__name__)
 
 _READ_ONLY_MID = ("in the TransformerBridge hook_resid_mid is the second LayerNorm's input (ln2.hook_in), so "
                   "writing it would change what the MLP sees but not the residual stream")
-_PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "mlp.hook_post", "attn.hook_pattern", "hook_resid_post")
+_PER_LAYER = ("hook_resid_pre", "hook_resid_mid", "hook_attn_out", "hook_mlp_in", "ln2.hook_normalized", "mlp.hook_post",
+              "hook_mlp_out", "attn.hook_pattern", "hook_resid_post")
+# names read at another bridge HookPoint. hook_mlp_in's own HookPoint never fires: the MLP block's input,
+# before its norm, is what the second norm receives. ln2.hook_normalized is what the MLP reads, the norm's
+# output with its weight applied (as the transformers layers give it, and as TransformerLens' LayerNorm and
+# its folded norms give it); the bridge's own hook_normalized of an RMSNorm is x / rms before the weight
+# (TransformerLens' RMSNorm convention), which is not the MLP's input.
+_ALIASES = {"hook_mlp_in": "ln2.hook_in", "ln2.hook_normalized": "ln2.hook_out"}
+_BLOCK_HOOK = re.compile(r"^(blocks\.\d+)\.(.+)$")
 
 
 class TLModel(HookedModel):
@@ -55,7 +64,7 @@ class TLModel(HookedModel):
         self._hook_dict = hook_dict
         names = [f"blocks.{i}.{n}" for i in range(self.n_layers) for n in _PER_LAYER]
         names.append("ln_final.hook_normalized")
-        self._names = [n for n in names if n in hook_dict]
+        self._names = [n for n in names if self._hook_point(n) is not None]
         self._hf = getattr(bridge, "original_model", None)
         self._hf_layers = decoder_layers(self._hf, self.n_layers) if isinstance(self._hf, nn.Module) else None
 
@@ -76,8 +85,13 @@ class TLModel(HookedModel):
     def hook_names(self) -> list[str]:
         return list(self._names)
 
+    def _hook_point(self, hook: str) -> nn.Module | None:
+        m = _BLOCK_HOOK.match(hook)
+        alias = _ALIASES.get(m.group(2)) if m else None
+        return self._hook_dict.get(f"{m.group(1)}.{alias}" if m and alias else hook)
+
     def _canonical_site(self, hook: str) -> HookSite | None:
-        hp = self._hook_dict.get(hook)
+        hp = self._hook_point(hook)
         if hp is None:
             return None
         if hook.endswith("hook_resid_mid"):
@@ -91,11 +105,11 @@ class TLModel(HookedModel):
         return self.bridge(inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
 
     def capture(self, inputs: Mapping[str, torch.Tensor], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Residual-stream hooks are read from the transformers layers directly (the same values, the
+        """Residual-stream, MLP-input / output and attention-output hooks are read from the transformers layers directly (the same values, the
         cost of a plain forward stopped there) unless a replacement is installed on the bridge; any
         other hook goes through the bridge's HookPoints."""
         hooks = list(dict.fromkeys(hooks))
-        if (hooks and self._hf_layers is not None and all(RESID.match(h) and h in self._hook_dict for h in hooks)
+        if (hooks and self._hf_layers is not None and all(RESID.match(h) and self._hook_point(h) is not None for h in hooks)
                 and no_hooks_installed(self._hook_dict)):
             got = capture_resid(self._hf_layers, lambda: self._hf(
                 input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")), hooks)

@@ -2,7 +2,9 @@
 
 Parameters (all in the normalised input space):
   W_enc [d_in, d_sae] (stored internally transposed, W_encT [d_sae, d_in], so that rows can be
-  gathered), b_enc [d_sae], W_dec [d_sae, d_in] with unit-norm rows, b_dec [d_in].
+  gathered), b_enc [d_sae], W_dec [d_sae, d_out] with unit-norm rows, b_dec [d_out]; d_out = d_in
+  except for transcoders, whose decoder writes the target hook (in its own normalised space) and whose
+  encoder reads the input without subtracting b_dec; a skip transcoder adds W_skip [d_out, d_in].
 Architectures subclass SAE in their own module and register themselves in ARCH_CLASSES.
 """
 from __future__ import annotations
@@ -30,6 +32,8 @@ class TrainContext:
     sparse_kernels: bool = True
     autocast_dtype: torch.dtype | None = None
     l1_scale: float = 1.0  # relu: multiplies l1_coeff (the trainer's lambda warm-up)
+    # transcoders: the normalised target rows [B, d_out] the decoder must reproduce (None: the input)
+    target: torch.Tensor | None = None
     # the [B, d_sae] pre-activations' storage, reused from step to step: a fresh 4096 x 3072 float32
     # tensor costs about 25 ms of page faults per step on a CPU, a tenth of a whole TopK step there
     pre_buffer: torch.Tensor | None = None
@@ -68,11 +72,12 @@ class SAE(nn.Module):
         if cfg.arch != self.arch:
             raise SaekitError(f"config arch {cfg.arch!r} does not match module arch {self.arch!r}")
         self.cfg = cfg
-        m, d = cfg.d_sae, cfg.d_in
+        m, d, o = cfg.d_sae, cfg.d_in, cfg.d_out
         self.W_encT = nn.Parameter(torch.empty(m, d))
         self.b_enc = nn.Parameter(torch.zeros(m))
-        self.W_dec = nn.Parameter(torch.empty(m, d))
-        self.b_dec = nn.Parameter(torch.zeros(d))
+        self.W_dec = nn.Parameter(torch.empty(m, o))
+        self.b_dec = nn.Parameter(torch.zeros(o))
+        self.W_skip = nn.Parameter(torch.zeros(o, d)) if cfg.skip else None
         if random_init_enabled():  # loaders skip it: they overwrite every tensor (saekit.sae.construct)
             self.reset_parameters(torch.Generator().manual_seed(0))
 
@@ -89,12 +94,18 @@ class SAE(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, gen: torch.Generator) -> None:
-        W = torch.randn(self.cfg.d_sae, self.cfg.d_in, generator=gen)
+        W = torch.randn(self.cfg.d_sae, self.cfg.d_out, generator=gen)
         W /= W.norm(dim=1, keepdim=True)
         self.W_dec.copy_(W)
-        self.W_encT.copy_(W)
+        if self.cfg.d_in == self.cfg.d_out:
+            self.W_encT.copy_(W)
+        else:  # a transcoder between widths: no transpose to tie to, a random unit-norm encoder
+            E = torch.randn(self.cfg.d_sae, self.cfg.d_in, generator=gen)
+            self.W_encT.copy_(E / E.norm(dim=1, keepdim=True))
         self.b_enc.zero_()
         self.b_dec.zero_()
+        if self.W_skip is not None:  # the skip path starts at zero, as in Paulo et al. 2025 and sparsify
+            self.W_skip.zero_()
 
     # ---- public API --------------------------------------------------------------------------------
     @property
@@ -114,8 +125,26 @@ class SAE(nn.Module):
         xn, st = normalize(self.cfg, x2)
         return xn, st, lead
 
+    @property
+    def centres_input(self) -> bool:
+        """Whether the encoder subtracts b_dec from its input (SAEs, crosscoders; not transcoders)."""
+        return not self.cfg.target_hooks
+
+    def centre(self, xn_BD: torch.Tensor) -> torch.Tensor:
+        return xn_BD - self.b_dec if self.centres_input else xn_BD
+
+    def skip_out(self, xn_BD: torch.Tensor) -> torch.Tensor | None:
+        """The skip transcoder's linear path x_n W_skip^T [B, d_out] (None without one)."""
+        return None if self.W_skip is None else xn_BD @ self.W_skip.t()
+
+    def reconstruct_n(self, z_BM: torch.Tensor, xn_BD: torch.Tensor) -> torch.Tensor:
+        """Normalised output of latents z for normalised input xn: z W_dec + b_dec (+ the skip path)."""
+        out = z_BM @ self.W_dec + self.b_dec
+        skip = self.skip_out(xn_BD)
+        return out if skip is None else out + skip
+
     def pre_acts(self, xn_BD: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b_enc, xn_BD - self.b_dec, self.W_encT.t())
+        return torch.addmm(self.b_enc, self.centre(xn_BD), self.W_encT.t())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Dense latents [..., d_sae] for raw activations x [..., d_in]."""
@@ -131,21 +160,31 @@ class SAE(nn.Module):
         return self._encode_sparse_n(xn)
 
     def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw-space reconstruction [..., d_in] of latents z [..., d_sae].
+        """Raw-space reconstruction [..., d_out] of latents z [..., d_sae] (d_out = d_in but for transcoders,
+        whose output is the target hook's).
 
-        x (the raw input) is only needed for layernorm-normalised SAEs, to undo the per-row statistics."""
+        x (the raw input) is only needed for layernorm-normalised SAEs, to undo the per-row statistics,
+        and for skip transcoders, whose output has a linear path from the input."""
         lead = tuple(z.shape[:-1])
         z2 = z.reshape(-1, self.cfg.d_sae).to(device=self.device, dtype=self.W_dec.dtype)
-        st = None
+        st, xn = None, None
         if x is not None:
-            _, st, _ = self._prep(x)
-        xn_hat = z2 @ self.W_dec + self.b_dec
-        return denormalize(self.cfg, xn_hat, st).reshape(*lead, self.cfg.d_in)
+            xn, st, _ = self._prep(x)
+        if self.W_skip is not None and xn is None:
+            raise SaekitError("this is a skip transcoder: pass the raw input too, decode(z, x=x), for its linear path")
+        xn_hat = z2 @ self.W_dec + self.b_dec if xn is None else self.reconstruct_n(z2, xn)
+        return self._denormalize_out(xn_hat, st).reshape(*lead, self.cfg.d_out)
+
+    def _denormalize_out(self, yn: torch.Tensor, st: NormState | None) -> torch.Tensor:
+        if self.cfg.target_hooks:
+            return yn / self.cfg.target_scale if self.cfg.normalization == "scale" else yn
+        return denormalize(self.cfg, yn, st)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The SAE's reconstruction of x (a transcoder's prediction of its target) [..., d_out]."""
         xn, st, lead = self._prep(x)
-        xn_hat = self._encode_n(xn) @ self.W_dec + self.b_dec
-        return denormalize(self.cfg, xn_hat, st).reshape(*lead, self.cfg.d_in).to(x.dtype)
+        xn_hat = self.reconstruct_n(self._encode_n(xn), xn)
+        return self._denormalize_out(xn_hat, st).reshape(*lead, self.cfg.d_out).to(x.dtype)
 
     # ---- architecture extension points -------------------------------------------------------------
     def _encode_n(self, xn_BD: torch.Tensor) -> torch.Tensor:
@@ -169,11 +208,14 @@ class SAE(nn.Module):
             "W_dec": self.W_dec.detach().clone(),
             "b_dec": self.b_dec.detach().clone(),
             **{name: getattr(self, name).detach().clone() for name in self.extra_tensors},
+            **({"W_skip": self.W_skip.detach().clone()} if self.W_skip is not None else {}),
         }
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        m, d = self.cfg.d_sae, self.cfg.d_in
-        shapes = {"W_enc": (d, m), "b_enc": (m,), "W_dec": (m, d), "b_dec": (d,)}
+        m, d, o = self.cfg.d_sae, self.cfg.d_in, self.cfg.d_out
+        shapes = {"W_enc": (d, m), "b_enc": (m,), "W_dec": (m, o), "b_dec": (o,)}
+        if self.W_skip is not None:
+            shapes["W_skip"] = (o, d)
         for name, kind in self.extra_tensors.items():
             shapes[name] = () if kind == "scalar" else (m,)
         return shapes
@@ -191,7 +233,7 @@ class SAE(nn.Module):
             if tuple(tensors[name].shape) != shape:
                 raise SaekitError(
                     f"{where}: tensor {name} has shape {list(tensors[name].shape)}, expected {list(shape)} "
-                    f"(d_in={self.cfg.d_in}, d_sae={self.cfg.d_sae})"
+                    f"(d_in={self.cfg.d_in}, d_sae={self.cfg.d_sae}, d_out={self.cfg.d_out})"
                 )
         self.W_encT.copy_(tensors["W_enc"].t())
         self.b_enc.copy_(tensors["b_enc"])
@@ -199,6 +241,8 @@ class SAE(nn.Module):
         self.b_dec.copy_(tensors["b_dec"])
         for name in self.extra_tensors:
             getattr(self, name).copy_(tensors[name])
+        if self.W_skip is not None:
+            self.W_skip.copy_(tensors["W_skip"])
 
     # ---- checkpoint --------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -216,7 +260,8 @@ class SAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return f"arch={c.arch}, d_in={c.d_in}, d_sae={c.d_sae}, k={c.k}, hook={c.hook!r}"
+        out = f"arch={c.arch}, d_in={c.d_in}, d_sae={c.d_sae}, k={c.k}, hook={c.hook!r}"
+        return out + (f", target_hooks={list(c.target_hooks)}, d_out={c.d_out}, skip={c.skip}" if c.target_hooks else "")
 
 
 def dense_to_padded(z_BM: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

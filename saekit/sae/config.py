@@ -63,6 +63,17 @@ class SAEConfig:
     # splicing: the first position, and rows above massive_norm_ratio x the median norm (None: none)
     skip_first_position: bool = False
     massive_norm_ratio: float | None = None
+    # transcoders (saekit.sae.paired): the hook(s) the decoder writes, read from the same store rows as
+    # `hook`; their width d_out and their own scale (x_target_n = x_target * target_scale). The encoder
+    # then reads the raw input (no b_dec subtracted: b_dec lives in the target's space). skip adds the
+    # linear path x_n W_skip^T (Paulo et al. 2025). Empty for SAEs and crosscoders.
+    target_hooks: tuple[str, ...] = ()
+    d_out: int | None = None
+    target_scale: float = 1.0
+    skip: bool = False
+    # crosscoders: the hooks whose rows, side by side, make the input (and the reconstruction); `hook` is
+    # then their names joined by commas. Empty for single-hook SAEs and transcoders.
+    in_hooks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -75,6 +86,17 @@ class SAEConfig:
             )
         if not (math.isfinite(self.norm_scale) and self.norm_scale > 0):
             raise SaekitError(f"norm_scale must be a positive finite number, got {self.norm_scale}")
+        object.__setattr__(self, "target_hooks", tuple(self.target_hooks))
+        object.__setattr__(self, "in_hooks", tuple(self.in_hooks))
+        if self.d_out is None:
+            object.__setattr__(self, "d_out", self.d_in)
+        if self.skip and not self.target_hooks:
+            raise SaekitError("skip (a linear skip path) needs a target hook: it is a transcoder option")
+        if self.target_hooks and self.normalization == "layernorm":
+            raise SaekitError("transcoders take --normalization scale or none (layernorm would need the target's "
+                              "own per-row statistics at inference, which a replacement does not have)")
+        if not (math.isfinite(self.target_scale) and self.target_scale > 0):
+            raise SaekitError(f"target_scale must be a positive finite number, got {self.target_scale}")
         if self.l1_coeff is None:
             object.__setattr__(self, "l1_coeff", 5.0 / math.sqrt(self.d_in))
         if self.arch in TOPK_STYLE:
@@ -94,7 +116,22 @@ class SAEConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
+        d["target_hooks"], d["in_hooks"] = list(self.target_hooks), list(self.in_hooks)
         return d
+
+    @property
+    def is_transcoder(self) -> bool:
+        return bool(self.target_hooks)
+
+    @property
+    def input_hooks(self) -> tuple[str, ...]:
+        """The real store hooks the input is read from (several for a crosscoder)."""
+        return self.in_hooks or (self.hook,)
+
+    @property
+    def output_hooks(self) -> tuple[str, ...]:
+        """The hooks the decoder writes: the targets of a transcoder, else the input hooks."""
+        return self.target_hooks or self.input_hooks
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
@@ -103,8 +140,9 @@ class SAEConfig:
         if unknown:
             raise SaekitError(f"SAE config has unknown fields {unknown} (expected a subset of {sorted(names)})")
         d = dict(d)
-        if "matryoshka_prefixes" in d:
-            d["matryoshka_prefixes"] = tuple(d["matryoshka_prefixes"])
+        for name in ("matryoshka_prefixes", "target_hooks", "in_hooks"):
+            if name in d:
+                d[name] = tuple(d[name])
         try:
             return cls(**d)
         except TypeError as exc:

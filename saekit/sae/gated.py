@@ -33,7 +33,7 @@ class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae", "r_mag": "d_s
             self.r_mag.zero_()
 
     def _paths(self, xn_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = (xn_BD - self.b_dec) @ self.W_encT.t()
+        h = self.centre(xn_BD) @ self.W_encT.t()
         return h + self.b_enc, h * self.r_mag.exp() + self.b_mag
 
     def _encode_n(self, xn_BD: torch.Tensor) -> torch.Tensor:
@@ -43,11 +43,14 @@ class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae", "r_mag": "d_s
     def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
         pi_gate, pi_mag = self._paths(xn_BD)
         z = (pi_gate > 0).to(pi_mag.dtype) * torch.relu(pi_mag)
-        recon = z @ self.W_dec + self.b_dec
-        sse_rows = (xn_BD - recon).pow(2).sum(-1)
+        target = xn_BD if ctx.target is None else ctx.target
+        recon = self.reconstruct_n(z, xn_BD)
+        sse_rows = (target - recon).pow(2).sum(-1)
         gate_act = torch.relu(pi_gate)
         aux_recon = gate_act @ self.W_dec.detach() + self.b_dec.detach()
-        aux = (xn_BD - aux_recon).pow(2).sum(-1).mean()
+        skip = self.skip_out(xn_BD)
+        aux_recon = aux_recon if skip is None else aux_recon + skip.detach()
+        aux = (target - aux_recon).pow(2).sum(-1).mean()
         loss = sse_rows.mean() + self.cfg.l1_coeff * gate_act.sum(-1).mean() + aux
         fired = (z.detach() > 0).sum(0)
         return StepOutput(loss, sse_rows.detach().sum(), int(fired.sum()), fired, aux.detach())

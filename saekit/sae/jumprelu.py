@@ -73,8 +73,8 @@ class JumpReLUSAE(SAE, arch="jumprelu", extra_tensors={"log_threshold": "d_sae"}
         pre = torch.relu(self.pre_acts(xn_BD))
         theta = self.threshold
         z = _JumpReLU.apply(pre, theta, self.cfg.bandwidth)
-        recon = z @ self.W_dec + self.b_dec
-        sse_rows = (xn_BD - recon).pow(2).sum(-1)
+        recon = self.reconstruct_n(z, xn_BD)
+        sse_rows = ((xn_BD if ctx.target is None else ctx.target) - recon).pow(2).sum(-1)
         l0 = _Step.apply(pre, theta, self.cfg.bandwidth).sum(-1).mean()
         loss = sse_rows.mean() + self.cfg.l0_coeff * l0
         fired = (z.detach() > 0).sum(0)

@@ -19,11 +19,13 @@ class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
     def _loss(self, xn_BD, x_c, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ends = torch.tensor(self.cfg.matryoshka_prefixes, device=code.col.device)
         group = torch.bucketize(code.col, ends, right=True)  # entry j with col < ends[0] is group 0
-        recon = self.b_dec.expand_as(xn_BD)
+        target = xn_BD if ctx.target is None else ctx.target
+        skip = self.skip_out(xn_BD)
+        recon = self.b_dec.expand_as(target) if skip is None else self.b_dec + skip
         losses = []
         for g in range(len(self.cfg.matryoshka_prefixes)):
             part = SparseCode(code.crow, code.col, code.val * (group == g).to(code.val.dtype), code.by_col)
             recon = recon + decode_code(self, part, ctx, bias=False)
-            losses.append((xn_BD - recon).pow(2).sum(-1).mean())
-        residual = (xn_BD - recon).detach()
+            losses.append((target - recon).pow(2).sum(-1).mean())
+        residual = (target - recon).detach()
         return torch.stack(losses).mean(), residual.pow(2).sum(-1), residual

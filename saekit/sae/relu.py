@@ -25,8 +25,8 @@ class ReLUSAE(SAE, arch="relu"):
 
     def training_step(self, xn_BD: torch.Tensor, ctx: TrainContext) -> StepOutput:
         z = torch.relu(self.pre_acts(xn_BD))
-        recon = z @ self.W_dec + self.b_dec
-        sse_rows = (xn_BD - recon).pow(2).sum(-1)
+        recon = self.reconstruct_n(z, xn_BD)
+        sse_rows = ((xn_BD if ctx.target is None else ctx.target) - recon).pow(2).sum(-1)
         if self.cfg.l1_decoder_norm:
             l1 = (z * self.W_dec.norm(dim=1)).sum(-1).mean()
         else:

@@ -46,8 +46,9 @@ def _pre_buffer(ctx: TrainContext, x_c: torch.Tensor, d_sae: int) -> torch.Tenso
 
 
 def _b_dec_beside(sae: SAE, x_c: torch.Tensor) -> torch.Tensor | None:
-    """b_dec when x_c = xn - b_dec came detached (encode_for_training's sparse path), else None."""
-    return None if x_c.requires_grad else sae.b_dec
+    """b_dec when x_c = xn - b_dec came detached (encode_for_training's sparse path), else None (also for
+    transcoders, whose encoder input is not centred by b_dec)."""
+    return None if x_c.requires_grad or not sae.centres_input else sae.b_dec
 
 
 def encode_for_training(
@@ -57,7 +58,7 @@ def encode_for_training(
 
     On the sparse path x_c is detached when xn needs no gradient: gather_pre then hands b_dec its
     gradient directly, and auxk_loss does the same with it."""
-    x_c = xn_BD - sae.b_dec
+    x_c = sae.centre(xn_BD)
     if ctx.sparse_kernels:
         with torch.no_grad(), _autocast(sae, ctx):
             if ctx.autocast_dtype is None:
@@ -112,7 +113,16 @@ class _ResidualSSE(torch.autograd.Function):
 
 def reconstruction_sse(sae: SAE, xn_BD: torch.Tensor, x_c: torch.Tensor, code: SparseCode,
                        ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per-row squared error [B] with its graph, detached residual xn - x_hat [B, d_in])."""
+    """(per-row squared error [B] with its graph, detached residual target - x_hat [B, d_out]); the target is
+    the input, or ctx.target for a transcoder (whose skip path, when it has one, joins the decoded rows)."""
+    if ctx.target is not None:
+        dec = decode_code(sae, code, ctx, bias=False)
+        skip = sae.skip_out(xn_BD)
+        dec = dec if skip is None else dec + skip
+        if ctx.sparse_kernels:
+            return _ResidualSSE.apply((ctx.target - sae.b_dec).detach(), dec, sae.b_dec)
+        residual = ctx.target - dec - sae.b_dec
+        return residual.pow(2).sum(-1), residual.detach()
     if ctx.sparse_kernels and not x_c.requires_grad:  # encode_for_training detached it: b_dec rides beside
         return _ResidualSSE.apply(x_c, decode_code(sae, code, ctx, bias=False), sae.b_dec)
     residual = xn_BD - decode_code(sae, code, ctx)
@@ -164,6 +174,16 @@ def auxk_loss(
         return None
     dead = ctx.dead_idx
     kk = min(ctx.k_aux, dead.numel())
+    if kk == dead.numel():  # every row takes every dead latent: one dense [B, n_dead] product, the same sum
+        W = sae.W_encT[dead]
+        pre_dead = torch.addmm(sae.b_enc[dead], x_c, W.t())
+        beside = _b_dec_beside(sae, x_c)
+        if beside is not None:  # x_c = xn - b_dec came detached: b_dec gets the centring's gradient (value + 0)
+            pre_dead = pre_dead + (beside.detach() - beside) @ W.t()
+        e_hat = torch.relu(pre_dead) @ sae.W_dec[dead]
+        e = residual_BD.detach()
+        denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
+        return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
 
     chosen, loc = pre.index_select(1, dead).topk(kk, dim=1, sorted=False)
     crow, col, chosen = fixed_k_crow(pre.shape[0], kk, pre.device), dead[loc].reshape(-1), chosen.reshape(-1)

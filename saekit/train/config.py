@@ -34,7 +34,8 @@ def auto_lr(d_sae: int) -> float:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    hook: str = field(metadata={"help": "hook point to train on, e.g. blocks.6.hook_resid_post"})
+    hook: str = field(metadata={"join": ",", "help": "hook point to train on, e.g. blocks.6.hook_resid_post; "
+                                "several (repeated, or joined by commas) train a crosscoder on all of them"})
     arch: str = field(metadata={"help": "relu | topk | batchtopk | jumprelu | matryoshka"})
     tokens: int = field(metadata={"help": "training tokens (rows) to process"})
     out: str = field(metadata={"help": "output directory for the checkpoint"})
@@ -94,6 +95,10 @@ class TrainConfig:
         "parse": parse_bytes,
         "help": "bytes the resident rows may take, e.g. 8G (default: half the free GPU memory; "
                 "a quarter of the available RAM on CPU)"})
+    target_hook: tuple[str, ...] = field(default=(), metadata={
+        "help": "train a transcoder: the hook the decoder writes (e.g. blocks.6.hook_mlp_out for --hook "
+                "blocks.6.ln2.hook_normalized), captured in the same store as --hook"})
+    skip: bool = False  # skip transcoder: add a linear path from the input to the target (Paulo et al. 2025)
     sweep: tuple[str, ...] = field(default=(), metadata={
         "help": "FIELD=V1,V2,...: train one SAE per value (repeat for a grid, e.g. --sweep k=16,32,64 "
                 "--sweep expansion=8,16) from one pass over the data, each into --out/<name>"})
@@ -121,11 +126,15 @@ class TrainConfig:
             raise SaekitError(f"--device-memory-budget must be non-negative, got {self.device_memory_budget}")
         object.__setattr__(self, "matryoshka_prefixes", tuple(self.matryoshka_prefixes))
         object.__setattr__(self, "sweep", tuple(self.sweep))
+        object.__setattr__(self, "target_hook", tuple(self.target_hook))
+        if self.skip and not self.target_hook:
+            raise SaekitError("--skip adds a transcoder's linear skip path: it needs --target-hook")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
         d["sweep"] = list(self.sweep)
+        d["target_hook"] = list(self.target_hook)
         return d
 
     @property
@@ -141,5 +150,5 @@ RESUME_KEYS = (
     "hook", "arch", "tokens", "expansion", "d_sae", "k", "l1", "batch_size", "lr", "seed", "normalization",
     "warmup_steps", "decay_frac", "grad_clip", "k_aux", "aux_coeff", "dead_tokens", "resample_every",
     "l1_decoder_norm", "l1_warmup_frac", "l0_coeff", "bandwidth", "init_threshold", "matryoshka_prefixes",
-    "data_partitions", "holdout", "holdout_salt", "shuffle_buffer_mib",
+    "data_partitions", "holdout", "holdout_salt", "shuffle_buffer_mib", "target_hook", "skip",
 )

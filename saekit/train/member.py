@@ -18,14 +18,17 @@ from typing import Any, TextIO
 import torch
 
 from saekit.capture.massive import rule_from_record
+from saekit.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.checkpoint import save_sae
 from saekit.sae.config import TOPK_STYLE
-from saekit.sae.normalization import normalize_float32, scale_from_mean_sq_norm
+from saekit.sae.normalization import scale_from_mean_sq_norm
+from saekit.sae.paired import split_rows
 from saekit.train import distributed as D
 from saekit.train.config import TrainConfig, auto_lr
 from saekit.train.data import BatchSource
 from saekit.train.dead import DeadLatentTracker
+from saekit.train.paired import layout_of
 from saekit.train.resample import resample_dead
 from saekit.train.schedule import default_warmup, l1_scale_at, lr_at
 from saekit.train.shard_latents import LatentSharding, sharded_data_info
@@ -40,11 +43,13 @@ DOMINANCE_ROWS = 1 << 18  # leading rows read for the dominating-rows warning
 
 
 def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
-    d_in = source.d(cfg.hook)
-    d_sae = cfg.d_sae if cfg.d_sae is not None else int(round(cfg.expansion * d_in))
+    layout = layout_of(source)  # transcoder / crosscoder rows (saekit.train.paired); --expansion counts one hook's width
+    d_in = source.d(cfg.hook) if layout is None else layout.d_in
+    d_sae = cfg.d_sae if cfg.d_sae is not None else int(round(cfg.expansion * (d_in if layout is None else layout.widths[0])))
     norm_scale = 1.0
     if cfg.normalization == "scale":
-        norm_scale = scale_from_mean_sq_norm(float(source.stats(cfg.hook)["mean_sq_norm"]))
+        norm_scale = (scale_from_mean_sq_norm(float(source.stats(cfg.hook)["mean_sq_norm"])) if layout is None
+                      else layout.joint_scale(layout.in_hooks))
     attrs = getattr(source, "attrs", {}) or {}
     extra: dict[str, Any] = {}
     for name, value in (("l1_coeff", cfg.l1), ("l0_coeff", cfg.l0_coeff), ("bandwidth", cfg.bandwidth),
@@ -55,6 +60,12 @@ def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
     if massive is not None:
         extra["skip_first_position"] = massive.first_position
         extra["massive_norm_ratio"] = massive.norm_ratio
+    if layout is not None:
+        extra.update(layout.sae_fields(), skip=cfg.skip)
+        if layout.target_hooks and cfg.normalization == "scale":
+            extra["target_scale"] = layout.joint_scale(layout.target_hooks)
+    elif cfg.skip:
+        raise SaekitError("--skip adds a transcoder's linear skip path: it needs --target-hook")
     return SAEConfig(
         arch=cfg.arch, d_in=d_in, d_sae=d_sae, k=cfg.k, hook=cfg.hook, normalization=cfg.normalization,
         norm_scale=norm_scale, l1_decoder_norm=cfg.l1_decoder_norm, matryoshka_prefixes=cfg.matryoshka_prefixes,
@@ -184,7 +195,7 @@ class Member:
         for NaN/Inf (the CPU feed's DeviceBatch.verify), is called when the loss is not finite, before
         the gradients are shared or the weights move: it raises naming the bad rows."""
         sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
-        xn = normalize_float32(sae.cfg, x)
+        xn, self.ctx.target = split_rows(sae.cfg, x)  # a transcoder's row holds its input, then its target
         self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
         self.ctx.l1_scale = l1_scale_at(step, self.l1_warmup_steps)
         self.lr_now = lr_at(step, self.n_steps, self.lr, self.warmup, cfg.decay_frac)
@@ -214,7 +225,8 @@ class Member:
         sae.after_step(res)
         tracker.update(D.all_reduce_(res.fired, self.sync), cfg.batch_size)
         with torch.no_grad():
-            sstot = (xn - xn.mean(0)).pow(2).sum()
+            out = xn if self.ctx.target is None else self.ctx.target
+            sstot = (out - out.mean(0)).pow(2).sum()
         self.window.add(res.sse, sstot, res.nnz, xn.shape[0], res.loss, res.aux_loss)
         done = step + 1
         if (sae.cfg.arch == "relu" and self.resample_every > 0 and done % self.resample_every == 0
@@ -226,7 +238,7 @@ class Member:
         if dead.numel():
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + done)
             if self.info.is_main:
-                resample_dead(self.sae, self.opt, xn, dead, gen)
+                resample_dead(self.sae, self.opt, xn, dead, gen, self.ctx.target)
             for p in (self.sae.W_dec, self.sae.W_encT, self.sae.b_enc):
                 D.broadcast_(p.data, self.info)
             self.tracker.since_fired[dead] = 0
@@ -237,7 +249,7 @@ class Member:
         sse, sstot, nnz, rows, loss_sum, aux_sum = sums.tolist()
         rec = {
             "step": step, "tokens": step * self.cfg.batch_size, "lr": self.lr_now, "loss": loss_sum / rows,
-            "mse": sse / rows / self.sae.cfg.d_in, "fve": 1 - sse / max(sstot, 1e-30), "l0": nnz / rows,
+            "mse": sse / rows / self.sae.cfg.d_out, "fve": 1 - sse / max(sstot, 1e-30), "l0": nnz / rows,
             "dead_frac": self.sharding.dead_frac(self.tracker) if self.sharding else self.tracker.dead_frac(), "aux_loss": aux_sum / rows, "tokens_per_s": rows_per_s,
         }
         self.window.reset()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from saekit.sae.config import SAEConfig
-from saekit.sae.normalization import normalize
+from saekit.sae.paired import split_rows
 from saekit.train.data import BatchSource, check_finite
 from saekit.train.geometric_median import geometric_median
 
@@ -41,9 +41,10 @@ class SharedInit:
 
     @torch.no_grad()
     def b_dec(self, cfg: SAEConfig, device: torch.device) -> torch.Tensor:
-        """Geometric median of the normalised sample, for an SAE of ``cfg`` on ``device``."""
-        key = (cfg.normalization, cfg.norm_scale, str(device))
+        """Geometric median of the normalised sample, for an SAE of ``cfg`` on ``device`` (of the target's
+        columns for a transcoder, whose b_dec lives in the target's space)."""
+        key = (cfg.normalization, cfg.norm_scale, cfg.target_scale, cfg.d_in, str(device))
         if key not in self._medians:
-            xn, _ = normalize(cfg, torch.from_numpy(self.sample()).to(device))
-            self._medians[key] = geometric_median(xn)
+            xn, yn = split_rows(cfg, torch.from_numpy(self.sample()).to(device))
+            self._medians[key] = geometric_median(xn if yn is None else yn)
         return self._medians[key]

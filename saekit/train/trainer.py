@@ -35,6 +35,7 @@ from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
 from saekit.train.feed import BatchFeed, stream_feed
 from saekit.train.group_feed import group_feed
 from saekit.train.host_memory import keep_freed_host_memory
+from saekit.train.paired import paired_source
 from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
 from saekit.train.shard_latents import data_view
@@ -154,6 +155,7 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
         if not cfg.store:
             raise SaekitError("--store is required")
         source = open_source(cfg.store)
+    source = paired_source(source, cfg.hook, cfg.target_hook)  # transcoders / crosscoders: several hooks' rows as one
     check_hook(source, cfg.hook)
     if cfg.holdout > 0:  # the held-out samples never reach training (nor the b_dec init)
         source = SplitView(source, cfg.holdout, "train", cfg.holdout_salt)

@@ -23,6 +23,7 @@ os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
+from transcoder_peer import saelens_transcoder_outputs, sparsify_transcoder_outputs, transcoder_cases  # noqa: E402
 
 D_IN, D_SAE, K = 16, 64, 4
 GEN = torch.Generator().manual_seed(1234)
@@ -148,10 +149,6 @@ def saelens_cases(out: Path, x: torch.Tensor) -> list[dict]:
         t.save_model(out / "saelens_noscale")
         cases.append({"name": "saelens_noscale", "spec": f"saelens:{out / 'saelens_noscale'}",
                       "error": "no scaling factor is stored"})
-        tc = sl.SkipTranscoder(sl.SkipTranscoderConfig(d_in=D_IN, d_sae=D_SAE, d_out=D_IN, apply_b_dec_to_input=False, metadata=meta()))
-        tc.save_model(out / "saelens_skip_transcoder")
-        cases.append({"name": "saelens_skip_transcoder", "spec": str(out / "saelens_skip_transcoder"),
-                      "error": "SAELens architecture 'skip_transcoder' is not supported"})
     return cases
 
 
@@ -210,8 +207,7 @@ def sparsify_cases(out: Path, x: torch.Tensor) -> list[dict]:
         exp = write_expected(out, f"sparsify_{hookpoint}", x, z, xh)
         cases.append({"name": f"sparsify_{hookpoint}", "spec": f"sparsify:{run / hookpoint}", "expected": exp,
                       "arch": "topk", "hook": hook})
-    for hookpoint, extra, msg in (("layers.3", {"transcode": True}, "is a transcoder"),
-                                  ("layers.4", {"skip_connection": True}, "has a skip connection")):
+    for hookpoint, extra, msg in (("layers.4", {"skip_connection": True}, "has a skip connection"),):
         SparseCoder(D_IN, SparseCoderConfig(k=K, num_latents=D_SAE, **extra)).save_to_disk(run / hookpoint)
         cases.append({"name": f"sparsify_{hookpoint}", "spec": str(run / hookpoint), "error": msg})
     cases.append({"name": "sparsify_run", "spec": f"sparsify:{run}", "error": "holds one SAE per hook point"})
@@ -318,6 +314,7 @@ def make(out: Path) -> None:
     cases = []
     for fn in (saelens_cases, gemmascope_cases, sparsify_cases, dictlearn_cases, saev_cases):
         cases += fn(out, x)
+    cases += transcoder_cases(out, x, D_IN, D_SAE, K, rand, randomize, write_expected)
     (out / "manifest.json").write_text(json.dumps(cases, indent=2))
     print(f"{len(cases)} cases in {out}")
 
@@ -328,7 +325,9 @@ def outputs(jobs_file: Path) -> None:
     for job in json.loads(jobs_file.read_text()):
         x = load_file(job["inputs"])["x"]
         path = Path(job["path"])
-        if job["format"] == "saelens":
+        if job.get("transcoder"):
+            z, xh = (saelens_transcoder_outputs if job["format"] == "saelens" else sparsify_transcoder_outputs)(path, x)
+        elif job["format"] == "saelens":
             sae = sl.SAE.load_from_disk(str(path))
             with torch.no_grad():
                 z = sae.encode(x)

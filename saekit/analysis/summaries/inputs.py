@@ -36,7 +36,11 @@ def resolve_hook(sae: "SAE", store: "ActivationStore", hook: str | None) -> str:
 
 
 def sae_dims(sae: "SAE") -> tuple[int, int]:
-    """(d_in, d_sae) of an SAE, read from its decoder [d_sae, d_in]."""
+    """(d_in, d_sae) of an SAE: its config's, else read from its encoder [d_sae, d_in] (a transcoder's decoder
+    writes another width)."""
+    cfg = getattr(sae, "cfg", None)
+    if cfg is not None and getattr(cfg, "d_in", None) and getattr(cfg, "d_sae", None):
+        return int(cfg.d_in), int(cfg.d_sae)
     d_sae, d_in = (int(x) for x in sae.W_dec.shape)
     return d_in, d_sae
 

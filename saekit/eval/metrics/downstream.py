@@ -3,21 +3,28 @@
 Runs only on request (--downstream with --model and --data), in any suite."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from saekit.eval.registry import SUITE_NAMES, Column, Metric, MetricCall
 
 
-def _compute(call: MetricCall) -> dict[str, Any]:
+def spliced(call: MetricCall, evaluate: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """``evaluate(sae, model, samples, ...)`` on the caller's model and the split's first --n-samples samples."""
     from saekit.data import load_dataset
-    from saekit.eval.downstream import evaluate_downstream, split_samples
+    from saekit.eval.downstream import split_samples
     from saekit.models import load_model
 
     inp, sae = call.inp, call.sae
     model = load_model(inp.model, sae.device)
     samples = split_samples(load_dataset(inp.data), call.rows.split.to_dict(), inp.n_samples)
-    res = evaluate_downstream(sae, model, samples, batch_size=inp.downstream_batch_size, progress=inp.progress)
+    res = evaluate(sae, model, samples, batch_size=inp.downstream_batch_size, progress=inp.progress)
     return {"split": call.rows.split.name, **res}
+
+
+def _compute(call: MetricCall) -> dict[str, Any]:
+    from saekit.eval.downstream import evaluate_downstream
+
+    return spliced(call, evaluate_downstream)
 
 
 METRIC = Metric(

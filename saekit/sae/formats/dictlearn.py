@@ -126,6 +126,9 @@ def _layer(hook: str) -> tuple[int | None, str]:
 def export(sae: SAE, out: Path) -> Path:
     """Write sae as a dictionary_learning checkpoint (ae.pt + config.json) in out."""
     cfg = sae.cfg
+    if cfg.target_hooks or cfg.in_hooks:
+        raise refuse(NAME, f"{cfg.arch} {'transcoder' if cfg.target_hooks else 'crosscoder'}",
+                     "SAEs of one hook's own activations")
     if cfg.arch not in EXPORT_CLASS:
         raise refuse(NAME, cfg.arch, ", ".join(EXPORT_CLASS))
     w = raw_weights(sae, NAME)

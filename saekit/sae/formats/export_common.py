@@ -17,13 +17,15 @@ if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
 
 @dataclass(frozen=True)
 class RawWeights:
-    """x -> z = f((x - b_dec) W_enc + b_enc), x_hat = z W_dec + b_dec, with any global input scale folded in."""
+    """x -> z = f((x - b_dec) W_enc + b_enc), x_hat = z W_dec + b_dec, with any global input scale folded in.
+    Transcoders: z = f(x W_enc + b_enc), y_hat = z W_dec + b_dec (+ x W_skip^T), both scales folded in."""
 
     W_enc: torch.Tensor  # [d_in, d_sae]
     b_enc: torch.Tensor
-    W_dec: torch.Tensor  # [d_sae, d_in]
+    W_dec: torch.Tensor  # [d_sae, d_out]
     b_dec: torch.Tensor
-    extra: dict[str, torch.Tensor]  # threshold (scalar), log_threshold, b_mag, r_mag: latent-space, unchanged
+    extra: dict[str, torch.Tensor]  # threshold (scalar), log_threshold, b_mag, r_mag: latent-space, unchanged;
+    # W_skip [d_out, d_in] in raw units
 
 
 def raw_weights(sae: SAE, fmt: str) -> RawWeights:
@@ -33,10 +35,13 @@ def raw_weights(sae: SAE, fmt: str) -> RawWeights:
         raise SaekitError(f"cannot export to {fmt}: this SAE normalises each token by its own mean and std "
                           f"(normalization=layernorm), which {fmt} cannot express")
     s = cfg.norm_scale if cfg.normalization == "scale" else 1.0
+    s_out = (cfg.target_scale if cfg.target_hooks else s) if cfg.normalization == "scale" else 1.0
     t = {k: v.detach().to("cpu", torch.float64) for k, v in sae.to_save().items()}
+    if "W_skip" in t:
+        t["W_skip"] = t["W_skip"] * (s / s_out)
     extra = {k: v.to(torch.float32).contiguous() for k, v in t.items() if k not in ("W_enc", "b_enc", "W_dec", "b_dec")}
     return RawWeights(W_enc=(t["W_enc"] * s).float().contiguous(), b_enc=t["b_enc"].float().contiguous(),
-                      W_dec=(t["W_dec"] / s).float().contiguous(), b_dec=(t["b_dec"] / s).float().contiguous(),
+                      W_dec=(t["W_dec"] / s_out).float().contiguous(), b_dec=(t["b_dec"] / s_out).float().contiguous(),
                       extra=extra)
 
 

@@ -1,7 +1,8 @@
 """SAELens checkpoints: DIR/cfg.json + DIR/sae_weights.safetensors (+ activation_scaler.json).
 
 Loads standard (ReLU), topk, batchtopk (training checkpoints, with their threshold; SAELens saves
-finished BatchTopK SAEs as jumprelu), matryoshka_batchtopk, jumprelu and gated SAEs, in SAELens' v6
+finished BatchTopK SAEs as jumprelu), matryoshka_batchtopk, jumprelu and gated SAEs, and the
+transcoders (saekit.sae.formats.transcoders), in SAELens' v6
 layout (metadata.hook_name) and the older flat one (hook_name, activation_fn_str=topk).
 apply_b_dec_to_input=False is folded into b_enc; rescale_acts_by_decoder_norm into the weights;
 normalize_activations=expected_average_only_in becomes saekit's input scale from the stored factor.
@@ -19,6 +20,7 @@ from saekit.sae.formats.common import build, fold_input_bias, json_safe, log_thr
 from saekit.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import is_transformerlens
+from saekit.sae.formats.transcoders import SAELENS_ARCHS, export_saelens, load_saelens
 
 if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
     from saekit.sae.base import SAE
@@ -42,9 +44,9 @@ def _architecture(cfg: dict[str, Any], what: str) -> str:
         arch = "topk"
     elif arch == "standard" and act not in (None, "relu"):
         raise SaekitError(f"{what}: activation function {act!r} is not supported (relu or topk)")
-    if arch not in ARCH_MAP:
+    if arch not in ARCH_MAP and arch not in SAELENS_ARCHS:
         raise SaekitError(f"{what}: SAELens architecture {arch!r} is not supported "
-                          f"(supported: {', '.join(ARCH_MAP)}); transcoders and other variants would load wrong")
+                          f"(supported: {', '.join([*ARCH_MAP, *SAELENS_ARCHS])}); other variants would load wrong")
     return arch
 
 
@@ -89,6 +91,8 @@ def load(path: Path, origin: str) -> SAE:
         raise SaekitError(f"{what}: {CFG} needs integer d_in and d_sae") from None
     normalization, scale = _scale(path, cfg, what)
     raw = read_safetensors(path / WEIGHTS, what)
+    if arch in SAELENS_ARCHS:
+        return load_saelens({**cfg, "architecture": arch}, raw, normalization, scale, what, origin)
     m, d = d_sae, d_in
     shapes: dict[str, tuple[int, ...]] = {"W_enc": (d, m), "W_dec": (m, d), "b_dec": (d,)}
     if arch == "gated":
@@ -150,6 +154,10 @@ def export(sae: SAE, out: Path) -> Path:
     from safetensors.torch import save_file
 
     cfg = sae.cfg
+    if cfg.target_hooks:
+        return export_saelens(sae, out, WEIGHTS, CFG)
+    if cfg.in_hooks:
+        raise SaekitError("cannot export a crosscoder to saelens: SAELens has no crosscoder architecture")
     if cfg.arch not in EXPORT_ARCH:
         raise refuse(NAME, cfg.arch, ", ".join(EXPORT_ARCH))
     w = raw_weights(sae, NAME)

@@ -1,0 +1,83 @@
+"""A transcoder's training step against an SAE's of the same width, interleaved step by step in one process.
+
+On a machine shared with other work, two training runs one after the other see different loads (the
+alternating runs of transcoder_bench.py --speed-pairs differed 2.5x between pairs). Here one trainer
+member of each kind steps on fixed batches of the same store rows in turn (SAE, transcoder, SAE, ...),
+so both see the same load; reported are the medians of each step's wall time and of the process CPU
+time it took, and their ratios (transcoder / SAE), with the number of dead latents each had (AuxK,
+part of the recipe, runs only while a member has dead latents: --aux-coeff 0 times the steps without it).
+The SAE reads the transcoder's input hook.
+Prints ONE JSON line.
+
+    PYTHONPATH=. python experiments/bench/transcoder_step_bench.py --store smol.h5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--store", required=True)
+    p.add_argument("--hook", default="blocks.6.ln2.hook_normalized")
+    p.add_argument("--target-hook", default="blocks.6.hook_mlp_out")
+    p.add_argument("--steps", type=int, default=20, help="timed steps of each member (after --warmup)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--expansion", type=float, default=8.0)
+    p.add_argument("--k", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--aux-coeff", type=float, default=1 / 32)
+    args = p.parse_args()
+
+    import torch
+
+    from saekit.train import distributed as D
+    from saekit.train.config import TrainConfig
+    from saekit.train.data import open_source
+    from saekit.train.member import Member
+    from saekit.train.paired import paired_source
+
+    device = torch.device("cpu")
+    info = D.init_from_env("cpu")
+    store = open_source(args.store)
+    paired = paired_source(store, args.hook, (args.target_hook,))
+    tmp = Path(tempfile.mkdtemp())
+    common = dict(arch="topk", k=args.k, expansion=args.expansion, tokens=args.batch_size * (args.steps + args.warmup),
+                  batch_size=args.batch_size, progress=False, device="cpu", aux_coeff=args.aux_coeff)
+    members, batches = {}, {}
+    for name, extra, source in (("sae", {}, store), ("transcoder", {"target_hook": (args.target_hook,)}, paired)):
+        (tmp / name).mkdir()
+        members[name] = Member(TrainConfig(hook=args.hook, out=str(tmp / name), **common, **extra), source, device, info,
+                               None)
+        n = source.n_rows(args.hook)
+        batches[name] = [torch.from_numpy(source.read_rows(args.hook, a, a + args.batch_size))
+                         for a in range(0, n - args.batch_size, n // 4)][:4]
+    wall: dict[str, list[float]] = {"sae": [], "transcoder": []}
+    cpu: dict[str, list[float]] = {"sae": [], "transcoder": []}
+    dead: dict[str, list[int]] = {"sae": [], "transcoder": []}
+    for i in range(args.warmup + args.steps):
+        for name, m in members.items():
+            x = batches[name][i % len(batches[name])]
+            t, c = time.perf_counter(), time.process_time()
+            m.step(x, i)
+            if i >= args.warmup:
+                dead[name].append(int(m.ctx.dead_idx.numel()) if m.ctx.dead_idx is not None else 0)
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.process_time() - c)
+    med = {f"{kind}_{name}_s": round(statistics.median(v[name]), 4) for kind, v in (("wall", wall), ("cpu", cpu))
+           for name in v}
+    print(json.dumps({"bench": "transcoder_step", "store": args.store, "hook": args.hook, "target_hook": args.target_hook,
+                      "d_sae": members["sae"].sae.cfg.d_sae, "k": args.k, "batch_size": args.batch_size,
+                      "steps": args.steps, "torch_threads": torch.get_num_threads(), "aux_coeff": args.aux_coeff,
+                      "median_dead": {k: statistics.median(v) for k, v in dead.items()}, **med,
+                      "ratio_wall": round(med["wall_transcoder_s"] / med["wall_sae_s"], 3),
+                      "ratio_cpu": round(med["cpu_transcoder_s"] / med["cpu_sae_s"], 3)}))
+
+
+if __name__ == "__main__":
+    main()
