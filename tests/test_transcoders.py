@@ -363,3 +363,40 @@ def test_auxk_over_every_dead_latent_is_the_dense_sum_with_its_gradients(transco
     assert set(got[1]) == set(ref[1])
     for name in ref[1]:
         torch.testing.assert_close(got[1][name], ref[1][name], atol=1e-7, rtol=1e-5, msg=name)
+
+
+def test_explain_takes_a_transcoder_through_a_local_server(gpt2_transcoder, tmp_path, capsys):
+    """`saekit explain` on a transcoder: its latents read from the input hook's rows, judged end to end."""
+    import re
+
+    from autointerp_fixtures import ScriptedClient
+    from saekit.analysis.summaries.streaming import iter_whole_samples
+    from stores import ActivationStore
+    from openai_server import OpenAIServer
+    from saekit.cli.main import main
+
+    def said(expl, ex):  # "the span S": yes when S is in the window
+        return expl.split(" ", 2)[-1].strip() in ex
+
+    client = ScriptedClient("rule", lambda kind, expl, ex: said(expl, ex),
+                            lambda spans: "the span " + max(set(spans), key=spans.count).strip())
+    root, _, store = gpt2_transcoder
+    out = tmp_path / "ex"
+    with OpenAIServer(client.complete) as srv:
+        assert main(["explain", "--sae", str(root / "tc"), "--store", str(store), "--client", "openai:rule",
+                     "--endpoint", srv.url, "--out", str(out), "--no-progress", "--size", "small",
+                     "--latents", "0,1,2"]) == 0
+    doc = json.loads((out / "names.json").read_text())
+    assert doc["sae"]["hook"] == IN_HOOK and doc["latents"]
+    sae = SAE.load(root / "tc")
+    with ActivationStore.open(store) as st:  # the activations explain showed are the encoder's of the input hook
+        acts, sid, pos = next(iter_whole_samples(st, IN_HOOK, 1 << 20))
+    with torch.no_grad():
+        z = sae.encode(torch.from_numpy(acts)).float().numpy()
+    for e in doc["latents"]:
+        judged = [j for j in e["explanation"]["detection"]["judged"] if j["truth"]]
+        assert judged and e["explanation"]["text"].startswith("the span")
+        for j in judged:
+            rows = (sid == j["sample_id"]) & (pos >= j["start"]) & (pos < j["stop"])
+            assert j["activation"] == pytest.approx(z[rows, e["latent"]].max(), rel=1e-4)
+    assert re.search(r"explained \d+ latents", capsys.readouterr().out)
