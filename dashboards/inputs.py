@@ -61,9 +61,14 @@ class DashboardInputs:
 
     @property
     def hook_label(self) -> str:
-        """The hook as the pages show it: a transcoder's input and target hooks ("IN -> OUT (transcoder)")."""
-        targets = tuple(getattr(getattr(self.sae, "cfg", None), "target_hooks", ()) or ())
-        return f"{self.hook} → {', '.join(targets)} (transcoder)" if targets else self.hook
+        """The hook as the pages show it: a transcoder's input and target hooks ("IN -> OUT (transcoder)"),
+        a crosscoder's hooks ("A + B (crosscoder)")."""
+        cfg = getattr(self.sae, "cfg", None)
+        targets = tuple(getattr(cfg, "target_hooks", ()) or ())
+        in_hooks = tuple(getattr(cfg, "in_hooks", ()) or ())
+        if targets:
+            return f"{self.hook} → {', '.join(targets)} (transcoder)"
+        return f"{' + '.join(in_hooks)} (crosscoder)" if len(in_hooks) > 1 else self.hook
 
     @property
     def d_sae(self) -> int:
@@ -222,7 +227,7 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     """Open the SAE and store, load (or compute once and save) the latent summaries next to the
     SAE, then attach and check the optional output directories. The model (`model`, else the
     store's model_id) is only loaded when a page first needs it (DashboardInputs.get_model)."""
-    from saekit.analysis.summaries import load_or_compute
+    from saekit.analysis.summaries import load_or_compute, open_store
     from saekit.sae import SAE
     from stores import ActivationStore
 
@@ -236,7 +241,7 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
         raise SaekitError(f"--store {store_path} does not exist (expected a .h5 store or a shard directory)")
     sae = SAE.load(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
     sae_dir = work_dir(sae_dir)  # where its summaries are cached
-    store = ActivationStore.open(store_path)
+    store = open_store(ActivationStore.open(store_path), sae)  # a crosscoder's hooks side by side
     meta = StoreMetadata.from_store(store)
     summaries = load_or_compute(sae, sae_dir, store, progress=progress, device=device)
     inputs = DashboardInputs(summaries=summaries, store=store, meta=meta, sae=sae, sae_dir=sae_dir.resolve(),

@@ -230,6 +230,7 @@ def test_the_cli_repeats_hook_for_a_crosscoder_and_takes_target_hook():
 
 # ---- a transcoder on random:gpt2's MLP, through the commands ---------------------------------------
 IN_HOOK, OUT_HOOK = "blocks.1.ln2.hook_normalized", "blocks.1.hook_mlp_out"
+CC_HOOKS = f"{OUT_HOOK},blocks.2.hook_resid_post"  # a crosscoder's two hooks
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +247,8 @@ def gpt2_transcoder(gpt2, tmp_path_factory):
         train(TrainConfig(hook=IN_HOOK, target_hook=(OUT_HOOK,), arch="topk", k=8, expansion=2, tokens=8192,
                           batch_size=256, lr=3e-3, store=str(store), out=str(root / name), progress=False,
                           device="cpu", **extra))
+    train(TrainConfig(hook=CC_HOOKS, arch="topk", k=8, expansion=2, tokens=8192, batch_size=256, lr=3e-3,
+                      store=str(store), out=str(root / "cc"), progress=False, device="cpu"))
     return root, lines, store
 
 
@@ -400,3 +403,37 @@ def test_explain_takes_a_transcoder_through_a_local_server(gpt2_transcoder, tmp_
             rows = (sid == j["sample_id"]) & (pos >= j["start"]) & (pos < j["stop"])
             assert j["activation"] == pytest.approx(z[rows, e["latent"]].max(), rel=1e-4)
     assert re.search(r"explained \d+ latents", capsys.readouterr().out)
+
+
+def test_name_explain_and_the_dashboard_take_a_crosscoder(gpt2_transcoder, tmp_path, capsys):
+    """A crosscoder's latents are summarised over its hooks' rows side by side (what its encoder reads)."""
+    from autointerp_fixtures import ScriptedClient
+    from openai_server import OpenAIServer
+    from saekit.analysis.summaries import compute_summaries
+    from saekit.cli.main import main
+    from stores import ActivationStore
+
+    root, _, store = gpt2_transcoder
+    sae = SAE.load(root / "cc")
+    hooks = CC_HOOKS.split(",")
+    with ActivationStore.open(store) as st:
+        joined = np.concatenate([st.read_rows(h, 0, st.n_rows(h)) for h in hooks], axis=1)
+    with torch.no_grad():
+        z = sae.encode(torch.from_numpy(joined).float()).float().numpy()
+    s = compute_summaries(sae, str(store), top_k=4)
+    np.testing.assert_allclose(s.freq, (z > 0).mean(0), atol=1e-6)
+    np.testing.assert_allclose(s.max_act, z.max(0), rtol=1e-4, atol=1e-6)
+    assert main(["name", "--sae", str(root / "cc"), "--store", str(store), "--out", str(tmp_path / "names"),
+                 "--no-progress"]) == 0
+    names = json.loads((tmp_path / "names" / "names.json").read_text())
+    assert names["sae"]["hook"] == CC_HOOKS and len(names["latents"]) > 0
+    client = ScriptedClient("rule", lambda kind, expl, ex: True, lambda spans: "anything")
+    with OpenAIServer(client.complete) as srv:
+        assert main(["explain", "--sae", str(root / "cc"), "--store", str(store), "--client", "openai:rule",
+                     "--endpoint", srv.url, "--out", str(tmp_path / "ex"), "--no-progress", "--size", "small",
+                     "--latents", "1,3"]) == 0
+    ex = json.loads((tmp_path / "ex" / "names.json").read_text())
+    for e in ex["latents"]:
+        assert e["max_act"] == pytest.approx(float(z[:, e["latent"]].max()), rel=1e-4)
+    assert main(["dashboard", "--sae", str(root / "cc"), "--store", str(store), "--check"]) == 0
+    assert " + ".join(hooks) + " (crosscoder)" in capsys.readouterr().out

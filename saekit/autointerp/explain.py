@@ -149,12 +149,11 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     from saekit.device import resolve_device
     from saekit.results.store_meta import StoreMetadata
     from saekit.sae import SAE
-    from stores import ActivationStore
 
     t0 = time.time()
     out = Path(cfg.out)
     sae = SAE.load(cfg.sae, device=str(resolve_device(cfg.device)))
-    store = ActivationStore.open(cfg.store)
+    store = S.open_store(cfg.store, sae)  # a crosscoder's hooks side by side
     hook = S.resolve_hook(sae, store, cfg.hook)
     modality = StoreMetadata.from_store(store).sample_modality
     summ = S.load_or_compute(sae, cfg.sae, store, hook, progress=cfg.progress)

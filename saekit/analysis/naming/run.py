@@ -101,7 +101,7 @@ def run_naming(
     records for reloading images / token strings. Returns the names.json document (NamesDocument)."""
     t0 = time.time()
     store_path = str(store) if isinstance(store, (str, os.PathLike)) else str(getattr(store, "path", ""))
-    store = open_store(store)
+    store = open_store(store, sae)
     hook = resolve_hook(sae, store, hook)
     check_sae_matches_store(sae, store, hook)
     modality = StoreMetadata.from_store(store).sample_modality

@@ -51,7 +51,7 @@ def compute_summaries(
     import torch
     from tqdm.auto import tqdm
 
-    store = open_store(store)
+    store = open_store(store, sae)
     hook = resolve_hook(sae, store, hook)
     check_sae_matches_store(sae, store, hook)
     d_in, L = sae_dims(sae)

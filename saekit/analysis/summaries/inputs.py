@@ -12,13 +12,16 @@ if TYPE_CHECKING:
     from stores import ActivationStore
 
 
-def open_store(store: "str | os.PathLike | ActivationStore") -> "ActivationStore":
-    """The store itself, or the store opened from a path."""
+def open_store(store: "str | os.PathLike | ActivationStore", sae: "SAE | None" = None) -> "ActivationStore":
+    """The store itself, or the store opened from a path; for a crosscoder ``sae``, with its hooks' rows
+    side by side under its joined hook name (saekit.analysis.summaries.joined_store)."""
+    from saekit.analysis.summaries.joined_store import with_crosscoder_rows
+
     if isinstance(store, (str, os.PathLike)):
         from stores import ActivationStore
 
-        return ActivationStore.open(store)
-    return store
+        store = ActivationStore.open(store)
+    return with_crosscoder_rows(sae, store) if sae is not None else store
 
 
 def resolve_hook(sae: "SAE", store: "ActivationStore", hook: str | None) -> str:

@@ -57,7 +57,7 @@ def load_or_compute(sae: "SAE", sae_dir: str | os.PathLike | None, store: "str |
     a cached copy may keep. ``on_samples`` sees every batch of per-sample max activations either
     way: riding on the summaries pass, or on an encode-only pass when the summaries are reused.
     Other kwargs go to ``compute_summaries``."""
-    store = open_store(store)
+    store = open_store(store, sae)
     hook = resolve_hook(sae, store, hook)
     target = default_summaries_dir(sae_dir, store, hook) if sae_dir is not None else None
     if min_top_k is None:
