@@ -266,7 +266,7 @@ def test_eval_reports_target_fve_and_the_mlp_replaced_downstream(gpt2_transcoder
     assert "core" not in got["metrics"]  # an SAE metric of its own input would be meaningless here
     down = got["metrics"]["downstream_replacement"]
     assert down["target_hook"] == OUT_HOOK and down["ce_zero_ablation"] != down["ce_clean"]
-    assert np.isfinite(down["ce_loss_recovered"])
+    assert np.isfinite(down["ce_loss_score"]) and np.isfinite(down["ce_loss_recovered_kept_tokens"])
 
 
 def test_the_replacement_measures_the_mlp_itself(gpt2_transcoder, gpt2, monkeypatch):
@@ -279,7 +279,8 @@ def test_the_replacement_measures_the_mlp_itself(gpt2_transcoder, gpt2, monkeypa
     sae = SAE.load(root / "tc")
     monkeypatch.setattr(dr._Replacement, "__call__", lambda self, act: self.recorded.pop("x") * 0 + act)
     res = dr.evaluate_replacement(sae, gpt2, samples, batch_size=3)
-    assert res["ce_loss_recovered"] == pytest.approx(1.0, abs=1e-6) and res["ce_sae"] == pytest.approx(res["ce_clean"])
+    assert res["ce_loss_score"] == pytest.approx(1.0, abs=1e-6)
+    assert res["ce_loss_recovered_kept_tokens"] == pytest.approx(1.0, abs=1e-6) and res["ce_sae"] == pytest.approx(res["ce_clean"])
     inputs = gpt2.prepare(samples[:3])
     with gpt2.hooks({OUT_HOOK: torch.zeros_like}):
         zeroed = gpt2.forward(inputs)
@@ -437,3 +438,39 @@ def test_name_explain_and_the_dashboard_take_a_crosscoder(gpt2_transcoder, tmp_p
         assert e["max_act"] == pytest.approx(float(z[:, e["latent"]].max()), rel=1e-4)
     assert main(["dashboard", "--sae", str(root / "cc"), "--store", str(store), "--check"]) == 0
     assert " + ".join(hooks) + " (crosscoder)" in capsys.readouterr().out
+
+
+def test_steering_a_crosscoder_writes_the_latent_into_each_of_its_hooks(gpt2_transcoder, gpt2):
+    import saekit
+
+    root, _, _ = gpt2_transcoder
+    sae = SAE.load(root / "cc")
+    hooks = CC_HOOKS.split(",")
+    inputs = gpt2.tokenize(["the cats sat on the mat"])
+    clean = gpt2.capture(inputs, hooks)
+    with saekit.steered(gpt2, CC_HOOKS, sae, {3: 5.0}, mode="add"):
+        edited = gpt2.capture(inputs, hooks)
+    direction = 5.0 * sae.W_dec[3].detach() / sae.cfg.norm_scale
+    # the MLP's edit reaches blocks.2.hook_resid_post through the residual stream, besides the latent's own write
+    d0 = edited[hooks[0]] - clean[hooks[0]]
+    torch.testing.assert_close(d0, direction[:64].expand_as(d0), atol=1e-4, rtol=1e-4)
+    seen = {}
+    with gpt2.hooks({hooks[1]: lambda a: seen.setdefault("before", a.clone())}):
+        with saekit.steered(gpt2, CC_HOOKS, sae, {3: 5.0}, mode="add"):
+            after = gpt2.capture(inputs, [hooks[1]])[hooks[1]]
+    d1 = after - seen["before"]
+    torch.testing.assert_close(d1, direction[64:].expand_as(d1), atol=1e-4, rtol=1e-4)
+    with pytest.raises(SaekitError, match="--mode add only"):
+        with saekit.steered(gpt2, CC_HOOKS, sae, {3: 5.0}, mode="clamp"):
+            pass
+
+
+def test_the_steer_command_takes_a_crosscoder(gpt2_transcoder, tmp_path, capsys):
+    from saekit.cli.main import main
+
+    root, _, _ = gpt2_transcoder
+    argv = ["steer", "--model", "random:gpt2", "--sae", str(root / "cc"), "--latent", "3", "--prompt", "the cat",
+            "--strengths", "0,2", "--max-new-tokens", "2", "--out", str(tmp_path / "st")]
+    assert main([*argv, "--mode", "add"]) == 0
+    assert main([*argv, "--mode", "clamp"]) == 2
+    assert "--mode add only" in capsys.readouterr().err

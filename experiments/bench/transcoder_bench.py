@@ -78,7 +78,7 @@ def evaluate(out: Path, store: str, model: str | None, data: str | None, n: int)
         got.update(fve=c["fve"], fve_rownorm=c["fve_rownorm"], dead_frac=c["dead_frac"], l0=c["l0"], eval_rows=c["n_rows"])
     d = m.get("downstream_replacement")
     if d:
-        keys = ("ce_clean", "ce_sae", "ce_zero_ablation", "ce_loss_recovered", "n_tokens", "embedding_cosine",
+        keys = ("ce_clean", "ce_sae", "ce_zero_ablation", "ce_loss_score", "ce_loss_recovered_kept_tokens", "n_tokens", "embedding_cosine",
                 "embedding_cosine_zero_ablation", "n_samples")
         got["downstream"] = {k: d[k] for k in keys if k in d}
     return got
@@ -155,7 +155,7 @@ def main() -> None:
         result["vit"] = res
     t = result.get("transcoder")
     if t:
-        result["bar_met"] = bool(t["dead_frac"] <= 0.10 and t["downstream"]["ce_loss_recovered"] >= 0.8
+        result["bar_met"] = bool(t["dead_frac"] <= 0.10 and t["downstream"]["ce_loss_recovered_kept_tokens"] >= 0.8
                                  and args.tokens >= 1_000_000)
     result["seconds_total"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result))

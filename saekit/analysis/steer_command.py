@@ -167,7 +167,9 @@ def _image_sweep(cfg: SteerConfig, model: Any, hook: str, sae: Any, positions: A
 
 
 def _check_width(model: Any, hook: str, sae: Any, inputs: Any) -> None:
-    width = model.capture(inputs, [hook])[hook].shape[-1]
+    from saekit.analysis.steering_crosscoder import sae_input
+
+    width = sae_input(model, hook, sae, inputs).shape[-1]  # a crosscoder's hooks side by side
     if width != sae.cfg.d_in:
         raise SaekitError(f"activations at {hook} have width {width} but the SAE expects d_in={sae.cfg.d_in}")
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Un
 import torch
 
 from saekit.analysis.plots import line_plot_png
+from saekit.analysis.steering_crosscoder import sae_input, steer_crosscoder
 from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
 from saekit.atomic import atomic_file
 from saekit.errors import SaekitError
@@ -121,8 +122,8 @@ def check_hook(model: HookedModel, hook: str, sae: SAE) -> None:
     if trained_on and trained_on != hook:
         raise SaekitError(f"the SAE was trained on hook {trained_on!r} but steering was asked at {hook!r} (use --hook {trained_on} or an SAE trained on {hook})")
     names = getattr(model, "hook_names", None)
-    if callable(names) and not hook.startswith("module:"):
-        available = list(names())
+    for hook in getattr(getattr(sae, "cfg", None), "in_hooks", ()) or (hook,):  # a crosscoder writes each of its hooks
+        available = list(names()) if callable(names) and not hook.startswith("module:") else []
         if available and hook not in available:
             raise SaekitError(f"hook {hook!r} does not exist on model {getattr(model, 'model_id', '?')} (expected one of e.g. {', '.join(available[:4])}, ...)")
 
@@ -217,14 +218,17 @@ def steer(
     ...     logits = m.forward(inputs)
     """
     _, d_sae = _sae_dims(sae)
+    cfg = getattr(sae, "cfg", None)
+    crosscoder = len(getattr(cfg, "in_hooks", ()) or ()) > 1
     check_hook(model, hook, sae)
     if not math.isfinite(float(strength)):
         raise SaekitError(f"strength must be a finite number, got {strength!r}")
     spec = SteerSpec(hook=hook, latents=normalize_latents(latents, mode, d_sae), mode=mode,
                      strength=float(strength), positions=positions)
-    cfg = getattr(sae, "cfg", None)
-    if getattr(cfg, "in_hooks", ()):
-        raise SaekitError("steering a crosscoder is not supported: it reads layers after those it writes")
+    if crosscoder:  # its latent written into every hook it writes (saekit.analysis.steering_crosscoder)
+        with steer_crosscoder(model, sae, spec, position_mask):
+            yield spec
+        return
     targets = tuple(getattr(cfg, "target_hooks", ()) or ())
     if not targets:
         with model.hooks({hook: lambda act: steer_activations(act, sae, spec)}):
@@ -382,7 +386,7 @@ def dose_response(
 def latent_max_activation(model: HookedModel, hook: str, sae: SAE, latent: int, inputs: Any) -> float:
     """Max activation of `latent` over every token of `inputs` (the scale for add mode and the clamp default)."""
     with torch.no_grad():
-        acts = model.capture(inputs, [hook])[hook]
+        acts = sae_input(model, hook, sae, inputs)
         d_in, _ = _sae_dims(sae)
         if acts.shape[-1] != d_in:
             raise SaekitError(f"activation at {hook} has width {acts.shape[-1]} but the SAE expects d_in={d_in}")
