@@ -49,7 +49,7 @@ class DashboardConfig:
 
 def _free_port(host: str, port: int) -> int:
     """The port to serve on: `port` when it can be bound (0 picks a free one)."""
-    from saekit.errors import SaekitError
+    from saekit.common.errors import SaekitError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -67,7 +67,7 @@ def dashboard(cfg: DashboardConfig) -> DashboardInputs:
 
     from dashboards.app import create_app
     from dashboards.inputs import load_inputs
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
 
     device = str(resolve_device(cfg.device))
     port = _free_port(cfg.host, cfg.port)

@@ -11,8 +11,8 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
-from saekit.imaging import place_on_grid, to_png  # noqa: F401  (part of this module's interface)
-from saekit.imaging import heat_overlay, store_view
+from saekit.common.imaging import place_on_grid, to_png  # noqa: F401  (part of this module's interface)
+from saekit.common.imaging import heat_overlay, store_view
 
 THUMB_SIZES: tuple[int, ...] = (96, 160, 224, 320)
 
@@ -40,9 +40,9 @@ def patch_grid(acts_T: np.ndarray, positions_T: np.ndarray) -> np.ndarray | None
 
 def overlay(image: Image.Image, grid_gg: np.ndarray | None, scale: float, size: int,
             preprocessing: Mapping[str, Any] | None, image_size: int | None = None, alpha: float = 0.55) -> Image.Image:
-    """The image as the store's model saw it (``saekit.imaging.store_view`` of the store's
+    """The image as the store's model saw it (``saekit.common.imaging.store_view`` of the store's
     preprocessing attributes) at ``size`` pixels, with the heatmap of ``grid_gg / scale`` blended
-    over it (``saekit.imaging.heat_overlay``)."""
+    over it (``saekit.common.imaging.heat_overlay``)."""
     return heat_overlay(store_view(image, preprocessing, image_size, shown=size), grid_gg, scale, alpha)
 
 

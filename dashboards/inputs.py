@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Callable, TypeVar, Union
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results import (ArtifactsDocument, AuditDocument, Document, LatentSummaries, NamesDocument,
                             StoreMetadata)
 
 if TYPE_CHECKING:
     from saekit.models.base import HookedModel
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from stores import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     SAE, then attach and check the optional output directories. The model (`model`, else the
     store's model_id) is only loaded when a page first needs it (DashboardInputs.get_model)."""
     from saekit.analysis.summaries import load_or_compute, open_store
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from stores import ActivationStore
 
     from saekit.sae.formats import work_dir
@@ -239,7 +239,7 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     store_path = Path(store_path) if not remote else str(store_path)
     if not remote and not store_path.exists():
         raise SaekitError(f"--store {store_path} does not exist (expected a .h5 store or a shard directory)")
-    sae = SAE.load(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
+    sae = load_sae(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
     sae_dir = work_dir(sae_dir)  # where its summaries are cached
     store = open_store(ActivationStore.open(store_path), sae)  # a crosscoder's hooks side by side
     meta = StoreMetadata.from_store(store)

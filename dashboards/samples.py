@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from dashboards import imaging
 from dashboards.inputs import DashboardInputs
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

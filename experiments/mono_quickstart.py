@@ -96,13 +96,13 @@ def main() -> None:
 
     from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
     from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from stores import ActivationStore
 
     run, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    sae = SAE.load(run / "sae", device="cpu")
+    sae = load_sae(run / "sae", device="cpu")
     hook = sae.cfg.hook
     names = json.loads((run / "names" / "names.json").read_text())
     cache = out / f"emb_{args.mono_max_samples}_{args.seed}.npz"

@@ -69,7 +69,7 @@ def main() -> int:
     from saekit.analysis.naming import NamingOptions, run_naming
     from saekit.capture import CaptureConfig, capture
     from saekit.data.vocab import load_vocab
-    from saekit.sae import SAE
+    from saekit.sae import load_sae
     from saekit.train import train
     from saekit.train.config import TrainConfig
 
@@ -110,7 +110,7 @@ def main() -> int:
         timings["align_s"] = round(time.time() - t, 1)
     align_meta = json.loads((align_dir / "align.json").read_text())
 
-    sae = SAE.load(sae_dir)
+    sae = load_sae(sae_dir)
     words = load_vocab()
     results = {}
     for i, method in enumerate(m for m in args.methods.split(",") if m):

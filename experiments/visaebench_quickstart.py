@@ -49,11 +49,11 @@ def main() -> None:
     from saekit.eval.ms import chosen_embeddings, ms_distribution
     from saekit.eval.preservation import visaebench_preservation
     from saekit.eval.rows import load_rows, resolve_split
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from saekit.train.data import open_source
 
     run = Path(args.run)
-    sae = SAE.load(str(run / "sae"), device="cpu")
+    sae = load_sae(str(run / "sae"), device="cpu")
     source = open_source(str(run / "store.h5"))
     rows = load_rows(source, sae.cfg.hook, resolve_split(sae, "auto", None), 500_000, 20_000)
     enc = encode_rows(sae, rows)

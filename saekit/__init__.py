@@ -20,10 +20,11 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "SAE": "saekit.sae",
     "SAEConfig": "saekit.sae",
+    "load_sae": "saekit.sae",
     "CaptureConfig": "saekit.capture",
     "TrainConfig": "saekit.train",
     "evaluate_downstream": "saekit.eval",
-    "SaekitError": "saekit.errors",
+    "SaekitError": "saekit.common.errors",
     "load_model": "saekit.models",
     "load_dataset": "saekit.data",
     "evaluate": "saekit.eval",

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from saekit.common.errors import SaekitError
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -18,6 +20,9 @@ class ExportConfig:
 
 
 def export(cfg: ExportConfig) -> Path:
-    from saekit.sae.formats import export_sae
+    from saekit.sae import load_sae
+    from saekit.sae.formats import EXPORTERS, export_sae
 
-    return export_sae(cfg.sae, cfg.format, cfg.out)
+    if cfg.format not in EXPORTERS:  # before loading: a wrong format needs no SAE
+        raise SaekitError(f"--format {cfg.format!r} is not one saekit writes (expected one of {', '.join(EXPORTERS)})")
+    return export_sae(load_sae(cfg.sae), cfg.format, cfg.out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saekit.lazy import CallableModule
+from saekit.common.lazy import CallableModule
 from saekit.steps import StepResult, StepRunner
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class QuickstartPaths:
 
 def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
     """Run (or reuse) every step; returns the report's index.html and what each step did."""
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
 
     paths = QuickstartPaths.under(cfg.out)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -162,9 +162,9 @@ def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[s
 
 def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
     from saekit.analysis.naming import run_naming
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
 
-    sae = SAE.load(paths.sae, device=device)
+    sae = load_sae(paths.sae, device=device)
     doc = run_naming(sae, str(paths.store), str(paths.names), sae_dir=str(paths.sae), text_space=str(paths.align),
                      device=device, progress=cfg.progress)
     return {"named": len(doc.latents)}

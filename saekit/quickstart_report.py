@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from saekit.atomic import write_text_atomic
-from saekit.html_report import write_page
+from saekit.common.atomic import write_text_atomic
+from saekit.common.html_report import write_page
 from saekit.results import EvaluationDocument, NamesDocument
 
 GRID_FEATURES = 24

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.results.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)

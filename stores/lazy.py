@@ -1,7 +1,7 @@
 """Packages whose public names load on first use (``import saekit.train`` must not pay for torch
 when only the config is wanted, ``import stores.atomic`` not for h5py), and that can be called like
 their command function, so that ``saekit.train(TrainConfig(...))`` works although ``saekit.train``
-is a package. In the lowest layer so ``stores`` itself can use it; ``saekit.lazy`` re-exports it."""
+is a package. In the lowest layer so ``stores`` itself can use it; ``saekit.common.lazy`` re-exports it."""
 from __future__ import annotations
 
 import importlib

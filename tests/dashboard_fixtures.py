@@ -63,7 +63,7 @@ def tiny_pipeline(root: str | Path, n_per_class: int = 12, grid: int = 4, d_in: 
     import torch
 
     from saekit.analysis.summaries import load_or_compute
-    from saekit.sae import SAE, SAEConfig
+    from saekit.sae import load_sae, SAE, SAEConfig
     from stores import ActivationStore
 
     root = Path(root)
@@ -111,7 +111,7 @@ def tiny_pipeline(root: str | Path, n_per_class: int = 12, grid: int = 4, d_in: 
     sae_dir = root / "sae"
     sae.save(sae_dir)
     store = ActivationStore.open(store_path)
-    load_or_compute(SAE.load(sae_dir), sae_dir, store, progress=False, top_k=8, n_quantiles=3, per_quantile=3)
+    load_or_compute(load_sae(sae_dir), sae_dir, store, progress=False, top_k=8, n_quantiles=3, per_quantile=3)
     return TinyPipeline(root=root, sae_dir=sae_dir, store_path=store_path, image_dir=image_dir, grid=grid,
                         cells=cells, labels=labels)
 
@@ -162,7 +162,7 @@ def real_outputs(root: str | Path, n_per_class: int = 8, d_sae: int = 64, seed: 
     from saekit.capture import CaptureConfig, capture
     from saekit.cli.main import main
     from saekit.models import load_model
-    from saekit.sae import SAE, SAEConfig
+    from saekit.sae import load_sae, SAE, SAEConfig
     from stores import ActivationStore
 
     root = Path(root)

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from absorption_world import letter_world
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.absorption import AbsorptionSettings, first_letter_absorption
 from saekit.eval.absorption.prompts import TEMPLATE, icl_prompt, split_words
-from saekit.sae import SAE, SAEConfig
+from saekit.sae import load_sae, SAE, SAEConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def test_absorption_equals_saebench(tmp_path, one_torch_thread):
     run_reference("saebench_absorption.py", tmp_path)
     ref = json.loads((tmp_path / "reference.json").read_text())
 
-    sae = SAE.load(f"saelens:{tmp_path / 'sae'}")  # the SAE SAEBench scored, loaded by saekit
+    sae = load_sae(f"saelens:{tmp_path / 'sae'}")  # the SAE SAEBench scored, loaded by saekit
     mine = first_letter_absorption(w["x_train"], w["train"], w["x_test"], w["test"], w["x_fresh"], sae, seed=5)
     assert mine["n_letters"] == ref["means"]["n_letters"]
     for key in ("mean_absorption_fraction_score", "mean_full_absorption_score", "mean_num_split_features"):

@@ -16,7 +16,7 @@ from saekit.analysis.alignment import (
     pooled_features,
     recall_at_k,
 )
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores import ActivationStore
 
 WORDS = [f"w{i}" for i in range(40)]

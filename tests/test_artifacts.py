@@ -22,7 +22,7 @@ import torch
 
 from saekit.analysis.artifacts import ArtifactConfig, analyze_artifacts, artifact_token_mask, auto_threshold
 from saekit.analysis.registers import RegisterNeuron, use_test_time_registers
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 A, G, B_REG, G_REG, M_OUT = 50.0, 3.0, 4.0, 20.0, 70.0
 TEX, MASSIVE = 14, list(range(20, 28))

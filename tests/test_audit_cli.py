@@ -13,9 +13,9 @@ import concept_benchmark as cb
 from saekit.analysis.concept_backend import ModelBackend
 from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
 from saekit.cli.main import main
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
-from saekit.sae import SAE, SAEConfig
+from saekit.sae import load_sae, SAE, SAEConfig
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -80,7 +80,7 @@ def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     from saekit.results import NamesDocument, SaeRef, StoreRef
     from saekit.results.names import LatentName
 
-    fp = sae_fingerprint(SAE.load(sae))
+    fp = sae_fingerprint(load_sae(sae))
     names = tmp_path / "names"
     latents = tuple(LatentName(latent=j, name=f"concept-{j}", score=0.5, candidates=((f"concept-{j}", 0.5),),
                                mono_score=None, freq=0.1, sample_freq=0.1, mean_act=1.0, max_act=1.0, top=())
@@ -104,7 +104,7 @@ def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
 def test_backend_matches_a_manual_forward(clip_setup):
     data, sae_dir = clip_setup
     model = load_model("random:clip")
-    sae = SAE.load(sae_dir)
+    sae = load_sae(sae_dir)
     be = ModelBackend(model, sae)
     from saekit.data import load_dataset
 
@@ -225,7 +225,7 @@ def test_one_pass_equals_separate_encode_and_embed(clip_setup):
 
     data, sae_dir = clip_setup
     model = load_model("random:clip")
-    be = ModelBackend(model, SAE.load(sae_dir))
+    be = ModelBackend(model, load_sae(sae_dir))
     px = be.pixels([s.image for s in cb.make_dataset(2, 2, seed=3)])
     _same_pass(be, px, np.array([0, 5, 7]))
     assert resolve_similarity("auto", be) == "cosine"  # the paper's raw cosine where the towers allow it

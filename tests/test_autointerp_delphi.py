@@ -22,7 +22,7 @@ from autointerp_fixtures import HOOK, ScriptedClient, planted_sae, planted_truth
 from saekit.autointerp import ExplainConfig, explain
 from saekit.autointerp.chat import text_of
 from saekit.autointerp.judging import read_verdicts
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 from stores import ActivationStore
 from test_interop_peers import peer_python
 
@@ -82,7 +82,7 @@ def test_scores_equal_delphis_on_the_same_judgements(tmp_path):
     replies = [client.complete(r) for r in judging]  # the scripted judge answers the same request the same way
     n = [len(re.findall(r"^Example \d+:", text_of(r.messages), re.MULTILINE)) for r in judging]
     groups, ours, windows, expected_marks, test_sets, n_wrong = [], [], [], [], [], []
-    sae = SAE.load(sae_dir)
+    sae = load_sae(sae_dir)
     store = ActivationStore.open(store_path)
     for lat, rec in sorted(res.latents.items()):
         for kind in ("detection", "fuzzing", "fuzzing_active"):

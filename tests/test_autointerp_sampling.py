@@ -15,14 +15,14 @@ from saekit.autointerp.evidence import EvidenceBuilder, Example
 from saekit.autointerp.sampling import sample_sizes, split_quantiles
 from saekit.autointerp.selection import choose_latents
 from saekit.autointerp.windows import WindowTable, collect_windows, scan_windows
-from saekit.sae import SAE
+from saekit.sae import load_sae
 from stores import ActivationStore
 
 
 @pytest.fixture
 def planted(tmp_path):
     store, texts = text_store(tmp_path, n=100)
-    return SAE.load(planted_sae(tmp_path)), ActivationStore.open(store), texts
+    return load_sae(planted_sae(tmp_path)), ActivationStore.open(store), texts
 
 
 def test_windows_and_their_frequencies_match_an_independent_cut(planted):
@@ -122,7 +122,7 @@ def test_image_windows_are_whole_images_shaded_to_explain_and_plain_to_score(tmp
     store = ActivationStore.open(store_path)
     from test_autointerp_http import _image_sae
 
-    sae = SAE.load(_image_sae(tmp_path))
+    sae = load_sae(_image_sae(tmp_path))
     table = scan_windows(sae, store, HOOK, None)
     assert table.n_windows == len(store.sample_ids) and (table.index == 0).all()
     lw = collect_windows(sae, store, HOOK, None, [0])[0]

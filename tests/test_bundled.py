@@ -10,7 +10,7 @@ import pytest
 from saekit.data import load_dataset
 from saekit.data import bundled
 from saekit.data.bundled import BUNDLED_DIR, bundled_names, load_bundled
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def test_bundled_files_are_small_enough_for_git():

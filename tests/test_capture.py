@@ -16,7 +16,7 @@ from PIL import Image
 from saekit.capture import CaptureConfig, capture
 from saekit.cli.main import main as cli
 from saekit.data import load_dataset
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 from stores import ActivationStore
 

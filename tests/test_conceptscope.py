@@ -10,7 +10,7 @@ from saekit.analysis import concept_categories as cc
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
 from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope, holdout_split, sample_class_rows
 from saekit.analysis.subgroups import assign_subgroups
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 C = 4
 

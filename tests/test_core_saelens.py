@@ -17,7 +17,7 @@ from saekit.eval.rows import EvalRows, SplitInfo
 from saekit.models import load_model
 from saekit.models.random_models import tiny_gpt2_hf
 from saekit.models.tiny_tokenizer import byte_tokenizer
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 from test_absorption_saebench import run_reference
 
 HOOK = "blocks.1.hook_resid_post"
@@ -42,7 +42,7 @@ def reference(tmp_path_factory):
 def test_core_metrics_equal_saelens(reference, one_torch_thread):
     d, texts, ref = reference
     model = load_model(f"hf:{d / 'model'}")
-    sae = SAE.load(f"saelens:{d / 'sae'}")
+    sae = load_sae(f"saelens:{d / 'sae'}")
     inputs = model.tokenize(texts)
     assert inputs["input_ids"].tolist() == ref["tokens"]
     acts = model.capture(inputs, [HOOK])[HOOK]
@@ -63,7 +63,7 @@ def test_core_metrics_equal_saelens(reference, one_torch_thread):
 def test_ce_loss_score_equals_saelens(reference, one_torch_thread):
     d, texts, ref = reference
     model = load_model(f"hf:{d / 'model'}")
-    sae = SAE.load(f"saelens:{d / 'sae'}")
+    sae = load_sae(f"saelens:{d / 'sae'}")
     res = evaluate_downstream(sae, model, [SimpleNamespace(text=t, source=str(i)) for i, t in enumerate(texts)],
                               batch_size=4)
     for mine, theirs in (("ce_clean", "ce_loss_without_sae"), ("ce_sae", "ce_loss_with_sae"),

@@ -15,7 +15,7 @@ from dashboard_fixtures import CLASSES, real_outputs, scale_names, synthetic_sum
 from dashboards import imaging
 from dashboards.catalog import FeatureCatalog
 from dashboards.safe_files import resolve_inside
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument
 
 

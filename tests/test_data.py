@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from saekit.data import load_dataset
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def _save(path, seed: int, size=(12, 10)):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval import evaluate, evaluate_downstream
 from saekit.sae import SAE, SAEConfig
 from saekit.train import ArraySource

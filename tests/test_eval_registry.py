@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.config import SUITE_NAMES
 from saekit.eval.registry import Column, Metric, all_metrics, get_metric, suite_metrics, suites
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.encode import encode_rows
 from saekit.eval.probing import downstream_preservation, sparse_probing
 from saekit.eval.rows import EvalRows, SplitInfo

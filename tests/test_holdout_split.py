@@ -96,7 +96,7 @@ def test_a_store_skips_the_other_sides_rows_itself_and_gives_full_batches(tmp_pa
 
 
 def test_train_keeps_heldout_out_and_records_it(tmp_path, one_torch_thread):
-    from saekit.sae import SAE
+    from saekit.sae import load_sae
     from saekit.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -108,6 +108,6 @@ def test_train_keeps_heldout_out_and_records_it(tmp_path, one_torch_thread):
     train(cfg, source=ArraySource({"h": acts}))
     meta = json.loads((tmp_path / "s" / "config.json").read_text())
     assert meta["holdout"] == 0.1 and meta["holdout_salt"]
-    assert SAE.load(str(tmp_path / "s")).cfg.holdout == 0.1
+    assert load_sae(str(tmp_path / "s")).cfg.holdout == 0.1
     with pytest.raises(Exception, match="NaN"):
         train(cfg.replace(holdout=0.0, out=str(tmp_path / "t")), source=ArraySource({"h": acts}))

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from saekit.cli.main import main
-from saekit.errors import SaekitError
-from saekit.sae import SAE, SAEConfig
+from saekit.common.errors import SaekitError
+from saekit.sae import load_sae, SAE, SAEConfig
 from saekit.sae.formats import EXPORTERS, detect, export_sae, work_dir
 from saekit.sae.formats.dictlearn import latent_scale
 
@@ -58,8 +58,8 @@ def test_export_then_load_gives_the_same_function(arch, tmp_path):
             continue
         export_sae(sae, fmt, out)
         assert detect(out, str(out)) == fmt
-        loaded = SAE.load(f"{fmt}:{out}")
-        assert SAE.load(str(out)).cfg == loaded.cfg
+        loaded = load_sae(f"{fmt}:{out}")
+        assert load_sae(str(out)).cfg == loaded.cfg
         assert loaded.cfg.hook == "blocks.1.hook_resid_post" and loaded.cfg.source["format"] == fmt
         scale = latent_scale(sae) if (fmt, arch) == ("dictlearn", "relu") else None
         assert_same_function(sae, loaded, latent_scale=scale)
@@ -140,13 +140,13 @@ def test_bad_specs_are_one_line_errors_with_exit_2(tmp_path, capsys, monkeypatch
     }
     for spec, pattern in cases.items():
         with pytest.raises(SaekitError, match=pattern) as info:
-            SAE.load(spec)
+            load_sae(spec)
         assert "\n" not in str(info.value), spec
         code, err = _cli(capsys, "export", "--sae", spec, "--format", "saelens", "--out", str(tmp_path / "x"))
         assert code == 2 and len(err.splitlines()) == 1 and err.startswith("saekit export: error:"), (spec, err)
         assert not (tmp_path / "x").exists()
     # a prefix settles a folder that holds two formats
-    assert SAE.load(f"dictlearn:{both}").cfg.source["format"] == "dictlearn"
+    assert load_sae(f"dictlearn:{both}").cfg.source["format"] == "dictlearn"
 
 
 def _fake_hub_cache(home: Path, repo: str, files: dict[str, Path]) -> str:
@@ -173,14 +173,14 @@ def test_hub_specs_resolve_from_the_cache_offline(tmp_path, monkeypatch):
     assert hf_constants.HF_HUB_OFFLINE  # conftest sets HF_HUB_OFFLINE=1 before huggingface_hub is imported
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(home / "hub"))  # read when huggingface_hub is imported
     monkeypatch.setenv("SAEKIT_CACHE", str(tmp_path / "cache"))
-    loaded = SAE.load("saelens:hf:someone/saes/blocks.1")
+    loaded = load_sae("saelens:hf:someone/saes/blocks.1")
     assert_same_function(sae, loaded)
     assert loaded.cfg.source["path"] == "hf:someone/saes/blocks.1"
-    again = SAE.load("hf:someone/saes@main/blocks.1")  # format detected; a revision
+    again = load_sae("hf:someone/saes@main/blocks.1")  # format detected; a revision
     assert again.cfg.replace(source={}) == loaded.cfg.replace(source={})
     assert again.cfg.source["path"] == "hf:someone/saes@main/blocks.1"
     with pytest.raises(SaekitError, match="'blocks.9' does not exist in someone/saes"):
-        SAE.load("saelens:hf:someone/saes/blocks.9")
+        load_sae("saelens:hf:someone/saes/blocks.9")
     wd = work_dir("saelens:hf:someone/saes/blocks.1")
     assert wd.parent == tmp_path / "cache" / "foreign"
     assert work_dir(str(src)) != src and work_dir(tmp_path / "saekit") != src

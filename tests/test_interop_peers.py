@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from saekit.errors import SaekitError
-from saekit.sae import SAE
+from saekit.common.errors import SaekitError
+from saekit.sae import load_sae, SAE
 from saekit.sae.formats import EXPORTERS, export_sae
 from saekit.sae.formats.dictlearn import latent_scale
 
@@ -63,10 +63,10 @@ def test_saekit_computes_what_the_library_computes(peer_saes, family):
     for case in mine:
         if "error" in case:
             with pytest.raises(SaekitError, match=case["error"]) as info:
-                SAE.load(case["spec"])
+                load_sae(case["spec"])
             assert "\n" not in str(info.value)
             continue
-        sae = SAE.load(case["spec"])
+        sae = load_sae(case["spec"])
         assert sae.cfg.arch == case["arch"], case["name"]
         for key, field in (("hook", "hook"), ("model", "model_id"), ("tokens", "tokens")):
             if key in case:
@@ -121,7 +121,7 @@ def test_transcoders_compute_what_the_library_computes(peer_saes):
     mine = [c for c in cases if c["name"].startswith("transcoder_")]
     assert len(mine) == 6
     for case in mine:
-        sae = SAE.load(case["spec"])
+        sae = load_sae(case["spec"])
         c = sae.cfg
         assert (c.arch, c.skip, c.hook, c.target_hooks, c.d_out) == (
             case["arch"], case["skip"], case["hook"], (case["target"],), case["d_out"]), case["name"]
@@ -166,7 +166,7 @@ def test_every_transcoder_export_opens_in_the_library_with_the_same_function(tmp
         sae = make_transcoder(arch, skip, d_out, seed=i + 5)
         name = f"{fmt}_{arch}_{skip}"
         export_sae(sae, fmt, tmp_path / name)
-        back = SAE.load(f"{fmt}:{tmp_path / name}")
+        back = load_sae(f"{fmt}:{tmp_path / name}")
         assert (back.cfg.target_hooks, back.cfg.skip) == (sae.cfg.target_hooks, skip), name
         saes[name] = sae
         jobs.append({"name": name, "format": fmt, "path": str(tmp_path / name), "transcoder": True,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 
 
 def test_reads_an_object(tmp_path):

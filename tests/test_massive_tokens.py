@@ -11,11 +11,11 @@ import torch
 from saekit.capture import CaptureConfig, capture
 from saekit.capture.massive import MassiveTokenRule, resolve_rule, rule_from_record
 from saekit.cli.main import main as cli
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.downstream import _splice
 from saekit.eval.reconstruction import evaluate
 from saekit.models import load_model
-from saekit.sae import SAE, SAEConfig
+from saekit.sae import load_sae, SAE, SAEConfig
 from saekit.train.config import TrainConfig
 from saekit.train.data import ArraySource
 from saekit.train.trainer import train
@@ -80,7 +80,7 @@ def test_capture_default_leaves_out_the_first_position_and_records_the_rule(gpt2
     sae = train(TrainConfig(hook=HOOK, arch="topk", k=4, expansion=2, tokens=512, batch_size=64,
                             out=str(tmp_path / "sae"), store=str(tmp_path / "default.h5"), progress=False, device="cpu"))
     assert sae.cfg.skip_first_position is True and sae.cfg.massive_norm_ratio == 10.0
-    assert SAE.load(tmp_path / "sae").cfg.skip_first_position is True       # recorded in the checkpoint
+    assert load_sae(tmp_path / "sae").cfg.skip_first_position is True       # recorded in the checkpoint
 
 
 def _tiny_sae(**kw) -> SAE:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from saekit.data import Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 
 

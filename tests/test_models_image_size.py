@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from saekit.capture import CaptureConfig, capture
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 from stores import ActivationStore
 

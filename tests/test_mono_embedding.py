@@ -10,7 +10,7 @@ from PIL import Image
 from saekit.analysis.mono_embedding import FALLBACK_ENCODER, VIT_FINAL, choose_mono_embedding
 from saekit.capture import CaptureConfig, capture
 from saekit.data import load_dataset
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 from stores import ActivationStore
 

@@ -9,7 +9,7 @@ from saekit.analysis.monosemanticity import (
     monosemanticity_score,
     monosemanticity_score_pairwise,
 )
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def test_linear_form_equals_pairwise_definition():

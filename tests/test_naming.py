@@ -14,8 +14,8 @@ from PIL import Image
 
 from saekit.analysis.alignment import LinearTextSpace
 from saekit.analysis.naming import NamingOptions, run_naming
-from saekit.errors import SaekitError
-from saekit.imaging import colormap
+from saekit.common.errors import SaekitError
+from saekit.common.imaging import colormap
 from stores import ActivationStore
 from test_summaries_fakes import LinearReluSAE
 
@@ -117,7 +117,7 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
     assert on_disk["kind"] == "names" and on_disk["format_version"] == 2
     assert on_disk["sae"]["hook"] == HOOK and on_disk["store"]["fingerprint"]
     # heatmaps: relative paths that exist; the planted patch (patch 2 of the 2x2 grid = bottom-left)
-    # shows the hot end of saekit.imaging.colormap, the others are not shaded
+    # shows the hot end of saekit.common.imaging.colormap, the others are not shaded
     hm = by[0]["top"][0]["heatmap"]
     assert hm is not None and (out / hm).is_file()
     px = np.asarray(Image.open(out / hm).convert("RGB")).astype(int)

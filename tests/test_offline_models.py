@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 from saekit.models import offline
 from saekit.models.text_encoder import TextEncoder, embed_texts, load_text_encoder

@@ -11,7 +11,7 @@ import torch
 
 from s3_server import SECRET_KEY, CuttingProxy, s3  # noqa: F401 - s3 is a fixture
 from saekit.cli.main import main
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 from stores import ActivationStore
 
 pytest.importorskip("s3fs")
@@ -45,7 +45,7 @@ def test_s3_store_trains_evaluates_and_opens_like_the_local_store(s3, tmp_path, 
              "64", "--lr", "3e-3", "--holdout", "0.25", "--no-progress", "--cache-dir", str(tmp_path / "cache")]
     assert main(["train", "--store", url, "--out", str(tmp_path / "sae_s3"), *train]) == 0
     assert main(["train", "--store", str(tmp_path / "local.h5"), "--out", str(tmp_path / "sae_local"), *train]) == 0
-    x, y = SAE.load(tmp_path / "sae_s3"), SAE.load(tmp_path / "sae_local")
+    x, y = load_sae(tmp_path / "sae_s3"), load_sae(tmp_path / "sae_local")
     for name in ("W_dec", "W_encT", "b_enc", "b_dec"):
         assert torch.equal(getattr(x, name), getattr(y, name)), name
     assert list((tmp_path / "cache" / "chunks").glob("*.bin"))  # --cache-dir reached the store opener

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from saekit.atomic import atomic_file, write_json_atomic
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_file, write_json_atomic
+from saekit.common.errors import SaekitError
 from saekit.results import (EvaluationDocument, Metric, NamesDocument, SaeRef, SteeringDocument, StoreMetadata,
                             StoreRef, fingerprint)
 from saekit.results.codec import decode_dataclass

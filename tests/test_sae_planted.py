@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 from saekit.train import ArraySource, TrainConfig, train
 
 
@@ -58,7 +58,7 @@ def test_recovers_planted_dictionary(arch, data, tmp_path):
     frac = recovered_fraction(sae.W_dec.detach().numpy(), atoms)
     assert frac >= 0.9, f"{arch} recovered only {frac:.2%} of the planted atoms"
     # the checkpoint on disk is the same SAE and loads without the trainer
-    loaded = SAE.load(tmp_path / arch)
+    loaded = load_sae(tmp_path / arch)
     x = torch.from_numpy(X[:256])
     assert torch.allclose(loaded(x), sae(x), atol=1e-5)
     assert np.isclose(np.linalg.norm(loaded.W_dec.detach().numpy(), axis=1), 1, atol=1e-4).all()

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from saekit.errors import SaekitError
-from saekit.sae import SAE, SAEConfig, TrainContext
+from saekit.common.errors import SaekitError
+from saekit.sae import load_sae, SAE, SAEConfig, TrainContext
 from saekit.sae.jumprelu import _JumpReLU, _Step
 from saekit.sae.topk_training import select_batch_topk
 
@@ -169,7 +169,7 @@ def test_checkpoint_round_trip(arch, tmp_path):
     if arch == "batchtopk":
         sae.threshold.fill_(0.3)
     sae.save(tmp_path)
-    loaded = SAE.load(tmp_path)
+    loaded = load_sae(tmp_path)
     assert type(loaded) is type(sae) and loaded.cfg == sae.cfg
     x = torch.randn(7, 16)
     torch.testing.assert_close(loaded(x), sae(x))
@@ -197,14 +197,14 @@ def test_bad_checkpoints_and_configs_are_one_line_errors(tmp_path):
     }
     for name, (path, pattern) in cases.items():
         with pytest.raises(SaekitError, match=pattern) as info:
-            SAE.load(path)
+            load_sae(path)
         assert "\n" not in str(info.value), name
     with pytest.raises(SaekitError, match="nowhere does not exist"):
-        SAE.load(tmp_path / "nowhere")
+        load_sae(tmp_path / "nowhere")
     (tmp_path / "nowts").mkdir()
     (tmp_path / "nowts" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SaekitError, match="weights.safetensors not found"):
-        SAE.load(tmp_path / "nowts")
+        load_sae(tmp_path / "nowts")
 
 
 def test_config_validation():
@@ -231,7 +231,7 @@ def test_load_skips_the_random_init_and_gives_the_saved_tensors_bit_for_bit(tmp_
         raise AssertionError("SAE.load ran the random init")
 
     monkeypatch.setattr(type(sae), "reset_parameters", no_init)
-    back = SAE.load(tmp_path / "sae")
+    back = load_sae(tmp_path / "sae")
     assert type(back) is type(sae)
     before, after = sae.state_dict(), back.state_dict()
     assert before.keys() == after.keys()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.sae import SAE
+from saekit.sae import load_sae
 from stores import ActivationStore
 from test_train_recipe import ROOT, _env, make_store, wait_for_checkpoint
 
@@ -35,7 +35,7 @@ def _run(cmd, **kw):
 
 
 def _close(a_dir, b_dir, atol=1e-5):
-    a, b = SAE.load(a_dir), SAE.load(b_dir)
+    a, b = load_sae(a_dir), load_sae(b_dir)
     for name in ("W_dec", "W_encT", "b_enc", "b_dec"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), atol=atol, rtol=0, msg=name)
     return a, b
@@ -52,7 +52,7 @@ def test_two_latent_shards_equal_one_process(tmp_path, arch, extra):
                 "--shard-latents", "2", "--out", str(tmp_path / "two")])
     a, _ = _close(tmp_path / "one", tmp_path / "two")
     if arch == "batchtopk":
-        assert float(a.threshold) > 0 and torch.equal(a.threshold, SAE.load(tmp_path / "two").threshold)
+        assert float(a.threshold) > 0 and torch.equal(a.threshold, load_sae(tmp_path / "two").threshold)
     assert two.stderr.count("saekit.train.trainer: input:") == 1  # one rank of the group read the batches
     held = {int(r): int(b) for r, b in re.findall(r"latent shard (\d) of 2: .*?(\d+) bytes of parameters", two.stderr)}
     full = sum(p.numel() * 4 for p in a.parameters())

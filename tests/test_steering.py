@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from saekit.analysis import steering as st
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig
 
 HOOK = "ln_final.hook_normalized"

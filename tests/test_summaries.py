@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from saekit.analysis.summaries import LatentSummaries, compute_summaries, decoder_neighbours
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from test_summaries_fakes import ArrayStore, LinearReluSAE
 
 HOOK = "blocks.0.hook_resid_post"

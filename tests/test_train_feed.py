@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.train import ArraySource, TrainConfig, train, train_sweep
 from saekit.train.data import BatchStream
 from saekit.train.feed import HostFeed, Prefetcher, stream_feed

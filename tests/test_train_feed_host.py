@@ -9,7 +9,7 @@ import torch
 from saekit.train import ArraySource, TrainConfig, train_sweep
 import pytest
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE, TrainContext
 from saekit.sae.config import ARCHS, NORMALIZATIONS, TOPK_STYLE, SAEConfig
 from saekit.sae.normalization import normalize, normalize_float32

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from saekit.errors import SaekitError
-from saekit.sae import SAE, SAEConfig
+from saekit.common.errors import SaekitError
+from saekit.sae import load_sae, SAE, SAEConfig
 from saekit.train import ArraySource, TrainConfig, auto_lr, train
 from saekit.train.dead import DeadLatentTracker
 from saekit.train.geometric_median import geometric_median
@@ -216,11 +216,11 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     two = subprocess.run([*torchrun, "-m", "saekit.train", *common, "--out", str(tmp_path / "two")],
                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
-    a, b = SAE.load(tmp_path / "one"), SAE.load(tmp_path / "two")
+    a, b = load_sae(tmp_path / "one"), load_sae(tmp_path / "two")
     for name in ("W_dec", "W_encT", "b_enc", "b_dec"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), atol=1e-4, rtol=1e-4, msg=name)
     # and the data really was split: a one-partition run sees other batches and ends elsewhere
     other = subprocess.run([PY, "-m", "saekit.train", *common, "--out", str(tmp_path / "other")],
                            capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
     assert other.returncode == 0, other.stderr
-    assert (SAE.load(tmp_path / "other").W_dec - a.W_dec).abs().max() > 1e-3
+    assert (load_sae(tmp_path / "other").W_dec - a.W_dec).abs().max() > 1e-3

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models import load_model
 from saekit.models.base import HookedModel
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 from saekit.train import ArraySource, TrainConfig, train
 from saekit.train.paired import PairedRows
 
@@ -144,7 +144,7 @@ def test_every_architecture_trains_as_a_transcoder_and_skip_transcoder(arch, tmp
         sae = train(TrainConfig(hook="in", target_hook=("out",), skip=skip, arch=arch, k=k, expansion=4, tokens=16_000,
                                 batch_size=256, lr=3e-3, out=str(out), progress=False, device="cpu", holdout=0),
                     source=src)
-        loaded = SAE.load(out)
+        loaded = load_sae(out)
         assert loaded.cfg.target_hooks == ("out",) and loaded.cfg.hook == "in" and loaded.cfg.d_out == 12
         assert loaded.W_dec.shape == (64, 12) and loaded.W_enc.shape == (16, 64) and loaded.b_dec.shape == (12,)
         assert (loaded.W_skip is not None) == skip
@@ -276,7 +276,7 @@ def test_the_replacement_measures_the_mlp_itself(gpt2_transcoder, gpt2, monkeypa
 
     root, lines, _ = gpt2_transcoder
     samples = list(load_dataset(str(lines)))[:6]
-    sae = SAE.load(root / "tc")
+    sae = load_sae(root / "tc")
     monkeypatch.setattr(dr._Replacement, "__call__", lambda self, act: self.recorded.pop("x") * 0 + act)
     res = dr.evaluate_replacement(sae, gpt2, samples, batch_size=3)
     assert res["ce_loss_score"] == pytest.approx(1.0, abs=1e-6)
@@ -291,7 +291,7 @@ def test_steering_writes_the_latent_into_the_target(gpt2_transcoder, gpt2):
     import saekit
 
     root, lines, _ = gpt2_transcoder
-    sae = SAE.load(root / "tc")
+    sae = load_sae(root / "tc")
     inputs = gpt2.tokenize(["the cats sat on the mat"])
     clean = gpt2.capture(inputs, [IN_HOOK, OUT_HOOK])
     with saekit.steered(gpt2, IN_HOOK, sae, {3: 5.0}, mode="add"):
@@ -309,14 +309,14 @@ def test_summaries_compare_and_export_take_transcoders(gpt2_transcoder, tmp_path
     from saekit.sae.formats import export_sae
 
     root, _, store = gpt2_transcoder
-    sae = SAE.load(root / "tc")
+    sae = load_sae(root / "tc")
     s = compute_summaries(sae, str(store), IN_HOOK, top_k=4)
     assert s.d_sae == 128 and s.freq.max() > 0
     res = compare(CompareConfig(saes=(str(root / "tc"), str(root / "skip")), store=str(store), out=str(tmp_path / "c"),
                                 suite="core"))
     assert [e["metrics"]["transcoder"]["fve"] > 0 for e in res["saes"]] == [True, True]
     export_sae(sae, "sparsify", tmp_path / "sp")
-    back = SAE.load(f"sparsify:{tmp_path / 'sp'}")
+    back = load_sae(f"sparsify:{tmp_path / 'sp'}")
     x = torch.randn(5, 64)
     torch.testing.assert_close(back(x), sae(x), atol=1e-5, rtol=1e-4)
     assert back.cfg.target_hooks == (OUT_HOOK,) and back.cfg.hook == IN_HOOK
@@ -392,7 +392,7 @@ def test_explain_takes_a_transcoder_through_a_local_server(gpt2_transcoder, tmp_
                      "--latents", "0,1,2"]) == 0
     doc = json.loads((out / "names.json").read_text())
     assert doc["sae"]["hook"] == IN_HOOK and doc["latents"]
-    sae = SAE.load(root / "tc")
+    sae = load_sae(root / "tc")
     with ActivationStore.open(store) as st:  # the activations explain showed are the encoder's of the input hook
         acts, sid, pos = next(iter_whole_samples(st, IN_HOOK, 1 << 20))
     with torch.no_grad():
@@ -415,7 +415,7 @@ def test_name_explain_and_the_dashboard_take_a_crosscoder(gpt2_transcoder, tmp_p
     from stores import ActivationStore
 
     root, _, store = gpt2_transcoder
-    sae = SAE.load(root / "cc")
+    sae = load_sae(root / "cc")
     hooks = CC_HOOKS.split(",")
     with ActivationStore.open(store) as st:
         joined = np.concatenate([st.read_rows(h, 0, st.n_rows(h)) for h in hooks], axis=1)
@@ -444,7 +444,7 @@ def test_steering_a_crosscoder_writes_the_latent_into_each_of_its_hooks(gpt2_tra
     import saekit
 
     root, _, _ = gpt2_transcoder
-    sae = SAE.load(root / "cc")
+    sae = load_sae(root / "cc")
     hooks = CC_HOOKS.split(",")
     inputs = gpt2.tokenize(["the cats sat on the mat"])
     clean = gpt2.capture(inputs, hooks)

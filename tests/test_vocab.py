@@ -6,7 +6,7 @@ import re
 import pytest
 
 from saekit.data.vocab import DEFAULT_VOCAB, load_vocab
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def test_default_vocabulary_is_concrete_clean_and_deduplicated():

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboards.views.common import card, feature_link, figure_style, graph, img_src, notice, page, sample_href
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from dashboards.context import Browser

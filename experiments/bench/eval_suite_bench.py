@@ -36,12 +36,12 @@ def main() -> None:
     import torch
 
     from saekit.eval import EvalConfig, run_eval
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     sae_dir, store = run / "sae", run / "store.h5"
-    recorded = SAE.load(str(sae_dir)).cfg.holdout
+    recorded = load_sae(str(sae_dir)).cfg.holdout
     t0 = time.perf_counter()
     res = run_eval(EvalConfig(sae=str(sae_dir), store=str(store), suite=args.suite, device="cpu",
                               holdout=None if recorded else 0.1, reference_sae=args.reference,

@@ -48,7 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from saekit.device import resolve_device  # noqa: E402
+from saekit.common.device import resolve_device  # noqa: E402
 from saekit.train.data import BatchStream  # noqa: E402
 from saekit.sae.config import SAEConfig  # noqa: E402
 from saekit.sae.normalization import normalize_float32  # noqa: E402

@@ -101,10 +101,10 @@ def sparse(run: Path, work: Path, ks: tuple[int, ...]) -> dict:
     from saekit.eval.probing import sparse_probing
     from saekit.eval.rows import load_rows, resolve_split
     from saekit.eval.saebench_probing import balanceable, class_sets, split_classes
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from saekit.train.data import open_source
 
-    sae = SAE.load(str(run / "sae"))
+    sae = load_sae(str(run / "sae"))
     rows = load_rows(open_source(str(run / "store.h5")), sae.cfg.hook, resolve_split(sae, "auto", None), None)
     enc = encode_rows(sae, rows)
     labels = np.array([rows.labels.get(int(s), "") for s in enc.sample_ids], dtype=object).astype(str)
@@ -156,7 +156,7 @@ def main() -> None:
 
     from saekit.eval.encode import encode_rows
     from saekit.eval.rows import load_rows, resolve_split
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
     from saekit.train.data import open_source
 
     torch.set_num_threads(args.threads)
@@ -164,7 +164,7 @@ def main() -> None:
     for sub in ("core", "absorption", "sparse"):  # fresh (the SAE exports refuse a non-empty folder); cache/ stays
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
-    sae = SAE.load(args.sae)
+    sae = load_sae(args.sae)
     rows = load_rows(open_source(args.store), sae.cfg.hook, resolve_split(sae, "auto", None), None)
     timing, out = {}, {"sae": args.sae, "split": rows.split.to_dict()}
     for name, fn in (("core", lambda: core(sae, rows, encode_rows(sae, rows), work / "core")),

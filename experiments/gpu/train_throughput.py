@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from saekit.device import resolve_device  # noqa: E402
+from saekit.common.device import resolve_device  # noqa: E402
 from saekit.train import TrainConfig, train  # noqa: E402
 from stores import ActivationStore  # noqa: E402
 from stores.dtypes import to_storage  # noqa: E402

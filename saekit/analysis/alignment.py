@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from saekit.atomic import atomic_directory, write_json_atomic
+from saekit.common.atomic import atomic_directory, write_json_atomic
 from saekit.analysis.text_space import (FORMAT_VERSION, ClipTextSpace, LinearTextSpace, TextSpace,  # noqa: F401
                                         load_text_space, read_align_json)
 from saekit.analysis.align_config import POOLINGS, AlignConfig, AlignRunConfig  # noqa: F401  (part of this module's interface)
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.text_encoder import embed_texts, resolve_text_encoder, unit_rows as _unit
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ def _is_clip_spec(spec: str) -> bool:
 
 def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
     """Write into a temp dir next to ``out`` and rename, so a half-written result never looks whole."""
-    from saekit.html_report import write_report
+    from saekit.common.html_report import write_report
 
     with atomic_directory(out) as tmp:
         if isinstance(space, LinearTextSpace):
@@ -256,7 +256,7 @@ def _write_output(out: Path, space: TextSpace, meta: dict[str, Any]) -> None:
 
 def align_command(cfg: AlignRunConfig) -> dict[str, Any]:
     """Fit (or, for CLIP, evaluate) the text space of ``cfg.store``; write ``cfg.out``; return align.json."""
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
 
     if not 0.0 < cfg.fit.test_frac < 0.9:
         raise SaekitError(f"--test-frac must be in (0, 0.9), got {cfg.fit.test_frac}")

@@ -25,7 +25,7 @@ import torch
 
 from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold, vision_checks
 from saekit.analysis.artifacts_config import ArtifactConfig
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.data import Sample

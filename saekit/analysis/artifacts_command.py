@@ -8,14 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from saekit.analysis.artifacts_config import ArtifactsConfig
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results import ArtifactsDocument
 
 
 def artifacts(cfg: ArtifactsConfig) -> ArtifactsDocument:
     from saekit.analysis.artifacts import analyze_artifacts
     from saekit.analysis.artifacts_report import render_html, write_heatmaps
-    from saekit.atomic import write_text_atomic
+    from saekit.common.atomic import write_text_atomic
     from saekit.data import load_dataset
     from saekit.models import load_model
     from saekit.results import dataset_fingerprint

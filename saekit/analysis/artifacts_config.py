@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from saekit.analysis.artifacts import ArtifactReport, TokenStats
-from saekit.html_report import esc, page, sections_html, table
-from saekit.imaging import colormap, save_png
+from saekit.common.html_report import esc, page, sections_html, table
+from saekit.common.imaging import colormap, save_png
 
 
 def heatmap_png(path: Path, norms_NP: np.ndarray, masks_NP: np.ndarray, grid: tuple[int, int],

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from saekit.analysis.concept_categories import BIAS_RULES, VALIDITY_RULES
 from saekit.analysis.conceptscope_config import CLASSIFIERS, SIMILARITIES, ConceptScopeConfig
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.analysis.conceptscope import AuditResult
@@ -87,11 +87,11 @@ def run_audit(config: AuditConfig) -> AuditRun:
     from saekit.data import load_dataset
     from saekit.results.fingerprint import dataset_fingerprint, sae_fingerprint
     from saekit.models import load_model
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
 
     cfg = config
     t0 = time.perf_counter()
-    sae = SAE.load(cfg.sae)  # a saekit checkpoint or a foreign spec (saelens:..., dictlearn:...); checked first
+    sae = load_sae(cfg.sae)  # a saekit checkpoint or a foreign spec (saelens:..., dictlearn:...); checked first
     test_frac = 0.2 if cfg.test_frac is None else cfg.test_frac
     ds = load_dataset(cfg.data)
     if ds.modality == "text":

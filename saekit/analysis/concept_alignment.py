@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
 from saekit.analysis.conceptscope_config import SIMILARITIES
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

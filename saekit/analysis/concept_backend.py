@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 VALIDITY_RULES = ("relative", "absolute")
 BIAS_RULES = ("lift", "paper")

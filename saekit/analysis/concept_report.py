@@ -17,8 +17,8 @@ from saekit.analysis.concept_alignment import maps_for
 from saekit.analysis.concept_masks import pixel_masks
 from saekit.analysis.conceptscope import AuditBackend, AuditResult, Concept
 from saekit.analysis.subgroups import GROUPS
-from saekit.atomic import write_text_atomic
-from saekit.html_report import page
+from saekit.common.atomic import write_text_atomic
+from saekit.common.html_report import page
 from saekit.results import AuditDocument
 
 _MIN_TILE = 96

@@ -11,7 +11,7 @@ import torch
 
 from saekit.analysis.concept_alignment import batches, image_activations
 from saekit.analysis.subgroups import GROUPS, accuracy_by_group, assign_subgroups
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 @torch.no_grad()

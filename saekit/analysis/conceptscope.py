@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from saekit.analysis import concept_categories as cc
 from saekit.analysis.concept_alignment import Batcher, finish_class, image_pass, queue_class, resolve_similarity
 from saekit.analysis.conceptscope_config import CLASSIFIERS, ConceptScopeConfig
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from saekit.analysis import concept_categories as cc
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 SIMILARITIES = ("auto", "cosine", "shifted")  # image-text similarity of the alignment ratios (concept_alignment)
 CLASSIFIERS = ("none", "probe", "zero-shot", "logits")  # classifiers for the accuracy per robustness sub-group

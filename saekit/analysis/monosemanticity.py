@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def _as_f64(x: Any) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from saekit.imaging import save_png
+from saekit.common.imaging import save_png
 
 
 def line_plot_png(path: Path, xs: Sequence[float], ys: Sequence[float], title: str = "", xlabel: str = "", ylabel: str = "",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results import SteeringDocument
 
 SAE_SPEC = ("SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:; "
@@ -70,13 +70,13 @@ def parse_positions(text: str) -> Any:
 
 
 def steer(cfg: SteerConfig) -> SteeringDocument:
-    from saekit.atomic import write_text_atomic
+    from saekit.common.atomic import write_text_atomic
     from saekit.models import load_model
     from saekit.results import sae_fingerprint
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
 
     positions = parse_positions(cfg.positions)
-    sae = SAE.load(cfg.sae, device="cpu")
+    sae = load_sae(cfg.sae, device="cpu")
     hook = cfg.hook or sae.cfg.hook
     if not hook:
         raise SaekitError("the SAE config names no hook; pass --hook")

@@ -35,8 +35,8 @@ import torch
 from saekit.analysis.plots import line_plot_png
 from saekit.analysis.steering_crosscoder import sae_input, steer_crosscoder
 from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
-from saekit.atomic import atomic_file
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_file
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.models.base import HookedModel

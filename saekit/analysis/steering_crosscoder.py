@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.analysis.steering import SteerSpec

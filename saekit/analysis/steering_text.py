@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.models.tl_lm import TLModel

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from saekit.atomic import atomic_file, write_json_atomic
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_file, write_json_atomic
+from saekit.common.errors import SaekitError
 from saekit.models.text_encoder import encode_batched, embed_texts, unit_rows as _unit
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.autointerp.chat import ChatReply, TokenLogprob
 
 

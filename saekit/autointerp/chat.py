@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores.fingerprint import fingerprint
 
 # OpenAI chat-completions message form: {"role": ..., "content": str | [parts]}, a part being

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from saekit.autointerp.chat import ChatClient
 from saekit.autointerp.config import ExplainConfig
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 ENDPOINT_ENV = ("SAEKIT_ENDPOINT", "OPENAI_BASE_URL")
 KEY_ENV = ("SAEKIT_API_KEY", "OPENAI_API_KEY")
@@ -37,7 +37,7 @@ def make_client(cfg: ExplainConfig, store_modality: str = "text") -> ChatClient:
         if cfg.client_modality == "image" or store_modality == "image":
             raise SaekitError(f"--client {cfg.client} is a text-only local model but the data are images; "
                               "use a vision-language model through an endpoint (openai:MODEL)")
-        from saekit.device import resolve_device
+        from saekit.common.device import resolve_device
 
         return LocalChatClient.load(rest, device=str(resolve_device(cfg.device)))
     raise SaekitError(f"--client {cfg.client!r} is not openai:MODEL or local:offline:smollm2-135m / local:HF_ID_OR_DIR")

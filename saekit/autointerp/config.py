@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 CLIENT_MODALITIES = ("auto", "text", "image")
 #: size -> (n_explain, n_score, n_negative, n_quantiles)

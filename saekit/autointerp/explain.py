@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.autointerp.cache import ResponseCache
 from saekit.autointerp.chat import ChatClient, ChatRequest, ClientError
 from saekit.autointerp.clients import loading_bars, make_client
@@ -35,7 +35,7 @@ from saekit.autointerp.prompts import explain_messages, parse_explanation
 from saekit.autointerp.runner import CallRunner, TokenCount
 from saekit.autointerp.selection import Skipped, choose_latents
 from saekit.autointerp.windows import collect_windows, scan_windows
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.data import Dataset
@@ -146,13 +146,13 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
     from tqdm.auto import tqdm
 
     from saekit.analysis import summaries as S
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
     from saekit.results.store_meta import StoreMetadata
-    from saekit.sae import SAE
+    from saekit.sae import load_sae, SAE
 
     t0 = time.time()
     out = Path(cfg.out)
-    sae = SAE.load(cfg.sae, device=str(resolve_device(cfg.device)))
+    sae = load_sae(cfg.sae, device=str(resolve_device(cfg.device)))
     store = S.open_store(cfg.store, sae)  # a crosscoder's hooks side by side
     hook = S.resolve_hook(sae, store, cfg.hook)
     modality = StoreMetadata.from_store(store).sample_modality

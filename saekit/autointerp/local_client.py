@@ -9,7 +9,7 @@ import threading
 import time
 
 from saekit.autointerp.chat import TOP_LOGPROBS, ChatReply, ChatRequest, ClientError, Message, TokenLogprob
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

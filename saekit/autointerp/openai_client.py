@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from saekit.autointerp.chat import ChatReply, ChatRequest, ClientError, TOP_LOGPROBS, TokenLogprob, text_of
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

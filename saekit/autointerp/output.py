@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from saekit.autointerp.config import ExplainConfig
 from saekit.autointerp.runner import TokenCount
 from saekit.autointerp.selection import Skipped
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results import NamesDocument, SaeRef, StoreMetadata, StoreRef
 from saekit.results.codec import decode
 from saekit.results.names import ExplainRun, Explanation, LatentName, SkippedLatent

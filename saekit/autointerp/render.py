@@ -16,8 +16,8 @@ import numpy as np
 
 from saekit.autointerp.evidence import Example
 from saekit.autointerp.tokenizer import tokenizer_only
-from saekit.errors import SaekitError
-from saekit.imaging import to_png
+from saekit.common.errors import SaekitError
+from saekit.common.imaging import to_png
 
 if TYPE_CHECKING:
     from saekit.data import Dataset

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saekit.autointerp.windows import WindowTable
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Activation capture: `capture(CaptureConfig(...))` writes hook activations into an activation store.
 
 The package itself is callable as `capture` (``saekit.capture(CaptureConfig(...))``); names load on first use."""
-from saekit.lazy import lazy_exports
+from saekit.common.lazy import lazy_exports
 
 __all__ = ["capture", "CaptureConfig", "CaptureResult", "TokenFilter", "DTYPES"]
 __getattr__, __dir__ = lazy_exports(__name__, {

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def auto_threshold(norms: np.ndarray, min_ratio: float = 2.5, min_gap: float = 1.3) -> float | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results.fingerprint import fingerprint
-from saekit.token_selections import TOKEN_SELECTIONS
+from saekit.common.token_selections import TOKEN_SELECTIONS
 
 DTYPES = ("float16", "bfloat16", "float32")
 MASSIVE_POLICIES = ("auto", "drop", "keep")  # see saekit.capture.massive

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from saekit.capture.config import DEFAULT_NORM_RATIO, MASSIVE_POLICIES as POLICIES
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 

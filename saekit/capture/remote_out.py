@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def staging_dir(url: str) -> Path:

@@ -27,7 +27,7 @@ from saekit.capture.ranks import finish_shards, output_path, rank_and_world
 from saekit.capture.remote_out import check_remote_out, publish_shard, staging_dir
 from stores.remote import is_remote
 from stores.shards import shard_path
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results.store_meta import StoreMetadata
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from saekit.commands import COMMANDS, GROUPS, Command
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores.errors import StoreError
 
 #: the order `saekit --help` lists commands in (commands not named here come after, as registered)

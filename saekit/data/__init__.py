@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from saekit.data.sample import MODALITIES, Dataset, Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 __all__ = ["load_dataset", "Dataset", "Sample", "MODALITIES"]
 

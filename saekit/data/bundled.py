@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from saekit.data.sample import Dataset, Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 BUNDLED_FILES = {"clipart": "clipart.zip", "austen": "austen.json.xz"}

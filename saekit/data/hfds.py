@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from saekit.data.sample import Dataset, Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 _IMAGE_NAMES = ("image", "img", "picture", "pixel_values")
 _TEXT_NAMES = ("text", "caption", "sentence", "content", "prompt", "title")

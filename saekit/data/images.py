@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from saekit.data.sample import Dataset, Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

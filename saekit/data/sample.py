@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 MODALITIES = ("image", "text", "image-text")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from saekit.data.sample import Dataset, Sample
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 DEFAULT_VOCAB = Path(__file__).resolve().parent / "vocab" / "default.txt"
 

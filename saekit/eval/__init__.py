@@ -2,7 +2,7 @@
 
 The package is callable as the `eval` command (``saekit.eval(EvalConfig(...))``, see
 saekit.eval.command); names load on first use, so importing a config does not pay for torch."""
-from saekit.lazy import lazy_exports
+from saekit.common.lazy import lazy_exports
 
 __all__ = ["SUITE_NAMES", "CompareConfig", "EvalConfig", "Evaluation", "eval", "evaluate", "evaluate_downstream",
            "run_eval"]

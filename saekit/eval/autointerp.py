@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def autointerp_scores(names_dir: str | None, sae_fingerprint: str | None = None) -> dict[str, Any]:

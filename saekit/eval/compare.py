@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from saekit.atomic import atomic_directory
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_directory
+from saekit.common.errors import SaekitError
 from saekit.eval.compare_report import write_compare_report
 from saekit.eval.rows import EvalRows, SplitInfo, load_rows, resolve_split
 from saekit.eval.stability import decoder_stability
@@ -21,7 +21,7 @@ from saekit.eval.config import CompareConfig
 from saekit.eval.registry import MetricInputs, suite_metrics
 from saekit.eval.suite import applicable, run_metrics
 from saekit.eval.transcoder import is_paired, paired_rows
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,11 @@ def common_split(saes: list[SAE], labels: list[str], split: str, holdout: float 
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Run cfg.suite on every SAE over the same rows of cfg.store; write compare.json and report.html to cfg.out."""
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
     from saekit.train.data import open_source
 
     device = resolve_device(cfg.device)
-    saes = [SAE.load(p, device=device) for p in cfg.saes]
+    saes = [load_sae(p, device=device) for p in cfg.saes]
     labels = list(cfg.names) or _default_names(cfg.saes)
     check_same_space(saes, labels)
     source = open_source(cfg.store)

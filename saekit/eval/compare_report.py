@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from saekit.html_report import esc, table, write_report
+from saekit.common.html_report import esc, table, write_report
 from saekit.eval.registry import all_metrics
 from saekit.eval.svg import bars, histograms, scatter
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 #: the named suites; which metrics each runs is declared by the metrics (saekit.eval.registry), "all" runs every one
 SUITE_NAMES = ("core", "vision", "text", "saebench", "visaebench", "all")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.downstream import evaluate_downstream
 from saekit.sae import SAE, SAEConfig
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saekit.analysis.monosemanticity import monosemanticity_scores
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 

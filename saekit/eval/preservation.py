@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 TEST_SIZE = 0.2
 SEED = 42  # ViSAEBench's default

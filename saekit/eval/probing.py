@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.saebench_probing import balanceable, class_accuracies, class_sets, split_classes
 
 KS = (1, 2, 5, 10, 20)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.config import SUITE_NAMES
 
 if TYPE_CHECKING:

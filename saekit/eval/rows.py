@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE
 from saekit.train.data import BatchSource, check_finite, check_hook
 from stores.split import DEFAULT_SALT, SplitView

@@ -22,7 +22,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 TRAIN_FRACTION = 0.8
 FULL_PROBE = dict(batch_size=250, epochs=100, lr=1e-2, patience=10)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE
 
 THRESHOLD = 0.7

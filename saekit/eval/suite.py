@@ -15,13 +15,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.config import EvalConfig
 from saekit.eval.encode import encode_rows
 from saekit.eval.registry import Metric, MetricCall, MetricInputs, suite_metrics
 from saekit.eval.rows import EvalRows, load_rows, resolve_split
 from saekit.eval.transcoder import is_paired, paired_rows
-from saekit.sae import SAE
+from saekit.sae import load_sae, SAE
 
 if TYPE_CHECKING:
     from saekit.results import EvaluationDocument
@@ -81,14 +81,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], EvaluationDocument | None]:
     """(the metrics dict, the evaluation document when ``document``; saved into cfg.out when set)."""
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
     from saekit.train.data import open_source
 
     device = resolve_device(cfg.device)
-    sae = SAE.load(cfg.sae, device=device)
+    sae = load_sae(cfg.sae, device=device)
     source = open_source(cfg.store)
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
-    reference = SAE.load(cfg.reference_sae, device=device) if cfg.reference_sae else None
+    reference = load_sae(cfg.reference_sae, device=device) if cfg.reference_sae else None
     inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
                        cfg.ms_max_samples, data=cfg.data, downstream=cfg.downstream,
                        n_samples=cfg.n_samples, downstream_batch_size=cfg.downstream_batch_size, progress=cfg.progress)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.base import TOKEN_SELECTIONS, HookedModel, HookSite
 from saekit.models.hf_vision import HFVisionModel
 from saekit.models.preprocess import ImagePreprocessor
@@ -42,7 +42,7 @@ def split_image_size(spec: str) -> tuple[str, int | None]:
 
 
 def _load_base(spec: str, device: str | torch.device) -> HookedModel:
-    from saekit.device import resolve_device
+    from saekit.common.device import resolve_device
 
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))
     prefix, _, name = spec.partition(":")

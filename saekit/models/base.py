@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from saekit.errors import SaekitError
-from saekit.token_selections import TOKEN_SELECTIONS
+from saekit.common.errors import SaekitError
+from saekit.common.token_selections import TOKEN_SELECTIONS
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.base import first_tensor, replace_first_tensor
 
 log = logging.getLogger(__name__)

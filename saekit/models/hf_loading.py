@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.base import HookedModel
 from saekit.models.preprocess import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 

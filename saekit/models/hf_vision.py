@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.base import HookSite, HookedModel, check_selection, post_site, pre_site
 from saekit.models.preprocess import ImagePreprocessor
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
-from saekit.imaging import RESAMPLE, model_view
+from saekit.common.errors import SaekitError
+from saekit.common.imaging import RESAMPLE, model_view
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

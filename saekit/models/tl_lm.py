@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.base import HookSite, HookedModel, check_selection, first_tensor, post_site
 from saekit.models.hf_layers import RESID, capture_resid, decoder_layers, no_hooks_installed
 

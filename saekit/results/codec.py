@@ -16,7 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def encode(value: Any) -> Any:

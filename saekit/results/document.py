@@ -17,9 +17,9 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from saekit.atomic import atomic_file, write_json_atomic
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.atomic import atomic_file, write_json_atomic
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.results.codec import array_fields, decode_dataclass, encode
 
 D = TypeVar("D", bound="Document")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.results.document import Document
 from saekit.results.fingerprint import sae_fingerprint, store_fingerprint
 

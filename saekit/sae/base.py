@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.config import ARCH_CLASSES, SAEConfig
 from saekit.sae.construct import random_init_enabled
 from saekit.sae.normalization import NormState, denormalize, normalize
@@ -249,14 +249,6 @@ class SAE(nn.Module):
         from saekit.sae.checkpoint import save_sae
 
         save_sae(self, directory)
-
-    @staticmethod
-    def load(spec: str | Path, device: str | torch.device = "cpu") -> "SAE":
-        """A saekit checkpoint directory, or another library's SAE: `saelens:`, `sparsify:`, `dictlearn:`,
-        `saev:`, `gemmascope:` + a path or `hf:<repo>[@rev]/<path>`, or a path whose files say which."""
-        from saekit.sae.formats import load_spec
-
-        return load_spec(spec, device=device)
 
     def extra_repr(self) -> str:
         c = self.cfg

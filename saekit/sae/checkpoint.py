@@ -9,9 +9,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from saekit.atomic import atomic_file, write_bytes_atomic
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.atomic import atomic_file, write_bytes_atomic
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.sae.config import ARCHS, SAEConfig
 from saekit.sae.construct import from_tensors
 
@@ -48,7 +48,7 @@ def read_config(directory: str | Path) -> SAEConfig:
     return SAEConfig.from_dict(meta)
 
 
-def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> "SAE":
     cfg = read_config(directory)
     wpath = Path(directory) / WEIGHTS_NAME
     if not wpath.is_file():

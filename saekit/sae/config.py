@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.sae.base import SAE

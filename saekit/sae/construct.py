@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 from typing import TYPE_CHECKING, Iterator
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.config import ARCH_CLASSES, SAEConfig
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.config import SAEConfig
 
 _LN_EPS = 1e-5

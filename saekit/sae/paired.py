@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.config import SAEConfig
 from saekit.sae.normalization import normalize_float32
 

@@ -2,7 +2,7 @@
 process or under torchrun (`python -m saekit.train`).
 
 The package itself is callable as `train` (``saekit.train(TrainConfig(...))``); names load on first use."""
-from saekit.lazy import lazy_exports
+from saekit.common.lazy import lazy_exports
 
 __all__ = ["ArraySource", "TrainConfig", "TrainResult", "auto_lr", "run_training", "train", "train_sweep"]
 __getattr__, __dir__ = lazy_exports(__name__, {

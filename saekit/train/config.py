@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores.split import DEFAULT_SALT as HOLDOUT_SALT
 
 #: OpenAI's TopK recipe (Gao et al. 2024) scales Adam's learning rate as 1/sqrt(width):

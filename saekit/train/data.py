@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores.split import numbering_source
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.train.feed import BatchFeed, DeviceBatch
 
 

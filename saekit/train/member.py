@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import torch
 
 from saekit.capture.massive import rule_from_record
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.checkpoint import save_sae
 from saekit.sae.config import TOPK_STYLE

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.normalization import scale_from_mean_sq_norm
 from saekit.train.data import ArraySource, BatchSource
 

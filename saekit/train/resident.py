@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.train.data import BatchSource, RawBatch, close_if_closable, nonfinite_error
 from saekit.train.feed import DeviceBatch, HostBuffers, Prefetcher, all_finite, host_tensor
 

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.base import StepOutput
 from saekit.sae.config import ARCH_CLASSES

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from saekit.errors import SaekitError
-from saekit.atomic import write_bytes_atomic
+from saekit.common.errors import SaekitError
+from saekit.common.atomic import write_bytes_atomic
 
 STATE_NAME = "trainer_state.pt"
 METRICS_NAME = "metrics.jsonl"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.train.config import TrainConfig
 
 SWEEP_NAME = "sweep.json"

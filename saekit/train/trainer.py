@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from saekit.atomic import write_json_atomic
-from saekit.device import resolve_device
-from saekit.errors import SaekitError
+from saekit.common.atomic import write_json_atomic
+from saekit.common.device import resolve_device
+from saekit.common.errors import SaekitError
 from saekit.sae import SAE
-from saekit.sae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_sae
+from saekit.sae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint
 from saekit.train import distributed as D
 from saekit.train.config import RESUME_KEYS, TrainConfig
 from saekit.train.data import BatchSource, BatchStream, check_hook, open_source
@@ -167,7 +167,7 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
     states = _load_states(cfgs, info)
     if all(s is not None and s.get("done") and (Path(c.out) / WEIGHTS_NAME).exists() for s, c in zip(states, cfgs)):
         log.info("%s already holds the finished run", ", ".join(c.out for c in cfgs))
-        return [load_sae(c.out, device=device) for c in cfgs]
+        return [load_checkpoint(c.out, device=device) for c in cfgs]
     if all(s is None for s in states) and info.is_main:
         warn_if_dominated(source, cfgs[0].hook)
     init = SharedInit(source, cfg.hook, cfg.seed, cfg.gm_sample)  # one b_dec sample and median for all members

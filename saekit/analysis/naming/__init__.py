@@ -36,7 +36,7 @@ order, on objects in memory) and ``command`` (``name(NameConfig)``: the `saekit 
 """
 from __future__ import annotations
 
-from saekit.lazy import lazy_exports
+from saekit.common.lazy import lazy_exports
 
 __all__ = ["FORMAT_VERSION", "METHODS", "ImageSource", "NameConfig", "NamingOptions", "TokenSource", "name",
            "run_naming", "score_vocab"]

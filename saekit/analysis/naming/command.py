@@ -30,12 +30,12 @@ class NameConfig:
 def name(cfg: NameConfig) -> NamesDocument:
     """Name the live latents of the SAE in ``cfg.sae`` over ``cfg.store``; write ``cfg.out``; return names.json."""
     from saekit.analysis.naming.run import run_naming
-    from saekit.device import resolve_device
-    from saekit.sae import SAE
+    from saekit.common.device import resolve_device
+    from saekit.sae import load_sae, SAE
     from saekit.sae.formats import work_dir
 
     device = str(resolve_device(cfg.device))
-    sae = SAE.load(cfg.sae, device=device)
+    sae = load_sae(cfg.sae, device=device)
     dataset = None
     if cfg.data:
         from saekit.data import load_dataset

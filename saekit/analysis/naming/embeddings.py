@@ -11,7 +11,7 @@ import numpy as np
 from saekit.analysis.alignment import pooled_features
 from saekit.analysis.naming.options import NamingOptions
 from saekit.analysis.naming.text_side import TextSide
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.data import Dataset

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 METHODS = ("auto", "decoder", "top-images", "both")
 

@@ -13,7 +13,7 @@ import numpy as np
 from saekit.analysis.naming.embeddings import SampleEmbeddings
 from saekit.analysis.naming.sources import ImageSource
 from saekit.analysis.naming.text_side import TextSide
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.models.text_encoder import unit_rows
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from saekit.html_report import esc, highlight_tokens, img, write_report
+from saekit.common.html_report import esc, highlight_tokens, img, write_report
 
 
 def write_index(path: Path, doc: dict[str, Any], cards: list[dict[str, Any]]) -> None:

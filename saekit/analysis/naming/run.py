@@ -22,8 +22,8 @@ from saekit.analysis.naming.sources import ImageSource, TokenSource
 from saekit.analysis.naming.text_side import TextSide, resolve_text_side
 from saekit.analysis.summaries import (LatentSummaries, check_sae_matches_store, load_or_compute, open_store,
                                        resolve_hook)
-from saekit.atomic import atomic_directory
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_directory
+from saekit.common.errors import SaekitError
 from saekit.results import NamesDocument
 from saekit.results.store_meta import StoreMetadata
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saekit.errors import SaekitError
-from saekit.imaging import heat_overlay, place_on_grid, save_png, store_view
+from saekit.common.errors import SaekitError
+from saekit.common.imaging import heat_overlay, place_on_grid, save_png, store_view
 
 if TYPE_CHECKING:
     from PIL import Image

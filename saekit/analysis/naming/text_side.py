@@ -10,7 +10,7 @@ import numpy as np
 
 from saekit.analysis.alignment import TextSpace, load_text_space
 from saekit.models.text_encoder import embed_texts, resolve_text_encoder
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.models.text_encoder import TextEncoder

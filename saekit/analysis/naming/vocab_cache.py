@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from saekit.atomic import atomic_file
+from saekit.common.atomic import atomic_file
 from saekit.results.fingerprint import fingerprint as shared_fingerprint
 
 log = logging.getLogger(__name__)

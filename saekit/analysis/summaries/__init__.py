@@ -27,7 +27,7 @@ merged with the same top-k routine, seeded), sorted by activation and cut into e
 lowest band first.
 
 The result document is ``saekit.results.summaries.LatentSummaries``. The pass is split by idea,
-one module each: ``inputs`` (store, hook and SAE checks),
+one module each (the store, hook and SAE checks are ``saekit.inputs.checks``):
 ``streaming`` (whole samples out of a store), ``slots`` (top-K merging and the reservoir keys),
 ``histogram``, ``quantiles``, ``neighbours``, ``compute`` (the pass itself) and ``reuse``
 (summaries cached next to an SAE checkpoint).
@@ -37,7 +37,7 @@ from __future__ import annotations
 from saekit.analysis.summaries.compute import compute_summaries
 from saekit.results.fingerprint import sae_fingerprint, store_fingerprint
 from saekit.results.summaries import LatentSummaries
-from saekit.analysis.summaries.inputs import check_sae_matches_store, open_store, resolve_hook, sae_dims
+from saekit.inputs.checks import check_sae_matches_store, open_store, resolve_hook, sae_dims
 from saekit.analysis.summaries.neighbours import decoder_neighbours
 from saekit.analysis.summaries.reuse import default_summaries_dir, load_or_compute
 from saekit.analysis.summaries.streaming import iter_whole_samples, sample_max_batches

@@ -10,12 +10,12 @@ import numpy as np
 from saekit.results.summaries import LatentSummaries
 from saekit.results.fingerprint import sae_fingerprint, store_fingerprint
 from saekit.analysis.summaries.histogram import hist_finalise, hist_update
-from saekit.analysis.summaries.inputs import check_sae_matches_store, open_store, resolve_hook, sae_dims
+from saekit.inputs.checks import check_sae_matches_store, open_store, resolve_hook, sae_dims
 from saekit.analysis.summaries.neighbours import decoder_neighbours
 from saekit.analysis.summaries.quantiles import quantile_picks
 from saekit.analysis.summaries.slots import hash_uniform, merge_sparse
 from saekit.analysis.summaries.streaming import default_batch_size, iter_whole_samples
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     import torch

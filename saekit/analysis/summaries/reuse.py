@@ -12,9 +12,9 @@ import numpy as np
 from saekit.analysis.summaries.compute import compute_summaries
 from saekit.results.summaries import LatentSummaries
 from saekit.results.fingerprint import store_fingerprint
-from saekit.analysis.summaries.inputs import open_store, resolve_hook
+from saekit.inputs.checks import open_store, resolve_hook
 from saekit.analysis.summaries.streaming import sample_max_batches
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     import torch

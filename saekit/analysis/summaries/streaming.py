@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from saekit.analysis.summaries.inputs import check_sae_matches_store, sae_dims
+from saekit.inputs.checks import check_sae_matches_store, sae_dims
 
 if TYPE_CHECKING:
     import torch

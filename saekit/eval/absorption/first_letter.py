@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.absorption.ksparse import MAX_K, F1_JUMP, fit_sparse_probes, letter_f1, letter_main_latents
 from saekit.eval.absorption.probes import LETTER_PROBE, train_probe
 from saekit.eval.absorption.scoring import mean_scores, word_absorption

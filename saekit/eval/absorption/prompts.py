@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.absorption.vocab import first_letter
 
 TEMPLATE = "{word} has the first letter:"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.absorption.first_letter import first_letter_absorption
 from saekit.eval.absorption.prompts import TEMPLATE, TOKEN_POS, icl_prompt, split_words
 from saekit.eval.absorption.vocab import alpha_words, sample_words

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.eval.ms import chosen_embeddings, ms_distribution, sample_embeddings
 from saekit.eval.registry import Column, Metric, MetricCall
 

@@ -1,9 +1,9 @@
 """Open the SAEs of other libraries as saekit SAEs, and write saekit SAEs in their formats.
 
-    SAE.load("saelens:path/to/dir")                       # or sparsify:, dictlearn:, saev:, gemmascope:
-    SAE.load("gemmascope:hf:google/gemma-scope-2b-pt-res/layer_3/width_16k/average_l0_50")
-    SAE.load("path/to/dir")                               # format detected from the files
-    export_sae("runs/sae", "saelens", "out/sae_saelens")
+    load_sae("saelens:path/to/dir")                       # saekit.sae.loader; or sparsify:, dictlearn:, saev:, gemmascope:
+    load_sae("gemmascope:hf:google/gemma-scope-2b-pt-res/layer_3/width_16k/average_l0_50")
+    load_sae("path/to/dir")                               # format detected from the files
+    export_sae(sae, "saelens", "out/sae_saelens")
 
 One module per format; each has `matches(path)`, `load(path, origin) -> SAE` and, where the format
 can hold saekit SAEs, `export(sae, out)`. See docs/interop.md for what maps to what.
@@ -11,7 +11,6 @@ can hold saekit SAEs, `export(sae, out)`. See docs/interop.md for what maps to w
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from types import ModuleType
@@ -19,14 +18,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.formats import dictlearn, gemmascope, saelens, saev, sparsify
-from saekit.sae.formats.spec import FORMAT_NAMES, SAESpec, parse_spec, resolve, work_dir
+from saekit.sae.formats.spec import FORMAT_NAMES, parse_spec, work_dir
 
-if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
+if TYPE_CHECKING:
     from saekit.sae.base import SAE
 
-log = logging.getLogger(__name__)
 
 FOREIGN: dict[str, ModuleType] = {"saelens": saelens, "sparsify": sparsify, "dictlearn": dictlearn, "saev": saev,
                                   "gemmascope": gemmascope}
@@ -58,28 +56,11 @@ def detect(path: Path, text: str) -> str:
     return found[0]
 
 
-def load_spec(spec: str | os.PathLike, device: str | torch.device = "cpu") -> SAE:
-    """A saekit SAE for any SAE spec (see module docstring)."""
-    from saekit.sae.checkpoint import load_sae
-
-    parsed: SAESpec = parse_spec(spec)
-    path = resolve(parsed)
-    fmt = parsed.format or detect(path, parsed.text)
-    if fmt == "saekit":
-        return load_sae(path, device=device)
-    origin = str(parsed.hub) if parsed.hub is not None else str(path)
-    sae = FOREIGN[fmt].load(path, origin)
-    log.info("loaded %s SAE %s as saekit %s (d_in=%d, d_sae=%d, hook=%r)", fmt, origin, sae.cfg.arch,
-             sae.cfg.d_in, sae.cfg.d_sae, sae.cfg.hook)
-    return sae.to(device)
-
-
-def export_sae(spec: str | os.PathLike | SAE, fmt: str, out: str | os.PathLike) -> Path:
-    """Write an SAE (a spec or a loaded SAE) in format fmt (saelens, sparsify, dictlearn) to the new folder out."""
+def export_sae(sae: SAE, fmt: str, out: str | os.PathLike) -> Path:
+    """Write a loaded SAE in format fmt (saelens, sparsify, dictlearn) to the new folder out."""
     if fmt not in EXPORTERS:
         raise SaekitError(f"--format {fmt!r} is not one saekit writes (expected one of {', '.join(EXPORTERS)})")
-    sae = spec if isinstance(spec, torch.nn.Module) else load_spec(spec)
     return EXPORTERS[fmt].export(sae.to("cpu"), Path(out))
 
 
-__all__ = ["FORMAT_NAMES", "FOREIGN", "EXPORTERS", "detect", "load_spec", "export_sae", "parse_spec", "work_dir"]
+__all__ = ["FORMAT_NAMES", "FOREIGN", "EXPORTERS", "detect", "export_sae", "parse_spec", "work_dir"]

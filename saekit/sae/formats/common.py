@@ -8,7 +8,7 @@ from typing import Any, Mapping, TYPE_CHECKING
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.construct import from_tensors
 from saekit.sae.config import SAEConfig
 

@@ -13,11 +13,11 @@ from typing import Any, TYPE_CHECKING
 
 import torch
 
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.sae.formats.common import (build, fold_input_bias, int_of, json_safe, log_threshold, read_torch_state,
                                        require)
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_layer
 

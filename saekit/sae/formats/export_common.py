@@ -8,8 +8,8 @@ from typing import Iterator, TYPE_CHECKING
 
 import torch
 
-from saekit.atomic import atomic_directory
-from saekit.errors import SaekitError
+from saekit.common.atomic import atomic_directory
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package
     from saekit.sae.base import SAE

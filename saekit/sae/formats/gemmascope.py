@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from saekit.sae.formats.common import build, fold_input_bias, log_threshold, require
 
 if TYPE_CHECKING:  # saekit.sae.base loads SAEs through this package

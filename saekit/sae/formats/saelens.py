@@ -14,10 +14,10 @@ from typing import Any, TYPE_CHECKING
 
 import torch
 
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.sae.formats.common import build, fold_input_bias, json_safe, log_threshold, read_safetensors, require
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import is_transformerlens
 from saekit.sae.formats.transcoders import SAELENS_ARCHS, export_saelens, load_saelens

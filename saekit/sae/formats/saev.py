@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.sae.formats.common import build, int_of, json_safe, read_torch_state, require
 from saekit.sae.formats.hooks import from_layer
 

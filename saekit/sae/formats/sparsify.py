@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
-from saekit.errors import SaekitError
-from saekit.jsonfile import read_json_object
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.sae.formats.common import build, int_of, json_safe, read_safetensors, require
-from saekit.atomic import write_json_atomic
+from saekit.common.atomic import write_json_atomic
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_module_path
 from saekit.sae.formats.transcoders import load_sparsify, sparsify_transcoder_doc

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 from stores.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from typing import Any, TYPE_CHECKING
 
 import torch
 
-from saekit.atomic import write_json_atomic
-from saekit.errors import SaekitError
+from saekit.common.atomic import write_json_atomic
+from saekit.common.errors import SaekitError
 from saekit.sae.formats.common import build, json_safe, log_threshold, require
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_module_path, is_transformerlens

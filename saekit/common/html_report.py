@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from saekit.atomic import write_text_atomic
+from saekit.common.atomic import write_text_atomic
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}

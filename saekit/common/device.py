@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

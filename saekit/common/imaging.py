@@ -115,6 +115,6 @@ def to_png(image: "Image.Image") -> bytes:
 
 def save_png(image: "Image.Image", path: str | os.PathLike) -> None:
     """Write ``image`` as a PNG at ``path`` atomically (a temp file renamed into place)."""
-    from saekit.atomic import write_bytes_atomic
+    from saekit.common.atomic import write_bytes_atomic
 
     write_bytes_atomic(Path(path), to_png(image))

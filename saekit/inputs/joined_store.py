@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.sae import SAE

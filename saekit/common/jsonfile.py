@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 
 def read_json_object(path: str | os.PathLike, what: str = "") -> dict[str, Any]:

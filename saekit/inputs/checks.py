@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from saekit.errors import SaekitError
+from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.sae import SAE
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 def open_store(store: "str | os.PathLike | ActivationStore", sae: "SAE | None" = None) -> "ActivationStore":
     """The store itself, or the store opened from a path; for a crosscoder ``sae``, with its hooks' rows
-    side by side under its joined hook name (saekit.analysis.summaries.joined_store)."""
-    from saekit.analysis.summaries.joined_store import with_crosscoder_rows
+    side by side under its joined hook name (saekit.inputs.joined_store)."""
+    from saekit.inputs.joined_store import with_crosscoder_rows
 
     if isinstance(store, (str, os.PathLike)):
         from stores import ActivationStore
