@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
     import concept_benchmark as cb  # the planted benchmark lives with the tests (tests/concept_benchmark.py)
-    from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
+    from saekit.analysis.conceptscope.config import ConceptScopeConfig
+    from saekit.analysis.conceptscope.method import conceptscope
 
     t0 = time.perf_counter()
     train = cb.make_dataset(n_classes, per_class, seed=seed)
@@ -54,7 +55,7 @@ def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
                                                             bias_rule="paper", validity="absolute"))
 
     def flagged(res, latents) -> int:
-        return sum(1 for c in res.classes for x in c.bias if x.latent in latents)
+        return sum(1 for c in res.classes.values() for x in c.bias if x.latent in latents)
 
     cues = set(lat.cue.tolist())
     return {
@@ -63,14 +64,14 @@ def run(n_classes: int, per_class: int, n_per_class: int, seed: int) -> dict:
         "precision_at_10": round(prec["precision"], 4), "precision_at_10_std": round(prec["std"], 4),
         "n_pairs": prec["n_pairs"],
         "concept_precision_at_10": cb.concept_precision(biases, result.class_names, lat, k=10),
-        "cue_flagged_in_own_class": sum(1 for c, cls in enumerate(result.classes)
+        "cue_flagged_in_own_class": sum(1 for c, cls in enumerate(result.classes.values())
                                         if lat.cue[c] in {x.latent for x in cls.bias}),
         "n_biases": len(biases),
         "control_flagged": flagged(result, {lat.control}),
         "control_dataset_flagged": flagged(ctrl, cues | {lat.control}),
         "paper_rule_control_flagged": flagged(paper, {lat.control}),
-        "noisy_filtered": lat.background in result.noisy,
-        "shortcut_classifier_accuracy": {g: v["accuracy"] for g, v in result.accuracy_by_group.items()},
+        "noisy_filtered": lat.background in result.latents.noisy,
+        "shortcut_classifier_accuracy": {g: v.accuracy for g, v in result.accuracy_by_group.items()},
         "audit_seconds": round(t_audit, 2), "total_seconds": round(time.perf_counter() - t0, 2),
     }
 

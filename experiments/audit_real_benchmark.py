@@ -135,7 +135,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from saekit.analysis.alignment import AlignConfig, align
-    from saekit.analysis.audit import AuditConfig, run_audit
+    from saekit.analysis.conceptscope.config import AuditConfig
+    from saekit.analysis.conceptscope.run import audit
+    from saekit.common.device import resolve_device
+    from saekit.inputs import Inputs
     from saekit.capture import CaptureConfig, capture
     from saekit.train import TrainConfig, train
 
@@ -170,26 +173,39 @@ def main() -> None:
         secs["align"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    run = run_audit(AuditConfig(model=args.model, data=f"hfds:{paths['data'] / 'audit'}", sae=str(paths["sae"]),
-                            out=str(paths["audit"]), text_space=str(paths["align"]),
-                            test_data=f"hfds:{paths['data'] / 'eval'}"))
-    secs["audit"] = time.perf_counter() - t
-    res = run.result
-    print(json.dumps(evaluate(res, paths["data"], counts, secs, args, run.timings)))
+    cfg = AuditConfig(model=args.model, data=f"hfds:{paths['data'] / 'audit'}", sae=str(paths["sae"]),
+                      out=str(paths["audit"]), text_space=str(paths["align"]), test_data=f"hfds:{paths['data'] / 'eval'}")
+    with Inputs(sae=cfg.sae, data=cfg.data, model=cfg.model, device=str(resolve_device(cfg.device))) as inputs:
+        doc = audit(cfg, inputs)
+        secs["audit"] = time.perf_counter() - t
+        acts_e, labels_e = eval_activations(cfg, inputs, doc)  # the audit's model, SAE and eval set, reused
+    print(json.dumps(evaluate(doc, acts_e, labels_e, paths["data"], counts, secs, args)))
 
 
-def evaluate(res, data: Path, counts: dict, secs: dict, args, timings: dict) -> dict:
+def eval_activations(cfg, inputs, doc) -> tuple[np.ndarray, np.ndarray]:
+    """Image-level activations of the evaluation images and their class indices (the audit's test images)."""
+    from saekit.analysis.conceptscope.alignment import image_activations
+    from saekit.analysis.conceptscope.backend import ModelBackend
+    from saekit.analysis.conceptscope.samples import SampleView
+    from saekit.analysis.text_space import load_text_space
+
+    backend = ModelBackend(inputs.model, inputs.sae, load_text_space(cfg.text_space))
+    test = SampleView(inputs.load_dataset(cfg.test_data))
+    labels = np.array([list(doc.dataset.classes).index(str(test[i].label)) for i in range(len(test))])
+    return image_activations(backend, test, cfg.batch_size), labels
+
+
+def evaluate(doc, acts_e: np.ndarray, labels_e: np.ndarray, data: Path, counts: dict, secs: dict, args) -> dict:
     cue_e, ctrl_e = flags(data / "eval", "cue"), flags(data / "eval", "control")
-    acts_e = res.test_acts_ND
-    labels_e = res.test_labels_N
+    class_names = list(doc.dataset.classes)
     aucs_cue = np.array([auc(acts_e[:, j], cue_e) for j in range(acts_e.shape[1])])
     aucs_ctrl = np.array([auc(acts_e[:, j], ctrl_e) for j in range(acts_e.shape[1])])
     cue_lat = set(np.flatnonzero(aucs_cue >= 0.9).tolist())
     ctrl_lat = set(np.flatnonzero(aucs_ctrl >= 0.9).tolist())
-    c = res.class_names.index(CUED)
-    bias_c = [x.latent for x in res.classes[c].bias]
+    c = class_names.index(CUED)
+    bias_c = [x.latent for x in doc.classes[CUED].bias]
     precisions = []
-    for s in range(len(res.class_names)):
+    for s in range(len(class_names)):
         if s == c:
             continue
         rows = np.flatnonzero(labels_e == s)
@@ -198,23 +214,23 @@ def evaluate(res, data: Path, counts: dict, secs: dict, args, timings: dict) -> 
             top = rows[np.argsort(-acts_e[rows, j], kind="stable")[:10]]
             best = max(best, float(cue_e[top].mean()))
         precisions.append(best)
-    control_classes = [k.name for k in res.classes if any(x.latent in ctrl_lat for x in k.bias)]
-    n_audited = res.n_images
+    control_classes = [name for name, k in doc.classes.items() if any(x.latent in ctrl_lat for x in k.bias)]
+    n_audited = doc.dataset.n_images
     return {
-        "benchmark": "audit_real", "model": args.model, "classes": list(res.class_names), "cued_class": CUED,
-        "data": counts, "n_valid": res.n_valid,
+        "benchmark": "audit_real", "model": args.model, "classes": class_names, "cued_class": CUED,
+        "data": counts, "n_valid": doc.latents.n_valid,
         "cue_latents": sorted(cue_lat), "control_latents": sorted(ctrl_lat),
         "bias_of_cued_class": bias_c, "cue_reported_as_bias": bool(cue_lat & set(bias_c)),
         "cue_latent_max_auc": float(aucs_cue.max()), "control_latent_max_auc": float(aucs_ctrl.max()),
         "precision_at_10": float(np.mean(precisions)), "control_reported_as_bias": control_classes,
         "precision_at_10_ceiling": float(np.mean([min(10, int(cue_e[labels_e == s].sum())) / 10
-                                                  for s in range(len(res.class_names)) if s != c])),
-        "biases": [{"class": b["class"], "latent": b["latent"], "lift": round(b["lift"], 3),
-                    "cue_auc": round(float(aucs_cue[b["latent"]]), 3),
-                    "control_auc": round(float(aucs_ctrl[b["latent"]]), 3)} for b in res.biases()][:12],
+                                                  for s in range(len(class_names)) if s != c])),
+        "biases": [{"class": b.cls, "latent": b.latent, "lift": round(b.lift, 3),
+                    "cue_auc": round(float(aucs_cue[b.latent]), 3),
+                    "control_auc": round(float(aucs_ctrl[b.latent]), 3)} for b in doc.biases][:12],
         "seconds": {k: round(v, 1) for k, v in secs.items()}, "total_s": round(sum(secs.values()), 1),
         "reused_phases": [k for k in ("capture", "train", "align") if k not in secs],
-        "audit_phases_s": {k: round(v, 1) for k, v in timings.items()},
+        "audit_phases_s": {k: round(v, 1) for k, v in (doc.timings_s or {}).items()},
         "audit_s_per_image": round(secs["audit"] / n_audited, 3), "n_audited": n_audited,
     }
 

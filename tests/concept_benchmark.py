@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from saekit.results.audit import AuditBias
+
 IMAGE = 32
 PATCH = 4
 _LEVELS = (0.0, 0.5, 1.0)
@@ -286,9 +288,9 @@ def bias_discovery_precision(acts_ND: np.ndarray, labels_N: np.ndarray, cue_N: n
     return {"precision": float(arr.mean()), "std": float(arr.std()), "n_pairs": len(scores)}
 
 
-def concept_precision(biases: list[dict[str, Any]], class_names_: list[str], latents: PlantedLatents,
+def concept_precision(biases: Sequence[AuditBias], class_names_: list[str], latents: PlantedLatents,
                       k: int = 10) -> float:
     """Fraction of the k strongest reported biases that are a latent responding to that class's planted cue."""
     top = biases[:k]
-    hits = sum(latents.responds_to_cue(b["latent"], class_names_.index(b["class"]), len(class_names_)) for b in top)
+    hits = sum(latents.responds_to_cue(b.latent, class_names_.index(b.cls), len(class_names_)) for b in top)
     return hits / k

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import concept_benchmark as cb
-from saekit.analysis.concept_backend import ModelBackend
-from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope
+from saekit.analysis.conceptscope.backend import ModelBackend
+from saekit.analysis.conceptscope.config import ConceptScopeConfig
+from saekit.analysis.conceptscope.method import conceptscope
 from saekit.cli.main import main
 from saekit.common.errors import SaekitError
 from saekit.models import load_model
@@ -150,9 +151,9 @@ def test_fitted_text_space_path_for_an_encoder_without_text_tower():
     be = ModelBackend(model, sae, space)
     train = cb.make_dataset(2, 8, seed=0)
     res = conceptscope(be, train, ConceptScopeConfig(n_per_class=3, top_k=4, active_threshold=0.0))
-    assert [c.n_sampled for c in res.classes] == [3, 3]
-    assert all(len(c.target) + len(c.context) == 4 for c in res.classes)
-    assert all(np.isfinite([x.alignment for x in c.target + c.context]).all() for c in res.classes)
+    assert [c.n_sampled for c in res.classes.values()] == [3, 3]
+    assert all(len(c.target) + len(c.context) == 4 for c in res.classes.values())
+    assert all(np.isfinite([x.alignment for x in c.target + c.context]).all() for c in res.classes.values())
 
 
 # ------------------------------------------------------------------------------------- bad input
@@ -221,7 +222,7 @@ def test_one_pass_equals_separate_encode_and_embed(clip_setup):
     """The image-level pass (activations, embedding, cached hook state) gives what the separate calls give,
     for the model's own text tower (full forward with a recording hook) and for a fitted map at another hook."""
     from saekit.analysis.alignment import LinearTextSpace
-    from saekit.analysis.concept_alignment import resolve_similarity
+    from saekit.analysis.conceptscope.alignment import resolve_similarity
 
     data, sae_dir = clip_setup
     model = load_model("random:clip")
@@ -244,8 +245,8 @@ def test_one_pass_equals_separate_encode_and_embed(clip_setup):
 def test_skipped_and_reused_copies_give_the_brute_force_scores():
     """Known answer: sufficiency / necessity with silent latents' copies skipped, originals reused from the
     image pass and copies batched across classes equal the paper's computation with every copy forwarded."""
-    from saekit.analysis.concept_alignment import Batcher, finish_class, image_pass, queue_class
-    from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
+    from saekit.analysis.conceptscope.alignment import Batcher, finish_class, image_pass, queue_class
+    from saekit.analysis.conceptscope.masks import concept_only, concept_removed, pixel_masks
 
     be = cb.PlantedBackend(3)
     samples = cb.make_dataset(3, 6, seed=2)
@@ -266,5 +267,5 @@ def test_skipped_and_reused_copies_give_the_brute_force_scores():
     s0 = sim(px)
     only = sim(concept_only(px, m, 0.5).flatten(0, 1)).reshape(len(px), -1)
     rem = sim(concept_removed(px, m, 0.001).flatten(0, 1)).reshape(len(px), -1)
-    np.testing.assert_allclose(got["sufficiency"], (only / s0[:, None]).mean(0), rtol=1e-5)
-    np.testing.assert_allclose(got["necessity"], (s0[:, None] / rem).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(got.sufficiency, (only / s0[:, None]).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(got.necessity, (s0[:, None] / rem).mean(0), rtol=1e-5)

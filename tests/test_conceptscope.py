@@ -6,10 +6,12 @@ import pytest
 import torch
 
 import concept_benchmark as cb
-from saekit.analysis import concept_categories as cc
-from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
-from saekit.analysis.conceptscope import ConceptScopeConfig, conceptscope, holdout_split, sample_class_rows
-from saekit.analysis.subgroups import assign_subgroups
+from saekit.analysis.conceptscope import categories as cc
+from saekit.analysis.conceptscope.config import ConceptScopeConfig
+from saekit.analysis.conceptscope.masks import concept_only, concept_removed, pixel_masks
+from saekit.analysis.conceptscope.method import conceptscope
+from saekit.analysis.conceptscope.samples import holdout_split, sample_class_rows
+from saekit.analysis.conceptscope.subgroups import assign_subgroups
 from saekit.common.errors import SaekitError
 
 C = 4
@@ -117,8 +119,8 @@ def test_subgroups_follow_clipped_zscores():
     std = np.array([[1.0, 1.0]])
     acts = np.array([[3.0, 3.0], [3.0, 0.0], [0.0, 9.0], [0.0, 0.0]])  # latent 0 target, latent 1 bias
     g = assign_subgroups(acts, np.zeros(4, int), mean, std, [np.array([0])], [np.array([1])])
-    assert g.names() == ["prototype", "confounded", "shortcut", "ambiguous"]
-    assert g.z_bias_N[2] == 3.0  # clipped at 3
+    assert [x.group for x in g.images] == ["prototype", "confounded", "shortcut", "ambiguous"]
+    assert g.images[2].z_bias == 3.0  # clipped at 3
 
 
 def test_class_sampling_is_deterministic_and_sized():
@@ -160,11 +162,11 @@ def test_planted_cue_is_the_bias_of_its_class_and_the_control_is_not(planted):
     backend, cfg, result, _ = planted
     lat = backend.latents
     assert result.class_names == cb.class_names(C)
-    assert lat.background in result.noisy  # on in every image of every class
-    for c, cls in enumerate(result.classes):
+    assert lat.background in result.latents.noisy  # on in every image of every class
+    for c, (name, cls) in enumerate(result.classes.items()):
         bias = {x.latent for x in cls.bias}
         target = {x.latent for x in cls.target}
-        assert lat.cue[c] in bias, f"class {cls.name}: cue latent {lat.cue[c]} not flagged, biases {bias}"
+        assert lat.cue[c] in bias, f"class {name}: cue latent {lat.cue[c]} not flagged, biases {bias}"
         assert lat.control not in bias
         assert lat.shape[c] in target and lat.cue[c] not in target
         assert not (bias & set(lat.cue[np.arange(C) != c]))  # other classes' cues are not this class's bias
@@ -173,11 +175,11 @@ def test_planted_cue_is_the_bias_of_its_class_and_the_control_is_not(planted):
 
 def test_planted_alignment_uses_the_configured_sample_in_batches(planted):
     backend, cfg, result, test = planted
-    k = min(cfg.top_k, result.n_valid)
+    k = min(cfg.top_k, result.latents.n_valid)
     # the method defines 2 x K masked copies per sampled image; the originals were embedded in the
     # image-level pass, and copies of silent latents (black / the original) need no forward
     assert result.n_masked == C * cfg.n_per_class * 2 * k
-    n_train = sum(cls.n_images for cls in result.classes)
+    n_train = sum(cls.n_images for cls in result.classes.values())
     assert backend.n_embedded == n_train + result.n_forwarded + 1  # + the black image, once
     assert result.n_forwarded < result.n_masked
     assert backend.max_batch == cfg.mask_batch_size  # masked copies of several latents and classes share forwards
@@ -187,7 +189,7 @@ def test_uncorrelated_control_dataset_flags_no_cue():
     train = cb.make_dataset(C, 40, seed=5, correlated=False)
     backend = cb.PlantedBackend(C)
     result = conceptscope(backend, train, ConceptScopeConfig(n_per_class=16))
-    flagged = {x.latent for cls in result.classes for x in cls.bias}
+    flagged = {x.latent for cls in result.classes.values() for x in cls.bias}
     assert not flagged & set(backend.latents.cue.tolist()) and backend.latents.control not in flagged
 
 
@@ -205,17 +207,17 @@ def test_planted_subgroups_expose_a_shortcut_classifier(planted):
     acc = result.accuracy_by_group
     # the planted classifier reads only the stamp: right when the class's own bias is present,
     # wrong when the class appears without it
-    assert acc["prototype"]["n"] > 0 and acc["confounded"]["n"] > 0
-    assert acc["prototype"]["accuracy"] >= 0.9 and acc["confounded"]["accuracy"] <= 0.3
-    assert sum(result.subgroups["counts"].values()) == len(test)
+    assert acc["prototype"].n > 0 and acc["confounded"].n > 0
+    assert acc["prototype"].accuracy >= 0.9 and acc["confounded"].accuracy <= 0.3
+    assert sum(result.subgroups.counts.values()) == len(test)
 
 
 def test_same_seed_same_result():
     train = cb.make_dataset(2, 12, seed=2)
     r1 = conceptscope(cb.PlantedBackend(2), train, ConceptScopeConfig(n_per_class=6, seed=7))
     r2 = conceptscope(cb.PlantedBackend(2), train, ConceptScopeConfig(n_per_class=6, seed=7))
-    assert [[(x.latent, x.alignment) for x in c.target + c.context] for c in r1.classes] == \
-           [[(x.latent, x.alignment) for x in c.target + c.context] for c in r2.classes]
+    assert [[(x.latent, x.alignment) for x in c.target + c.context] for c in r1.classes.values()] == \
+           [[(x.latent, x.alignment) for x in c.target + c.context] for c in r2.classes.values()]
 
 
 # ------------------------------------------------------------------------------------- bad input
@@ -237,7 +239,7 @@ def test_bad_inputs_are_one_line_errors():
 
 
 def test_config_errors_are_one_line():
-    from saekit.analysis.audit import AuditConfig
+    from saekit.analysis.conceptscope.config import AuditConfig
 
     with pytest.raises(SaekitError, match="fraction of each latent's maximum"):
         ConceptScopeConfig(active_threshold=1.5)
@@ -271,10 +273,10 @@ def test_default_rules_give_the_same_audit_at_any_sae_scale():
     cfg = ConceptScopeConfig(n_per_class=8)
 
     def roles(res):
-        return [(sorted(x.latent for x in c.target), sorted(x.latent for x in c.bias)) for c in res.classes]
+        return [(sorted(x.latent for x in c.target), sorted(x.latent for x in c.bias)) for c in res.classes.values()]
 
     base = conceptscope(ScaledBackend(3, 1.0), train, cfg)
-    assert all(c.bias for c in base.classes)
+    assert all(c.bias for c in base.classes.values())
     for scale in (1e-3, 40.0):
         assert roles(conceptscope(ScaledBackend(3, scale), train, cfg)) == roles(base)
     with pytest.raises(SaekitError, match="no valid latents"):  # the paper's 0.5 in SAE units

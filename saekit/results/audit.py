@@ -1,4 +1,4 @@
-"""AuditDocument: audit.json, written by `saekit audit` (ConceptScope, saekit.analysis.concept_report).
+"""AuditDocument: audit.json, written by `saekit audit` (ConceptScope, saekit.analysis.conceptscope).
 
 Per class: target, context and bias concepts (SAE latents) with their alignment statistics; the
 dataset-level biases strongest first; optionally robustness sub-groups of held-out test images and a

@@ -22,21 +22,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from saekit.analysis.concept_masks import concept_only, concept_removed, pixel_masks
-from saekit.analysis.conceptscope_config import SIMILARITIES
+from saekit.analysis.conceptscope.config import SIMILARITIES
+from saekit.analysis.conceptscope.masks import concept_only, concept_removed, pixel_masks
+from saekit.analysis.conceptscope.samples import Samples
 from saekit.common.errors import SaekitError
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from saekit.analysis.conceptscope.method import AuditBackend
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-
-def batches(n: int, size: int):
+def batches(n: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, size):
         yield start, min(n, start + size)
 
@@ -48,10 +54,10 @@ class ImagePass:
 
     acts_ND: np.ndarray
     emb_Ne: torch.Tensor
-    state: dict[int, Any] = field(default_factory=dict)
+    state: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-def _encode_pass(backend: Any, px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+def _encode_pass(backend: AuditBackend, px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(image-level activations, embeddings, per-image state) from one forward when the backend can,
     else from encode + embed (state = the pixels, maps recomputed from them)."""
     fn = getattr(backend, "encode_pass", None)
@@ -61,22 +67,24 @@ def _encode_pass(backend: Any, px: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return acts, backend.embed(px), None
 
 
-def maps_for(backend: Any, state: Any, px: torch.Tensor, latents_K: np.ndarray) -> torch.Tensor:
+def maps_for(backend: AuditBackend, state: torch.Tensor | None, px: torch.Tensor, latents_K: np.ndarray) -> torch.Tensor:
     """Patch maps [B, K, gh, gw] of `latents_K`, from the cached state when there is one."""
     if state is not None:
-        return backend.maps_from_state(state, latents_K)
-    return backend.encode(px, latents_K)[1]
+        return backend.maps_from_state(state, latents_K)  # only a backend with encode_pass caches a state
+    maps = backend.encode(px, latents_K)[1]
+    assert maps is not None  # encode gives maps whenever latents are asked for
+    return maps
 
 
 @torch.no_grad()
-def image_pass(backend: Any, samples: Sequence[Any], batch_size: int, keep_rows: set[int] | None = None,
+def image_pass(backend: AuditBackend, samples: Samples, batch_size: int, keep_rows: set[int] | None = None,
                cache_bytes: int = 1 << 30, desc: str = "image-level activations",
-               progress: Callable[[Any], Any] | None = None) -> ImagePass:
+               progress: Callable[[list[tuple[int, int]]], Iterable[tuple[int, int]]] | None = None) -> ImagePass:
     """One pass over `samples`: activations, embeddings, and state for `keep_rows` (up to cache_bytes)."""
     keep_rows = keep_rows or set()
     acts = np.zeros((len(samples), backend.d_sae), np.float32)
     embs: list[torch.Tensor] = []
-    state: dict[int, Any] = {}
+    state: dict[int, torch.Tensor] = {}
     used = 0
     it = list(batches(len(samples), batch_size))
     for a, b in (progress(it) if progress else it):
@@ -95,7 +103,7 @@ def image_pass(backend: Any, samples: Sequence[Any], batch_size: int, keep_rows:
 
 
 @torch.no_grad()
-def image_activations(backend: Any, samples: Sequence[Any], batch_size: int, desc: str = "encoding") -> np.ndarray:
+def image_activations(backend: AuditBackend, samples: Samples, batch_size: int, desc: str = "encoding") -> np.ndarray:
     """Image-level activations [N, d_sae] of every sample (float32)."""
     out = np.zeros((len(samples), backend.d_sae), np.float32)
     for a, b in tqdm(list(batches(len(samples), batch_size)), desc=desc, leave=False):
@@ -111,7 +119,7 @@ def similarity(emb_Be: torch.Tensor, text_e: torch.Tensor, kind: str) -> torch.T
     return cos if kind == "cosine" else (1.0 + cos) / 2.0
 
 
-def resolve_similarity(kind: str, backend: Any) -> str:
+def resolve_similarity(kind: str, backend: AuditBackend) -> str:
     if kind not in SIMILARITIES:
         raise SaekitError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {kind!r}")
     if kind != "auto":
@@ -155,6 +163,17 @@ class Batcher:
         return torch.cat(self._done) if self._done else torch.zeros(0, 1)
 
 
+@dataclass(frozen=True)
+class ClassScores:
+    """One class's alignment scores [K] over its top latents, and the similarity they used."""
+
+    sufficiency: np.ndarray
+    necessity: np.ndarray
+    alignment: np.ndarray  # (sufficiency + necessity) / 2
+    s_orig: np.ndarray  # [n] similarity of each sampled original to the class text
+    similarity: str  # cosine, or shifted where the class's cosines reach <= 0
+
+
 @dataclass
 class ClassJob:
     """The bookkeeping of one class's alignment: which (image, latent) copies went to the batcher."""
@@ -168,7 +187,7 @@ class ClassJob:
 
 
 @torch.no_grad()
-def queue_class(backend: Any, batcher: Batcher, images: Sequence[Any], rows: np.ndarray, latents_K: np.ndarray,
+def queue_class(backend: AuditBackend, batcher: Batcher, images: Sequence[Image | None], rows: np.ndarray, latents_K: np.ndarray,
                 ipass: ImagePass, gamma_only: float, gamma_removed: float, chunk: int) -> ClassJob:
     """Build the masked copies of one class's sampled images (chunk images at a time) and queue the ones
     that need a forward."""
@@ -197,7 +216,7 @@ def queue_class(backend: Any, batcher: Batcher, images: Sequence[Any], rows: np.
 
 
 def finish_class(job: ClassJob, emb_all: torch.Tensor, emb_black: torch.Tensor, text_e: torch.Tensor, kind: str,
-                 class_name: str = "") -> dict[str, Any]:
+                 class_name: str = "") -> ClassScores:
     """Sufficiency, necessity and alignment [K] from the embedded copies."""
     n, K = job.silent_nK.shape
     e = job.emb_orig.shape[1]
@@ -217,6 +236,4 @@ def finish_class(job: ClassJob, emb_all: torch.Tensor, emb_black: torch.Tensor, 
     eps = 1e-8
     suff = (s_only / np.maximum(s_orig[:, None], eps)).mean(axis=0)
     nec = (s_orig[:, None] / np.maximum(s_rem, eps)).mean(axis=0)
-    return {"sufficiency": suff, "necessity": nec, "alignment": (suff + nec) / 2.0, "s_orig": s_orig,
-            "s_only": s_only.mean(axis=0), "s_removed": s_rem.mean(axis=0), "similarity": used,
-            "silent_frac": float(job.silent_nK.mean()) if job.silent_nK.size else 0.0}
+    return ClassScores(suff, nec, (suff + nec) / 2.0, s_orig, used)

@@ -4,21 +4,28 @@
 nearest class text; "logits": the model's class head, classes in sorted order)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import dataclasses
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
-from saekit.analysis.concept_alignment import batches, image_activations
-from saekit.analysis.subgroups import GROUPS, accuracy_by_group, assign_subgroups
+from saekit.analysis.conceptscope.alignment import batches, image_activations
+from saekit.analysis.conceptscope.samples import SampleId, Samples
+from saekit.analysis.conceptscope.subgroups import accuracy_by_group, assign_subgroups
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.analysis.conceptscope.config import ConceptScopeConfig
+    from saekit.analysis.conceptscope.method import AuditBackend
+    from saekit.analysis.conceptscope.result import ConceptScopeResult
 
 
 @torch.no_grad()
-def robustness(backend: Any, result: Any, samples: Sequence[Any], test_samples: Sequence[Any],
-               test_meta: tuple[list[Any], list[str]], classifier: str, text_Ce: torch.Tensor) -> None:
-    """Fills result.subgroups, accuracy_by_group, test_acts_ND and test_labels_N (result: an AuditResult;
-    test_meta: sample_meta of the test images)."""
+def robustness(backend: AuditBackend, result: ConceptScopeResult, samples: Samples, test_samples: Samples,
+               test_meta: tuple[list[SampleId], list[str]], classifier: str, text_Ce: torch.Tensor) -> None:
+    """Fills result.subgroups, accuracy_by_group, test_acts_ND and test_labels_N (test_meta: sample_meta of
+    the test images)."""
     cfg = result.config
     test_ids, test_labels = test_meta
     lookup = {n: i for i, n in enumerate(result.class_names)}
@@ -29,34 +36,28 @@ def robustness(backend: Any, result: Any, samples: Sequence[Any], test_samples: 
     acts_t = image_activations(backend, test_samples, cfg.batch_size, desc="test activations")
     groups = assign_subgroups(acts_t, labels_t, result.stats.mean_CD, result.stats.std_CD,
                               result.latents_of("target"), result.latents_of("bias"),
-                              clip=cfg.subgroup_clip, threshold=cfg.subgroup_threshold)
+                              clip=cfg.subgroup_clip, threshold=cfg.subgroup_threshold,
+                              class_names=result.class_names, sample_ids=test_ids)
     preds = None if classifier == "none" else _predict(backend, classifier, samples, result.labels_N,
                                                         test_samples, text_Ce, cfg)
-    images = []
-    for i in range(len(test_samples)):
-        row = {"sample_id": test_ids[i], "label": result.class_names[labels_t[i]],
-               "group": GROUPS[groups.group_N[i]], "z_target": float(groups.z_target_N[i]),
-               "z_bias": float(groups.z_bias_N[i])}
-        if preds is not None:
-            row["pred"] = result.class_names[int(preds[i])]
-        images.append(row)
-    counts = {g: int((groups.group_N == k).sum()) for k, g in enumerate(GROUPS)}
-    result.subgroups = {"threshold": cfg.subgroup_threshold, "clip": cfg.subgroup_clip, "counts": counts,
-                        "images": images}
+    if preds is not None:
+        groups = dataclasses.replace(groups, images=tuple(
+            dataclasses.replace(img, pred=result.class_names[int(p)]) for img, p in zip(groups.images, preds)))
+    result.subgroups = groups
     result.accuracy_by_group = None if preds is None else accuracy_by_group(groups, labels_t, preds)
     result.test_acts_ND = acts_t
     result.test_labels_N = labels_t
 
 
-def _stack(backend: Any, fn: Callable[[torch.Tensor], torch.Tensor], samples: Sequence[Any],
+def _stack(backend: AuditBackend, fn: Callable[[torch.Tensor], torch.Tensor], samples: Samples,
            batch_size: int) -> np.ndarray:
     parts = [fn(backend.pixels([s.image for s in samples[a:b]])).float().cpu().numpy()
              for a, b in batches(len(samples), batch_size)]
     return np.concatenate(parts)
 
 
-def _predict(backend: Any, kind: str, samples: Sequence[Any], labels_N: np.ndarray,
-             test_samples: Sequence[Any], text_Ce: torch.Tensor, cfg: Any) -> np.ndarray:
+def _predict(backend: AuditBackend, kind: str, samples: Samples, labels_N: np.ndarray,
+             test_samples: Samples, text_Ce: torch.Tensor, cfg: ConceptScopeConfig) -> np.ndarray:
     if kind == "zero-shot":
         emb = _stack(backend, backend.embed, test_samples, cfg.batch_size)
         return (emb @ text_Ce.float().cpu().numpy().T).argmax(axis=1)

@@ -10,13 +10,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from saekit.analysis.text_space import TextSpace
+    from saekit.models.base import HookedModel
+    from saekit.sae import SAE
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +32,8 @@ class ModelBackend:
     """AuditBackend over `model` (saekit.models.HookedModel, vision), `sae` (saekit.SAE) and an
     optional `text_space` (anything with image_to_text(features) and encode_texts(texts))."""
 
-    def __init__(self, model: Any, sae: Any, text_space: Any = None, hook: str | None = None, tokens: str | None = None,
-                 text_tokens: str = "all"):
+    def __init__(self, model: HookedModel, sae: SAE, text_space: TextSpace | None = None, hook: str | None = None,
+                 tokens: str | None = None, text_tokens: str = "all"):
         from saekit.models.preprocess import ImagePreprocessor
 
         cfg = sae.cfg
@@ -85,7 +92,7 @@ class ModelBackend:
         return "fitted" if self.text_space is not None else "model"
 
     # ---- AuditBackend --------------------------------------------------------------------------
-    def pixels(self, images: Sequence[Any]) -> torch.Tensor:
+    def pixels(self, images: Sequence[Image | None]) -> torch.Tensor:
         return self._prep01(list(images)).to(self.model.device)
 
     def _inputs(self, px_B3HW: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -117,7 +124,8 @@ class ModelBackend:
         return z_BPD[:, :, idx].transpose(1, 2).reshape(len(z_BPD), len(idx), gh, gw)
 
     @torch.no_grad()
-    def encode(self, px_B3HW: torch.Tensor, latents: np.ndarray | None = None):
+    def encode(self, px_B3HW: torch.Tensor, latents: np.ndarray | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         inputs = self._inputs(px_B3HW)
         acts_BTd = self.model.capture(inputs, [self.hook])[self.hook]
         z_BTD = self._sae_codes(acts_BTd)

@@ -1,14 +1,15 @@
-"""ConceptScopeConfig: the parameters of the ConceptScope audit (saekit.analysis.conceptscope), in a
-module of its own so that `saekit audit --help` reads them without importing torch."""
+"""The audit's configs: ``ConceptScopeConfig`` (the method's parameters) and ``AuditConfig`` (the
+`saekit audit` command: those parameters plus its inputs), torch-free so that `saekit audit --help`
+reads them without importing torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-from saekit.analysis import concept_categories as cc
+from saekit.analysis.conceptscope import categories as cc
 from saekit.common.errors import SaekitError
 
-SIMILARITIES = ("auto", "cosine", "shifted")  # image-text similarity of the alignment ratios (concept_alignment)
+SIMILARITIES = ("auto", "cosine", "shifted")  # image-text similarity of the alignment ratios (alignment.py)
 CLASSIFIERS = ("none", "probe", "zero-shot", "logits")  # classifiers for the accuracy per robustness sub-group
 
 
@@ -66,3 +67,48 @@ class ConceptScopeConfig:
     @property
     def bias(self) -> cc.BiasRule:
         return cc.BiasRule(self.bias_rule, self.min_lift, self.min_auc, self.sigma)
+
+
+@dataclass(frozen=True)
+class AuditConfig(ConceptScopeConfig):
+    """The `saekit audit` command: every field of ConceptScopeConfig (the method's parameters) plus its inputs."""
+
+    model: str = ""  # image model spec the SAE was trained on (hf:..., random:clip, offline:dinov2-small)
+    data: str = ""  # labelled image dataset: a folder with one sub-folder per class, hfds:DIR, bundled:clipart
+    sae: str = ""  # SAE (trained on patch or all tokens): a saekit checkpoint directory or FORMAT:PATH (saelens:, sparsify:, dictlearn:, saev:, gemmascope:)
+    out: str = ""  # output directory
+    text_space: str | None = None  # a `saekit align` output directory (needed for encoders without a text tower) or a CLIP model spec; default: the model's own text tower
+    classifier: str = "none"  # accuracy per sub-group: probe = logistic regression on pooled features, zero-shot = nearest class text, logits = the model's class head
+    test_data: str | None = None  # test images for the sub-groups (default: hold out --test-frac of --data)
+    test_frac: float | None = None  # fraction of each class held out as test images without --test-data (default 0.2; 0: no sub-groups)
+    names: str | None = None  # directory of `saekit name` output (names.json) for concept names
+    vocab: str = "default"  # without --names: name concepts by the closest word of this vocabulary file ('default': the shipped one, 'none': 'latent N')
+    hook: str | None = None  # hook to read (default: the SAE's own hook; must match it)
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+
+    #: the command-line spelling the audit always had (saekit.cli.configcli)
+    CLI: ClassVar[dict[str, dict[str, object]]] = {
+        # required although the fields have defaults (a dataclass base with defaults forces them)
+        "model": {"required": True}, "data": {"required": True}, "sae": {"required": True}, "out": {"required": True},
+        "n_per_class": {"flag": "--per-class"},
+        "min_images_per_class": {"flag": "--min-per-class"}, "n_examples": {"flag": "--examples"},
+        "classifier": {"choices": CLASSIFIERS}, "validity": {"choices": cc.VALIDITY_RULES},
+        "bias_rule": {"choices": cc.BIAS_RULES}, "similarity": {"choices": SIMILARITIES}}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for what in ("model", "data", "sae", "out"):
+            if not getattr(self, what):
+                raise SaekitError(f"audit needs --{what}")
+        if self.test_data is not None and self.test_frac is not None:
+            raise SaekitError("give either --test-data or --test-frac, not both")
+
+    @property
+    def held_out_frac(self) -> float:
+        """The fraction of each class held out as test images without --test-data (default 0.2)."""
+        return 0.2 if self.test_frac is None else self.test_frac
+
+    def method(self) -> ConceptScopeConfig:
+        """The method's parameters alone."""
+        names = ConceptScopeConfig.__dataclass_fields__
+        return ConceptScopeConfig(**{k: getattr(self, k) for k in names})

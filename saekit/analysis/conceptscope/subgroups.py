@@ -9,24 +9,18 @@ and with threshold t (0 in the paper):
   confounded : z_target >  t and z_bias <= t   (the class without its usual bias)
   shortcut   : z_target <= t and z_bias >  t   (the bias without the class's own evidence)
   ambiguous  : z_target <= t and z_bias <= t
+The groups are the document's ``Subgroups`` (saekit.results.audit), one ``SubgroupImage`` per test image.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from saekit.analysis.conceptscope.samples import SampleId
+from saekit.results.audit import GroupAccuracy, SubgroupImage, Subgroups
+
 GROUPS = ("prototype", "confounded", "shortcut", "ambiguous")
-
-
-@dataclass(frozen=True)
-class Subgroups:
-    z_target_N: np.ndarray
-    z_bias_N: np.ndarray
-    group_N: np.ndarray  # index into GROUPS
-
-    def names(self) -> list[str]:
-        return [GROUPS[g] for g in self.group_N]
 
 
 def _max_clipped_z(acts_NK: np.ndarray, mean_K: np.ndarray, std_K: np.ndarray, clip: float) -> np.ndarray:
@@ -38,8 +32,10 @@ def _max_clipped_z(acts_NK: np.ndarray, mean_K: np.ndarray, std_K: np.ndarray, c
 
 def assign_subgroups(acts_ND: np.ndarray, labels_N: np.ndarray, mean_CD: np.ndarray, std_CD: np.ndarray,
                      target_latents: list[np.ndarray], bias_latents: list[np.ndarray],
-                     clip: float = 3.0, threshold: float = 0.0) -> Subgroups:
-    """Sub-group of every test image from its class's target and bias latents (lists indexed by class)."""
+                     clip: float = 3.0, threshold: float = 0.0, class_names: Sequence[str] | None = None,
+                     sample_ids: Sequence[SampleId] | None = None) -> Subgroups:
+    """Sub-group of every test image from its class's target and bias latents (lists indexed by class).
+    class_names / sample_ids: what each image's row records (default: the class index, the row)."""
     acts_ND = np.asarray(acts_ND, np.float64)
     zt = np.zeros(len(acts_ND))
     zb = np.zeros(len(acts_ND))
@@ -52,16 +48,22 @@ def assign_subgroups(acts_ND: np.ndarray, labels_N: np.ndarray, mean_CD: np.ndar
         zb[rows] = _max_clipped_z(acts_ND[np.ix_(rows, b)], mean_CD[c, b], std_CD[c, b], clip)
     hi_t, hi_b = zt > threshold, zb > threshold
     group = np.where(hi_t, np.where(hi_b, 0, 1), np.where(hi_b, 2, 3))
-    return Subgroups(zt, zb, group)
+    images = tuple(SubgroupImage(sample_id=i if sample_ids is None else sample_ids[i],
+                                 label=str(labels_N[i]) if class_names is None else class_names[int(labels_N[i])],
+                                 group=GROUPS[group[i]], z_target=float(zt[i]), z_bias=float(zb[i]))
+                   for i in range(len(acts_ND)))
+    counts = {g: int((group == k).sum()) for k, g in enumerate(GROUPS)}
+    return Subgroups(threshold=threshold, clip=clip, counts=counts, images=images)
 
 
-def accuracy_by_group(groups: Subgroups, labels_N: np.ndarray, preds_N: np.ndarray) -> dict[str, dict]:
-    """{group: {n, accuracy (None when empty)}} plus "all"."""
+def accuracy_by_group(groups: Subgroups, labels_N: np.ndarray, preds_N: np.ndarray) -> dict[str, GroupAccuracy]:
+    """{group: (n, accuracy, None when empty)} plus "all"."""
     correct = np.asarray(preds_N) == np.asarray(labels_N)
-    out: dict[str, dict] = {}
-    for g, name in enumerate(GROUPS):
-        sel = groups.group_N == g
+    group_N = np.array([img.group for img in groups.images])
+    out: dict[str, GroupAccuracy] = {}
+    for name in GROUPS:
+        sel = group_N == name
         n = int(sel.sum())
-        out[name] = {"n": n, "accuracy": float(correct[sel].mean()) if n else None}
-    out["all"] = {"n": int(len(correct)), "accuracy": float(correct.mean()) if len(correct) else None}
+        out[name] = GroupAccuracy(n=n, accuracy=float(correct[sel].mean()) if n else None)
+    out["all"] = GroupAccuracy(n=int(len(correct)), accuracy=float(correct.mean()) if len(correct) else None)
     return out

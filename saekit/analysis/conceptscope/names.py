@@ -8,18 +8,22 @@ the vocabulary word closest to it (naming.score_vocab, on vocabulary embeddings 
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from saekit.analysis.conceptscope import AuditBackend, AuditResult
+from saekit.analysis.conceptscope.samples import Samples
+
+if TYPE_CHECKING:
+    from saekit.analysis.conceptscope.method import AuditBackend
+    from saekit.analysis.conceptscope.result import ConceptScopeResult
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def _embed_rows(backend: AuditBackend, samples: Sequence[Any], rows: list[int], batch_size: int) -> np.ndarray:
+def _embed_rows(backend: AuditBackend, samples: Samples, rows: list[int], batch_size: int) -> np.ndarray:
     out = []
     for a in range(0, len(rows), batch_size):
         px = backend.pixels([samples[i].image for i in rows[a:a + batch_size]])
@@ -27,14 +31,14 @@ def _embed_rows(backend: AuditBackend, samples: Sequence[Any], rows: list[int], 
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def vocabulary_names(backend: AuditBackend, result: AuditResult, samples: Sequence[Any], words: Sequence[str],
+def vocabulary_names(backend: AuditBackend, result: ConceptScopeResult, samples: Samples, words: Sequence[str],
                      top_n: int = 8, n_reference: int = 256, seed: int = 0, batch_size: int = 64
                      ) -> dict[int, tuple[str, float]]:
     """{latent: (word, cosine)} for every latent the audit reports."""
     from saekit.analysis.naming import score_vocab
     from saekit.analysis.naming.vocab_cache import cached_vocab_embeddings, encoder_name
 
-    latents = sorted({x.latent for c in result.classes for x in c.target + c.context})
+    latents = sorted({x.latent for c in result.classes.values() for x in c.target + c.context})
     if not latents or not words:
         return {}
     acts = result.acts_ND
@@ -52,9 +56,3 @@ def vocabulary_names(backend: AuditBackend, result: AuditResult, samples: Sequen
     idx, cos = score_vocab(query, vocab_emb, n_candidates=1)
     return {j: (str(words[idx[k, 0]]), float(cos[k, 0])) for k, j in enumerate(latents)}
 
-
-def apply_names(result: AuditResult, names: dict[int, str]) -> None:
-    for c in result.classes:
-        for x in c.target + c.context:
-            if x.latent in names:
-                x.name = names[x.latent]
