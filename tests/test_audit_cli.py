@@ -74,6 +74,35 @@ def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
     assert not list(out.glob("*.tmp"))
 
 
+def test_audit_opens_each_input_once(clip_setup, tmp_path, monkeypatch):
+    """One audit loads its SAE, its dataset, its test split and its model once each, even when the text space
+    names the audited CLIP model again; the Python call returns the document it wrote."""
+    import saekit.data
+    import saekit.models
+    import saekit.sae
+    from saekit.analysis.conceptscope.config import AuditConfig
+    from saekit.analysis.conceptscope.run import audit
+    from saekit.results import AuditDocument
+
+    data, sae = clip_setup
+    loads: list[str] = []
+
+    def counting(fn, what):
+        def load(spec, *a, **k):
+            loads.append(f"{what} {spec}")
+            return fn(spec, *a, **k)
+        return load
+
+    monkeypatch.setattr(saekit.models, "load_model", counting(saekit.models.load_model, "model"))
+    monkeypatch.setattr(saekit.data, "load_dataset", counting(saekit.data.load_dataset, "data"))
+    monkeypatch.setattr(saekit.sae, "load_sae", counting(saekit.sae.load_sae, "sae"))
+    doc = audit(AuditConfig(model="random:clip", data=str(data), sae=str(sae), out=str(tmp_path / "o"), device="cpu",
+                            n_per_class=2, top_k=3, active_threshold=0.0, vocab="none", text_space="random:clip",
+                            test_data=str(data), classifier="zero-shot"))
+    assert sorted(loads) == sorted([f"sae {sae}", f"data {data}", "model random:clip"])
+    assert doc == AuditDocument.load(tmp_path / "o") and doc.test.n_images == 30
+
+
 def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     data, sae = clip_setup
     from saekit.analysis.summaries import sae_fingerprint
