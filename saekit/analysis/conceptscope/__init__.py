@@ -8,8 +8,9 @@
   ``alignment.py`` (image pass, masked copies), ``masks.py``, ``robustness.py`` + ``subgroups.py``
   (test sub-groups, accuracy), ``names.py`` (vocabulary names), ``backend.py`` (saekit model + SAE +
   text space as an ``AuditBackend``).
-- ``report.py``: examples/ and index.html, rendered from the ``AuditDocument``; ``summary.py``: the
-  lines the CLI prints from it.
+- ``result.py``: what the method returns (the document's types plus the arrays); ``document.py``: the
+  ``AuditDocument`` from it; ``report.py``: examples/ and index.html, rendered from the document;
+  ``summary.py``: the lines the CLI prints from it.
 
 Import-light on purpose: import the submodule you need.
 """
