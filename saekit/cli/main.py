@@ -88,7 +88,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def to_json(result: Any) -> Any:
+def to_json(result: object) -> object:
     """What ``--json`` prints for a result: its ``to_json()`` when it has one, else the result."""
     return result.to_json() if hasattr(result, "to_json") else result
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from saekit.common.jsontypes import JSONObject
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class QuickstartConfig:
     seed: int = 0  # seed of every step
     progress: bool = True  # show progress bars
 
-    def step_config(self, *fields: str) -> dict[str, Any]:
+    def step_config(self, *fields: str) -> JSONObject:
         return {f: getattr(self, f) for f in fields}
 
 
