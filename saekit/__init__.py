@@ -1,14 +1,13 @@
 """saekit: sparse autoencoders for vision, vision-language and language transformers.
 
-Every command is a function of the same name taking its config dataclass (saekit.commands):
-`saekit.capture(CaptureConfig(...))`, `saekit.train(TrainConfig(...))`, `saekit.eval(EvalConfig(...))`
-(these three and `saekit.quickstart` are modules callable as their command), `saekit.compare(CompareConfig(...))`,
-`saekit.align(AlignRunConfig(...))`, `saekit.name(NameConfig(...))`, `saekit.explain(ExplainConfig(...))`,
-`saekit.audit(AuditConfig(...))`, `saekit.artifacts(ArtifactsConfig(...))`, `saekit.steer(SteerConfig(...))`,
-`saekit.store_info(StoreInfoConfig(...))`, `saekit.store_verify(StoreVerifyConfig(...))`,
-`saekit.quickstart(QuickstartConfig(...))`. `saekit.steered(model, hook, sae, {latent: value})` is the
-context manager that steers a model in code. The public names below are imported lazily so that
-`import saekit` (and the CLI's --help) does not pay for torch / transformers until they are used.
+Every command of the command table (``saekit/commands/commands.json``) is a function of its name taking
+its config dataclass, and returns exactly what ``saekit COMMAND`` returns: ``saekit.train(TrainConfig(...))``
+gives the `TrainResult`, ``saekit.store_info(StoreInfoConfig(...))`` the `StoreInfo`; the config classes
+are exported under their own names. ``saekit.capture``, ``saekit.train``, ``saekit.eval``,
+``saekit.quickstart`` and ``saekit.export`` are packages callable as their command.
+``saekit.steered(model, hook, sae, {latent: value})`` is the context manager that steers a model in
+code. Every public name is imported lazily, so ``import saekit`` (and the CLI's --help) does not pay
+for torch / transformers until it is used.
 """
 from __future__ import annotations
 
@@ -17,72 +16,69 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: the public names that are not a command or a command's config (those come from the command table)
 _EXPORTS: dict[str, str] = {
     "SAE": "saekit.sae",
     "SAEConfig": "saekit.sae",
     "load_sae": "saekit.sae",
-    "CaptureConfig": "saekit.capture",
-    "TrainConfig": "saekit.train",
     "evaluate_downstream": "saekit.eval",
     "SaekitError": "saekit.common.errors",
     "load_model": "saekit.models",
     "load_dataset": "saekit.data",
     "evaluate": "saekit.eval",
-    # commands: one function each, taking the command's config dataclass (saekit.commands)
+    "Inputs": "saekit.inputs",
     "TrainResult": "saekit.train.command",
-    "name": "saekit.analysis.naming.command",
-    "NameConfig": "saekit.analysis.naming.command",
     "NamingOptions": "saekit.analysis.naming.options",
     "AlignConfig": "saekit.analysis.align_config",
-    "AlignRunConfig": "saekit.analysis.align_config",
-    "compare": "saekit.eval.compare",
-    "CompareConfig": "saekit.eval.compare",
-    "EvalConfig": "saekit.eval",
     "Evaluation": "saekit.eval",
     "run_eval": "saekit.eval",
-    "store_info": "saekit.store_commands",
-    "store_verify": "saekit.store_commands",
-    "StoreInfoConfig": "saekit.store_commands",
-    "StoreVerifyConfig": "saekit.store_commands",
-    "audit": "saekit.analysis.conceptscope.run",
-    "AuditConfig": "saekit.analysis.conceptscope.config",
-    "artifacts": "saekit.analysis.artifacts_command",
-    "ArtifactsConfig": "saekit.analysis.artifacts_config",
     "ArtifactConfig": "saekit.analysis.artifacts_config",
-    "steer": "saekit.analysis.steer_command",
-    "export": "saekit.export_command",
-    "ExportConfig": "saekit.export_command",
-    "SteerConfig": "saekit.analysis.steer_command",
-    "QuickstartConfig": "saekit.quickstart",
-    "run_quickstart": "saekit.quickstart",
-    "explain": "saekit.autointerp.explain",
-    "ExplainConfig": "saekit.autointerp.config",
 }
-#: names served under another name: saekit.align is the `align` command's function
-_RENAMED: dict[str, tuple[str, str]] = {"align": ("saekit.analysis.alignment", "align_command"),
-                                        "steered": ("saekit.analysis.steering", "steer")}
-#: submodules that are callable as their command (saekit.train(TrainConfig(...)), saekit.capture(...)): a
-#: plain lazy name would be replaced by the submodule as soon as something imports it
-_CALLABLE_PACKAGES = ("train", "capture", "eval", "quickstart")
-
-__all__ = sorted([*_EXPORTS, *_RENAMED, *_CALLABLE_PACKAGES])
+#: names served under another name: saekit.steered is the context manager of saekit.analysis.steering
+_RENAMED: dict[str, tuple[str, str]] = {"steered": ("saekit.analysis.steering", "steer")}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _CALLABLE_PACKAGES:
-        return importlib.import_module(f"saekit.{name}")
+def _command_exports() -> dict[str, tuple[str, str]]:
+    """Public name -> ("module:attribute" or "saekit.<package>", kind) for every command of the table
+    saekit holds (not the dashboard's, a layer above): the function under the command's name (spaces as
+    underscores) and its config class under the class's own name."""
+    from saekit.commands import COMMANDS
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, command in COMMANDS.items():
+        if command.requires is not None:
+            continue
+        public = name.replace(" ", "_")
+        module = command.function.partition(":")[0]
+        # a command whose function sits in the package of its name is that package, made callable
+        # as the command by the package itself (saekit.train.__init__): a plain attribute would be
+        # replaced by the package as soon as anything imports it
+        package = f"saekit.{public}"
+        out[public] = (package, "package") if module.startswith(package + ".") else (command.function, "object")
+        out[command.config.partition(":")[2]] = (command.config, "object")
+    return out
+
+
+def __getattr__(name: str) -> Any:  # Any: whatever the named public object is
+    if name == "__all__":
+        return sorted([*_EXPORTS, *_RENAMED, *_command_exports()])
     if name in _RENAMED:
         module_name, attr = _RENAMED[name]
         value = getattr(importlib.import_module(module_name), attr)
-        globals()[name] = value
-        return value
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in (commands := _command_exports()):
+        ref, kind = commands[name]
+        if kind == "package":
+            return importlib.import_module(ref)  # bound on saekit by the import itself
+        from saekit.commands import resolve
+
+        value = resolve(ref)
+    else:
         raise AttributeError(f"module 'saekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(__getattr__("__all__")))

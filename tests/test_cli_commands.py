@@ -165,7 +165,7 @@ def test_every_command_is_a_saekit_function_named_like_it():
     for name, command in COMMANDS.items():
         if command.requires == "dashboards":
             continue  # a layer above saekit: dashboards.cli.dashboard
-        assert command.report == "" or callable(resolve(command.report or "saekit.cli.reports:" + name.replace(" ", "_")))
+        assert command.summary == "" or callable(resolve(command.summary))
         public = getattr(saekit, name.replace(" ", "_"))
         if isinstance(public, types.ModuleType):  # saekit.train / capture / eval: packages callable as their command
             assert callable(public), name

@@ -127,6 +127,6 @@ def test_registering_a_command_adds_it_to_the_cli(capsys, monkeypatch):
     from saekit.cli.main import main
 
     monkeypatch.setitem(commands.COMMANDS, "toy", Command("toy", "test_cli_generated:_Toy", "builtins:repr",
-                                                          "a toy command", report="builtins:print"))
+                                                          "a toy command", summary="builtins:print"))
     assert main(["toy", "--kind", "b"]) == 0
     assert "kind='b'" in capsys.readouterr().out

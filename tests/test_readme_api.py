@@ -21,5 +21,6 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)
     assert (tmp_path / "sae" / "weights.safetensors").exists()
+    assert type(namespace["result"]).__name__ == "TrainResult" and namespace["result"].outs == ("sae",)
     assert namespace["logits"].shape[0] == 1
     assert "fve" in capsys.readouterr().out

@@ -27,9 +27,10 @@ import re
 import sys
 import types
 import typing
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 NONE_WORDS = ("none", "None")
+C = TypeVar("C")  # a config dataclass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _comments(cls: type) -> dict[str, str]:
     return out
 
 
-def field_metadata(cls: type, f: dataclasses.Field) -> dict[str, Any]:
+def field_metadata(cls: type, f: dataclasses.Field) -> dict[str, Any]:  # Any: a flag's help, name, parser, ...
     """The field's metadata updated by the ``CLI`` class attributes of ``cls`` and its bases."""
     meta = dict(f.metadata)
     for klass in reversed(cls.__mro__):
@@ -190,7 +191,7 @@ def missing_flags(cls: type, args: argparse.Namespace) -> list[str]:
             if fl.kwargs.get("required") and getattr(args, fl.kwargs["dest"]) is None]
 
 
-def config_from_args(cls: type, args: argparse.Namespace, prefix: tuple[str, ...] = ()) -> Any:
+def config_from_args(cls: type[C], args: argparse.Namespace, prefix: tuple[str, ...] = ()) -> C:
     """Build ``cls`` from the parsed flags (flags left unset keep the field's default)."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
@@ -213,7 +214,7 @@ def config_from_args(cls: type, args: argparse.Namespace, prefix: tuple[str, ...
     return cls(**values)
 
 
-def parse_config(cls: type, argv: list[str], prog: str | None = None) -> Any:
+def parse_config(cls: type[C], argv: list[str], prog: str | None = None) -> C:
     """``cls`` from a command line (for entry points like ``python -m saekit.train``)."""
     parser = argparse.ArgumentParser(prog=prog or sys.argv[0], description=(cls.__doc__ or "").strip())
     add_config_arguments(parser, cls)

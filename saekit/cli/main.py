@@ -3,7 +3,7 @@
 Each command's flags come from its config dataclass (``saekit.cli.configcli``); only the command
 being run has its config imported, so ``saekit --help`` and argument errors stay instant and no
 ``--help`` imports torch. After the run, ``--json`` (for commands registered with ``json=True``)
-prints the result as one JSON object, otherwise the command's report prints its summary.
+prints the result as one JSON object, otherwise the summary named by the command's table entry.
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def to_json(result: Any) -> Any:
+def to_json(result: object) -> object:
     """What ``--json`` prints for a result: its ``to_json()`` when it has one, else the result."""
     return result.to_json() if hasattr(result, "to_json") else result
 
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(to_json(result), default=str))
     else:
-        command.print_report(result, cfg)
+        command.print_summary(result, cfg)
     return 0
 
 

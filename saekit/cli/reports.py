@@ -1,57 +1,13 @@
-"""What the CLI prints after a command: one short summary of the command's result per command."""
+"""What the CLI prints after eval, compare, align, name, audit, artifacts, steer and explain (each moves to its
+command's folder as `summary.py`; the other commands' summaries already live there)."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from saekit.capture.run import CaptureResult
     from saekit.eval.command import Evaluation
     from saekit.results import ArtifactsDocument, NamesDocument, SteeringDocument
-    from saekit.store_commands import StoreCheck, StoreInfo
-
-
-def store_info(result: StoreInfo, cfg: Any) -> None:
-    info = result.info
-    print(f"store          {info['path']}")
-    print(f"status         {'complete' if info['complete'] else 'INCOMPLETE (writer did not close; resumable)'}")
-    print(f"format version {info['format_version']}")
-    print(f"model          {info['model_id'] or '?'}" + (f" @ {info['model_revision']}" if info["model_revision"] else ""))
-    print(f"dtype          {info['dtype']}")
-    print(f"created        {info['created']}")
-    print(f"samples        {info['n_samples']} (committed)")
-    if len(info["shards"]) > 1:
-        print(f"shards         {len(info['shards'])}")
-    print("hooks:")
-    width = max(len(h) for h in info["hooks"])
-    for h, v in info["hooks"].items():
-        line = f"  {h:<{width}}  rows {v['rows']:>10}  d {v['d']:>6}  {v['dtype']}"
-        if "stats" in v:
-            q = v["stats"]["norm_quantiles"]
-            line += f"  norm median {q['0.5']:.4g}  mean|x|^2 {v['stats']['mean_sq_norm']:.4g}"
-        print(line)
-    for w in result.warnings:
-        print(f"WARNING {w}")
-
-
-def store_verify(result: StoreCheck, cfg: Any) -> None:
-    rows = ", ".join(f"{h}={n}" for h, n in result.rows.items())
-    state = "complete" if result.complete else "incomplete (resumable)"
-    print(f"OK {result.path}: {state}, {result.n_samples} samples, rows {rows}")
-
-
-def list_hooks(model: str, device: str) -> None:
-    """`saekit capture --list-hooks`: the model's hook names, one a line."""
-    from saekit.models import load_model
-
-    print("\n".join(load_model(model, device).hook_names()))
-
-
-def capture(res: CaptureResult, cfg: Any) -> None:
-    rows = ", ".join(f"{h}: {n} rows" for h, n in res.rows.items())
-    print(f"wrote {res.shard} ({res.n_samples} samples; {rows})" + (f"; store {res.path}" if res.path != res.shard else ""))
 
 
 def _print_tree(prefix: str, value: Any) -> None:
@@ -96,18 +52,6 @@ def steer(doc: SteeringDocument, cfg: Any) -> None:
     print(f"wrote {Path(cfg.out) / 'steer.json'}")
 
 
-def train(result: Any, cfg: Any) -> None:
-    if int(os.environ.get("RANK", "0")) != 0:
-        return
-    for sae, out in zip(result.saes, result.outs):
-        metrics = Path(out) / "metrics.jsonl"
-        last = metrics.read_text().splitlines()[-1] if metrics.exists() and metrics.stat().st_size else "{}"
-        rec = json.loads(last)
-        print(f"wrote {out}: {sae.cfg.arch} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} "
-              f"L0={rec.get('l0', float('nan')):.2f} FVE={rec.get('fve', float('nan')):.4f} "
-              f"dead={rec.get('dead_frac', float('nan')):.3f}")
-
-
 def name(doc: NamesDocument, cfg: Any) -> None:
     for note in doc.notes:
         print(f"note: {note}")
@@ -141,10 +85,6 @@ def explain(result: Any, cfg: Any) -> None:
     print(f"wrote {result.out}/names.json")
 
 
-def export(out: Path, cfg: Any) -> None:
-    print(f"wrote {out} ({cfg.format})")
-
-
 def align(meta: dict[str, Any], cfg: Any) -> None:
     m, k = meta["metrics"], cfg.fit.k
     line = f"recall@{k} {m[f'recall_at_{k}']:.3f} on {m['n_test']} held-out pairs (chance {m[f'chance_recall_at_{k}']:.3f}"
@@ -161,12 +101,3 @@ def compare(res: dict[str, Any], cfg: Any) -> None:
               f"dead={core.get('dead_frac', float('nan')):.3f}")
     print(f"wrote {cfg.out}/compare.json and report.html ({res['split']['name']} split, {res['n_rows']} rows)")
 
-
-def quickstart(result: Any, cfg: Any) -> None:
-    from saekit.quickstart import dashboard_command
-
-    report, results = result
-    for r in results:
-        print(f"  {r.name:<8} {'reused' if r.reused else f'{r.seconds:.1f} s'}")
-    print(f"report: {report}")
-    print(f"dashboard: {dashboard_command(cfg)}")

@@ -6,23 +6,13 @@ damage when the store is damaged).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from saekit.common.jsontypes import JSONObject
 from saekit.results.store_meta import StoreMetadata
+from saekit.store.config import StoreInfoConfig, StoreVerifyConfig
 
 INFO_DOMINANCE_ROWS = 1 << 18  # leading rows per hook read for the dominating-rows check
-
-
-@dataclass(frozen=True)
-class StoreInfoConfig:
-    path: str = field(metadata={"positional": True})  # store .h5 file or shard directory
-    stats: bool = False  # also print per-hook norm quantiles and mean squared norm
-
-
-@dataclass(frozen=True)
-class StoreVerifyConfig:
-    path: str = field(metadata={"positional": True})  # store .h5 file or shard directory
 
 
 @dataclass(frozen=True)
@@ -30,11 +20,11 @@ class StoreInfo:
     """What `saekit store info` reports: ``info`` is ``ActivationStore.info()`` plus the row-dominance
     check per hook (and per-hook stats when asked), ``metadata`` the store's typed attributes."""
 
-    info: dict[str, Any]
+    info: JSONObject
     metadata: StoreMetadata
     warnings: tuple[str, ...] = ()  # rows that dominate a hook's energy, one line each
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return self.info
 
 

@@ -4,11 +4,10 @@ result, and the CLI (`saekit COMMAND --flags`) is generated from the config's fi
 The command table is data, ``commands.json`` beside this file; adding a command is one entry
 there (or a ``register`` call): its name, its config class and function as ``"module:attribute"``
 strings (imported only when the command runs, so ``saekit --help`` stays instant), a one-line
-help, and optionally
+help, its printed summary, and optionally
 
-- ``report``: ``"module:function"``, ``report(result, config) -> None`` prints the CLI's summary of
-  the result; by default the function of ``saekit.cli.reports`` named like the command (spaces as
-  underscores), ``""`` for none;
+- ``summary``: ``"module:function"``, ``summarize(result, config) -> None`` prints the CLI's summary
+  of the result (the command folder's ``summary.py``), ``""`` for none;
 - ``json=True``: the command gets ``--json``, which prints the result as one JSON object instead
   (``result.to_json()`` when the result has it, else the result itself);
 - ``shortcuts``: flags that do something else with a few of the config's fields and exit (e.g.
@@ -29,8 +28,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+#: the keys an entry of the table may have (``shortcuts`` aside)
+ENTRY_KEYS = ("name", "config", "function", "help", "summary", "json", "requires")
 
-def resolve(ref: str) -> Any:
+
+def resolve(ref: str) -> Any:  # Any: whatever object the reference names
     """The object named by ``"module:attribute"``."""
     module, _, attr = ref.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -50,23 +52,21 @@ class Command:
     config: str                 # "module:ConfigClass"
     function: str               # "module:function", called as function(config) -> result
     help: str
-    report: str | None = None   # "module:function", called as report(result, config) after a CLI run
-                                # (None: saekit.cli.reports.<name>; "": no report)
-    json: bool = False          # give the command --json (print the result as JSON instead of the report)
+    summary: str                # "module:function", called as summarize(result, config) after a CLI run ("": none)
+    json: bool = False          # give the command --json (print the result as JSON instead of the summary)
     shortcuts: tuple[Shortcut, ...] = ()
     requires: str | None = None  # a top-level package the command needs; left out of the CLI without it
 
     def config_class(self) -> type:
         return resolve(self.config)
 
-    def run(self, config: Any) -> Any:
+    def run(self, config: Any) -> Any:  # Any: each command has its own config and result types
         fn: Callable[[Any], Any] = resolve(self.function)
         return fn(config)
 
-    def print_report(self, result: Any, config: Any) -> None:
-        ref = self.report if self.report is not None else "saekit.cli.reports:" + self.name.replace(" ", "_")
-        if ref:
-            resolve(ref)(result, config)
+    def print_summary(self, result: Any, config: Any) -> None:  # Any: as in run
+        if self.summary:
+            resolve(self.summary)(result, config)
 
 
 COMMANDS: dict[str, Command] = {}
@@ -74,21 +74,35 @@ COMMANDS: dict[str, Command] = {}
 GROUPS: dict[str, str] = {}
 
 
-def register(name: str, config: str, function: str, help: str, report: str | None = None, *, json: bool = False,
+def register(name: str, config: str, function: str, help: str, summary: str, *, json: bool = False,
              shortcuts: tuple[Shortcut, ...] = (), requires: str | None = None) -> Command:
     """Add a command (replacing one of the same name)."""
-    COMMANDS[name] = Command(name, config, function, help, report, json, shortcuts, requires)
+    COMMANDS[name] = Command(name, config, function, help, summary, json, shortcuts, requires)
     return COMMANDS[name]
+
+
+def read_table(path: Path) -> tuple[dict[str, str], list[Command]]:
+    """The groups and commands of a command table file (``commands.json``)."""
+    table = json.loads(path.read_text(encoding="utf-8"))
+    commands = []
+    for entry in table["commands"]:
+        unknown = sorted(set(entry) - {*ENTRY_KEYS, "shortcuts"})
+        if unknown or "summary" not in entry:
+            raise ValueError(f"{path.name}: entry {entry.get('name')!r}: " + (
+                f"unknown keys {unknown}" if unknown else "no 'summary'") + " (the keys are "
+                f"{', '.join(ENTRY_KEYS)}, shortcuts; 'summary' names the printed summary, \"\" for none)")
+        shortcuts = tuple(Shortcut(s["flag"], s["help"], s["function"], tuple(s["fields"]))
+                          for s in entry.pop("shortcuts", ()))
+        commands.append(Command(**entry, shortcuts=shortcuts))
+    return table["groups"], commands
 
 
 def _load_table() -> None:
     """Register every command of ``commands.json`` (the table beside this file)."""
-    table = json.loads((Path(__file__).with_name("commands.json")).read_text(encoding="utf-8"))
-    GROUPS.update(table["groups"])
-    for entry in table["commands"]:
-        shortcuts = tuple(Shortcut(s["flag"], s["help"], s["function"], tuple(s["fields"]))
-                          for s in entry.pop("shortcuts", ()))
-        register(**entry, shortcuts=shortcuts)
+    groups, commands = read_table(Path(__file__).with_name("commands.json"))
+    GROUPS.update(groups)
+    for command in commands:
+        COMMANDS[command.name] = command
 
 
 _load_table()

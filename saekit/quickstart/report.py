@@ -15,13 +15,14 @@ import numpy as np
 
 from saekit.common.atomic import write_text_atomic
 from saekit.common.html_report import write_page
+from saekit.common.jsontypes import JSONObject
 from saekit.results import EvaluationDocument, NamesDocument
 
 GRID_FEATURES = 24
 
 
-def write_report(out: Path, *, config: dict[str, Any], metrics_jsonl: Path, eval_json: Path, align_dir: Path,
-                 names_dir: Path, sae_dir: Path, store: Path, steps: list[dict[str, Any]], dashboard: str,
+def write_report(out: Path, *, config: JSONObject, metrics_jsonl: Path, eval_json: Path, align_dir: Path,
+                 names_dir: Path, sae_dir: Path, store: Path, steps: list[JSONObject], dashboard: str,
                  compare_dir: Path | None = None) -> Path:
     import plotly.offline
 

@@ -8,61 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saekit.common.lazy import CallableModule
-from saekit.steps import StepResult, StepRunner
+from saekit.quickstart.config import QuickstartConfig, QuickstartPaths
+from saekit.quickstart.steps import StepResult, StepRunner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class QuickstartConfig:
-    out: str = "runs/quickstart"  # output directory (store, SAE, evaluation, names, report); finished steps are reused
-    # 168 px (12x12 patches) keeps the demo inside its 15-minute CPU budget; the drawings are
-    # stored at 128 px, so 224 px input would add compute but no detail.
-    model: str = "offline:dinov2-small@168"  # model spec (see `saekit capture --model`)
-    data: str = "bundled:clipart"  # dataset spec (see `saekit capture --data`)
-    # Late layers of DINOv2 carry the most semantic (nameable) directions; the final block's
-    # residual is dominated by the training objective's output head.
-    hook: str = "blocks.10.hook_resid_post"  # hook to capture and train on
-    tokens: str = "patches"  # tokens of each image to capture (all, cls, patches, nonspecial)
-    limit: int | None = None  # capture only the first N images
-    arch: str = "topk"  # SAE architecture (see `saekit train --arch`)
-    expansion: float = 8.0  # SAE width as a multiple of the hook's width
-    k: int = 32  # active latents per token (top-k architectures)
-    train_tokens: int = 1_500_000  # training tokens (rows of the store)
-    batch_size: int = 4096  # training batch size
-    holdout: float = 0.1  # samples kept out of training; the evaluation reports on them
-    # a small comparison: also train SAEs with these k (same everything else) and compare them all
-    compare_k: tuple[int, ...] = ()  # also train SAEs with these k and compare them all
-    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    seed: int = 0  # seed of every step
-    progress: bool = True  # show progress bars
-
-    def step_config(self, *fields: str) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in fields}
-
-
-@dataclass(frozen=True)
-class QuickstartPaths:
-    """Where each step writes, under one output directory."""
-
-    root: Path
-    store: Path
-    sae: Path
-    eval_json: Path
-    align: Path
-    names: Path
-    report: Path
-
-    @classmethod
-    def under(cls, root: str | Path) -> "QuickstartPaths":
-        r = Path(root)
-        return cls(r, r / "store.h5", r / "sae", r / "eval.json", r / "align", r / "names", r / "report")
 
 
 def run_quickstart(cfg: QuickstartConfig) -> tuple[Path, list[StepResult]]:
@@ -162,7 +114,7 @@ def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[s
 
 def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
     from saekit.analysis.naming import run_naming
-    from saekit.sae import load_sae, SAE
+    from saekit.sae import load_sae
 
     sae = load_sae(paths.sae, device=device)
     doc = run_naming(sae, str(paths.store), str(paths.names), sae_dir=str(paths.sae), text_space=str(paths.align),
@@ -171,7 +123,7 @@ def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[st
 
 
 def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepResult]) -> dict[str, Any]:
-    from saekit.quickstart_report import write_report
+    from saekit.quickstart.report import write_report
 
     write_report(paths.report, config=dataclasses.asdict(cfg), metrics_jsonl=paths.sae / "metrics.jsonl",
                  eval_json=paths.eval_json, align_dir=paths.align, names_dir=paths.names, sae_dir=paths.sae,
@@ -180,8 +132,3 @@ def _report(cfg: QuickstartConfig, paths: QuickstartPaths, results: list[StepRes
                  dashboard=dashboard_command(cfg))
     return {}
 
-
-# Once imported, this module is the attribute `saekit.quickstart`; calling it runs the command, as
-# `saekit.train(...)` does for its package.
-sys.modules[__name__].__class__ = CallableModule
-__command__ = "run_quickstart"

@@ -13,15 +13,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from saekit.common.atomic import write_json_atomic
+from saekit.common.jsontypes import JSONObject
 from saekit.results.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
 
 
-def config_hash(config: dict[str, Any]) -> str:
+def config_hash(config: JSONObject) -> str:
     return fingerprint(config)
 
 
@@ -30,7 +31,7 @@ class StepResult:
     name: str
     reused: bool
     seconds: float
-    info: dict[str, Any]
+    info: JSONObject
 
 
 class StepRunner:
@@ -43,7 +44,7 @@ class StepRunner:
         self._upstream = ""
         self.results: list[StepResult] = []
 
-    def run(self, name: str, config: dict[str, Any], outputs: list[Path], fn: Callable[[], dict[str, Any] | None],
+    def run(self, name: str, config: JSONObject, outputs: list[Path], fn: Callable[[], JSONObject | None],
             owned: list[Path] = ()) -> StepResult:
         digest = config_hash({"config": config, "upstream": self._upstream})
         marker = self.marker_dir / f"{name}.json"
