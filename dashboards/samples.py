@@ -156,10 +156,8 @@ class SampleSource:
         if sid is None or not data:
             return None
         if self._dataset is None:
-            try:
-                from saekit.data import load_dataset
-
-                self._dataset = load_dataset(data)
+            try:  # through the inputs, so the dataset is loaded once per app
+                self._dataset = self.inputs.source.load_dataset(data)
             except Exception as exc:  # noqa: BLE001 - no dataset means no images, not a broken page
                 log.warning("cannot open the store's dataset %r for images: %s", data, exc)
                 self._dataset = False

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
 from dashboards.views.common import card, page
+from dashboards.views.routing import Route
 
 if TYPE_CHECKING:
     from dashboards.context import Browser
@@ -22,6 +23,9 @@ COLUMNS = [
     {"name": "Explanation", "id": "explanation", "type": "text"},
     {"name": "Detection", "id": "detection", "type": "numeric", "format": {"specifier": ".3f"}},
 ]
+
+
+ROUTES = (Route(r"/|/features", lambda browser, m, search: layout(browser), order=10, path="/", nav="Features"),)
 
 
 def _count(n: int) -> str:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboards.views.common import card, feature_link, figure_style, graph, img_src, notice, page, sample_href
+from dashboards.views.routing import Route
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ MODES = [("clamp", "clamp (keep the SAE error)"), ("add", "add decoder direction
 STRENGTH_MARKS = {v: str(v) for v in (-4, -2, 0, 1, 2, 4)}
 DOSE_POINTS = 5
 _lock = threading.Lock()  # one model run at a time: hooks are installed on the shared model
+
+
+ROUTES = (Route(r"/steer", lambda browser, m, search: layout(browser, search), order=60, path="/steer",
+                nav="Steering"),)
 
 
 def _query(search: str | None) -> dict[str, str]:
