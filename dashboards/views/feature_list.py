@@ -1,8 +1,9 @@
 """/ : every latent in one server-side paginated, sortable, filterable, searchable table."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import dash
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
 from dashboards.views.common import card, page
@@ -72,7 +73,8 @@ def layout(browser: Browser, search: str = "") -> html.Div:
                 subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook_label}")
 
 
-def register(app: Any, browser: Browser) -> None:
+def register(app: dash.Dash, browser: Browser) -> None:
+
     cat = browser.catalog
 
     @app.callback(
