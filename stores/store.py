@@ -6,13 +6,13 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stores.batching import Batch, ConvertFn, CutFn, ReadFn, Segment, iter_segments, partition
 from stores.dtypes import to_float32
 from stores.errors import StoreError
+from stores.jsontypes import JSONObject, JSONValue
 from stores.remote import RemotePath, display_url, is_remote
 from stores.samples import SampleTable
 from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
@@ -21,10 +21,8 @@ from stores.stats import HookStats, compute_stats
 from stores.window_pool import WindowPool
 from stores.writer import StoreWriter
 
-if TYPE_CHECKING:
-    from stores.jsontypes import JSONObject, JSONValue
-
 log = logging.getLogger(__name__)
+FetchAhead = Callable[[list[Segment]], None]  # fetch_ahead(segments): start reading them before they are needed
 
 DEFAULT_BUFFER_BYTES = 256 << 20
 
@@ -95,7 +93,7 @@ class ActivationStore:
         self._stats: dict[str, HookStats] = {}
         self._runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def _fetch_ahead(self, hook: str, with_index: bool) -> "Callable[[list[Segment]], None] | None":
+    def _fetch_ahead(self, hook: str, with_index: bool) -> "FetchAhead | None":
         """For a remote store: segments -> their full chunks fetched together, held until read."""
         from stores.remote_layout import chunk_fetcher
 
@@ -316,8 +314,7 @@ class ActivationStore:
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
               buffer_rows: int | None, drop_last: bool, read: ReadFn, d: int, raw_dtype: np.dtype, convert: ConvertFn,
               with_index: bool, prefetch: bool, cut: CutFn | None = None,
-              keep_rows: np.ndarray | None = None,
-              fetch_ahead: Callable[[list[Segment]], None] | None = None) -> Iterator[Batch]:
+              keep_rows: np.ndarray | None = None, fetch_ahead: "FetchAhead | None" = None) -> Iterator[Batch]:
         hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
