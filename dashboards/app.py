@@ -1,55 +1,39 @@
 """The Dash feature browser: a shell with URL routing, the page modules, and two image routes.
 
-Routes (dcc.Location): /  /feature/<i>  /sample/<id>  /audit  /class/<name>  /artifacts  /steer
+Pages (dcc.Location): whatever the modules of dashboards/views/ declare in ROUTES (dashboards.views.routing):
+today /  /feature/<i>  /sample/<id>  /audit  /class/<name>  /artifacts  /steer
 Images (Flask): /img/sample/<id>.png?latent=<i>&size=<px>  (integers only; rendered from the store)
                 /files/<names|audit|artifacts>/<relative path>  (images inside those output dirs only)
 """
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
 
 import dash
 from dash import Input, Output, dcc, html
-from flask import Response, abort, request, send_file
+from dash.development.base_component import Component
+from flask import Flask, Response, abort, request, send_file
 
 from dashboards.context import Browser
 from dashboards.inputs import DashboardInputs
 from dashboards.safe_files import MIME, resolve_inside
-from dashboards.views import (artifacts_view, audit_view, feature_list, feature_page, sample_page,
-                              steering_view)
 from dashboards.views.common import not_found, notice
+from dashboards.views.routing import find_route, listed_paths, nav_links, view_modules
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-NAV = [("Features", "/"), ("Audit", "/audit"), ("Artifacts", "/artifacts"), ("Steering", "/steer")]
 
 
-def render_page(browser: Browser, pathname: str | None, search: str | None = None) -> Any:
+def render_page(browser: Browser, pathname: str | None, search: str | None = None) -> Component:
     """The page for a URL path: the routing callback's body (and what the benchmark times)."""
     path = (pathname or "/").rstrip("/") or "/"
-    if path in ("/", "/features"):
-        return feature_list.layout(browser)
-    m = re.fullmatch(r"/feature/(-?\d{1,12})", path)
-    if m:
-        return feature_page.layout(browser, int(m.group(1)))
-    m = re.fullmatch(r"/sample/(-?\d{1,18})", path)
-    if m:
-        return sample_page.layout(browser, int(m.group(1)))
-    if path == "/audit":
-        return audit_view.layout(browser)
-    m = re.fullmatch(r"/class/([^/]+)", path)
-    if m:
-        return audit_view.class_layout(browser, unquote(m.group(1)))
-    if path == "/artifacts":
-        return artifacts_view.layout(browser)
-    if path == "/steer":
-        return steering_view.layout(browser, search)
-    return not_found(f"No page at {path}.", "Pages: /, /feature/<i>, /sample/<id>, /audit, /artifacts, /steer.")
+    found = find_route(path)
+    if found is None:
+        return not_found(f"No page at {path}.", f"Pages: {', '.join(listed_paths())}.")
+    route, match = found
+    return route.render(browser, match, search)
 
 
 def _shell(browser: Browser) -> html.Div:
@@ -62,7 +46,7 @@ def _shell(browser: Browser) -> html.Div:
         html.Header([
             dcc.Link("saekit", href="/", className="brand"),
             html.Nav([dcc.Link(label, href=href, className="nav-link", id=f"nav-{label.lower()}")
-                      for label, href in NAV], className="nav"),
+                      for label, href in nav_links()], className="nav"),
             html.Div(info, className="nav-info"),
         ], className="topbar"),
         html.Div(banners, id="banners", className="banners"),
@@ -82,13 +66,14 @@ def create_app(inputs: DashboardInputs) -> dash.Dash:
     def _route(pathname, search):
         return render_page(browser, pathname, search)
 
-    feature_list.register(app, browser)
-    steering_view.register(app, browser)
+    for module in view_modules():
+        if hasattr(module, "register"):
+            module.register(app, browser)
     _register_routes(app.server, browser)
     return app
 
 
-def _register_routes(server: Any, browser: Browser) -> None:
+def _register_routes(server: Flask, browser: Browser) -> None:
     roots = browser.inputs.output_roots()
 
     @server.before_request

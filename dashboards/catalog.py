@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Union
 
 import numpy as np
 
 COLUMNS: tuple[str, ...] = ("latent", "name", "freq", "mean_act", "mono", "explanation", "detection")
 TEXT: frozenset[str] = frozenset({"name", "explanation"})
+#: one DataTable row: column -> its value (None where a number is not known)
+Row = dict[str, Union[int, float, str, None]]
+
 
 # Dash's filter_query operators (both the symbolic and the word spelling) -> numpy comparisons.
 _NUM_OPS = {
@@ -31,7 +34,7 @@ _TERM = re.compile(
 class Page:
     """One page of the feature list: DataTable rows plus where they sit in the filtered list."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     page_count: int
     n_matching: int
 
@@ -125,7 +128,8 @@ class FeatureCatalog:
         ids = chosen[page * page_size:(page + 1) * page_size]
         return Page(rows=[self.row(int(i)) for i in ids], page_count=page_count, n_matching=n_match)
 
-    def row(self, i: int) -> dict[str, Any]:
+    def row(self, i: int) -> Row:
+
         def num(x: float, digits: int) -> float | None:
             return None if not np.isfinite(x) else round(float(x), digits)
 

@@ -6,13 +6,17 @@ re-encoded, so whatever a sample record points at is never streamed back as raw 
 from __future__ import annotations
 
 from math import isqrt
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 from PIL import Image
 
 from saekit.common.imaging import place_on_grid, to_png  # noqa: F401  (part of this module's interface)
 from saekit.common.imaging import heat_overlay, store_view
+
+if TYPE_CHECKING:
+    from saekit.common.jsontypes import JSONValue
+
 
 THUMB_SIZES: tuple[int, ...] = (96, 160, 224, 320)
 
@@ -39,7 +43,7 @@ def patch_grid(acts_T: np.ndarray, positions_T: np.ndarray) -> np.ndarray | None
 
 
 def overlay(image: Image.Image, grid_gg: np.ndarray | None, scale: float, size: int,
-            preprocessing: Mapping[str, Any] | None, image_size: int | None = None, alpha: float = 0.55) -> Image.Image:
+            preprocessing: Mapping[str, JSONValue] | None, image_size: int | None = None, alpha: float = 0.55) -> Image.Image:
     """The image as the store's model saw it (``saekit.common.imaging.store_view`` of the store's
     preprocessing attributes) at ``size`` pixels, with the heatmap of ``grid_gg / scale`` blended
     over it (``saekit.common.imaging.heat_overlay``)."""

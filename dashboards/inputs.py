@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Callable, TypeVar, Union
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.inputs import Inputs
 from saekit.results import (ArtifactsDocument, AuditDocument, Document, LatentSummaries, NamesDocument,
                             StoreMetadata)
 
 if TYPE_CHECKING:
     from saekit.models.base import HookedModel
-    from saekit.sae import load_sae, SAE
+    from saekit.sae import SAE
     from stores import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,14 @@ class DashboardInputs:
     device: str = "cpu"
     audit_same_dataset: bool = False  # the audit's sample ids are the store's (same dataset spec)
     problems: list[str] = field(default_factory=list)   # shown as banners on every page
+    source: Inputs | None = None      # what opened the SAE and store and loads the model and dataset once
     _model: HookedModel | None = field(default=None, repr=False)
     _model_error: str | None = field(default=None, repr=False)
     _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.source is None:  # built from objects already open (tests, benchmarks): nothing is opened again
+            self.source = Inputs(sae=self.sae, store=self.store, model=self.model_spec)
 
     @property
     def hook(self) -> str:
@@ -102,11 +108,9 @@ class DashboardInputs:
             self._model_error = ("the store records no model (attribute model_id); relaunch with "
                                  "`saekit dashboard ... --model MODEL`")
             return
-        from saekit.models import load_model
-
         t0 = time.perf_counter()
         try:
-            self._model = load_model(self.model_spec, device=self.device)
+            self._model = self.source.load_model(self.model_spec, device=self.device)
         except SaekitError as exc:
             self._model_error = f"the model {self.model_spec!r} could not be loaded: {exc}"
         except Exception as exc:  # noqa: BLE001 - a model that fails to load leaves the rest of the app working
@@ -224,29 +228,27 @@ def attach_outputs(inputs: DashboardInputs, names_dir: OptionalPath = None, audi
 def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, names_dir: OptionalPath = None,
                 audit_dir: OptionalPath = None, artifacts_dir: OptionalPath = None, model: str | None = None,
                 strict: bool = True, progress: bool = True, device: str = "cpu") -> DashboardInputs:
-    """Open the SAE and store, load (or compute once and save) the latent summaries next to the
-    SAE, then attach and check the optional output directories. The model (`model`, else the
-    store's model_id) is only loaded when a page first needs it (DashboardInputs.get_model)."""
-    from saekit.analysis.summaries import load_or_compute, open_store
-    from saekit.sae import load_sae, SAE
-    from stores import ActivationStore
-
+    """Open the SAE and store (through one saekit Inputs, which also loads the model and the dataset
+    once, when a page first needs them), load (or compute once and save) the latent summaries next
+    to the SAE, then attach and check the optional output directories. The model (`model`, else the
+    store's model_id) is loaded on `device`; the SAE stays on the CPU for the pages' heatmaps."""
+    from saekit.analysis.summaries import load_or_compute
     from saekit.sae.formats import work_dir
-
     from stores.remote import is_remote
 
     remote = is_remote(store_path)  # object storage: ActivationStore.open says what is wrong with it
     store_path = Path(store_path) if not remote else str(store_path)
     if not remote and not store_path.exists():
         raise SaekitError(f"--store {store_path} does not exist (expected a .h5 store or a shard directory)")
-    sae = load_sae(sae_dir)  # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...)
+    # a saekit checkpoint or a foreign SAE spec (saelens:..., dictlearn:...); a crosscoder's hooks side by side
+    source = Inputs(sae=sae_dir, store=store_path, model=model)
+    sae, store = source.sae, source.store
     sae_dir = work_dir(sae_dir)  # where its summaries are cached
-    store = open_store(ActivationStore.open(store_path), sae)  # a crosscoder's hooks side by side
     meta = StoreMetadata.from_store(store)
     summaries = load_or_compute(sae, sae_dir, store, progress=progress, device=device)
     inputs = DashboardInputs(summaries=summaries, store=store, meta=meta, sae=sae, sae_dir=sae_dir.resolve(),
                              store_path=None if remote else store_path.resolve(), model_spec=model or meta.model_id or None,
-                             model_given=model is not None, device=device)
+                             model_given=model is not None, device=device, source=source)
     attach_outputs(inputs, names_dir, audit_dir, artifacts_dir, strict=strict)
     return inputs
 

@@ -18,6 +18,8 @@ from PIL import Image, UnidentifiedImageError
 from dashboards import imaging
 from dashboards.inputs import DashboardInputs
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
+
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,8 @@ class SampleSource:
         self._names_tokens = self._tokens_from_names()
 
     # ------------------------------------------------------------------ records
-    def record(self, sample_id: int) -> dict[str, Any] | None:
+    def record(self, sample_id: int) -> JSONObject | None:
+
         try:
             return dict(self.store.samples[int(sample_id)])
         except (KeyError, ValueError, TypeError, IndexError):
@@ -113,7 +116,7 @@ class SampleSource:
         rec["_sample_id"] = int(sample_id)
         return self._open_source(rec)
 
-    def _open_source(self, rec: dict[str, Any]) -> Image.Image | None:
+    def _open_source(self, rec: JSONObject) -> Image.Image | None:
         src = rec.get("source")
         if not src:
             return None
@@ -148,7 +151,7 @@ class SampleSource:
             return root if root.is_dir() else None
         return None
 
-    def _open_dataset_item(self, rec: dict[str, Any]) -> Image.Image | None:
+    def _open_dataset_item(self, rec: JSONObject) -> Image.Image | None:
         """Samples whose source is no file (bundled data, saved HF datasets): read the dataset the
         store was captured from, and use item `sample_id` only if its source matches the record."""
         sid = rec.get("_sample_id")
@@ -156,10 +159,8 @@ class SampleSource:
         if sid is None or not data:
             return None
         if self._dataset is None:
-            try:
-                from saekit.data import load_dataset
-
-                self._dataset = load_dataset(data)
+            try:  # through the inputs, so the dataset is loaded once per app
+                self._dataset = self.inputs.source.load_dataset(data)
             except Exception as exc:  # noqa: BLE001 - no dataset means no images, not a broken page
                 log.warning("cannot open the store's dataset %r for images: %s", data, exc)
                 self._dataset = False

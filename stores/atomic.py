@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -68,5 +68,6 @@ def write_text_atomic(path: str | os.PathLike, text: str, fsync: bool = False) -
     return write_bytes_atomic(path, text.encode("utf-8"), fsync=fsync)
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any, **dumps_kwargs: Any) -> Path:
+def write_json_atomic(path: str | os.PathLike, obj: object, **dumps_kwargs: object) -> Path:
+
     return write_text_atomic(path, json.dumps(obj, **dumps_kwargs))

@@ -10,9 +10,12 @@ those rows. The capture's massive-token rule (saekit.capture.massive) is what no
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stores.sources import RowSource
 
 DEFAULT_RATIO = 10.0
 DOMINANT_SHARE = 0.5
@@ -20,8 +23,29 @@ MAX_ROWS = 1 << 20
 N_EXAMPLES = 5
 
 
-def row_dominance(store: Any, hook: str, ratio: float = DEFAULT_RATIO, max_rows: int = MAX_ROWS,
-                  batch_rows: int = 1 << 16) -> dict[str, Any]:
+class DominantRow(TypedDict):
+    sample_id: int
+    position: int
+    norm: float
+
+
+class DominanceReport(TypedDict):
+    """How much of a hook's squared norm its largest rows carry (see the module docstring)."""
+
+    n_rows_read: int
+    ratio: float
+    median_norm: float
+    threshold: float
+    n_dominant: int
+    frac_rows: float
+    share_sq_norm: float
+    dominated: bool
+    positions: dict[int, int]           # token position -> dominant rows there (the most common few)
+    examples: list[DominantRow]         # the largest rows
+
+
+def row_dominance(store: RowSource, hook: str, ratio: float = DEFAULT_RATIO, max_rows: int = MAX_ROWS,
+                  batch_rows: int = 1 << 16) -> DominanceReport:
     """Report on the rows of ``hook`` above ``ratio`` x the median norm (see the module docstring)."""
     norms, sids, poss = [], [], []
     seen = 0
@@ -51,7 +75,7 @@ def _norms(x: np.ndarray) -> np.ndarray:
 
 
 def dominance_of(norms: np.ndarray, sample_ids: np.ndarray, positions: np.ndarray,
-                 ratio: float = DEFAULT_RATIO) -> dict[str, Any]:
+                 ratio: float = DEFAULT_RATIO) -> DominanceReport:
     finite = np.isfinite(norms)
     norms, sample_ids, positions = norms[finite], sample_ids[finite], positions[finite]
     n = int(norms.size)
@@ -75,7 +99,8 @@ def dominance_of(norms: np.ndarray, sample_ids: np.ndarray, positions: np.ndarra
             "examples": examples}
 
 
-def dominance_warning(hook: str, report: dict[str, Any]) -> str | None:
+def dominance_warning(hook: str, report: DominanceReport) -> str | None:
+
     """One line naming the dominating rows, or None when the hook is not dominated."""
     if not report.get("dominated"):
         return None

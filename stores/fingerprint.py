@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 import numpy as np
 
 LENGTH = 16
 
 
-def fingerprint(*parts: Any, length: int | None = LENGTH) -> str:
+def fingerprint(*parts: object, length: int | None = LENGTH) -> str:
     """Hex sha256 of ``parts``, cut to ``length`` characters (None: all 64)."""
     h = hashlib.sha256()
     for part in parts:

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stores.jsontypes import JSONValue
+
 
 FORMAT_VERSION = 1
 HOOKS_GROUP = "hooks"
@@ -45,9 +49,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def encode_user_attrs(attrs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def encode_user_attrs(attrs: Mapping[str, object]) -> tuple[dict[str, str | int | float], list[str]]:
     """Strings and numbers stay plain HDF5 attributes; anything else is stored as JSON."""
-    plain: dict[str, Any] = {}
+    plain: dict[str, str | int | float] = {}
     json_keys: list[str] = []
     for key, value in attrs.items():
         if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
@@ -58,20 +62,21 @@ def encode_user_attrs(attrs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return plain, json_keys
 
 
-def decode_attr(value: Any) -> Any:
+def decode_attr(value: object) -> JSONValue:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    return value
+    return value  # type: ignore[return-value]  # h5py gives back str and numbers as they were stored
 
 
-def read_user_attrs(h5attrs: Any) -> dict[str, Any]:
-    """Caller attributes of a store file, JSON ones decoded; reserved names excluded."""
+def read_user_attrs(h5attrs: Mapping[str, object]) -> dict[str, JSONValue]:
+    """Caller attributes of a store file (an h5py AttributeManager), JSON ones decoded; reserved names excluded."""
     json_keys = set(json.loads(decode_attr(h5attrs.get("json_attrs", "[]"))))
-    out: dict[str, Any] = {}
+    out: dict[str, JSONValue] = {}
+
     for key in h5attrs.keys():
         if key in RESERVED_ATTRS:
             continue

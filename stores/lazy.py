@@ -7,18 +7,18 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any, Callable
+from typing import Callable
 
 
 class CallableModule(types.ModuleType):
     """A module that, called, calls its attribute named by ``__command__``."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> object:
         return getattr(self, self.__command__)(*args, **kwargs)
 
 
 def lazy_exports(module_name: str, exports: dict[str, str], command: str | None = None
-                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+                 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """(__getattr__, __dir__) for package ``module_name`` serving ``exports`` (name -> module) lazily;
     with ``command`` the package becomes callable as that function."""
     module = sys.modules[module_name]
@@ -26,7 +26,8 @@ def lazy_exports(module_name: str, exports: dict[str, str], command: str | None 
         module.__class__ = CallableModule
         module.__command__ = command  # type: ignore[attr-defined]
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> object:
+
         source = exports.get(name)
         if source is None:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from stores.atomic import write_json_atomic
 from stores.errors import StoreError
 from stores.layout import FORMAT_VERSION
 from stores.shards import MANIFEST, SHARD_GLOB
+from stores.jsontypes import JSONValue
 from stores.store import ActivationStore
+
+
+class Manifest(TypedDict):
+    """What DIR/manifest.json holds."""
+
+    format_version: int
+    shards: list[str]                   # shard file names, in order
+    hooks: dict[str, int]               # hook -> width
+    dtype: str
+    attrs: dict[str, JSONValue]         # the first shard's user attributes
+    rows: dict[str, dict[str, int]]     # shard -> hook -> rows
+    samples: dict[str, int]             # shard -> samples
+    complete: bool
 
 
 def write_manifest(directory: str | os.PathLike, shards: list[str] | None = None) -> Path:
@@ -25,7 +39,7 @@ def write_manifest(directory: str | os.PathLike, shards: list[str] | None = None
     return write_json_atomic(out, manifest_data(files), indent=1, sort_keys=True, default=str)
 
 
-def manifest_data(files: list[Path], names: list[str] | None = None) -> dict[str, Any]:
+def manifest_data(files: list[Path], names: list[str] | None = None) -> Manifest:
     """The manifest of the store made of ``files`` in order, each listed under its name (or ``names``)."""
     names = [p.name for p in files] if names is None else names
     readers = [ActivationStore.open(p) for p in files]
@@ -44,7 +58,7 @@ def manifest_data(files: list[Path], names: list[str] | None = None) -> dict[str
             if dup:
                 raise StoreError(f"shard {r.path.name}: sample id {min(dup)} also appears in an earlier shard; ids must be globally unique")
             seen |= ids
-        data: dict[str, Any] = {
+        data: Manifest = {
             "format_version": FORMAT_VERSION,
             "shards": list(names),
             "hooks": {h: first.d(h) for h in first.hooks},
@@ -60,7 +74,8 @@ def manifest_data(files: list[Path], names: list[str] | None = None) -> dict[str
     return data
 
 
-def merge_manifests(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_manifests(parts: list[Manifest]) -> Manifest:
+
     """One manifest from the one-shard manifests of a store's shards, in order (each rank of a capture
     to object storage records its own; the last to finish merges them)."""
     first = parts[0]

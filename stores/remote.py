@@ -14,10 +14,14 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from stores.errors import StoreError
 from stores.remote_cache import ChunkCache, cache_settings
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem  # an optional dependency ('saekit[remote]')
+
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def with_retries(url: str, doing: str, call: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """(fsspec filesystem, path inside it) for ``url``."""
     try:
         import fsspec
@@ -109,12 +113,12 @@ def _or_none(call: Callable[[], T]) -> T | None:
         return None
 
 
-def object_info(fs: Any, key: str) -> dict | None:
+def object_info(fs: AbstractFileSystem, key: str) -> dict[str, object] | None:
     """fs.info(key), None when there is no such object."""
     return _or_none(lambda: fs.info(key))
 
 
-def object_bytes(fs: Any, key: str) -> bytes | None:
+def object_bytes(fs: AbstractFileSystem, key: str) -> bytes | None:
     """The whole object, None when there is no such object."""
     return _or_none(lambda: fs.cat_file(key))
 
@@ -240,7 +244,8 @@ class RemoteFileObject:
             self._blocks[k] = self.remote.read(start, min(self.BLOCK, self.remote.size - start))
         return self._blocks[k]
 
-    def readinto(self, buf: Any) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
+
         view = memoryview(buf).cast("B")
         n = max(0, min(view.nbytes, self.remote.size - self.pos))
         done = 0

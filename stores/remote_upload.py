@@ -15,12 +15,17 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stores.errors import StoreError
 from stores.manifest import manifest_data, merge_manifests
 from stores.remote import display_url, filesystem, object_bytes, object_info, with_retries
 from stores.shards import MANIFEST
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from stores.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _exists_with_size(fs: Any, key: str, size: int) -> bool:
+def _exists_with_size(fs: AbstractFileSystem, key: str, size: int) -> bool:
     info = object_info(fs, key)
     return info is not None and int(info["size"]) == size
 
@@ -86,7 +91,8 @@ def publish_if_complete(url: str, world: int, config_hash: str) -> bool:
     return True
 
 
-def remote_manifest(url: str) -> dict[str, Any] | None:
+def remote_manifest(url: str) -> Manifest | None:
+
     """The manifest at ``url``, None when there is none yet."""
     fs, root = filesystem(url)
     data = with_retries(url, f"reading {MANIFEST}", lambda: object_bytes(fs, f"{root.rstrip('/')}/{MANIFEST}"))

@@ -6,15 +6,19 @@ so records are packed into a uint8 dataset with an int64 end-offset column inste
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stores.jsontypes import JSONObject
 
 RECORD_KEYS = ("source", "label", "text")
 
 
-def encode_records(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def encode_records(records: Sequence[Mapping[str, object]]) -> tuple[np.ndarray, np.ndarray]:
     """records -> (bytes uint8[*], lengths int64[m])."""
     parts = [json.dumps(_normalise(r), ensure_ascii=False, sort_keys=True).encode("utf-8") for r in records]
     lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
@@ -22,14 +26,14 @@ def encode_records(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarra
     return blob, lengths
 
 
-def _normalise(record: Mapping[str, Any]) -> dict[str, Any]:
+def _normalise(record: Mapping[str, object]) -> dict[str, object]:
     out = {k: None for k in RECORD_KEYS}
     for key, value in record.items():
         out[str(key)] = value.item() if isinstance(value, np.generic) else value
     return out
 
 
-class SampleTable(Mapping[int, dict]):
+class SampleTable(Mapping[int, "JSONObject"]):
     """Read-only mapping sample_id -> record dict (source, label, text, ...)."""
 
     def __init__(self, sample_ids: np.ndarray, ends: np.ndarray, blob: np.ndarray) -> None:
@@ -38,11 +42,12 @@ class SampleTable(Mapping[int, dict]):
         self._blob = blob
         self._pos = {int(s): i for i, s in enumerate(self.sample_ids)}
 
-    def record_at(self, i: int) -> dict[str, Any]:
+    def record_at(self, i: int) -> JSONObject:
         start = int(self._ends[i - 1]) if i > 0 else 0
         return json.loads(self._blob[start : int(self._ends[i])].tobytes().decode("utf-8"))
 
-    def __getitem__(self, sample_id: int) -> dict[str, Any]:
+    def __getitem__(self, sample_id: int) -> JSONObject:
+
         try:
             i = self._pos[int(sample_id)]
         except KeyError:

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -20,6 +20,10 @@ from stores.errors import StoreError
 from stores.layout import FORMAT_VERSION, HOOKS_GROUP, NORM_QUANTILES, SAMPLES_GROUP, decode_attr, read_user_attrs
 from stores.remote import RemoteFile, RemotePath, display_url
 from stores.samples import SampleTable
+
+if TYPE_CHECKING:
+    from stores.jsontypes import JSONValue
+    from stores.stats import HookStats
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_CACHE_BYTES = 4 << 20
@@ -125,7 +129,8 @@ class ShardReader:
         self.n_samples = int(committed[-1])
         self.complete = bool(int(a["complete"]))
         self.created = decode_attr(a.get("created", ""))
-        self.attrs: dict[str, Any] = read_user_attrs(a)
+        self.attrs: dict[str, JSONValue] = read_user_attrs(a)
+
         self._acts = {h: f[HOOKS_GROUP][h]["acts"] for h in self.hooks}
         self._sid = {h: f[HOOKS_GROUP][h]["sample_id"] for h in self.hooks}
         self._pos = {h: f[HOOKS_GROUP][h]["position"] for h in self.hooks}
@@ -291,7 +296,8 @@ class ShardReader:
             self._samples = SampleTable(ids, ends, blob)
         return self._samples
 
-    def cached_stats(self, hook: str) -> dict[str, Any] | None:
+    def cached_stats(self, hook: str) -> HookStats | None:
+
         g = self._f[HOOKS_GROUP][hook]  # type: ignore[index]
         if int(g.attrs.get("stats_n", -1)) != self.committed[hook]:
             return None

@@ -13,12 +13,19 @@ and re-batched here.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from stores.errors import StoreError
 from stores.fingerprint import fingerprint
+
+if TYPE_CHECKING:
+    from stores.batching import Batch
+    from stores.sources import RowSource
+    from stores.stats import HookStats
+
 
 DEFAULT_SALT = "saekit-holdout-v1"
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -31,7 +38,7 @@ def _salt_key(salt: str) -> np.uint64:
     return np.uint64(int.from_bytes(bytes.fromhex(fingerprint(salt)), "little"))
 
 
-def sample_hash(sample_ids: Any, salt: str = DEFAULT_SALT) -> np.ndarray:
+def sample_hash(sample_ids: npt.ArrayLike, salt: str = DEFAULT_SALT) -> np.ndarray:
     """splitmix64 of (id XOR key(salt)) as uint64, vectorised (uint64 arithmetic wraps)."""
     x = np.asarray(sample_ids, dtype=np.int64).astype(np.uint64) ^ _salt_key(salt)
     with np.errstate(over="ignore"):
@@ -42,7 +49,7 @@ def sample_hash(sample_ids: Any, salt: str = DEFAULT_SALT) -> np.ndarray:
     return x
 
 
-def holdout_mask(sample_ids: Any, fraction: float, salt: str = DEFAULT_SALT) -> np.ndarray:
+def holdout_mask(sample_ids: npt.ArrayLike, fraction: float, salt: str = DEFAULT_SALT) -> np.ndarray:
     """bool array: True where the sample is held out (about ``fraction`` of all ids)."""
     if not 0.0 <= fraction < 1.0:
         raise StoreError(f"held-out fraction must be in [0, 1), got {fraction}")
@@ -57,7 +64,7 @@ def holdout_mask(sample_ids: Any, fraction: float, salt: str = DEFAULT_SALT) -> 
 SIDES = ("train", "holdout", "all")
 
 
-def numbering_source(source: Any) -> Any:
+def numbering_source(source: RowSource) -> RowSource:
     """The source whose row numbers ``source`` hands out (row_order): a split view's rows are numbered
     as its source's are; any other source numbers its own."""
     return source.source if isinstance(source, SplitView) else source
@@ -70,7 +77,7 @@ class SplitView:
     source's order over this side's rows. ``n_rows`` is exact (counted once per hook from the index).
     """
 
-    def __init__(self, source: Any, fraction: float, side: str, salt: str = DEFAULT_SALT) -> None:
+    def __init__(self, source: RowSource, fraction: float, side: str, salt: str = DEFAULT_SALT) -> None:
         if side not in SIDES:
             raise StoreError(f"split side must be one of {', '.join(SIDES)}, got {side!r}")
         holdout_mask(np.zeros(0, np.int64), fraction, salt)  # validates fraction
@@ -90,7 +97,7 @@ class SplitView:
     def d(self, hook: str) -> int:
         return self.source.d(hook)
 
-    def stats(self, hook: str) -> dict[str, Any]:
+    def stats(self, hook: str) -> HookStats:
         return self.source.stats(hook)
 
     def n_rows(self, hook: str) -> int:
@@ -110,7 +117,7 @@ class SplitView:
         return getattr(self.source, "dtype", "float32")
 
     def iter_batches(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-                     with_index: bool = False, **kw: Any) -> Iterator[Any]:
+                     with_index: bool = False, **kw: object) -> Iterator[Batch]:
         """This side's rows in full batches: the source skips the other side's rows itself when it can
         (``filters_rows``), else its batches are filtered and regrouped here (a ``cut`` is then not passed
         on: the regrouped batches are fresh arrays the caller owns, a cut would copy them again)."""
@@ -123,7 +130,7 @@ class SplitView:
         return self._filtered_batches(hook, batch_size, shuffle, drop_last, with_index, kw)
 
     def _filtered_batches(self, hook: str, batch_size: int, shuffle: bool, drop_last: bool, with_index: bool,
-                          kw: dict[str, Any]) -> Iterator[Any]:
+                          kw: dict[str, object]) -> Iterator[Batch]:
         kept = ((acts[m], sid[m], pos[m]) for acts, sid, pos, m in (
             (acts, sid, pos, self.keep(sid))
             for acts, sid, pos in self.source.iter_batches(hook, batch_size, shuffle=shuffle, with_index=True, **kw)))
@@ -131,7 +138,7 @@ class SplitView:
             yield batch if with_index else batch[0]
 
     def row_order(self, hook: str, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-                  **kw: Any) -> Iterator[np.ndarray]:
+                  **kw: object) -> Iterator[np.ndarray]:
         """The source's row numbers of each batch iter_batches yields with the same arguments."""
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -141,7 +148,8 @@ class SplitView:
         return self._filtered_order(hook, batch_size, shuffle, drop_last, kw)
 
     def _filtered_order(self, hook: str, batch_size: int, shuffle: bool, drop_last: bool,
-                        kw: dict[str, Any]) -> Iterator[np.ndarray]:
+                        kw: dict[str, object]) -> Iterator[np.ndarray]:
+
         keep = self.kept_rows(hook)
         kept = ((rows[keep[rows]],) for rows in self.source.row_order(hook, batch_size, shuffle=shuffle, **kw))
         for (rows,) in _rebatch(kept, batch_size, drop_last):

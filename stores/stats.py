@@ -8,11 +8,23 @@ propagate into mean/var and are counted in ``n_nonfinite``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
 from stores.layout import NORM_QUANTILES
+
+
+class HookStats(TypedDict):
+    """One hook's activation statistics (ActivationStore.stats)."""
+
+    n: int
+    mean: np.ndarray              # [d] float64
+    var: np.ndarray               # [d] float64
+    norm_quantiles: dict[float, float]
+    mean_sq_norm: float
+    n_nonfinite: int
+
 
 MAX_NORMS = 1 << 21
 
@@ -51,7 +63,7 @@ class StreamingStats:
             norms = norms[self._rng.random(b) < self._keep]
         self._norms.append(norms.astype(np.float32))
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> HookStats:
         norms = np.concatenate(self._norms) if self._norms else np.zeros(0, np.float32)
         finite = norms[np.isfinite(norms)]
         qs = np.quantile(finite, NORM_QUANTILES) if finite.size else np.full(len(NORM_QUANTILES), np.nan)
@@ -65,7 +77,8 @@ class StreamingStats:
         }
 
 
-def compute_stats(blocks: Iterable[np.ndarray], d: int, n_expected: int | None = None) -> dict[str, Any]:
+def compute_stats(blocks: Iterable[np.ndarray], d: int, n_expected: int | None = None) -> HookStats:
+
     acc = StreamingStats(d, n_expected)
     for block in blocks:
         acc.update(block)

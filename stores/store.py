@@ -6,22 +6,23 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stores.batching import Batch, CutFn, Segment, iter_segments, partition
+from stores.batching import Batch, ConvertFn, CutFn, ReadFn, Segment, iter_segments, partition
 from stores.dtypes import to_float32
 from stores.errors import StoreError
+from stores.jsontypes import JSONObject, JSONValue
 from stores.remote import RemotePath, display_url, is_remote
 from stores.samples import SampleTable
 from stores.shard_reader import DEFAULT_CACHE_BYTES, ShardReader
 from stores.shards import shard_files
-from stores.stats import compute_stats
+from stores.stats import HookStats, compute_stats
 from stores.window_pool import WindowPool
 from stores.writer import StoreWriter
 
 log = logging.getLogger(__name__)
+FetchAhead = Callable[[list[Segment]], None]  # fetch_ahead(segments): start reading them before they are needed
 
 DEFAULT_BUFFER_BYTES = 256 << 20
 
@@ -37,8 +38,8 @@ class ActivationStore:
         path: str | os.PathLike,
         hooks: Mapping[str, int],
         dtype: str = "float16",
-        attrs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        attrs: Mapping[str, object] | None = None,
+        **kwargs: object,
     ) -> StoreWriter:
         """New store file for writing (see StoreWriter.create for keyword options)."""
         return StoreWriter.create(path, hooks, dtype, attrs, **kwargs)
@@ -89,10 +90,10 @@ class ActivationStore:
     def _init_views(self) -> None:
         self._check_shards()
         self._samples: SampleTable | None = None
-        self._stats: dict[str, dict[str, Any]] = {}
+        self._stats: dict[str, HookStats] = {}
         self._runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def _fetch_ahead(self, hook: str, with_index: bool) -> "Callable[[list[Segment]], None] | None":
+    def _fetch_ahead(self, hook: str, with_index: bool) -> "FetchAhead | None":
         """For a remote store: segments -> their full chunks fetched together, held until read."""
         from stores.remote_layout import chunk_fetcher
 
@@ -105,7 +106,7 @@ class ActivationStore:
                 raise StoreError(f"{self.path}: shard {s.path.name} has different hooks/d/dtype than {first.path.name}")
         self.hooks: list[str] = list(first.hooks)
         self.dtype: str = first.dtype
-        self.attrs: dict[str, Any] = dict(first.attrs)
+        self.attrs: dict[str, JSONValue] = dict(first.attrs)
         self.format_version: int = first.format_version
         self._offsets = {h: np.cumsum([0] + [s.committed[h] for s in self._shards]) for h in self.hooks}
 
@@ -300,7 +301,7 @@ class ActivationStore:
                              read, 1, np.dtype(np.int64), lambda rows: rows, False, True, None, keep_rows)
         return (b[:, 0] for b in batches)  # type: ignore[index]
 
-    def _row_numbers(self, hook: str) -> Any:
+    def _row_numbers(self, hook: str) -> Callable[[Segment], np.ndarray]:
         """segment -> the global row numbers (int64) of its rows."""
         offsets = self._offsets[self._hook(hook)]
 
@@ -311,9 +312,9 @@ class ActivationStore:
         return numbers
 
     def _iter(self, hook: str, batch_size: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int,
-              buffer_rows: int | None, drop_last: bool, read: Any, d: int, raw_dtype: np.dtype, convert: Any,
+              buffer_rows: int | None, drop_last: bool, read: ReadFn, d: int, raw_dtype: np.dtype, convert: ConvertFn,
               with_index: bool, prefetch: bool, cut: CutFn | None = None,
-              keep_rows: np.ndarray | None = None, fetch_ahead: Any = None) -> Iterator[Batch]:
+              keep_rows: np.ndarray | None = None, fetch_ahead: "FetchAhead | None" = None) -> Iterator[Batch]:
         hi = self._hook(hook)
         if batch_size <= 0:
             raise StoreError(f"batch_size must be positive, got {batch_size}")
@@ -355,7 +356,7 @@ class ActivationStore:
         return max(4 * rpc, DEFAULT_BUFFER_BYTES // row_bytes // rpc * rpc)
 
     # ------------------------------------------------------------------ stats / info
-    def stats(self, hook: str) -> dict[str, Any]:
+    def stats(self, hook: str) -> HookStats:
         """{"n", "mean" [d], "var" [d], "norm_quantiles": {q: v}, "mean_sq_norm", "n_nonfinite"};
         cached in the file at close, computed in one streaming pass otherwise."""
         self._hook(hook)
@@ -371,7 +372,8 @@ class ActivationStore:
             self._stats[hook] = cached
         return self._stats[hook]
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> JSONObject:
+
         """Summary printed by ``saekit store info --json``."""
         return {
             "path": str(self.path),

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
-
+import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
@@ -38,7 +37,7 @@ class StoreBatches(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         workers, wid = (info.num_workers, info.id) if info is not None else (1, 0)
         store = ActivationStore.open(self.path)  # one HDF5 handle per worker process
@@ -56,7 +55,8 @@ class StoreBatches(IterableDataset):
         finally:
             store.close()
 
-    def _widen(self, raw: Any) -> torch.Tensor:
+    def _widen(self, raw: np.ndarray) -> torch.Tensor:
+
         t = torch.from_numpy(raw)
         if self.store_dtype == "bfloat16":
             t = t.view(torch.int16).view(torch.bfloat16)  # uint16 bit patterns -> bf16

@@ -17,10 +17,9 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from stores.dtypes import STORAGE_DTYPES, storage_dtype, to_float32, to_storage
 from stores.errors import StoreError
@@ -90,7 +89,7 @@ class StoreWriter:
         self._n_records_bytes = int(self._samples["record_end"][self.n_samples_committed - 1]) if self.n_samples_committed else 0
         self._known_ids: set[int] = set(self._samples["sample_id"][: self.n_samples_committed].tolist())
         self._pending_ids: list[np.ndarray] = []
-        self._pending_records: list[dict[str, Any]] = []
+        self._pending_records: list[Mapping[str, object]] = []
         self._closed = False
         if not f.swmr_mode:
             f.swmr_mode = True
@@ -102,7 +101,7 @@ class StoreWriter:
         path: str | os.PathLike,
         hooks: Mapping[str, int],
         dtype: str = "float16",
-        attrs: Mapping[str, Any] | None = None,
+        attrs: Mapping[str, object] | None = None,
         *,
         chunk_bytes: int = TARGET_CHUNK_BYTES,
         chunk_rows: Mapping[str, int] | None = None,
@@ -193,7 +192,7 @@ class StoreWriter:
         if self._closed:
             raise StoreError(f"store {self.path} is closed for writing")
 
-    def append(self, hook: str, acts: Any, sample_id: Any, position: Any) -> None:
+    def append(self, hook: str, acts: npt.ArrayLike, sample_id: npt.ArrayLike, position: npt.ArrayLike) -> None:
         """Append rows acts[n, d] with their sample_id[n] (int64) and position[n] (int32)."""
         self._check_open()
         st = self._hook(hook)
@@ -239,7 +238,8 @@ class StoreWriter:
         st.chunk_start = end
         st.fill = 0
 
-    def add_samples(self, sample_ids: Any, records: Sequence[Mapping[str, Any]]) -> None:
+    def add_samples(self, sample_ids: npt.ArrayLike, records: Sequence[Mapping[str, object]]) -> None:
+
         """Add per-sample metadata rows (keys source, label, text; extra keys are kept)."""
         self._check_open()
         ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)

@@ -11,9 +11,14 @@ from dash import dash_table, html
 
 from dashboards.context import Browser
 from dashboards.views.common import FONT, card, figure_style, fmt_num, graph, notice, page, sample_href
+from dashboards.views.routing import Route
 from saekit.results.artifacts import ArtifactLayer, OutlierToken, RegisterNeuron, TestTimeRegisters
 
 MAX_HEATMAPS = 24
+
+
+ROUTES = (Route(r"/artifacts", lambda browser, m, search: layout(browser), order=50, path="/artifacts",
+                nav="Artifacts"),)
 
 
 def layout(browser: Browser) -> html.Div:

@@ -2,7 +2,7 @@
 dataset-level bias table, read from audit.json."""
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import plotly.graph_objects as go
 from dash import dash_table, dcc, html
@@ -10,6 +10,7 @@ from dash import dash_table, dcc, html
 from dashboards.context import ROLES, Browser
 from dashboards.views.common import (FONT, card, class_href, feature_href, feature_link, figure_style, fmt_num,
                                      graph, not_found, notice, page, thumb)
+from dashboards.views.routing import Route
 from saekit.results.audit import AuditClass, AuditConcept, GroupAccuracy
 
 ROLE_HELP = {
@@ -18,6 +19,10 @@ ROLE_HELP = {
     "bias": "concepts the class leans on that do not define it",
 }
 EXAMPLES_SHOWN = 4
+
+
+ROUTES = (Route(r"/audit", lambda browser, m, search: layout(browser), order=40, path="/audit", nav="Audit"),
+          Route(r"/class/([^/]+)", lambda browser, m, search: class_layout(browser, unquote(m.group(1))), order=45))
 
 
 def _missing() -> html.Div:

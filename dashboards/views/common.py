@@ -1,22 +1,28 @@
 """Small building blocks every page uses, so the pages look alike."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence, Union
 from urllib.parse import quote
 
+import numpy.typing as npt
 import plotly.graph_objects as go
 from dash import dcc, html
+from dash.development.base_component import Component
 
 if TYPE_CHECKING:
     from dashboards.context import Browser
 
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 ACCENT = "#d9480f"
+#: one thing a Dash component shows: a component, text, a number, or nothing
+Child = Union[Component, str, int, float, None]
+#: a child, or a list of children that may hold lists again (flat() splices them in)
+Children = Union[Child, Sequence[object]]
 
 
-def flat(children: Iterable[Any]) -> list:
+def flat(children: Iterable[Children]) -> list[Child]:
     """Children with nested lists spliced in (Dash's renderer does not accept a list inside a list)."""
-    out: list = []
+    out: list[Child] = []
     for c in children:
         if isinstance(c, (list, tuple)):
             out.extend(flat(c))
@@ -25,7 +31,7 @@ def flat(children: Iterable[Any]) -> list:
     return out
 
 
-def page(title: str, *children: Any, subtitle: str | None = None, actions: Any = None) -> html.Div:
+def page(title: str, *children: Children, subtitle: str | None = None, actions: Children = None) -> html.Div:
     head = [html.H2(title, className="page-title")]
     if subtitle:
         head.append(html.Div(subtitle, className="page-subtitle"))
@@ -34,13 +40,13 @@ def page(title: str, *children: Any, subtitle: str | None = None, actions: Any =
     return html.Div([header, *flat(children)], className="page")
 
 
-def card(title: str | None, *children: Any, class_name: str = "", id: str | None = None) -> html.Section:
+def card(title: str | None, *children: Children, class_name: str = "", id: str | None = None) -> html.Section:
     body = [html.H3(title, className="card-title")] if title else []
     kwargs = {"id": id} if id else {}
     return html.Section(body + flat(children), className=f"card {class_name}".strip(), **kwargs)
 
 
-def notice(text: Any, kind: str = "info", id: str | None = None) -> html.Div:
+def notice(text: Children, kind: str = "info", id: str | None = None) -> html.Div:
     kwargs = {"id": id} if id else {}
     return html.Div(text, className=f"notice notice-{kind}", role="status", **kwargs)
 
@@ -85,7 +91,7 @@ def img_src(sample_id: int, latent: int | None = None, size: int = 160) -> str:
     return f"/img/sample/{int(sample_id)}.png{q}"
 
 
-def thumb(sample_id: int, latent: int | None, caption: Iterable[Any] | str, size: int = 160,
+def thumb(sample_id: int, latent: int | None, caption: Iterable[Children] | str, size: int = 160,
           href: str | None = None) -> html.Figure:
     """A sample image (with the latent's heatmap) linking to the sample page."""
     img = html.Img(src=img_src(sample_id, latent, size), width=size, height=size,
@@ -95,7 +101,8 @@ def thumb(sample_id: int, latent: int | None, caption: Iterable[Any] | str, size
                        className="thumb", style={"width": f"{size}px"})
 
 
-def token_highlights(tokens: list[str] | None, acts: Any, scale: float, window: int = 24) -> html.Div:
+def token_highlights(tokens: list[str] | None, acts: npt.ArrayLike, scale
+: float, window: int = 24) -> html.Div:
     """Text with each token's background set by its activation; a window around the peak token."""
     import numpy as np
 

@@ -1,11 +1,13 @@
 """/ : every latent in one server-side paginated, sortable, filterable, searchable table."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import dash
 from dash import Input, Output, State, callback_context, dash_table, dcc, html, no_update
 
 from dashboards.views.common import card, page
+from dashboards.views.routing import Route
 
 if TYPE_CHECKING:
     from dashboards.context import Browser
@@ -22,6 +24,9 @@ COLUMNS = [
     {"name": "Explanation", "id": "explanation", "type": "text"},
     {"name": "Detection", "id": "detection", "type": "numeric", "format": {"specifier": ".3f"}},
 ]
+
+
+ROUTES = (Route(r"/|/features", lambda browser, m, search: layout(browser), order=10, path="/", nav="Features"),)
 
 
 def _count(n: int) -> str:
@@ -68,7 +73,8 @@ def layout(browser: Browser, search: str = "") -> html.Div:
                 subtitle=f"{cat.n:,} latents · {n_live:,} fire at least once · hook {browser.inputs.hook_label}")
 
 
-def register(app: Any, browser: Browser) -> None:
+def register(app: dash.Dash, browser: Browser) -> None:
+
     cat = browser.catalog
 
     @app.callback(

@@ -10,12 +10,17 @@ from dash import dcc, html
 from dashboards.views.common import (card, class_href, feature_href, feature_link, figure_style, fmt_num,
                                      fmt_pct, graph, not_found, notice, page, sample_href, stat, thumb,
                                      token_highlights)
+from dashboards.views.routing import Route
 from saekit.results.names import Explanation, LatentName
 
 if TYPE_CHECKING:
     from dashboards.context import Browser
 
 TOP_SHOWN = 16
+
+
+ROUTES = (Route(r"/feature/(-?\d{1,12})", lambda browser, m, search: layout(browser, int(m.group(1))),
+                order=20, path="/feature/<i>"),)
 
 
 def layout(browser: Browser, latent: int) -> html.Div:

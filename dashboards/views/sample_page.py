@@ -11,8 +11,13 @@ if TYPE_CHECKING:
 
 from dashboards.views.common import (card, class_href, feature_link, img_src, not_found, page, thumb,
                                      token_highlights)
+from dashboards.views.routing import Route
 
 N_LATENTS = 12
+
+
+ROUTES = (Route(r"/sample/(-?\d{1,18})", lambda browser, m, search: layout(browser, int(m.group(1))),
+                order=30, path="/sample/<id>"),)
 
 
 def strongest_latents(browser: Browser, sample_id: int, n: int = N_LATENTS) -> list[tuple[int, float]]:

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qs
 
 import numpy as np
 import plotly.graph_objects as go
+import dash
 from dash import Input, Output, dcc, html
+from dash.development.base_component import Component
 
 from dashboards.views.common import card, feature_link, figure_style, graph, img_src, notice, page, sample_href
+from dashboards.views.routing import Route
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from dashboards.context import Browser
 
 log = logging.getLogger(__name__)
+#: a control's value as Dash hands it to a callback (None before the user picks one)
+ControlValue = Union[int, float, str, None]
 
 MODES = [("clamp", "clamp (keep the SAE error)"), ("add", "add decoder direction"), ("ablate", "ablate")]
 STRENGTH_MARKS = {v: str(v) for v in (-4, -2, 0, 1, 2, 4)}
@@ -29,12 +34,17 @@ DOSE_POINTS = 5
 _lock = threading.Lock()  # one model run at a time: hooks are installed on the shared model
 
 
+ROUTES = (Route(r"/steer", lambda browser, m, search: layout(browser, search), order=60, path="/steer",
+                nav="Steering"),)
+
+
 def _query(search: str | None) -> dict[str, str]:
     q = parse_qs((search or "").lstrip("?"))
     return {k: v[0] for k, v in q.items() if v}
 
 
-def _int(x: Any, default: int) -> int:
+def _int(x: ControlValue, default: int) -> int:
+
     try:
         return int(x)
     except (TypeError, ValueError):
@@ -82,7 +92,7 @@ def layout(browser: Browser, search: str | None = None) -> html.Div:
                 subtitle="clamp, add or ablate one SAE latent and compare with the unsteered model")
 
 
-def register(app: Any, browser: Browser) -> None:
+def register(app: dash.Dash, browser: Browser) -> None:
     @app.callback(
         Output("steer-output", "children"),
         Input("steer-latent", "value"),
@@ -95,7 +105,8 @@ def register(app: Any, browser: Browser) -> None:
         return render_effect(browser, latent, sample, mode, strength, prompt)
 
 
-def render_effect(browser: Browser, latent: Any, sample: Any, mode: Any, strength: Any, prompt: Any = "") -> Any:
+def render_effect(browser: Browser, latent: ControlValue, sample: ControlValue, mode: ControlValue,
+                  strength: ControlValue, prompt: ControlValue = "") -> Component:
     """The effect panel for one choice of controls (also what the benchmark times)."""
     d_sae = browser.inputs.d_sae
     if latent is None or not isinstance(latent, (int, float)) or not 0 <= int(latent) < d_sae:

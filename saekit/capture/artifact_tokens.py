@@ -9,12 +9,17 @@ hook of that batch.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import torch
 
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.capture.config import CaptureConfig
+    from saekit.capture.run import TokenFilter
+    from saekit.models.base import HookedModel
 
 
 def auto_threshold(norms: np.ndarray, min_ratio: float = 2.5, min_gap: float = 1.3) -> float | None:
@@ -45,13 +50,13 @@ def auto_threshold(norms: np.ndarray, min_ratio: float = 2.5, min_gap: float = 1
     return float(math.sqrt(max(a[i], 1e-12) * b[i]))
 
 
-def vision_checks(model: Any) -> None:
+def vision_checks(model: HookedModel) -> None:
     if getattr(model, "patch_grid", None) is None or not getattr(model, "n_layers", 0):
         raise SaekitError(f"artifact detection needs a vision transformer with a patch grid; "
                           f"{getattr(model, 'model_id', '?')} is a {getattr(model, 'modality', '?')} model")
 
 
-def artifact_token_mask(model: Any, inputs: Any, layer: int | None = None, threshold: float | None = None,
+def artifact_token_mask(model: HookedModel, inputs: Mapping[str, torch.Tensor], layer: int | None = None, threshold: float | None = None,
                         min_ratio: float = 2.5, min_gap: float = 1.3) -> torch.Tensor:
     """bool [B, T]: True at artifact (high-norm) patch tokens, for `saekit capture --exclude-artifacts`.
 
@@ -74,7 +79,8 @@ def artifact_token_mask(model: Any, inputs: Any, layer: int | None = None, thres
     return (norms > t) & patches
 
 
-def make_token_filter(model: Any, config: Any) -> Callable[..., torch.Tensor]:
+def make_token_filter(model: HookedModel, config: CaptureConfig) -> TokenFilter:
+
     """A capture TokenFilter: keeps the selected tokens that are not artifact tokens."""
     threshold = (getattr(config, "extra", None) or {}).get("artifact_threshold")
     cache: dict[int, torch.Tensor] = {}

@@ -17,12 +17,15 @@ vision models (their high-norm tokens are handled by `saekit artifacts` / --excl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from saekit.capture.config import DEFAULT_NORM_RATIO, MASSIVE_POLICIES as POLICIES
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.common.jsontypes import JSONValue
 
 
 
@@ -46,7 +49,7 @@ class MassiveTokenRule:
             keep &= norms <= self.norm_ratio * median
         return keep
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, bool | float | None]:
         return {"first_position": self.first_position, "norm_ratio": self.norm_ratio}
 
 
@@ -59,7 +62,8 @@ def resolve_rule(policy: str, modality: str, norm_ratio: float = DEFAULT_NORM_RA
     return MassiveTokenRule(first_position=True, norm_ratio=norm_ratio)
 
 
-def rule_from_record(record: Any) -> MassiveTokenRule | None:
+def rule_from_record(record: JSONValue) -> MassiveTokenRule | None:
+
     """The rule recorded in a store's attrs or an SAE config (None / {} / "keep": no rule)."""
     if not record or not isinstance(record, dict) or record.get("policy") == "keep":
         return None
@@ -68,7 +72,8 @@ def rule_from_record(record: Any) -> MassiveTokenRule | None:
                             norm_ratio=None if ratio is None else float(ratio))
 
 
-def record_of(policy: str, rule: MassiveTokenRule | None) -> dict[str, Any]:
+def record_of(policy: str, rule: MassiveTokenRule | None) -> dict[str, str | bool | float | None]:
+
     """What a store (and the SAEs trained on it) records about the massive-token handling."""
     if rule is None:
         return {"policy": "keep", "requested": policy}

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -30,10 +30,17 @@ from stores.shards import shard_path
 from saekit.common.errors import SaekitError
 from saekit.results.store_meta import StoreMetadata
 
+if TYPE_CHECKING:
+    from saekit.data import Dataset
+    from saekit.models.base import HookedModel
+    from stores import StoreWriter
+
 log = logging.getLogger(__name__)
 
 # filter(inputs, acts {hook: Tensor}, mask_BT, hook) -> mask_BT: drops tokens (e.g. artifact tokens)
-TokenFilter = Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor], torch.Tensor, str], torch.Tensor]
+T = TypeVar("T")
+TokenFilter = Callable
+[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor], torch.Tensor, str], torch.Tensor]
 
 _TORCH_DTYPE_NAMES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32"}
 _DONE = object()
@@ -56,7 +63,7 @@ class _Failure:
         self.exc = exc
 
 
-def _background(produce: Callable[[], Iterator[Any]], maxsize: int, stop: threading.Event) -> Iterator[Any]:
+def _background(produce: Callable[[], Iterator[T]], maxsize: int, stop: threading.Event) -> Iterator[T]:
     """Run a generator in a thread, handing items over through a bounded queue."""
     q: queue.Queue = queue.Queue(maxsize=maxsize)
 
@@ -93,7 +100,7 @@ class _Writer:
     """Owns the store file: creates it on the first batch (when the widths are known), appends,
     commits once per batch, closes (stats + complete flag) at the end, all on its own thread."""
 
-    def __init__(self, path: Path, dtype: str, attrs: dict, overwrite: bool, existing: Any = None):
+    def __init__(self, path: Path, dtype: str, attrs: dict, overwrite: bool, existing: StoreWriter | None = None):
         self.path, self.dtype, self.attrs, self.overwrite = path, dtype, attrs, overwrite
         self.w = existing
         self._checked = False
@@ -138,7 +145,7 @@ class _Writer:
             if self.w is not None:
                 self.w.abandon()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: object) -> None:
         while True:
             if self.error is not None:
                 raise self.error
@@ -198,7 +205,7 @@ def _check_existing(path: Path, cfg: CaptureConfig) -> bool:
     raise SaekitError(f"{path} holds an unfinished capture; pass --resume to continue it or --overwrite to start over")
 
 
-def _token_filter(cfg: CaptureConfig, model: Any, given: TokenFilter | None) -> TokenFilter | None:
+def _token_filter(cfg: CaptureConfig, model: HookedModel, given: TokenFilter | None) -> TokenFilter | None:
     if given is not None or not cfg.exclude_artifacts:
         return given
     try:
@@ -208,7 +215,7 @@ def _token_filter(cfg: CaptureConfig, model: Any, given: TokenFilter | None) -> 
     return make_token_filter(model, cfg)
 
 
-def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torch.Tensor], tokens: str,
+def _select(model: HookedModel, hook: str, acts: torch.Tensor, inputs: Mapping[str, torch.Tensor], tokens: str,
             all_acts: Mapping[str, torch.Tensor], token_filter: TokenFilter | None, ids_B: np.ndarray,
             dtype: str, massive_keep: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows [n, d] of the selected tokens with their sample ids and positions (-1 for pooled hooks)."""
@@ -240,7 +247,7 @@ def _select(model: Any, hook: str, acts: torch.Tensor, inputs: Mapping[str, torc
     return _to_numpy(rows, dtype), ids_B[b], t
 
 
-def _massive_keep(model: Any, hooks: Sequence[str], acts: Mapping[str, torch.Tensor], inputs: Mapping[str, torch.Tensor],
+def _massive_keep(model: HookedModel, hooks: Sequence[str], acts: Mapping[str, torch.Tensor], inputs: Mapping[str, torch.Tensor],
                   tokens: str, rule: MassiveTokenRule | None) -> torch.Tensor | None:
     """One keep mask [B, T] for every token-level hook of a batch: a token massive at any of them is left
     out at all of them, so row i of every hook stays the same token (what transcoders train on)."""
@@ -259,7 +266,8 @@ def _massive_keep(model: Any, hooks: Sequence[str], acts: Mapping[str, torch.Ten
     return keep
 
 
-def capture(config: CaptureConfig, *, model: Any = None, dataset: Any = None,
+def capture(config: CaptureConfig, *, model: HookedModel | None = None, dataset: Dataset | None = None,
+
             token_filter: TokenFilter | None = None) -> CaptureResult:
     """Capture `config.hooks` of `config.model` on `config.data` into `config.out`.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from saekit.common.atomic import write_text_atomic
 
@@ -29,11 +29,15 @@ th{background:#f4f4f4}code{background:#f4f4f4;padding:0 3px}
 """
 
 
-def esc(x: Any) -> str:
+#: a report section: (heading, raw HTML or table rows)
+Section = tuple[str, Union[str, Sequence[Sequence[object]]]]
+
+
+def esc(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
-def table(rows: Sequence[Sequence[Any]], header: bool = True, raw: bool = False) -> str:
+def table(rows: Sequence[Sequence[object]], header: bool = True, raw: bool = False) -> str:
     """An HTML table; cells are escaped unless ``raw``."""
     cell = (lambda c: str(c)) if raw else esc
     out = ["<table>"]
@@ -71,7 +75,7 @@ def write_page(path: str | os.PathLike, title: str, body: str, style: str = "", 
     return write_text_atomic(path, page(title, body, style=style, head=head))
 
 
-def sections_html(sections: Sequence[tuple[str, Any]]) -> str:
+def sections_html(sections: Sequence[Section]) -> str:
     """Sections (heading, raw-HTML string or table rows) as one body."""
     body = []
     for heading, content in sections:
@@ -80,6 +84,7 @@ def sections_html(sections: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(body)
 
 
-def write_report(path: str | os.PathLike, title: str, sections: Sequence[tuple[str, Any]]) -> Path:
+def write_report(path: str | os.PathLike, title: str, sections: Sequence[Section]) -> Path:
+
     """Write a page of sections (heading, raw-HTML string or table rows) atomically."""
     return write_page(path, title, sections_html(sections))

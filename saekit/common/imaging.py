@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from saekit.common.jsontypes import JSONValue
+
 
 # A perceptual dark-to-bright ramp (roughly matplotlib's "inferno"), sampled at 6 anchors.
 _ANCHORS = np.array([
@@ -52,7 +55,7 @@ def model_view(image: "Image.Image", size: int, resize: int | None = None, resam
     return img
 
 
-def view_of(preprocessing: Mapping[str, Any] | None, image_size: int | None = None) -> tuple[int, int | None, str]:
+def view_of(preprocessing: Mapping[str, JSONValue] | None, image_size: int | None = None) -> tuple[int, int | None, str]:
     """(size, resize, resample) of ``model_view`` from a store's ``preprocessing`` attribute (size:
     else ``image_size``, else 224)."""
     prep = preprocessing or {}
@@ -61,7 +64,7 @@ def view_of(preprocessing: Mapping[str, Any] | None, image_size: int | None = No
     return size, int(resize) if resize else None, str(prep.get("resample") or "bicubic")
 
 
-def store_view(image: "Image.Image", preprocessing: Mapping[str, Any] | None, image_size: int | None = None,
+def store_view(image: "Image.Image", preprocessing: Mapping[str, JSONValue] | None, image_size: int | None = None,
                shown: int | None = None) -> "Image.Image":
     """The image as the model behind a store saw it (``view_of``: the store's ``preprocessing`` and
     ``image_size`` attributes), scaled to ``shown`` pixels when given."""

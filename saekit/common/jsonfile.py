@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
-
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 
 
-def read_json_object(path: str | os.PathLike, what: str = "") -> dict[str, Any]:
+def read_json_object(path: str | os.PathLike, what: str = "") -> JSONObject:
+
     """The JSON object in `path`; SaekitError (prefixed by `what`, e.g. "--names") when the file is
     missing, unreadable, not JSON, or holds something other than an object."""
     path = Path(path)

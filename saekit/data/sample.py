@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MODALITIES = ("image", "text", "image-text")
 
@@ -17,7 +20,8 @@ class Sample:
     source: str
     label: str | None = None
     text: str | None = None
-    image: Any = None  # PIL.Image.Image | None
+    image: Image.Image | None = None
+
 
     def record(self) -> dict:
         """What the store keeps per sample in /samples."""

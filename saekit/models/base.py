@@ -12,13 +12,26 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, Union
 
 import torch
 from torch import nn
 
 from saekit.common.errors import SaekitError
 from saekit.common.token_selections import TOKEN_SELECTIONS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from saekit.data import Sample
+
+#: what a torch forward hook sees a module return: a tensor, a tuple or list starting with one, or a
+#: transformers ModelOutput (anything with ``last_hidden_state``)
+ModuleOutput = object
+#: what a torch forward pre-hook (with_kwargs=True) sees: the module's (args, kwargs)
+PreHookPayload = tuple[tuple[object, ...], dict[str, object]]
+#: a site's payload: a ModuleOutput ("post") or a PreHookPayload ("pre")
+HookPayload = Union[ModuleOutput, PreHookPayload]
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +55,14 @@ class HookSite:
     module: nn.Module
     kind: str
     tower: str
-    get: Callable[[Any], torch.Tensor]
-    put: Callable[[Any, torch.Tensor], Any] | None
+    get: Callable[[HookPayload], torch.Tensor]
+    put: Callable[[HookPayload, torch.Tensor], HookPayload] | None
     pooled: bool = False
     needs_eager_attention: bool = False
     read_only_reason: str = ""
 
 
-def first_tensor(out: Any) -> torch.Tensor:
+def first_tensor(out: ModuleOutput) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
@@ -59,7 +72,7 @@ def first_tensor(out: Any) -> torch.Tensor:
     raise SaekitError(f"module output of type {type(out).__name__} holds no tensor to hook")
 
 
-def replace_first_tensor(out: Any, new: torch.Tensor) -> Any:
+def replace_first_tensor(out: ModuleOutput, new: torch.Tensor) -> ModuleOutput:
     if isinstance(out, torch.Tensor):
         return new
     if isinstance(out, tuple):
@@ -69,7 +82,7 @@ def replace_first_tensor(out: Any, new: torch.Tensor) -> Any:
     raise SaekitError(f"cannot replace the output of type {type(out).__name__}")
 
 
-def input_hidden(payload: Any) -> torch.Tensor:
+def input_hidden(payload: PreHookPayload) -> torch.Tensor:
     args, kwargs = payload
     if args:
         return args[0]
@@ -78,7 +91,7 @@ def input_hidden(payload: Any) -> torch.Tensor:
     raise SaekitError("hooked module was called without a hidden-states input")
 
 
-def replace_input_hidden(payload: Any, new: torch.Tensor) -> Any:
+def replace_input_hidden(payload: PreHookPayload, new: torch.Tensor) -> PreHookPayload:
     args, kwargs = payload
     if args:
         return (new,) + tuple(args[1:]), kwargs
@@ -121,7 +134,7 @@ class HookedModel:
     patch_grid: tuple[int, int] | None = None
     n_prefix_tokens: int = 0
     preprocessing: dict = {}
-    tokenizer: Any = None
+    tokenizer: PreTrainedTokenizerBase | None = None
     max_length: int | None = None
 
     # ---- to implement -------------------------------------------------------------------------
@@ -131,7 +144,7 @@ class HookedModel:
     def _canonical_site(self, hook: str) -> HookSite | None:
         raise NotImplementedError
 
-    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> Any:
+    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> ModuleOutput:
         raise NotImplementedError
 
     def _tower_of_module(self, path: str, inputs: Mapping[str, torch.Tensor] | None) -> str:
@@ -140,7 +153,8 @@ class HookedModel:
     def default_tower(self, inputs: Mapping[str, torch.Tensor] | None = None) -> str:
         raise NotImplementedError
 
-    def prepare(self, samples: Sequence[Any]) -> dict[str, torch.Tensor]:
+    def prepare(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+
         raise NotImplementedError
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -212,7 +226,7 @@ class HookedModel:
             handles = []
 
             def make(name: str, site: HookSite):
-                def grab(payload: Any) -> None:
+                def grab(payload: HookPayload) -> None:
                     if name not in remaining:
                         return
                     value = site.get(payload)
@@ -261,7 +275,7 @@ class HookedModel:
                 handle.remove()
 
     def _register_replacement(self, hook: str, site: HookSite, fn: Callable[[torch.Tensor], torch.Tensor]):
-        def apply(payload: Any) -> Any:
+        def apply(payload: HookPayload) -> HookPayload:
             value = site.get(payload)
             shaped = value.unsqueeze(1) if site.pooled and value.dim() == 2 else value
             new = fn(shaped)
@@ -278,7 +292,7 @@ class HookedModel:
 
     def describe(self) -> dict:
         """What a store records about the model (attributes for /)."""
-        info: dict[str, Any] = {"model_id": self.model_id, "model_revision": self.revision or "",
+        info: dict[str, object] = {"model_id": self.model_id, "model_revision": self.revision or "",
                                 "modality": self.modality, "n_layers": self.n_layers, "d_model": self.d_model}
         if self.patch_grid is not None:
             info.update(image_size=self.image_size, patch_size=self.patch_size, patch_grid=list(self.patch_grid),

@@ -21,13 +21,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch import nn
 
 from saekit.common.errors import SaekitError
-from saekit.models.base import first_tensor, replace_first_tensor
+from saekit.models.base import ModuleOutput, first_tensor, replace_first_tensor
+
+if TYPE_CHECKING:
+    from saekit.models.base import HookedModel
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def find_sites(root: nn.Module) -> ExtraTokenSites:
 
 
 @contextlib.contextmanager
-def extra_tokens(model: Any, n: int = 1, init: str = "zeros") -> Iterator[ExtraTokenSites]:
+def extra_tokens(model: HookedModel, n: int = 1, init: str = "zeros") -> Iterator[ExtraTokenSites]:
     """Within the block, every forward pass of `model` (a saekit vision adapter) carries `n` extra
     tokens at the end of the sequence. Yields the sites used."""
     if n < 1:
@@ -78,7 +81,7 @@ def extra_tokens(model: Any, n: int = 1, init: str = "zeros") -> Iterator[ExtraT
     sites = find_sites(root)
     n_prefix = int(getattr(model, "n_prefix_tokens", 1) or 0)
 
-    def append(mod: nn.Module, args: Any, out: Any) -> Any:
+    def append(mod: nn.Module, args: tuple[object, ...], out: ModuleOutput) -> ModuleOutput:
         x = first_tensor(out)
         if init == "zeros":
             extra = x.new_zeros(x.shape[0], n, x.shape[-1])
@@ -86,7 +89,8 @@ def extra_tokens(model: Any, n: int = 1, init: str = "zeros") -> Iterator[ExtraT
             extra = x[:, n_prefix:].mean(dim=1, keepdim=True).expand(-1, n, -1)
         return replace_first_tensor(out, torch.cat([x, extra], dim=1))
 
-    def strip(mod: nn.Module, args: Any, out: Any) -> Any:
+    def strip(mod: nn.Module, args: tuple[object, ...], out: ModuleOutput) -> ModuleOutput:
+
         x = first_tensor(out)
         return replace_first_tensor(out, x[:, :-n])
 

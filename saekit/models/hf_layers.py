@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -42,7 +42,7 @@ def decoder_layers(model: nn.Module, n_layers: int) -> nn.ModuleList | None:
     return found[0] if len(found) == 1 else None
 
 
-def _first(x: Any) -> torch.Tensor:
+def _first(x: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
     return x[0] if isinstance(x, (tuple, list)) else x
 
 
@@ -82,7 +82,8 @@ def _plain_module(layer: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
     return None
 
 
-def capture_resid(layers: nn.ModuleList, run: Callable[[], Any], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
+def capture_resid(layers: nn.ModuleList, run: Callable[[], object], hooks
+: Sequence[str]) -> dict[str, torch.Tensor]:
     """{hook: [B, T, d]} for hooks matching RESID, running ``run()`` until the deepest fires; a hook whose
     module this decoder layer does not have is left out of the result (the caller falls back)."""
     want: dict[str, tuple[int, str]] = {}

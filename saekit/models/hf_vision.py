@@ -25,14 +25,19 @@ import contextlib
 import inspect
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from saekit.common.errors import SaekitError
-from saekit.models.base import HookSite, HookedModel, check_selection, post_site, pre_site
-from saekit.models.preprocess import ImagePreprocessor
+from saekit.models.base import HookSite, HookedModel, ModuleOutput, check_selection, post_site, pre_site
+from saekit.models.preprocess import ImageInput, ImagePreprocessor
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from saekit.data import Sample
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +117,7 @@ class _Tower:
         return [m for layer in self.layers for m in [_first_sub(layer, _ATTN)[1]] if m is not None]
 
 
-def _attention_weights_of(out: Any) -> torch.Tensor | None:
+def _attention_weights_of(out: ModuleOutput) -> torch.Tensor | None:
     if isinstance(out, (tuple, list)) and len(out) > 1:
         return out[1]
     return None
@@ -144,8 +149,8 @@ class HFVisionModel(HookedModel):
       tokenizer:  for CLIPModel's text tower (its output must end every sequence with EOS).
     """
 
-    def __init__(self, hf_model: nn.Module, preprocess: Any, model_id: str, revision: str = "",
-                 tokenizer: Any = None, max_length: int | None = None):
+    def __init__(self, hf_model: nn.Module, preprocess: object, model_id: str, revision: str = "",
+                 tokenizer: PreTrainedTokenizerBase | None = None, max_length: int | None = None):
         self.module = hf_model.eval()
         self.model_id = model_id
         self.revision = revision or ""
@@ -227,8 +232,8 @@ class HFVisionModel(HookedModel):
                 c._attn_implementation = saved[k]
 
     # ---- running -------------------------------------------------------------------------
-    def _vision_kwargs(self, pixel_values: torch.Tensor, fn: Any) -> dict:
-        kwargs: dict[str, Any] = {"pixel_values": pixel_values}
+    def _vision_kwargs(self, pixel_values: torch.Tensor, fn: object) -> dict[str, object]:
+        kwargs: dict[str, object] = {"pixel_values": pixel_values}
         if self.image_size != self._config_image_size:
             try:
                 target = fn.forward if isinstance(fn, nn.Module) else fn  # a Module's own signature is (*args, **kwargs)
@@ -238,7 +243,7 @@ class HFVisionModel(HookedModel):
                 pass
         return kwargs
 
-    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> Any:
+    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> ModuleOutput:
         if tower == "text":
             if "input_ids" not in inputs:
                 raise SaekitError(f"{self.model_id}: text hooks need text inputs (samples with text)")
@@ -250,7 +255,7 @@ class HFVisionModel(HookedModel):
         return fn(**self._vision_kwargs(inputs["pixel_values"], fn))
 
     @staticmethod
-    def _output_tensor(out: Any) -> torch.Tensor:
+    def _output_tensor(out: ModuleOutput) -> torch.Tensor:
         if isinstance(out, torch.Tensor):
             return out
         for key in ("logits", "image_embeds", "text_embeds", "pooler_output"):
@@ -265,7 +270,7 @@ class HFVisionModel(HookedModel):
         with torch.no_grad():
             return self._output_tensor(self._run(inputs, self.default_tower(inputs)))
 
-    def prepare(self, samples: Sequence[Any]) -> dict[str, torch.Tensor]:
+    def prepare(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
         images = [s.image for s in samples]
         texts = [s.text for s in samples]
         inputs: dict[str, torch.Tensor] = {}
@@ -289,7 +294,8 @@ class HFVisionModel(HookedModel):
         with torch.no_grad():
             return self._output_tensor(self._run(self.tokenize(texts), "text"))
 
-    def embed_images(self, images: Sequence[Any]) -> torch.Tensor:
+    def embed_images(self, images: Sequence[ImageInput]) -> torch.Tensor:
+
         """CLIP image embeddings [N, d_proj] / pooled vectors for encoders without a projection."""
         pixel_values = self.preprocess(images).to(self.device, self.dtype)
         with torch.no_grad():

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
 import torch
 
 from saekit.common.errors import SaekitError
 from saekit.common.imaging import RESAMPLE, model_view
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: an image the preprocessor takes: a PIL image, or an array PIL can read (H x W x 3 uint8)
+ImageInput = Union["Image.Image", np.ndarray]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,8 +41,8 @@ class ImagePreprocessor:
             raise SaekitError(f"resample must be bicubic, bilinear or nearest, got {self.resample!r}")
 
     @classmethod
-    def coerce(cls, obj: Any) -> "ImagePreprocessor":
-        """Accept an ImagePreprocessor, a dict, or any object with size/mean/std attributes."""
+    def coerce(cls, obj: object) -> "ImagePreprocessor":
+        """Accept an ImagePreprocessor, a dict, or any object with size/mean/std attributes (duck-typed)."""
         if isinstance(obj, cls):
             return obj
         if isinstance(obj, dict):
@@ -54,7 +60,8 @@ class ImagePreprocessor:
         return {"size": self.size, "resize": self.resize or self.size, "crop": "center", "mean": list(self.mean),
                 "std": list(self.std), "resample": self.resample}
 
-    def __call__(self, images: Sequence[Any]) -> torch.Tensor:
+    def __call__(self, images: Sequence[ImageInput]) -> torch.Tensor:
+
         from PIL import Image
 
         out_N3HW = np.empty((len(images), 3, self.size, self.size), np.float32)

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
+
 
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    import torch
+
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +46,13 @@ def _strings(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-def _as_numpy(x: Any) -> np.ndarray:
+def _as_numpy(x: npt.ArrayLike | torch.Tensor) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor (a CLIP text tower)
         x = x.detach().float().cpu().numpy()
     return np.asarray(x, dtype=np.float32)
 
 
-def encode_batched(encode: Callable[[list[str]], Any], texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+def encode_batched(encode: Callable[[list[str]], npt.ArrayLike | torch.Tensor], texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """Unit-norm rows [n, d] of ``encode`` (a TextEncoder's ``encode``, a CLIP model's ``embed_texts``)
     called on ``texts`` ``batch_size`` at a time; numpy or torch results."""
     texts = _strings(texts)

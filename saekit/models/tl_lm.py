@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from saekit.common.errors import SaekitError
-from saekit.models.base import HookSite, HookedModel, check_selection, first_tensor, post_site
+from saekit.models.base import HookSite, HookedModel, ModuleOutput, check_selection, first_tensor, post_site
 from saekit.models.hf_layers import RESID, capture_resid, decoder_layers, no_hooks_installed
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from saekit.data import Sample
+
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ class TLModel(HookedModel):
         self._hf_layers = decoder_layers(self._hf, self.n_layers) if isinstance(self._hf, nn.Module) else None
 
     @classmethod
-    def from_hf(cls, hf_model: nn.Module, tokenizer: Any, model_id: str, revision: str = "",
+    def from_hf(cls, hf_model: nn.Module, tokenizer: PreTrainedTokenizerBase, model_id: str, revision: str = "",
                 max_length: int | None = None) -> "TLModel":
         from transformer_lens import TransformerBridge
 
@@ -101,7 +107,7 @@ class TLModel(HookedModel):
     def default_tower(self, inputs: Mapping[str, torch.Tensor] | None = None) -> str:
         return "lm"
 
-    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> Any:
+    def _run(self, inputs: Mapping[str, torch.Tensor], tower: str) -> ModuleOutput:
         return self.bridge(inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
 
     def capture(self, inputs: Mapping[str, torch.Tensor], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -126,7 +132,8 @@ class TLModel(HookedModel):
         enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
-    def prepare(self, samples: Sequence[Any]) -> dict[str, torch.Tensor]:
+    def prepare(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+
         texts = [s.text for s in samples]
         if not texts or any(t is None for t in texts):
             src = next((s.source for s in samples if s.text is None), "?")

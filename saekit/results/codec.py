@@ -12,14 +12,17 @@ import math
 import types
 import typing
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any, Mapping, TypeVar, Union
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONValue
+
+T = TypeVar("T")
 
 
-def encode(value: Any) -> Any:
+def encode(value: object) -> JSONValue:
     """Plain JSON value of a dataclass / tuple / dict / numpy scalar tree; NaN and inf become None."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {json_key(f): encode(getattr(value, f.name)) for f in json_fields(type(value))}
@@ -40,7 +43,7 @@ def encode(value: Any) -> Any:
 
 
 @lru_cache(maxsize=None)
-def hints(cls: type) -> dict[str, Any]:
+def hints(cls: type) -> dict[str, object]:  # field name -> its annotation (a type or a typing form)
     return typing.get_type_hints(cls)
 
 
@@ -60,15 +63,15 @@ def array_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if h[f.name] is np.ndarray)
 
 
-def _fail(where: str, expected: str, value: Any) -> SaekitError:
+def _fail(where: str, expected: str, value: object) -> SaekitError:
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return SaekitError(f"{where}: expected {expected}, found {shown}")
 
 
-def decode(tp: Any, value: Any, where: str) -> Any:
-    """`value` (parsed JSON) as type `tp`; SaekitError naming `where` when it does not fit."""
+def decode(tp: object, value: JSONValue, where: str) -> object:
+    """`value` (parsed JSON) as type `tp` (an annotation); SaekitError naming `where` when it does not fit."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
@@ -128,7 +131,7 @@ def decode(tp: Any, value: Any, where: str) -> Any:
     raise TypeError(f"{where}: unsupported annotation {tp!r} in a result document")
 
 
-def decode_dataclass(cls: type, value: Any, where: str, extra: dict[str, Any] | None = None) -> Any:
+def decode_dataclass(cls: type[T], value: JSONValue, where: str, extra: Mapping[str, np.ndarray] | None = None) -> T:
     """`cls` from a JSON object; `extra` supplies fields kept outside the JSON (numpy arrays)."""
     if not isinstance(value, dict):
         raise _fail(where, f"an object ({cls.__name__})", value)
@@ -147,5 +150,6 @@ def decode_dataclass(cls: type, value: Any, where: str, extra: dict[str, Any] | 
     return cls(**kwargs)
 
 
-def _describe(tp: Any) -> str:
+def _describe(tp: object) -> str:
+
     return getattr(tp, "__name__", None) or str(tp)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Callable, ClassVar, Mapping, TypeVar
 
 import numpy as np
 
 from saekit.common.atomic import atomic_file, write_json_atomic
 from saekit.common.errors import SaekitError
 from saekit.common.jsonfile import read_json_object
+from saekit.common.jsontypes import JSONObject  # at run time: typing.get_type_hints reads UPGRADES' annotation
 from saekit.results.codec import array_fields, decode_dataclass, encode
 
 D = TypeVar("D", bound="Document")
@@ -36,19 +37,19 @@ class Document:
     COMMAND: ClassVar[str]                      # the saekit command that writes it
     WHAT: ClassVar[str]                         # what it is, in words ("latent names")
     ARRAYS: ClassVar[str] = "arrays.npz"        # where numpy-array fields go (if the class has any)
-    UPGRADES: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+    UPGRADES: ClassVar[dict[int, Callable[[JSONObject], JSONObject]]] = {}
 
     def __init_subclass__(cls, *, kind: str, filename: str, version: int, command: str, what: str,
-                          **kwargs: Any) -> None:
+                          **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.KIND, cls.FILENAME, cls.FORMAT_VERSION, cls.COMMAND, cls.WHAT = kind, filename, version, command, what
 
     # ------------------------------------------------------------------ JSON
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.KIND, "format_version": self.FORMAT_VERSION, **encode(self)}
+    def to_json(self) -> JSONObject:
+        return {"kind": self.KIND, "format_version": self.FORMAT_VERSION, **encode(self)}  # type: ignore[dict-item]
 
     @classmethod
-    def from_json(cls: type[D], data: dict[str, Any], where: str | None = None,
+    def from_json(cls: type[D], data: JSONObject, where: str | None = None,
                   arrays: dict[str, np.ndarray] | None = None) -> D:
         where = where or cls.FILENAME
         data = cls.upgrade(dict(data), where)
@@ -57,14 +58,14 @@ class Document:
         return decode_dataclass(cls, data, where, extra=arrays)
 
     @classmethod
-    def of(cls: type[D], fields: dict[str, Any]) -> D:
+    def of(cls: type[D], fields: Mapping[str, object]) -> D:
         """The document from a plain dict of its fields (what a writer assembles), checked field by field
         like a file of the current version (kind / format_version may be present or not)."""
         data = {k: v for k, v in fields.items() if k not in ("kind", "format_version")}
         return decode_dataclass(cls, encode(data), f"{cls.FILENAME} (being written)")
 
     @classmethod
-    def upgrade(cls, data: dict[str, Any], where: str) -> dict[str, Any]:
+    def upgrade(cls, data: JSONObject, where: str) -> JSONObject:
         """Check kind and version; bring an older version's JSON up to FORMAT_VERSION."""
         kind = data.get("kind")
         if kind is not None and kind != cls.KIND:
@@ -83,7 +84,8 @@ class Document:
         return data
 
     @classmethod
-    def unversioned(cls, data: dict[str, Any], where: str) -> int:
+    def unversioned(cls, data: JSONObject, where: str) -> int:
+
         """The version of a file without a format_version (none by default: an error)."""
         raise SaekitError(f"{where} has no format_version: it is not a saekit {cls.KIND} file "
                           f"(rerun `saekit {cls.COMMAND}` to write one)")

@@ -58,7 +58,7 @@ def field_comments(cls: type) -> dict[str, str]:
     return out
 
 
-def type_name(tp: Any) -> str:
+def type_name(tp: object) -> str:  # tp: an annotation (a type or a typing form)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is type(None):
@@ -78,7 +78,7 @@ def type_name(tp: Any) -> str:
     return {str: "string", int: "integer", float: "number", bool: "boolean", Any: "any"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def nested(tp: Any) -> list[type]:
+def nested(tp: object) -> list[type]:
     if dataclasses.is_dataclass(tp):
         return [tp]
     return [c for a in typing.get_args(tp) for c in nested(a)]

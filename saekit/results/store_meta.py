@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from saekit.results.codec import decode_dataclass, encode
+
+if TYPE_CHECKING:
+    from saekit.common.jsontypes import JSONObject
+    from stores import ActivationStore
 
 FORMAT_VERSION = 1
 
@@ -43,18 +47,19 @@ class StoreMetadata:
     other: dict[str, Any] = field(default_factory=dict)  # attributes saekit does not write, as found
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any], where: str = "store attributes") -> "StoreMetadata":
+    def from_attrs(cls, attrs: Mapping[str, object], where: str = "store attributes") -> "StoreMetadata":
         known = {f.name for f in dataclasses.fields(cls)} - {"other"}
         data = {k: v for k, v in attrs.items() if k in known}
         data["other"] = {k: v for k, v in attrs.items() if k not in known}
-        return decode_dataclass(cls, data, where)
+        return decode_dataclass(cls, data, where)  # type: ignore[arg-type]  # attrs are JSON values or numbers
 
     @classmethod
-    def from_store(cls, store: Any) -> "StoreMetadata":
+    def from_store(cls, store: ActivationStore) -> "StoreMetadata":
         """From an open store (stores.ActivationStore); SaekitError naming the attribute when one has the wrong type."""
         return cls.from_attrs(dict(getattr(store, "attrs", {}) or {}), f"{getattr(store, 'path', 'store')} attributes")
 
-    def to_attrs(self) -> dict[str, Any]:
+    def to_attrs(self) -> JSONObject:
+
         """The attributes to write (None fields left out; `other` merged back)."""
         out = {k: v for k, v in encode(self).items() if v is not None and k != "other"}
         out.update(self.other)
