@@ -92,22 +92,6 @@ def audit(doc: AuditDocument, cfg: Any) -> None:
     print(f"wrote {Path(cfg.out) / 'audit.json'} and {Path(cfg.out) / 'index.html'}")
 
 
-def artifacts(doc: ArtifactsDocument, cfg: Any) -> None:
-    d = doc.to_json()
-    first = d["first_outlier_layer"]
-    print(f"{d['model']}: {d['dataset']['n_images']} images, {len(d['layers'])} layers; first layer with outliers: "
-          f"{'none' if first is None else first}")
-    for row in d["layers"]:
-        print(f"  layer {row['layer']:>2}: median norm {row['norm_quantiles']['0.5']:.3g}, max "
-              f"{row['norm_quantiles']['1.0']:.3g}, outliers {row['n_outliers']} ({row['outlier_frac']:.2%})")
-    ttr = d.get("test_time_registers") or {}
-    if ttr.get("before"):
-        print(f"test-time register at layer {ttr['layer']}: outlier-position norm "
-              f"{ttr['before']['outlier_positions_norm_mean']:.3g} -> {ttr['after']['outlier_positions_norm_mean']:.3g}, "
-              f"register norm {ttr['after']['register_norm_mean']:.3g}")
-    print(f"wrote {Path(cfg.out) / 'artifacts.json'} and {Path(cfg.out) / 'index.html'}")
-
-
 def steer(doc: SteeringDocument, cfg: Any) -> None:
     print(f"{doc.model}: latent {doc.latent} ({doc.mode}) at {doc.hook}; effect = {doc.effect}")
     print(f"  baseline {doc.baseline:.4g}")
