@@ -92,15 +92,6 @@ def audit(doc: AuditDocument, cfg: Any) -> None:
     print(f"wrote {Path(cfg.out) / 'audit.json'} and {Path(cfg.out) / 'index.html'}")
 
 
-def steer(doc: SteeringDocument, cfg: Any) -> None:
-    print(f"{doc.model}: latent {doc.latent} ({doc.mode}) at {doc.hook}; effect = {doc.effect}")
-    print(f"  baseline {doc.baseline:.4g}")
-    for row in doc.rows:
-        gen = f"  | {row.generation!r}" if row.generation is not None else ""
-        print(f"  strength {row.strength:>6g}: effect {row.effect:.4g} (delta {row.delta:+.4g}){gen}")
-    print(f"wrote {Path(cfg.out) / 'steer.json'}")
-
-
 def train(result: Any, cfg: Any) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return
