@@ -134,7 +134,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from saekit.analysis.alignment import AlignConfig, align
+    from saekit.analysis.alignment import AlignConfig, fit_text_space
     from saekit.analysis.audit import AuditConfig, run_audit
     from saekit.capture import CaptureConfig, capture
     from saekit.train import TrainConfig, train
@@ -166,7 +166,7 @@ def main() -> None:
         secs["train"] = time.perf_counter() - t
     if not done["align"]:
         t = time.perf_counter()
-        align(str(paths["store"]), AlignConfig(hook=HOOK, seed=args.seed), out=str(paths["align"]), progress=False)
+        fit_text_space(str(paths["store"]), AlignConfig(hook=HOOK, seed=args.seed), out=str(paths["align"]), progress=False)
         secs["align"] = time.perf_counter() - t
 
     t = time.perf_counter()

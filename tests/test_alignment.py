@@ -11,7 +11,7 @@ from saekit.analysis.alignment import (
     AlignConfig,
     ClipTextSpace,
     LinearTextSpace,
-    align,
+    fit_text_space,
     load_text_space,
     pooled_features,
     recall_at_k,
@@ -69,9 +69,9 @@ def test_ridge_map_recovers_planted_relation(tmp_path):
     assert ids.tolist() == list(range(300))
     np.testing.assert_allclose(pooled, feats, atol=1e-4)
 
-    space, meta = align(store, AlignConfig(hook=HOOK, text_encoder="bow"), out=tmp_path / "align",
-                        text_encoder=enc)
-    m = meta["metrics"]
+    space, doc = fit_text_space(store, AlignConfig(hook=HOOK, text_encoder="bow"), out=tmp_path / "align",
+                                text_encoder=enc)
+    m = doc.metrics
     assert m["recall_at_10"] > 0.9
     assert m["baseline_shuffled_recall_at_10"] < 0.35
     assert m["n_test"] == 60 and m["chance_recall_at_10"] == pytest.approx(10 / 60)
@@ -106,10 +106,10 @@ def test_clip_path_uses_its_own_towers(tmp_path):
     # a planted perfect image encoder: image features equal the text tower's embedding of the caption
     feats = model.embed_texts(caps).detach().float().numpy()
     store = _write_store(tmp_path / "clip.h5", feats, caps, hook="image_embeds", tokens=1)
-    space, meta = align(store, AlignConfig(hook="image_embeds", text_encoder="random:clip", pooling="first"),
-                        out=tmp_path / "al")
-    assert isinstance(space, ClipTextSpace) and meta["method"] == "clip"
-    assert meta["metrics"]["recall_at_10"] == 1.0
+    space, doc = fit_text_space(store, AlignConfig(hook="image_embeds", text_encoder="random:clip", pooling="first"),
+                                out=tmp_path / "al")
+    assert isinstance(space, ClipTextSpace) and doc.method == "clip"
+    assert doc.metrics["recall_at_10"] == 1.0
     back = load_text_space(tmp_path / "al")
     assert isinstance(back, ClipTextSpace)
     assert back.encode_texts(["x", "y"]).shape == (2, space.dim)
@@ -123,9 +123,9 @@ def test_clip_spec_without_text_tower_and_bad_inputs(tmp_path):
     caps = [""] * 30
     store = _write_store(tmp_path / "nocap.h5", np.zeros((30, 4)), caps)
     with pytest.raises(SaekitError, match="no captions"):
-        align(store, AlignConfig(hook=HOOK), text_encoder=BagOfWordsEncoder())
+        fit_text_space(store, AlignConfig(hook=HOOK), text_encoder=BagOfWordsEncoder())
     with pytest.raises(SaekitError, match="not in the store"):
-        align(store, AlignConfig(hook="nope"), text_encoder=BagOfWordsEncoder())
+        fit_text_space(store, AlignConfig(hook="nope"), text_encoder=BagOfWordsEncoder())
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from saekit.capture.run import CaptureResult
     from saekit.eval.command import Evaluation
-    from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument, SteeringDocument
+    from saekit.results import AuditDocument, NamesDocument
     from saekit.store_commands import StoreCheck, StoreInfo
 
 
@@ -139,15 +139,6 @@ def explain(result: Any, cfg: Any) -> None:
 
 def export(out: Path, cfg: Any) -> None:
     print(f"wrote {out} ({cfg.format})")
-
-
-def align(meta: dict[str, Any], cfg: Any) -> None:
-    m, k = meta["metrics"], cfg.fit.k
-    line = f"recall@{k} {m[f'recall_at_{k}']:.3f} on {m['n_test']} held-out pairs (chance {m[f'chance_recall_at_{k}']:.3f}"
-    if f"baseline_shuffled_recall_at_{k}" in m:
-        line += f", shuffled-caption fit {m[f'baseline_shuffled_recall_at_{k}']:.3f}"
-    print(line + ")")
-    print(f"wrote {cfg.out}/align.json")
 
 
 def compare(res: dict[str, Any], cfg: Any) -> None:
