@@ -149,3 +149,27 @@ def test_align_cli_with_offline_minilm(tmp_path, capsys):
     assert "recall@10" in capsys.readouterr().out
     rc = main(["align", "--store", str(store), "--hook", "nope", "--out", str(tmp_path / "x"), "--no-progress"])
     assert rc == 2 and not (tmp_path / "x").exists()
+
+
+def test_align_json_written_before_the_document_loads_and_keeps_its_layout(tmp_path):
+    """align.json as older saekit wrote it (a plain dict, indent 2): AlignDocument reads it and writes the same keys."""
+    from saekit.results import AlignDocument
+
+    old = {"kind": "align", "format_version": 1, "method": "ridge",
+           "text_space": {"kind": "linear", "feature_hook": HOOK, "pooling": "mean", "dim": 384,
+                          "text_encoder": "offline:minilm", "alpha": 0.118, "d_feat": 384},
+           "store": {"path": "runs/quickstart/store.h5", "fingerprint": "632493509543ab2d", "hook": HOOK},
+           "params": {"hook": HOOK, "pooling": "mean", "text_encoder": "offline:minilm", "test_frac": 0.2,
+                      "val_frac": 0.2, "alphas_rel": [0.0001, 0.001, 0.01, 1.0], "k": 10, "seed": 0},
+           "metrics": {"recall_at_10": 0.49, "baseline_shuffled_recall_at_10": 0.05, "chance_recall_at_10": 0.015,
+                       "n_train": 2634, "n_test": 658, "alpha": 0.118, "k": 10},
+           "created": "2026-12-06T18:02:16"}
+    (tmp_path / "align.json").write_text(json.dumps(old, indent=2))
+    doc = AlignDocument.load(tmp_path)
+    assert doc.method == "ridge" and doc.text_space.model is None and doc.store.path == "runs/quickstart/store.h5"
+    assert doc.metrics["n_test"] == 658 and isinstance(doc.metrics["n_test"], int)
+    assert json.dumps(doc.to_json(), indent=2) == json.dumps(old, indent=2)
+    clip = {**old, "method": "clip", "text_space": {"kind": "clip", "feature_hook": "image_embeds", "pooling": "first",
+                                                    "dim": 512, "model": "random:clip"}}
+    (tmp_path / "align.json").write_text(json.dumps(clip))
+    assert AlignDocument.load(tmp_path).to_json() == clip
