@@ -134,7 +134,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from saekit.analysis.alignment import AlignConfig, align
+    from saekit.analysis.alignment import AlignConfig, fit_text_space
     from saekit.analysis.conceptscope.config import AuditConfig
     from saekit.analysis.conceptscope.run import audit
     from saekit.common.device import resolve_device
@@ -169,7 +169,7 @@ def main() -> None:
         secs["train"] = time.perf_counter() - t
     if not done["align"]:
         t = time.perf_counter()
-        align(str(paths["store"]), AlignConfig(hook=HOOK, seed=args.seed), out=str(paths["align"]), progress=False)
+        fit_text_space(str(paths["store"]), AlignConfig(hook=HOOK, seed=args.seed), out=str(paths["align"]), progress=False)
         secs["align"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -187,7 +187,7 @@ def eval_activations(cfg, inputs, doc) -> tuple[np.ndarray, np.ndarray]:
     from saekit.analysis.conceptscope.alignment import image_activations
     from saekit.analysis.conceptscope.backend import ModelBackend
     from saekit.analysis.conceptscope.samples import SampleView
-    from saekit.analysis.text_space import load_text_space
+    from saekit.analysis.alignment.text_space import load_text_space
 
     backend = ModelBackend(inputs.model, inputs.sae, load_text_space(cfg.text_space))
     test = SampleView(inputs.load_dataset(cfg.test_data))

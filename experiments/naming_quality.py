@@ -65,8 +65,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
-    from saekit.analysis.alignment import AlignConfig, align
+    from saekit.analysis.alignment import AlignConfig, fit_text_space
     from saekit.analysis.naming import NamingOptions, run_naming
+    from saekit.results import AlignDocument
     from saekit.capture import CaptureConfig, capture
     from saekit.data.vocab import load_vocab
     from saekit.sae import load_sae
@@ -106,9 +107,9 @@ def main() -> int:
     if not (align_dir / "align.json").exists():
         log("align ...")
         t = time.time()
-        align(str(store), AlignConfig(hook=args.hook, seed=args.seed), out=str(align_dir), progress=True)
+        fit_text_space(str(store), AlignConfig(hook=args.hook, seed=args.seed), out=str(align_dir), progress=True)
         timings["align_s"] = round(time.time() - t, 1)
-    align_meta = json.loads((align_dir / "align.json").read_text())
+    align_metrics = AlignDocument.load(align_dir).metrics
 
     sae = load_sae(sae_dir)
     words = load_vocab()
@@ -145,8 +146,8 @@ def main() -> int:
         "model": args.model, "data": args.data, "hook": args.hook, "n_images": len(picks),
         "d_sae": int(sae.cfg.d_sae), "k": args.k, "train_tokens": args.train_tokens,
         "vocab_size": len(words),
-        "align_recall_at_10": align_meta["metrics"]["recall_at_10"],
-        "align_shuffled_recall_at_10": align_meta["metrics"]["baseline_shuffled_recall_at_10"],
+        "align_recall_at_10": align_metrics["recall_at_10"],
+        "align_shuffled_recall_at_10": align_metrics["baseline_shuffled_recall_at_10"],
         "method": main_key,
         "hit_rate": main_res["hit_rate"],
         "random_baseline": main_res["random_baseline"],

@@ -29,13 +29,13 @@ _EXPORTS: dict[str, str] = {
     "Inputs": "saekit.inputs",
     "TrainResult": "saekit.train.command",
     "NamingOptions": "saekit.analysis.naming.options",
-    "AlignConfig": "saekit.analysis.align_config",
+    "AlignConfig": "saekit.analysis.alignment.config",
     "Evaluation": "saekit.eval",
     "run_eval": "saekit.eval",
-    "ArtifactConfig": "saekit.analysis.artifacts_config",
+    "ArtifactConfig": "saekit.analysis.artifacts.config",
 }
 #: names served under another name: saekit.steered is the context manager of saekit.analysis.steering
-_RENAMED: dict[str, tuple[str, str]] = {"steered": ("saekit.analysis.steering", "steer")}
+_RENAMED: dict[str, tuple[str, str]] = {"steered": ("saekit.analysis.steering.edit", "steer")}
 
 
 def _command_exports() -> dict[str, tuple[str, str]]:

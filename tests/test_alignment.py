@@ -11,7 +11,7 @@ from saekit.analysis.alignment import (
     AlignConfig,
     ClipTextSpace,
     LinearTextSpace,
-    align,
+    fit_text_space,
     load_text_space,
     pooled_features,
     recall_at_k,
@@ -69,9 +69,9 @@ def test_ridge_map_recovers_planted_relation(tmp_path):
     assert ids.tolist() == list(range(300))
     np.testing.assert_allclose(pooled, feats, atol=1e-4)
 
-    space, meta = align(store, AlignConfig(hook=HOOK, text_encoder="bow"), out=tmp_path / "align",
-                        text_encoder=enc)
-    m = meta["metrics"]
+    space, doc = fit_text_space(store, AlignConfig(hook=HOOK, text_encoder="bow"), out=tmp_path / "align",
+                                text_encoder=enc)
+    m = doc.metrics
     assert m["recall_at_10"] > 0.9
     assert m["baseline_shuffled_recall_at_10"] < 0.35
     assert m["n_test"] == 60 and m["chance_recall_at_10"] == pytest.approx(10 / 60)
@@ -106,10 +106,10 @@ def test_clip_path_uses_its_own_towers(tmp_path):
     # a planted perfect image encoder: image features equal the text tower's embedding of the caption
     feats = model.embed_texts(caps).detach().float().numpy()
     store = _write_store(tmp_path / "clip.h5", feats, caps, hook="image_embeds", tokens=1)
-    space, meta = align(store, AlignConfig(hook="image_embeds", text_encoder="random:clip", pooling="first"),
-                        out=tmp_path / "al")
-    assert isinstance(space, ClipTextSpace) and meta["method"] == "clip"
-    assert meta["metrics"]["recall_at_10"] == 1.0
+    space, doc = fit_text_space(store, AlignConfig(hook="image_embeds", text_encoder="random:clip", pooling="first"),
+                                out=tmp_path / "al")
+    assert isinstance(space, ClipTextSpace) and doc.method == "clip"
+    assert doc.metrics["recall_at_10"] == 1.0
     back = load_text_space(tmp_path / "al")
     assert isinstance(back, ClipTextSpace)
     assert back.encode_texts(["x", "y"]).shape == (2, space.dim)
@@ -123,9 +123,9 @@ def test_clip_spec_without_text_tower_and_bad_inputs(tmp_path):
     caps = [""] * 30
     store = _write_store(tmp_path / "nocap.h5", np.zeros((30, 4)), caps)
     with pytest.raises(SaekitError, match="no captions"):
-        align(store, AlignConfig(hook=HOOK), text_encoder=BagOfWordsEncoder())
+        fit_text_space(store, AlignConfig(hook=HOOK), text_encoder=BagOfWordsEncoder())
     with pytest.raises(SaekitError, match="not in the store"):
-        align(store, AlignConfig(hook="nope"), text_encoder=BagOfWordsEncoder())
+        fit_text_space(store, AlignConfig(hook="nope"), text_encoder=BagOfWordsEncoder())
 
 
 @pytest.mark.slow
@@ -149,3 +149,27 @@ def test_align_cli_with_offline_minilm(tmp_path, capsys):
     assert "recall@10" in capsys.readouterr().out
     rc = main(["align", "--store", str(store), "--hook", "nope", "--out", str(tmp_path / "x"), "--no-progress"])
     assert rc == 2 and not (tmp_path / "x").exists()
+
+
+def test_align_json_written_before_the_document_loads_and_keeps_its_layout(tmp_path):
+    """align.json as older saekit wrote it (a plain dict, indent 2): AlignDocument reads it and writes the same keys."""
+    from saekit.results import AlignDocument
+
+    old = {"kind": "align", "format_version": 1, "method": "ridge",
+           "text_space": {"kind": "linear", "feature_hook": HOOK, "pooling": "mean", "dim": 384,
+                          "text_encoder": "offline:minilm", "alpha": 0.118, "d_feat": 384},
+           "store": {"path": "runs/quickstart/store.h5", "fingerprint": "632493509543ab2d", "hook": HOOK},
+           "params": {"hook": HOOK, "pooling": "mean", "text_encoder": "offline:minilm", "test_frac": 0.2,
+                      "val_frac": 0.2, "alphas_rel": [0.0001, 0.001, 0.01, 1.0], "k": 10, "seed": 0},
+           "metrics": {"recall_at_10": 0.49, "baseline_shuffled_recall_at_10": 0.05, "chance_recall_at_10": 0.015,
+                       "n_train": 2634, "n_test": 658, "alpha": 0.118, "k": 10},
+           "created": "2026-12-06T18:02:16"}
+    (tmp_path / "align.json").write_text(json.dumps(old, indent=2))
+    doc = AlignDocument.load(tmp_path)
+    assert doc.method == "ridge" and doc.text_space.model is None and doc.store.path == "runs/quickstart/store.h5"
+    assert doc.metrics["n_test"] == 658 and isinstance(doc.metrics["n_test"], int)
+    assert json.dumps(doc.to_json(), indent=2) == json.dumps(old, indent=2)
+    clip = {**old, "method": "clip", "text_space": {"kind": "clip", "feature_hook": "image_embeds", "pooling": "first",
+                                                    "dim": 512, "model": "random:clip"}}
+    (tmp_path / "align.json").write_text(json.dumps(clip))
+    assert AlignDocument.load(tmp_path).to_json() == clip

@@ -20,8 +20,11 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.analysis.artifacts import ArtifactConfig, analyze_artifacts, artifact_token_mask, auto_threshold
-from saekit.analysis.registers import RegisterNeuron, use_test_time_registers
+from saekit.analysis.artifacts.config import ArtifactConfig
+from saekit.analysis.artifacts.outliers import analyze_artifacts
+from saekit.analysis.artifacts.registers import use_test_time_registers
+from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold
+from saekit.results.artifacts import RegisterNeuron, TestTimeRegisters
 from saekit.common.errors import SaekitError
 
 A, G, B_REG, G_REG, M_OUT = 50.0, 3.0, 4.0, 20.0, 70.0
@@ -152,21 +155,21 @@ def test_planted_outliers_flagged_with_precision_and_recall(planted):
     model, samples, truth, report, _ = planted
     assert report.first_outlier_layer == PLANT_LAYER
     for row in report.layers[:PLANT_LAYER]:
-        assert row["n_outliers"] == 0 and row["threshold"] is None
+        assert row.n_outliers == 0 and row.threshold is None
     for layer in range(PLANT_LAYER, model.n_layers):
         p, r = precision_recall(report.masks[:, layer], truth)
         assert p >= 0.95 and r >= 0.95, (layer, p, r)
         row = report.layers[layer]
-        assert row["outlier_frac"] == pytest.approx(truth.mean(), abs=0.01)
+        assert row.outlier_frac == pytest.approx(truth.mean(), abs=0.01)
         # outliers are dissimilar to their neighbours at the layer; their input patches are redundant
-        assert row["cos_to_neighbours"]["outliers"] < row["cos_to_neighbours"]["normal"] - 0.3
-        assert row["input_cos_to_neighbours"]["outliers"] > row["input_cos_to_neighbours"]["normal"]
+        assert row.cos_to_neighbours.outliers < row.cos_to_neighbours.normal - 0.3
+        assert row.input_cos_to_neighbours.outliers > row.input_cos_to_neighbours.normal
     # block 3 attends from CLS into the outliers of its input: far above their uniform share
-    share = report.layers[PLANT_LAYER + 1]["cls_attention_share"]
-    assert share["outliers"] > 0.9 and share["uniform"] < 0.15
-    listed = {(o["sample_id"], o["patch"]) for o in report.outliers if o["layer"] == PLANT_LAYER}
+    share = report.layers[PLANT_LAYER + 1].cls_attention_share
+    assert share.outliers > 0.9 and share.uniform < 0.15
+    listed = {(o.sample_id, o.patch) for o in report.outliers if o.layer == PLANT_LAYER}
     assert listed == {(i, int(p)) for i, p in zip(*np.nonzero(truth))}
-    assert all(o["position"] == o["patch"] + 1 for o in report.outliers)  # token index after CLS
+    assert all(o.position == o.patch + 1 for o in report.outliers)  # token index after CLS
 
 
 def test_clean_model_reports_no_outliers():
@@ -174,14 +177,14 @@ def test_clean_model_reports_no_outliers():
     samples, _ = planted_images(n=6)
     report, _ = analyze_artifacts(model, samples, ArtifactConfig())
     assert report.first_outlier_layer is None
-    assert all(r["n_outliers"] == 0 for r in report.layers)
-    assert report.test_time_registers == {"skipped": "no outlier tokens found"}
+    assert all(r.n_outliers == 0 for r in report.layers)
+    assert report.test_time_registers == TestTimeRegisters(skipped="no outlier tokens found")
 
 
 def test_fixed_threshold_applies_to_every_layer(planted):
     model, samples, truth, _, _ = planted
     report, _ = analyze_artifacts(model, samples[:4], ArtifactConfig(threshold=300.0), registers=False)
-    assert [r["threshold"] for r in report.layers] == [300.0] * model.n_layers
+    assert [r.threshold for r in report.layers] == [300.0] * model.n_layers
     p, r = precision_recall(report.masks[:, -1], truth[:4])
     assert p == 1.0 and r == 1.0
 
@@ -202,16 +205,16 @@ def test_artifact_token_mask_for_capture(planted):
 
 def test_register_neurons_are_the_planted_ones(planted):
     _, _, _, report, _ = planted
-    top = {(n["layer"], n["neuron"]) for n in report.register_neurons[:2]}
+    top = {(n.layer, n.neuron) for n in report.register_neurons[:2]}
     assert top == {(PLANT_LAYER, 0), (PLANT_LAYER, 1)}
-    assert report.register_neurons[0]["score"] == pytest.approx(B_REG, rel=0.01)   # GELU(b) at uniform patches
-    assert all(n["score"] < 0.05 for n in report.register_neurons[2:])
+    assert report.register_neurons[0].score == pytest.approx(B_REG, rel=0.01)   # GELU(b) at uniform patches
+    assert all(n.score < 0.05 for n in report.register_neurons[2:])
 
 
 def test_test_time_register_moves_the_outlier_norm(planted):
     _, _, _, report, _ = planted
     ttr = report.test_time_registers
-    before, after = ttr["before"], ttr["after"]
+    before, after = ttr.before, ttr.after
     assert before["n_outliers"] > 0 and before["outlier_positions_norm_mean"] > 500
     assert after["n_outliers"] == 0
     assert after["outlier_positions_norm_mean"] < 1.2 * after["other_patches_norm_median"]

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from saekit.analysis.artifacts import ArtifactConfig, analyze_artifacts, artifact_token_mask
+from saekit.analysis.artifacts.config import ArtifactConfig
+from saekit.analysis.artifacts.outliers import analyze_artifacts
+from saekit.capture.artifact_tokens import artifact_token_mask
+from saekit.results.artifacts import TestTimeRegisters
 
 
 @pytest.mark.slow
@@ -20,7 +23,7 @@ def test_dinov2_small_is_reported_clean():
     samples = [Sample(id=i, source=f"photo{i}", image=im) for i, im in enumerate(photos + crops)]
     report, _ = analyze_artifacts(m, samples, ArtifactConfig(batch_size=3))
     assert report.first_outlier_layer is None
-    assert sum(r["n_outliers"] for r in report.layers) == 0
-    assert max(r["max_over_median"] for r in report.layers) < 2.5
-    assert report.test_time_registers == {"skipped": "no outlier tokens found"}
+    assert sum(r.n_outliers for r in report.layers) == 0
+    assert max(r.max_over_median for r in report.layers) < 2.5
+    assert report.test_time_registers == TestTimeRegisters(skipped="no outlier tokens found")
     assert not artifact_token_mask(m, m.prepare(samples[:2])).any()

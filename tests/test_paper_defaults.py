@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.analysis.registers import register_values
+from saekit.analysis.artifacts.registers import register_values
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.train import trainer as trainer_mod
 from saekit.train.config import TrainConfig

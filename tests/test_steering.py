@@ -63,9 +63,9 @@ def test_add_moves_the_class_logit_linearly_and_monotonically(vision):
     res = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 1, 2, 4], mode="add", value=1.5,
                            readout=st.class_logit_readout(CLASS))
     assert gain > 0.05
-    assert res.monotonic() and res.rows[-1]["delta"] > res.rows[1]["delta"] > 0
+    assert res.monotonic() and res.rows[-1].delta > res.rows[1].delta > 0
     for row in res.rows:
-        assert row["delta"] == pytest.approx(row["strength"] * 1.5 * gain, rel=1e-3, abs=1e-4)
+        assert row.delta == pytest.approx(row.strength * 1.5 * gain, rel=1e-3, abs=1e-4)
 
 
 def test_a_given_baseline_replaces_the_unsteered_run(vision):
@@ -78,7 +78,7 @@ def test_a_given_baseline_replaces_the_unsteered_run(vision):
         given = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 2], mode="add", value=1.5, readout=readout,
                                  baseline=readout(m.forward(inputs)))
     assert n_fresh == 3 and len(runs) - n_fresh == 1 + 2  # the caller's own run, then one per strength
-    assert given.rows == fresh.rows and given.extras == fresh.extras
+    assert given.rows == fresh.rows and (given.hook, given.value, given.baseline) == (fresh.hook, fresh.value, fresh.baseline)
 
 
 def test_clamp_keeps_the_error_term(vision):
@@ -91,8 +91,8 @@ def test_clamp_keeps_the_error_term(vision):
     assert torch.allclose(out - base, (3.0 * gains_all)[None].expand_as(out), atol=1e-4)
     res = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 1, 2, 4], value=2.0,
                            readout=st.class_logit_readout(CLASS))
-    assert res.monotonic() and res.effects[0] == pytest.approx(res.extras["baseline"], abs=1e-5)
-    assert [round(d / (2.0 * gain), 3) for d in (r["delta"] for r in res.rows)] == [0.0, 1.0, 2.0, 4.0]
+    assert res.monotonic() and res.effects[0] == pytest.approx(res.baseline, abs=1e-5)
+    assert [round(d / (2.0 * gain), 3) for d in (r.delta for r in res.rows)] == [0.0, 1.0, 2.0, 4.0]
 
 
 def test_ablate_removes_the_feature_effect(vision):
@@ -183,14 +183,14 @@ def test_llm_generation_and_concept_logprob_follow_the_feature(lm, tmp_path):
     res = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 4, 8, 16], mode="add", value=1.0,
                            effect_fn=lambda: st.concept_logprob(m, prompts, "zz", leading_space=False),
                            effect_name="log p(zz)")
-    assert res.rows[0]["effect"] == pytest.approx(float(base.mean()), abs=1e-4)
-    assert res.monotonic() and res.rows[-1]["delta"] > res.rows[1]["delta"] > 1.0
+    assert res.rows[0].effect == pytest.approx(float(base.mean()), abs=1e-4)
+    assert res.monotonic() and res.rows[-1].delta > res.rows[1].delta > 1.0
     plain = st.greedy_generate(m, prompts[0], max_new_tokens=8)
     with st.steer(m, HOOK, sae, {0: 1.0}, mode="add", strength=16.0):
         steered = st.greedy_generate(m, prompts[0], max_new_tokens=8)
     assert steered == "z" * 8 and plain != steered
     paths = res.save(tmp_path)
-    assert (tmp_path / paths["html"]).stat().st_size > 0 and (tmp_path / paths["png"]).read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / paths.html).stat().st_size > 0 and (tmp_path / paths.png).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_steer_llm_and_bad_input(lm, tmp_path, capsys):

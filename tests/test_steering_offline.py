@@ -29,7 +29,7 @@ def test_smollm2_generation_and_concept_logprob_shift():
     inputs = m.prepare([Sample(0, "p", text=prompt)])
     res = st.dose_response(m, HOOK, sae, 0, inputs, strengths=[0, 4, 8], mode="add", value=1.0,
                            effect_fn=lambda: st.concept_logprob(m, [prompt], concept), effect_name="log p(ocean)")
-    assert res.monotonic() and res.rows[-1]["delta"] > res.rows[1]["delta"] > 0
+    assert res.monotonic() and res.rows[-1].delta > res.rows[1].delta > 0
     plain = st.greedy_generate(m, prompt, max_new_tokens=4)
     with st.steer(m, HOOK, sae, {0: 1.0}, mode="add", strength=8.0):
         steered = st.greedy_generate(m, prompt, max_new_tokens=4)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from saekit.eval.command import Evaluation
-    from saekit.results import ArtifactsDocument, NamesDocument, SteeringDocument
+    from saekit.results import NamesDocument
 
 
 def _print_tree(prefix: str, value: Any) -> None:
@@ -25,31 +25,6 @@ def evaluation(result: Evaluation, cfg: Any) -> None:
     split = result.details["split"]
     print(f"split: {split['name']} (fraction {split['fraction']}){'; ' + split['note'] if split['note'] else ''}")
     _print_tree("", result.details["metrics"])
-
-
-def artifacts(doc: ArtifactsDocument, cfg: Any) -> None:
-    d = doc.to_json()
-    first = d["first_outlier_layer"]
-    print(f"{d['model']}: {d['dataset']['n_images']} images, {len(d['layers'])} layers; first layer with outliers: "
-          f"{'none' if first is None else first}")
-    for row in d["layers"]:
-        print(f"  layer {row['layer']:>2}: median norm {row['norm_quantiles']['0.5']:.3g}, max "
-              f"{row['norm_quantiles']['1.0']:.3g}, outliers {row['n_outliers']} ({row['outlier_frac']:.2%})")
-    ttr = d.get("test_time_registers") or {}
-    if ttr.get("before"):
-        print(f"test-time register at layer {ttr['layer']}: outlier-position norm "
-              f"{ttr['before']['outlier_positions_norm_mean']:.3g} -> {ttr['after']['outlier_positions_norm_mean']:.3g}, "
-              f"register norm {ttr['after']['register_norm_mean']:.3g}")
-    print(f"wrote {Path(cfg.out) / 'artifacts.json'} and {Path(cfg.out) / 'index.html'}")
-
-
-def steer(doc: SteeringDocument, cfg: Any) -> None:
-    print(f"{doc.model}: latent {doc.latent} ({doc.mode}) at {doc.hook}; effect = {doc.effect}")
-    print(f"  baseline {doc.baseline:.4g}")
-    for row in doc.rows:
-        gen = f"  | {row.generation!r}" if row.generation is not None else ""
-        print(f"  strength {row.strength:>6g}: effect {row.effect:.4g} (delta {row.delta:+.4g}){gen}")
-    print(f"wrote {Path(cfg.out) / 'steer.json'}")
 
 
 def name(doc: NamesDocument, cfg: Any) -> None:
@@ -83,15 +58,6 @@ def explain(result: Any, cfg: Any) -> None:
           f"{len(scores)} with a detection score, mean balanced accuracy {mean}; {t.calls} calls, "
           f"{t.cache_hits} cached, {t.prompt_tokens} prompt + {t.completion_tokens} completion tokens")
     print(f"wrote {result.out}/names.json")
-
-
-def align(meta: dict[str, Any], cfg: Any) -> None:
-    m, k = meta["metrics"], cfg.fit.k
-    line = f"recall@{k} {m[f'recall_at_{k}']:.3f} on {m['n_test']} held-out pairs (chance {m[f'chance_recall_at_{k}']:.3f}"
-    if f"baseline_shuffled_recall_at_{k}" in m:
-        line += f", shuffled-caption fit {m[f'baseline_shuffled_recall_at_{k}']:.3f}"
-    print(line + ")")
-    print(f"wrote {cfg.out}/align.json")
 
 
 def compare(res: dict[str, Any], cfg: Any) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from saekit.common.atomic import write_text_atomic
 from saekit.common.html_report import write_page
 from saekit.common.jsontypes import JSONObject
-from saekit.results import EvaluationDocument, NamesDocument
+from saekit.results import AlignDocument, EvaluationDocument, NamesDocument
 
 GRID_FEATURES = 24
 
@@ -30,12 +30,12 @@ def write_report(out: Path, *, config: JSONObject, metrics_jsonl: Path, eval_jso
     write_text_atomic(out / "plotly.min.js", plotly.offline.get_plotlyjs())
     curves = _read_jsonl(metrics_jsonl)
     metrics = _eval_figures(eval_json)
-    align = json.loads((align_dir / "align.json").read_text())
+    align = AlignDocument.load(align_dir)
     names = NamesDocument.load(names_dir)
     freq = _latent_frequencies(sae_dir, store, config["hook"])
 
     sections = [
-        _summary_section(config, metrics, align.get("metrics", {}), names, steps),
+        _summary_section(config, metrics, align.metrics, names, steps),
         _figure_section("Training curves", _training_figure(curves)),
         _figure_section("Feature density", _density_figure(freq)),
         _grid_section(names, names_dir, out),

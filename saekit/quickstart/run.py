@@ -105,11 +105,11 @@ def _compare(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict
 
 
 def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
-    from saekit.analysis.alignment import AlignConfig, align
+    from saekit.analysis.alignment import AlignConfig, fit_text_space
 
-    _, meta = align(str(paths.store), AlignConfig(hook=cfg.hook, seed=cfg.seed), out=str(paths.align),
-                    device=device, progress=cfg.progress)
-    return {k: v for k, v in meta["metrics"].items() if "recall" in k}
+    _, doc = fit_text_space(str(paths.store), AlignConfig(hook=cfg.hook, seed=cfg.seed), out=str(paths.align),
+                            device=device, progress=cfg.progress)
+    return {k: v for k, v in doc.metrics.items() if "recall" in k}
 
 
 def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:

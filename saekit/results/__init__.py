@@ -8,11 +8,13 @@
 | AuditDocument | audit.json | `saekit audit` |
 | ArtifactsDocument | artifacts.json | `saekit artifacts` |
 | SteeringDocument | steer.json | `saekit steer` |
+| AlignDocument | align.json (+ map.npz) | `saekit align`, quickstart |
 | EvaluationDocument | eval.json | `saekit eval`, quickstart |
 
 Each is a frozen dataclass (see saekit.results.document for save / load and versioning);
 docs/formats.md describes every field and a test keeps it in step with the classes.
 """
+from saekit.results.alignment import AlignDocument
 from saekit.results.artifacts import ArtifactsDocument
 from saekit.results.audit import AuditDocument
 from saekit.results.document import Document
@@ -25,8 +27,8 @@ from saekit.results.store_meta import StoreMetadata
 from saekit.results.summaries import LatentSummaries
 
 DOCUMENTS: tuple[type, ...] = (StoreMetadata, LatentSummaries, NamesDocument, AuditDocument, ArtifactsDocument,
-                               SteeringDocument, EvaluationDocument)
+                               SteeringDocument, EvaluationDocument, AlignDocument)
 
-__all__ = ["ArtifactsDocument", "AuditDocument", "DOCUMENTS", "DatasetRef", "Document", "EvaluationDocument",
+__all__ = ["AlignDocument", "ArtifactsDocument", "AuditDocument", "DOCUMENTS", "DatasetRef", "Document", "EvaluationDocument",
            "LatentSummaries", "Metric", "NamesDocument", "SaeRef", "SteeringDocument", "StoreMetadata", "StoreRef",
            "dataset_fingerprint", "fingerprint", "sae_fingerprint", "store_fingerprint"]

@@ -1,4 +1,4 @@
-"""ArtifactsDocument: artifacts.json, written by `saekit artifacts` (saekit.analysis.artifacts_command).
+"""ArtifactsDocument: artifacts.json, written by `saekit artifacts` (saekit.analysis.artifacts.run).
 
 Per layer the patch-token norm distribution and its outliers (high-norm artifact tokens), the
 outlier tokens themselves, register neurons and the before/after effect of a test-time register.
@@ -6,10 +6,13 @@ outlier tokens themselves, register neurons and the before/after effect of a tes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Union
 
 from saekit.results.document import Document
 from saekit.results.refs import DatasetRef
+
+#: the ArtifactConfig settings a report was made with (threshold, min_ratio, detect_layer, register_init, ...)
+ArtifactParams = dict[str, Union[int, float, str, None]]
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class ArtifactsDocument(Document, kind="artifacts", filename="artifacts.json", v
     model: str                        # model spec
     dataset: DatasetRef               # the images analysed
     n_images: int                     # images analysed
-    params: dict[str, Any]            # the ArtifactConfig used
+    params: ArtifactParams            # the ArtifactConfig used
     patch_grid: tuple[int, int]       # (rows, cols) of patch tokens
     layers: tuple[ArtifactLayer, ...]  # one per transformer block
     first_outlier_layer: int | None   # the first layer with outlier tokens (None: none found)

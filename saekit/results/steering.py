@@ -1,4 +1,4 @@
-"""SteeringDocument: steer.json, written by `saekit steer` (saekit.analysis.steer_command).
+"""SteeringDocument: steer.json, written by `saekit steer` (saekit.analysis.steering.run).
 
 A dose-response sweep: the model's effect readout at each steering strength of one latent.
 """

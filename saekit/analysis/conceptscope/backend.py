@@ -21,7 +21,7 @@ from saekit.common.errors import SaekitError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from saekit.analysis.text_space import TextSpace
+    from saekit.analysis.alignment.text_space import TextSpace
     from saekit.models.base import HookedModel
     from saekit.sae import SAE
 

@@ -17,7 +17,7 @@ from saekit.common.errors import SaekitError
 from saekit.inputs import Inputs
 
 if TYPE_CHECKING:
-    from saekit.analysis.text_space import TextSpace
+    from saekit.analysis.alignment.text_space import TextSpace
     from saekit.results import AuditDocument
 
 log = logging.getLogger(__name__)
@@ -139,16 +139,17 @@ def _text_space(spec: str, inputs: Inputs) -> tuple[TextSpace, str]:
     """A `saekit align` output directory (fitted map) or a CLIP model spec (loaded through `inputs`, so the
     audited CLIP model is not loaded twice); plus the token selection of the store the map was fitted on
     (its features are that store's rows pooled), "all" when unknown."""
-    from saekit.analysis.text_space import ClipTextSpace, load_text_space, read_align_json
+    from saekit.analysis.alignment.text_space import ClipTextSpace, load_text_space
+    from saekit.results import AlignDocument
 
     p = Path(spec)
     if not p.is_dir():
         return (ClipTextSpace(inputs.load_model(spec), spec) if ":" in spec else load_text_space(spec)), "all"
-    meta = read_align_json(p)
-    if meta.get("method") == "clip":
-        clip_spec = str(meta["text_space"]["model"])
+    meta = AlignDocument.load(p)
+    if meta.method == "clip":
+        clip_spec = str(meta.text_space.model)
         return ClipTextSpace(inputs.load_model(clip_spec), clip_spec), "all"
-    store_path = (meta.get("store") or {}).get("path")
+    store_path = meta.store.path
     tokens = "all"
     if store_path and Path(store_path).exists():
         try:

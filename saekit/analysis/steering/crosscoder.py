@@ -9,14 +9,14 @@ a single forward pass cannot know it at the first hook, so they are refused.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
-    from saekit.analysis.steering import SteerSpec
+    from saekit.analysis.steering.edit import SteerSpec
     from saekit.models.base import HookedModel
     from saekit.sae import SAE
 
@@ -52,7 +52,7 @@ def hook_offset(hooks: tuple[str, ...], widths: dict[str, int], hook: str, d_in:
     return offset
 
 
-def sae_input(model: "HookedModel", hook: str, sae: "SAE", inputs: Any) -> torch.Tensor:
+def sae_input(model: "HookedModel", hook: str, sae: "SAE", inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """What ``sae`` reads on ``inputs``: ``hook``'s activations, or a crosscoder's hooks side by side."""
     hooks = tuple(getattr(getattr(sae, "cfg", None), "in_hooks", ()) or ()) or (hook,)
     acts = model.capture(inputs, list(hooks))
@@ -63,7 +63,7 @@ def sae_input(model: "HookedModel", hook: str, sae: "SAE", inputs: Any) -> torch
 def steer_crosscoder(model: "HookedModel", sae: "SAE", spec: "SteerSpec",
                      position_mask: Callable[..., torch.Tensor]) -> Iterator["SteerSpec"]:
     """Add ``spec``'s latents' decoder directions into each of the crosscoder's hooks while the block runs
-    (``position_mask``: saekit.analysis.steering's, passed in so that module alone imports this one)."""
+    (``position_mask``: saekit.analysis.steering.edit's, passed in so that module alone imports this one)."""
     if spec.hook != sae.cfg.hook:
         raise SaekitError(f"a crosscoder is steered at its joined hook {sae.cfg.hook!r}, not {spec.hook!r}")
     hooks = tuple(sae.cfg.in_hooks)
@@ -71,7 +71,7 @@ def steer_crosscoder(model: "HookedModel", sae: "SAE", spec: "SteerSpec",
     direction = crosscoder_direction(sae, spec)
     widths: dict[str, int] = {}
 
-    def writer(hook: str):
+    def writer(hook: str) -> Callable[[torch.Tensor], torch.Tensor]:
         def write(act: torch.Tensor) -> torch.Tensor:
             widths[hook] = int(act.shape[-1])
             start = hook_offset(hooks, widths, hook, int(direction.shape[0]))

@@ -1,5 +1,5 @@
 """Where image features and texts meet: the ``TextSpace`` interface, a fitted linear map
-(``LinearTextSpace``, written by `saekit align`) and a CLIP model's own towers (``ClipTextSpace``);
+(``LinearTextSpace``, written by `saekit align`: map.npz beside align.json) and a CLIP model's own towers (``ClipTextSpace``);
 texts are embedded by ``saekit.models.text_encoder``.
 
 ``TextSpace``:
@@ -10,22 +10,25 @@ texts are embedded by ``saekit.models.text_encoder``.
 """
 from __future__ import annotations
 
-import json
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
 
-from saekit.common.atomic import atomic_file, write_json_atomic
+from saekit.common.atomic import atomic_file
 from saekit.common.errors import SaekitError
-from saekit.models.text_encoder import encode_batched, embed_texts, unit_rows as _unit
+from saekit.models.text_encoder import TextEncoder, encode_batched, embed_texts, unit_rows as _unit
+from saekit.results.alignment import AlignDocument
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from saekit.models.hf_vision import HFVisionModel
 
-FORMAT_VERSION = 1
+#: a text space's description (align.json's text_space: saekit.results.alignment.TextSpaceInfo)
+TextSpaceDescription = dict[str, Union[str, int, float, None]]
 
 
 # ----------------------------------------------------------------------------- the interface
@@ -50,7 +53,7 @@ class TextSpace(ABC):
         """Map feature-space directions (e.g. SAE decoder rows) with the linear part of the map."""
         raise SaekitError(f"the {self.kind} text space cannot map feature directions")
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> TextSpaceDescription:
         return {"kind": self.kind, "feature_hook": self.feature_hook, "pooling": self.pooling, "dim": self.dim}
 
 
@@ -59,7 +62,7 @@ class LinearTextSpace(TextSpace):
 
     kind = "linear"
 
-    def __init__(self, W: np.ndarray, x_mean: np.ndarray, t_mean: np.ndarray, text_encoder: str | Any,
+    def __init__(self, W: np.ndarray, x_mean: np.ndarray, t_mean: np.ndarray, text_encoder: str | TextEncoder,
                  feature_hook: str | None, pooling: str = "mean", alpha: float = 0.0):
         self.W = np.asarray(W, dtype=np.float32)
         self.x_mean = np.asarray(x_mean, dtype=np.float32)
@@ -96,31 +99,30 @@ class LinearTextSpace(TextSpace):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         return embed_texts(texts, self._encoder or self.text_encoder_spec)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> TextSpaceDescription:
         return {**super().describe(), "text_encoder": self.text_encoder_spec, "alpha": self.alpha,
                 "d_feat": self.d_feat}
 
-    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        """map.npz (W, x_mean, t_mean) + align.json (kind "align"); written atomically."""
+    def save(self, directory: str | os.PathLike) -> Path:
+        """map.npz (W, x_mean, t_mean), written atomically; align.json beside it is the command's AlignDocument."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_file(directory / "map.npz") as tmp:
             np.savez(tmp, W=self.W, x_mean=self.x_mean, t_mean=self.t_mean)
-        meta = {"kind": "align", "format_version": FORMAT_VERSION, "method": "ridge",
-                "text_space": self.describe(), **(extra or {})}
-        write_json_atomic(directory / "align.json", meta, indent=2)
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, text_encoder: Any = None) -> "LinearTextSpace":
+    def load(cls, directory: str | os.PathLike, text_encoder: TextEncoder | None = None) -> "LinearTextSpace":
         directory = Path(directory)
-        meta = read_align_json(directory)
-        if meta.get("method") != "ridge" or not (directory / "map.npz").is_file():
+        doc = AlignDocument.load(directory)
+        if doc.method != "ridge" or not (directory / "map.npz").is_file():
             raise SaekitError(f"{directory} holds no fitted text map (expected align.json with method 'ridge' and map.npz)")
-        ts = meta["text_space"]
+        ts = doc.text_space
+        if ts.text_encoder is None:
+            raise SaekitError(f"{directory / 'align.json'}: text_space names no text_encoder (rerun `saekit align`)")
         with np.load(directory / "map.npz") as z:
-            return cls(z["W"], z["x_mean"], z["t_mean"], text_encoder or ts["text_encoder"],
-                       ts.get("feature_hook"), ts.get("pooling", "mean"), ts.get("alpha", 0.0))
+            return cls(z["W"], z["x_mean"], z["t_mean"], text_encoder or ts.text_encoder,
+                       ts.feature_hook, ts.pooling, ts.alpha or 0.0)
 
 
 class ClipTextSpace(TextSpace):
@@ -153,10 +155,10 @@ class ClipTextSpace(TextSpace):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         return encode_batched(self.model.embed_texts, texts)
 
-    def embed_images(self, images: Sequence[Any]) -> np.ndarray:
+    def embed_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
         return _unit(self.model.embed_images(list(images)).detach().float().cpu().numpy())
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> TextSpaceDescription:
         return {**super().describe(), "model": self.spec}
 
 
@@ -166,9 +168,11 @@ def load_text_space(spec: str | os.PathLike | TextSpace, device: str = "cpu") ->
         return spec
     p = Path(spec)
     if p.is_dir():
-        meta = read_align_json(p)
-        if meta.get("method") == "clip":
-            return load_text_space(meta["text_space"]["model"], device)
+        doc = AlignDocument.load(p)
+        if doc.method == "clip":
+            if doc.text_space.model is None:
+                raise SaekitError(f"{p / 'align.json'}: a clip text space names no model (rerun `saekit align`)")
+            return load_text_space(doc.text_space.model, device)
         return LinearTextSpace.load(p)
     spec = str(spec)
     if ":" not in spec:
@@ -177,15 +181,3 @@ def load_text_space(spec: str | os.PathLike | TextSpace, device: str = "cpu") ->
     from saekit.models import load_model
 
     return ClipTextSpace(load_model(spec, device=device), spec)
-
-
-def read_align_json(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "align.json"
-    if not path.is_file():
-        raise SaekitError(f"{directory} is not an align output directory (no align.json)")
-    meta = json.loads(path.read_text())
-    if meta.get("kind") != "align":
-        raise SaekitError(f"{path} is not an align file (kind={meta.get('kind')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise SaekitError(f"{path} has format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
-    return meta

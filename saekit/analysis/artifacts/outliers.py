@@ -11,29 +11,34 @@ Outliers: norm > threshold. A fixed threshold applies to every layer (Darcet et 
 DINOv2 ViT-g at one layer); without one the threshold is found per layer from the distribution's
 gap (see `auto_threshold`), which yields none on a clean model.
 
-Register neurons and test-time registers (Jiang et al. 2025) live in `saekit.analysis.registers`.
+Register neurons and test-time registers (Jiang et al. 2025) live in `saekit.analysis.artifacts.registers`.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
 
 from saekit.capture.artifact_tokens import artifact_token_mask, auto_threshold, vision_checks
-from saekit.analysis.artifacts_config import ArtifactConfig
+from saekit.analysis.artifacts.config import ArtifactConfig
 from saekit.common.errors import SaekitError
+from saekit.results.artifacts import (ArtifactLayer, ArtifactParams, ArtifactsDocument, ClsAttentionShare, Histogram,
+                                      OutlierToken, OutlierVsNormal, RegisterNeuron, TestTimeRegisters)
+from saekit.results.refs import DatasetRef
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from saekit.data import Sample
     from saekit.models.hf_vision import HFVisionModel
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+SampleId = Union[int, str, np.integer]  # a dataset sample's id (numpy integers from a store)
+T = TypeVar("T")
 QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
 
 
@@ -70,24 +75,24 @@ def neighbour_cosine(acts_BPD: torch.Tensor, grid: tuple[int, int]) -> torch.Ten
 class TokenStats:
     """Per-token numbers gathered in one pass: arrays [N, L, P] (input_cos: [N, P])."""
 
-    sample_ids: list[Any] = field(default_factory=list)
+    sample_ids: list[SampleId] = field(default_factory=list)
     norms: list[np.ndarray] = field(default_factory=list)
     cos: list[np.ndarray] = field(default_factory=list)
     cls_attn: list[np.ndarray] = field(default_factory=list)
     input_cos: list[np.ndarray] = field(default_factory=list)
-    thumbnails: list[Any] = field(default_factory=list)
+    thumbnails: list[Image.Image | None] = field(default_factory=list)
 
     def stacked(self, name: str) -> np.ndarray | None:
         parts = getattr(self, name)
         return np.concatenate(parts, axis=0) if parts else None
 
 
-def _batches(samples: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def _batches(samples: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for i in range(0, len(samples), size):
         yield samples[i:i + size]
 
 
-def patch_positions(model: HFVisionModel, inputs: Any) -> torch.Tensor:
+def patch_positions(model: HFVisionModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Token indices of the patch tokens (same for every image of a ViT): [P]."""
     mask = model.token_mask(inputs, "patches")
     return torch.nonzero(mask[0], as_tuple=False).flatten()
@@ -135,42 +140,64 @@ def gather_token_stats(model: HFVisionModel, samples: Sequence[Sample], cfg: Art
 
 @dataclass
 class ArtifactReport:
+    """The analysis's result: the typed parts of artifacts.json (layers, outliers, register neurons,
+    test-time registers) and the per-token arrays the heatmaps and the register steps read."""
+
     model: str
     n_images: int
-    layers: list[dict[str, Any]]
+    layers: tuple[ArtifactLayer, ...]
     first_outlier_layer: int | None
-    outliers: list[dict[str, Any]]
+    outliers: tuple[OutlierToken, ...]
     outliers_truncated: bool
     masks: np.ndarray                  # bool [N, L, P]
     norms: np.ndarray                  # [N, L, P]
     thresholds: list[float | None]
-    sample_ids: list[Any]
+    sample_ids: list[SampleId]
     patch_grid: tuple[int, int]
     n_prefix_tokens: int
-    register_neurons: list[dict[str, Any]] = field(default_factory=list)
-    test_time_registers: dict[str, Any] | None = None
-    config: dict[str, Any] = field(default_factory=dict)
+    params: ArtifactParams
+    register_neurons: tuple[RegisterNeuron, ...] = ()
+    test_time_registers: TestTimeRegisters | None = None
 
-    def to_json(self, dataset: dict[str, Any] | None = None, heatmaps: dict[int, str] | None = None) -> dict[str, Any]:
-        layers = []
-        for row in self.layers:
-            row = dict(row)
-            if heatmaps and row["layer"] in heatmaps:
-                row["heatmap"] = heatmaps[row["layer"]]
-            layers.append(row)
-        return {"kind": "artifacts", "format_version": FORMAT_VERSION, "model": self.model,
-                "dataset": dataset or {}, "n_images": self.n_images, "params": self.config,
-                "patch_grid": list(self.patch_grid), "layers": layers,
-                "first_outlier_layer": self.first_outlier_layer, "outliers": self.outliers,
-                "outliers_truncated": self.outliers_truncated, "register_neurons": self.register_neurons,
-                "test_time_registers": self.test_time_registers}
+    def document(self, dataset: DatasetRef, heatmaps: dict[int, str]) -> ArtifactsDocument:
+        """artifacts.json's document: these results, the images analysed and each layer's heatmap path."""
+        layers = tuple(replace(row, heatmap=heatmaps.get(row.layer, row.heatmap)) for row in self.layers)
+        return ArtifactsDocument(model=self.model, dataset=dataset, n_images=self.n_images, params=self.params,
+                                 patch_grid=self.patch_grid, layers=layers, first_outlier_layer=self.first_outlier_layer,
+                                 outliers=self.outliers, outliers_truncated=self.outliers_truncated,
+                                 register_neurons=self.register_neurons, test_time_registers=self.test_time_registers)
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def summarize(model: HFVisionModel, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactReport:
+def _outlier_vs_normal(values: np.ndarray, mask: np.ndarray) -> OutlierVsNormal:
+    return OutlierVsNormal(outliers=_mean_or_none(values[mask]), normal=_mean_or_none(values[~mask]))
+
+
+def _layer_row(i: int, norms: np.ndarray, cos: np.ndarray, input_cos: np.ndarray, cls_attn: np.ndarray | None,
+               masks: np.ndarray, threshold: float | None, n_bins: int) -> ArtifactLayer:
+    n_i, m_i = norms[:, i], masks[:, i]
+    hi = float(n_i.max()) if n_i.size else 1.0
+    counts, edges = np.histogram(n_i, bins=n_bins, range=(0.0, hi if hi > 0 else 1.0))
+    share = None
+    if cls_attn is not None and i > 0:
+        prev = masks[:, i - 1]
+        on_outliers = (cls_attn[:, i] * prev).sum(-1)   # per image: CLS attention on the outliers of its input
+        share = ClsAttentionShare(outliers=float(on_outliers.mean()) if prev.any() else None,
+                                  uniform=float(prev.mean()), patches=float(cls_attn[:, i].sum(-1).mean()))
+    return ArtifactLayer(
+        layer=i, hook=f"blocks.{i}.hook_resid_post",
+        norm_quantiles={str(q): float(np.quantile(n_i, q)) for q in QUANTILES},
+        hist=Histogram(edges=tuple(float(e) for e in edges), counts=tuple(int(c) for c in counts)),
+        threshold=threshold, n_outliers=int(m_i.sum()), outlier_frac=float(m_i.mean()),
+        max_over_median=float(n_i.max() / max(np.median(n_i), 1e-12)),
+        cos_to_neighbours=_outlier_vs_normal(cos[:, i], m_i),
+        input_cos_to_neighbours=_outlier_vs_normal(input_cos, m_i), cls_attention_share=share)
+
+
+def build_report(model: HFVisionModel, stats: TokenStats, cfg: ArtifactConfig) -> ArtifactReport:
     norms = stats.stacked("norms")          # [N, L, P]
     cos = stats.stacked("cos")
     cls_attn = stats.stacked("cls_attn")
@@ -183,54 +210,30 @@ def summarize(model: HFVisionModel, stats: TokenStats, cfg: ArtifactConfig) -> A
         thresholds.append(t)
         if t is not None:
             masks[:, i] = norms[:, i] > t
-    layers = []
-    for i in range(L):
-        n_i, m_i = norms[:, i], masks[:, i]
-        hi = float(n_i.max()) if n_i.size else 1.0
-        counts, edges = np.histogram(n_i, bins=cfg.n_bins, range=(0.0, hi if hi > 0 else 1.0))
-        row: dict[str, Any] = {
-            "layer": i, "hook": f"blocks.{i}.hook_resid_post",
-            "norm_quantiles": {str(q): float(np.quantile(n_i, q)) for q in QUANTILES},
-            "hist": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
-            "threshold": thresholds[i], "n_outliers": int(m_i.sum()), "outlier_frac": float(m_i.mean()),
-            "max_over_median": float(n_i.max() / max(np.median(n_i), 1e-12)),
-            "cos_to_neighbours": {"outliers": _mean_or_none(cos[:, i][m_i]), "normal": _mean_or_none(cos[:, i][~m_i])},
-            "input_cos_to_neighbours": {"outliers": _mean_or_none(input_cos[m_i]), "normal": _mean_or_none(input_cos[~m_i])},
-        }
-        if cls_attn is not None and i > 0:
-            prev = masks[:, i - 1]
-            share = (cls_attn[:, i] * prev).sum(-1)   # per image: CLS attention on the outliers of its input
-            row["cls_attention_share"] = {"outliers": float(share.mean()) if prev.any() else None,
-                                          "uniform": float(prev.mean()),
-                                          "patches": float(cls_attn[:, i].sum(-1).mean())}
-        else:
-            row["cls_attention_share"] = None
-        layers.append(row)
+    layers = tuple(_layer_row(i, norms, cos, input_cos, cls_attn, masks, thresholds[i], cfg.n_bins) for i in range(L))
     first = next((i for i in range(L) if masks[:, i].any()), None)
-    outliers, truncated = [], False
+    outliers: list[OutlierToken] = []
+    truncated = False
     g_w = model.patch_grid[1]
     n_prefix = int(getattr(model, "n_prefix_tokens", 1))
     for n, li, p in zip(*np.nonzero(masks)):
         if len(outliers) >= cfg.max_listed_outliers:
             truncated = True
             break
-        outliers.append({"sample_id": _jsonable(stats.sample_ids[n]), "layer": int(li), "position": int(p) + n_prefix,
-                         "patch": int(p), "row": int(p) // g_w, "col": int(p) % g_w, "norm": float(norms[n, li, p])})
-    params = {"threshold": cfg.threshold, "min_ratio": cfg.min_ratio, "min_gap": cfg.min_gap,
-              "detect_layer": cfg.detect_layer, "layer_cap": cfg.layer_cap, "top_k": cfg.top_k,
-              "register_init": cfg.register_init, "register_write": cfg.register_write}
+        outliers.append(OutlierToken(sample_id=_plain_id(stats.sample_ids[n]), layer=int(li), position=int(p) + n_prefix,
+                                     patch=int(p), row=int(p) // g_w, col=int(p) % g_w, norm=float(norms[n, li, p])))
+    params: ArtifactParams = {
+        "threshold": cfg.threshold, "min_ratio": cfg.min_ratio, "min_gap": cfg.min_gap, "detect_layer": cfg.detect_layer,
+        "layer_cap": cfg.layer_cap, "top_k": cfg.top_k, "register_init": cfg.register_init,
+        "register_write": cfg.register_write}
     return ArtifactReport(model=str(getattr(model, "model_id", "")), n_images=N, layers=layers, first_outlier_layer=first,
-                          outliers=outliers, outliers_truncated=truncated, masks=masks, norms=norms, thresholds=thresholds,
-                          sample_ids=list(stats.sample_ids), patch_grid=tuple(model.patch_grid),
-                          n_prefix_tokens=n_prefix, config=params)
+                          outliers=tuple(outliers), outliers_truncated=truncated, masks=masks, norms=norms,
+                          thresholds=thresholds, sample_ids=list(stats.sample_ids), patch_grid=tuple(model.patch_grid),
+                          n_prefix_tokens=n_prefix, params=params)
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v)
-    return v
+def _plain_id(v: SampleId) -> int | str:
+    return int(v) if isinstance(v, np.integer) else v
 
 
 def analyze_artifacts(model: HFVisionModel, samples: Sequence[Sample], cfg: ArtifactConfig = ArtifactConfig(),
@@ -238,14 +241,13 @@ def analyze_artifacts(model: HFVisionModel, samples: Sequence[Sample], cfg: Arti
     """Token norms and outliers per layer; with `registers`, also register neurons and the
     before/after effect of a test-time register (skipped, with a note, when there are no outliers)."""
     stats = gather_token_stats(model, samples, cfg)
-    report = summarize(model, stats, cfg)
+    report = build_report(model, stats, cfg)
     if registers:
-        from saekit.analysis.registers import evaluate_test_time_registers, find_register_neurons
+        from saekit.analysis.artifacts.registers import evaluate_test_time_registers, find_register_neurons
 
         if report.first_outlier_layer is None:
-            report.test_time_registers = {"skipped": "no outlier tokens found"}
+            report.test_time_registers = TestTimeRegisters(skipped="no outlier tokens found")
         else:
-            neurons = find_register_neurons(model, samples, report, cfg)
-            report.register_neurons = [n.to_dict() for n in neurons]
-            report.test_time_registers = evaluate_test_time_registers(model, samples, report, neurons, cfg)
+            report.register_neurons = tuple(find_register_neurons(model, samples, report, cfg))
+            report.test_time_registers = evaluate_test_time_registers(model, samples, report, report.register_neurons, cfg)
     return report, stats

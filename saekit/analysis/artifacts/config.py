@@ -1,5 +1,5 @@
 """The configs of `saekit artifacts`: the analysis's parameters (ArtifactConfig, used by
-saekit.analysis.artifacts) and the command's (ArtifactsConfig: model, images, output, and those
+saekit.analysis.artifacts.outliers) and the command's (ArtifactsConfig: model, images, output, and those
 parameters). No torch here: the CLI's --help reads only this module."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class ArtifactConfig:
     detect_layer: the layer whose outliers register neurons are scored at (-1: last).
     layer_cap: register neurons come from layers <= cap (None: the first layer with outliers).
     top_k: number of register neurons. register_init: "zeros" | "mean" (see saekit.models.extra_tokens).
-    register_write: "joint" | "per-neuron" (see saekit.analysis.registers)."""
+    register_write: "joint" | "per-neuron" (see saekit.analysis.artifacts.registers)."""
 
     threshold: float | None = None  # fixed outlier norm threshold for every layer (default: automatic per layer from the norm gap)
     min_ratio: float = 2.5  # automatic threshold: outliers are >= this x the median norm

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from saekit.analysis.artifacts import ArtifactReport, TokenStats
+from saekit.analysis.artifacts.outliers import ArtifactReport, TokenStats
 from saekit.common.html_report import esc, page, sections_html, table
 from saekit.common.imaging import colormap, save_png
+from saekit.results import ArtifactsDocument
+from saekit.results.codec import encode
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def heatmap_png(path: Path, norms_NP: np.ndarray, masks_NP: np.ndarray, grid: tuple[int, int],
-                thumbnails: Sequence[Any] = (), cell: int = 12, title: str = "") -> None:
+                thumbnails: Sequence["Image.Image | None"] = (), cell: int = 12, title: str = "") -> None:
     """One row per image: the image (when given) and its patch-norm map, outliers outlined in white."""
     from PIL import Image, ImageDraw
 
@@ -60,29 +65,28 @@ def write_heatmaps(report: ArtifactReport, stats: TokenStats, out_dir: Path, n_s
     return paths
 
 
-def render_html(doc: dict[str, Any]) -> str:
+def render_html(doc: ArtifactsDocument) -> str:
     """A self-contained index.html for artifacts.json."""
     fmt = lambda v: "–" if v is None else f"{v:.3g}"  # noqa: E731
     rows = [["layer", "median norm", "max norm", "threshold", "outliers", "fraction",
              "cos to neighbours (outliers / normal)", "CLS attention share (outliers / uniform)", "heatmap"]]
-    for r in doc["layers"]:
-        q, cos = r["norm_quantiles"], r["cos_to_neighbours"]
-        share = r.get("cls_attention_share") or {}
-        rows.append([r["layer"], fmt(q["0.5"]), fmt(q["1.0"]), fmt(r["threshold"]), r["n_outliers"],
-                     f"{r['outlier_frac']:.4f}", f"{fmt(cos['outliers'])} / {fmt(cos['normal'])}",
-                     f"{fmt(share.get('outliers'))} / {fmt(share.get('uniform'))}",
-                     f'<a href="{esc(r["heatmap"])}">png</a>' if r.get("heatmap") else ""])
-    neurons = [["layer", "neuron", "score"]] + [[n["layer"], n["neuron"], f"{n['score']:.4g}"]
-                                                for n in doc.get("register_neurons") or []]
-    ttr = doc.get("test_time_registers")
-    first = doc.get("first_outlier_layer")
-    imgs = "".join(f"<h3>layer {r['layer']}</h3><img src=\"{esc(r['heatmap'])}\">" for r in doc["layers"]
-                   if r.get("heatmap") and (first is None or r["layer"] >= first - 1))
-    body = (f"<p>{doc['n_images']} images; first layer with outliers: <b>{'none' if first is None else first}</b>;\n"
-            f"outliers listed: {len(doc['outliers'])}{' (truncated)' if doc.get('outliers_truncated') else ''}.</p>\n"
+    for r in doc.layers:
+        q, cos, share = r.norm_quantiles, r.cos_to_neighbours, r.cls_attention_share
+        rows.append([r.layer, fmt(q["0.5"]), fmt(q["1.0"]), fmt(r.threshold), r.n_outliers,
+                     f"{r.outlier_frac:.4f}", f"{fmt(cos.outliers)} / {fmt(cos.normal)}",
+                     f"{fmt(share and share.outliers)} / {fmt(share and share.uniform)}",
+                     f'<a href="{esc(r.heatmap)}">png</a>' if r.heatmap else ""])
+    neurons = [["layer", "neuron", "score"]] + [[n.layer, n.neuron, f"{n.score:.4g}"] for n in doc.register_neurons]
+    ttr = doc.test_time_registers
+    first = doc.first_outlier_layer
+    imgs = "".join(f"<h3>layer {r.layer}</h3><img src=\"{esc(r.heatmap)}\">" for r in doc.layers
+                   if r.heatmap and (first is None or r.layer >= first - 1))
+    body = (f"<p>{doc.n_images} images; first layer with outliers: <b>{'none' if first is None else first}</b>;\n"
+            f"outliers listed: {len(doc.outliers)}{' (truncated)' if doc.outliers_truncated else ''}.</p>\n"
             + sections_html([("Per layer (patch tokens, resid_post)", table(rows, raw=True)),
                              ("Register neurons", table(neurons)),
-                             ("Test-time registers", f"<pre>{esc(json.dumps(ttr, indent=2))}</pre>" if ttr
+                             ("Test-time registers", f"<pre>{esc(json.dumps(encode(ttr), indent=2))}</pre>" if ttr
                               else "<p>not run</p>"),
                              ("Heatmaps", imgs)]))
-    return page(f"High-norm artifact tokens: {doc['model']}", body, style="td{text-align:right}")
+    return page(f"High-norm artifact tokens: {doc.model}", body, style="td{text-align:right}")
+

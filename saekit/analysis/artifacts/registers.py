@@ -5,7 +5,7 @@ by their mean |activation| at the outlier positions of the detection layer (per 
 over its outlier tokens, then the mean over the images that have outliers), restricted to layers
 <= the layer cap, top-k kept. The paper detects outliers at a late layer (its configs: the last or
 second-to-last) with a fixed norm threshold and caps the layers just before outliers emerge; here
-the outliers come from `saekit.analysis.artifacts` (fixed or automatic threshold) and the cap
+the outliers come from `saekit.analysis.artifacts.outliers` (fixed or automatic threshold) and the cap
 defaults to the first layer whose resid_post shows outliers (inclusive: block L's MLP is what
 writes the outliers into block L's output).
 
@@ -23,30 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from saekit.common.errors import SaekitError
+from saekit.results.artifacts import RegisterNeuron, TestTimeRegisters
 
 if TYPE_CHECKING:
-    from saekit.analysis.artifacts import ArtifactConfig, ArtifactReport
+    from saekit.analysis.artifacts.config import ArtifactConfig
+    from saekit.analysis.artifacts.outliers import ArtifactReport
     from saekit.data import Sample
     from saekit.models.hf_vision import HFVisionModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RegisterNeuron:
-    layer: int
-    neuron: int
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "neuron": self.neuron, "score": self.score}
 
 
 def _resolve_layer(layer: int, n_layers: int, what: str) -> int:
@@ -135,7 +126,7 @@ def use_test_time_registers(model: HFVisionModel, neurons: Sequence[RegisterNeur
     n_prefix = int(getattr(model, "n_prefix_tokens", 1))
     layers = _by_layer(neurons)
 
-    def shift(idx: list[int]):
+    def shift(idx: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
         cols = torch.tensor(idx)
 
         def fn(act: torch.Tensor) -> torch.Tensor:
@@ -153,7 +144,7 @@ def use_test_time_registers(model: HFVisionModel, neurons: Sequence[RegisterNeur
 
 
 def evaluate_test_time_registers(model: HFVisionModel, samples: Sequence[Sample], report: ArtifactReport,
-                                 neurons: Sequence[RegisterNeuron], cfg: ArtifactConfig) -> dict[str, Any]:
+                                 neurons: Sequence[RegisterNeuron], cfg: ArtifactConfig) -> TestTimeRegisters:
     """Norms at the detection layer without and with a test-time register, on up to cfg.ttr_images
     images that have outliers: the outlier tokens' norms, the patch norms, and the register's norm."""
     L = int(model.n_layers)
@@ -161,7 +152,7 @@ def evaluate_test_time_registers(model: HFVisionModel, samples: Sequence[Sample]
     masks = report.masks[:, detect]
     idx = [int(i) for i in np.nonzero(masks.any(axis=1))[0][: cfg.ttr_images]]
     if not idx:
-        return {"skipped": f"no outlier tokens at layer {detect}"}
+        return TestTimeRegisters(skipped=f"no outlier tokens at layer {detect}")
     hook = f"blocks.{detect}.hook_resid_post"
     threshold = report.thresholds[detect]
     before_n, after_n, reg_n = [], [], []
@@ -170,8 +161,7 @@ def evaluate_test_time_registers(model: HFVisionModel, samples: Sequence[Sample]
         inputs = model.prepare([samples[i] for i in chunk])
         pos = torch.nonzero(model.token_mask(inputs, "patches")[0]).flatten()
         before = model.capture(inputs, [hook])[hook]
-        with use_test_time_registers(model, neurons, init=cfg.register_init,
-                                     write=getattr(cfg, "register_write", "joint")):
+        with use_test_time_registers(model, neurons, init=cfg.register_init, write=cfg.register_write):
             after = model.capture(inputs, [hook])[hook]
         before_n.append(before[:, pos].float().norm(dim=-1).cpu().numpy())
         after_n.append(after[:, pos].float().norm(dim=-1).cpu().numpy())
@@ -181,15 +171,12 @@ def evaluate_test_time_registers(model: HFVisionModel, samples: Sequence[Sample]
     r = np.concatenate(reg_n)
     m = masks[idx]
 
-    def side(norms: np.ndarray) -> dict[str, Any]:
+    def side(norms: np.ndarray) -> dict[str, float | None]:
         flagged = norms > threshold if threshold is not None else np.zeros_like(norms, bool)
         return {"outlier_positions_norm_mean": float(norms[m].mean()), "outlier_positions_norm_max": float(norms[m].max()),
                 "other_patches_norm_median": float(np.median(norms[~m])) if (~m).any() else None,
                 "patch_norm_max": float(norms.max()), "n_outliers": int(flagged.sum()), "outlier_frac": float(flagged.mean())}
 
-    result = {"layer": detect, "hook": hook, "threshold": threshold, "n_images": len(idx), "init": cfg.register_init,
-              "write": getattr(cfg, "register_write", "joint"),
-              "neurons": [n.to_dict() for n in neurons], "before": side(b), "after": side(a)}
-    result["after"]["register_norm_mean"] = float(r.mean())
-    result["after"]["register_norm_min"] = float(r.min())
-    return result
+    after = {**side(a), "register_norm_mean": float(r.mean()), "register_norm_min": float(r.min())}
+    return TestTimeRegisters(layer=detect, hook=hook, threshold=threshold, n_images=len(idx), init=cfg.register_init,
+                             write=cfg.register_write, neurons=tuple(neurons), before=side(b), after=after)

@@ -1,7 +1,7 @@
 """Steering a model with SAE latents: clamp (keeping the SAE error term), add a decoder direction, ablate.
 
 `steer(...)` is a context manager that splices the edit into the model through `model.hooks`;
-`measure_*` and `dose_response` run the model with and without the edit and report the effect.
+saekit.analysis.steering.dose runs the model with and without the edit and reports the effect.
 
 Edits, for an activation x at a steered position (z = sae.encode(x)):
 
@@ -24,25 +24,18 @@ mask [B, T]. Tokens outside the positions are left untouched.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence, Union
 
 import torch
 
-from saekit.analysis.plots import line_plot_png
-from saekit.analysis.steering_crosscoder import sae_input, steer_crosscoder
-from saekit.analysis.steering_text import concept_logprob, greedy_generate  # noqa: F401  (part of this module's interface)
-from saekit.common.atomic import atomic_file
+from saekit.analysis.steering.crosscoder import steer_crosscoder
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
     from saekit.models.base import HookedModel
     from saekit.sae import SAE
-
-log = logging.getLogger(__name__)
 
 MODES = ("clamp", "add", "ablate")
 Positions = Union[str, Sequence[int], slice, torch.Tensor]
@@ -56,9 +49,9 @@ class SteerSpec:
     latents: tuple[tuple[int, float], ...]
     mode: str = "clamp"
     strength: float = 1.0
-    positions: Any = "all"
+    positions: Positions = "all"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, str | float | dict[int, float] | list[int]]:
         pos = self.positions
         if isinstance(pos, slice):
             pos = f"{pos.start}:{pos.stop}:{pos.step}"
@@ -77,7 +70,7 @@ def _sae_hook(sae: SAE) -> str:
     return str(getattr(getattr(sae, "cfg", None), "hook", "") or "")
 
 
-def _sae_dims(sae: SAE) -> tuple[int, int]:
+def sae_dims(sae: SAE) -> tuple[int, int]:
     cfg = getattr(sae, "cfg", None)
     if cfg is not None and getattr(cfg, "d_in", None) and getattr(cfg, "d_sae", None):
         return int(cfg.d_in), int(cfg.d_sae)
@@ -165,7 +158,7 @@ def _decode(sae: SAE, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec, onto: torch.Tensor | None = None) -> torch.Tensor:
     """Apply `spec` to activations [B, T, d] (or [B, d] for pooled hooks); returns a new tensor. ``onto``: a
     transcoder's target activation [B, T, d_out] the edit is added to (x is then its input)."""
-    d_in, _ = _sae_dims(sae)
+    d_in, _ = sae_dims(sae)
     if x.shape[-1] != d_in:
         raise SaekitError(f"activation at {spec.hook} has width {x.shape[-1]} but the SAE expects d_in={d_in}")
     squeeze = x.dim() == 2
@@ -183,7 +176,7 @@ def steer_activations(x: torch.Tensor, sae: SAE, spec: SteerSpec, onto: torch.Te
         if spec.mode == "add":
             # decode(strength * value * e_i) - decode(0), row by row: exact for every input
             # normalisation (a layernorm SAE scales its directions by each row's own std)
-            z = torch.zeros(rows.shape[0], _sae_dims(sae)[1], dtype=param.dtype, device=param.device)
+            z = torch.zeros(rows.shape[0], sae_dims(sae)[1], dtype=param.dtype, device=param.device)
             z_new = z.clone()
             for i, v in spec.latents:
                 z_new[:, i] = v * spec.strength
@@ -217,7 +210,7 @@ def steer(
     >>> with steer(m, "blocks.3.hook_resid_post", sae, {12: 8.0}):     # clamp latent 12 to 8
     ...     logits = m.forward(inputs)
     """
-    _, d_sae = _sae_dims(sae)
+    _, d_sae = sae_dims(sae)
     cfg = getattr(sae, "cfg", None)
     crosscoder = len(getattr(cfg, "in_hooks", ()) or ()) > 1
     check_hook(model, hook, sae)
@@ -225,7 +218,7 @@ def steer(
         raise SaekitError(f"strength must be a finite number, got {strength!r}")
     spec = SteerSpec(hook=hook, latents=normalize_latents(latents, mode, d_sae), mode=mode,
                      strength=float(strength), positions=positions)
-    if crosscoder:  # its latent written into every hook it writes (saekit.analysis.steering_crosscoder)
+    if crosscoder:  # its latent written into every hook it writes (saekit.analysis.steering.crosscoder)
         with steer_crosscoder(model, sae, spec, position_mask):
             yield spec
         return
@@ -247,152 +240,3 @@ def steer(
 
     with model.hooks({hook: record, targets[0]: write}):
         yield spec
-
-
-# ----------------------------------------------------------------------------- effects
-
-
-Readout = Callable[[torch.Tensor], torch.Tensor]  # model output -> one number per sample [B]
-
-
-def class_logit_readout(class_index: int) -> Readout:
-    """Effect = the logit of one class (vision models with a head, or any [B, C] output)."""
-    def read(out: torch.Tensor) -> torch.Tensor:
-        out = out if out.dim() == 2 else out[:, 0]
-        if not 0 <= class_index < out.shape[-1]:
-            raise SaekitError(f"class index {class_index} is out of range for an output of width {out.shape[-1]}")
-        return out[:, class_index].float()
-    return read
-
-
-def direction_readout(direction: torch.Tensor, cosine: bool = True) -> Readout:
-    """Effect = cosine (or dot product) between the model's output embedding and a given direction,
-    e.g. the text embedding of a concept in the model's text space."""
-    def read(out: torch.Tensor) -> torch.Tensor:
-        out = out if out.dim() == 2 else out[:, 0]
-        d = direction.to(out.device, torch.float32).reshape(-1)
-        if d.numel() != out.shape[-1]:
-            raise SaekitError(f"concept direction has {d.numel()} dims but the model output has {out.shape[-1]}")
-        o = out.float()
-        if cosine:
-            return torch.nn.functional.cosine_similarity(o, d[None], dim=-1)
-        return o @ d
-    return read
-
-
-def measure_readout(model: HookedModel, inputs: Any, readout: Readout) -> torch.Tensor:
-    with torch.no_grad():
-        return readout(model.forward(inputs)).detach().cpu()
-
-
-@dataclass
-class DoseResponse:
-    """strength vs effect, one row per strength."""
-
-    latent: int
-    mode: str
-    effect_name: str
-    rows: list[dict[str, float]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def strengths(self) -> list[float]:
-        return [r["strength"] for r in self.rows]
-
-    @property
-    def effects(self) -> list[float]:
-        return [r["effect"] for r in self.rows]
-
-    def monotonic(self) -> bool:
-        e = self.effects
-        return all(b >= a for a, b in zip(e, e[1:])) or all(b <= a for a, b in zip(e, e[1:]))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"latent": self.latent, "mode": self.mode, "effect": self.effect_name, "rows": self.rows, **self.extras}
-
-    def figure(self):
-        import plotly.graph_objects as go
-
-        fig = go.Figure(go.Scatter(x=self.strengths, y=[r["delta"] for r in self.rows], mode="lines+markers",
-                                   name=f"latent {self.latent}"))
-        fig.update_layout(title=f"dose-response: latent {self.latent} ({self.mode})", xaxis_title="strength",
-                          yaxis_title=f"change in {self.effect_name}", template="plotly_white")
-        return fig
-
-    def save(self, out_dir: Path | str, stem: str = "dose_response") -> dict[str, str]:
-        """Writes STEM.html (plotly) and STEM.png (drawn with PIL: no browser needed); returns the paths."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        html = out_dir / f"{stem}.html"
-        png = out_dir / f"{stem}.png"
-        with atomic_file(html) as tmp:
-            self.figure().write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
-        line_plot_png(png, self.strengths, [r["delta"] for r in self.rows],
-                      title=f"latent {self.latent} ({self.mode}): change in {self.effect_name}",
-                      xlabel="strength", ylabel="delta")
-        return {"html": html.name, "png": png.name}
-
-
-def dose_response(
-    model: HookedModel,
-    hook: str,
-    sae: SAE,
-    latent: int,
-    inputs: Any,
-    strengths: Sequence[float] = (0.0, 1.0, 2.0, 4.0),
-    mode: str = "clamp",
-    value: float | None = None,
-    positions: Positions = "all",
-    readout: Readout | None = None,
-    effect_fn: Callable[[], torch.Tensor] | None = None,
-    effect_name: str = "effect",
-    baseline: torch.Tensor | None = None,
-) -> DoseResponse:
-    """Run the model once unsteered and once per strength; effect = mean readout, delta = effect - baseline.
-    ``baseline``: the unsteered readout when the caller already has it (saves that run).
-
-    Either `readout` (applied to `model.forward(inputs)`) or `effect_fn` (a closure computing the
-    effect per sample with the model as it currently is, e.g. a log-probability) must be given.
-    `value` is the clamp value / the add scale (the latent's max activation); it is estimated from
-    `inputs` when omitted.
-    """
-    if (readout is None) == (effect_fn is None):
-        raise SaekitError("dose_response needs exactly one of readout= or effect_fn=")
-    _, d_sae = _sae_dims(sae)
-    normalize_latents({latent: 0.0}, mode, d_sae)
-    check_hook(model, hook, sae)
-    if value is None and mode != "ablate":
-        value = latent_max_activation(model, hook, sae, latent, inputs)
-
-    def measure() -> torch.Tensor:
-        if effect_fn is not None:
-            with torch.no_grad():
-                return effect_fn().detach().float().cpu()
-        return measure_readout(model, inputs, readout)
-
-    base = measure() if baseline is None else baseline.detach().float().cpu()
-    base_mean = float(base.mean())
-    result = DoseResponse(latent=int(latent), mode=mode, effect_name=effect_name,
-                          extras={"hook": hook, "value": None if value is None else float(value), "baseline": base_mean})
-    for s in strengths:
-        with steer(model, hook, sae, {latent: float(value or 0.0)}, mode=mode, positions=positions, strength=float(s)):
-            eff = measure()
-        result.rows.append({"strength": float(s), "effect": float(eff.mean()), "delta": float((eff - base).mean()),
-                            "delta_std": float((eff - base).std()) if eff.numel() > 1 else 0.0})
-        log.info("strength %.3g: effect %.4g (baseline %.4g)", s, result.rows[-1]["effect"], base_mean)
-    return result
-
-
-def latent_max_activation(model: HookedModel, hook: str, sae: SAE, latent: int, inputs: Any) -> float:
-    """Max activation of `latent` over every token of `inputs` (the scale for add mode and the clamp default)."""
-    with torch.no_grad():
-        acts = sae_input(model, hook, sae, inputs)
-        d_in, _ = _sae_dims(sae)
-        if acts.shape[-1] != d_in:
-            raise SaekitError(f"activation at {hook} has width {acts.shape[-1]} but the SAE expects d_in={d_in}")
-        z = sae.encode(acts.reshape(-1, acts.shape[-1]).to(sae.W_dec.dtype))
-    m = float(z[:, latent].max())
-    if m <= 0:
-        log.warning("latent %d never fires on these inputs; using 1.0 as its scale", latent)
-        return 1.0
-    return m

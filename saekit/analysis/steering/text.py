@@ -1,17 +1,19 @@
 """Steering effects on language models: greedy generations and the log-probability of a concept."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from saekit.models.tl_lm import TLModel
 
 
-def _tokenizer(model: TLModel) -> Any:
+def _tokenizer(model: TLModel) -> PreTrainedTokenizerBase:
     tok = getattr(model, "tokenizer", None)
     if tok is None:
         raise SaekitError(f"model {getattr(model, 'model_id', '?')} has no tokenizer: generation needs a text model")
