@@ -30,9 +30,9 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "saekit.eval",
     # commands: one function each, taking the command's config dataclass (saekit.commands)
     "TrainResult": "saekit.train.command",
-    "name": "saekit.analysis.naming.command",
-    "NameConfig": "saekit.analysis.naming.command",
-    "NamingOptions": "saekit.analysis.naming.options",
+    "name": "saekit.analysis.naming.run",
+    "NameConfig": "saekit.analysis.naming.config",
+    "NamingOptions": "saekit.analysis.naming.config",
     "AlignConfig": "saekit.analysis.align_config",
     "AlignRunConfig": "saekit.analysis.align_config",
     "compare": "saekit.eval.compare",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from saekit.capture.run import CaptureResult
     from saekit.eval.command import Evaluation
-    from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument, SteeringDocument
+    from saekit.results import ArtifactsDocument, AuditDocument, SteeringDocument
     from saekit.store_commands import StoreCheck, StoreInfo
 
 
@@ -127,15 +127,6 @@ def train(result: Any, cfg: Any) -> None:
         print(f"wrote {out}: {sae.cfg.arch} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} "
               f"L0={rec.get('l0', float('nan')):.2f} FVE={rec.get('fve', float('nan')):.4f} "
               f"dead={rec.get('dead_frac', float('nan')):.3f}")
-
-
-def name(doc: NamesDocument, cfg: Any) -> None:
-    for note in doc.notes:
-        print(f"note: {note}")
-    best = sorted(doc.latents, key=lambda l: -l.score)[:5]
-    print(f"named {doc.n_named} of {doc.n_live} live latents ({doc.method}); best: "
-          + ", ".join(f"#{l.latent} {l.name} ({l.score:.2f})" for l in best))
-    print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")
 
 
 def explain(result: Any, cfg: Any) -> None:

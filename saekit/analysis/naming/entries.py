@@ -3,25 +3,26 @@ heatmap PNG or token highlights for the latents that get a card)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from saekit.analysis.naming.options import NamingOptions
+from saekit.analysis.naming.config import NamingOptions
 from saekit.analysis.naming.sources import ImageSource, TokenSource
+from saekit.common.jsontypes import JSONObject
 
 if TYPE_CHECKING:
-    from saekit.analysis.monosemanticity import MonosemanticityScores
+    from saekit.analysis.monosemanticity.score import MonosemanticityScores
     from saekit.analysis.summaries import LatentSummaries
     from stores import ActivationStore
 
 
 def _top_entry(store: "ActivationStore", summ: "LatentSummaries", lat: int, k: int, carded: bool,
                images: ImageSource | None, tokens: TokenSource | None, opts: NamingOptions,
-               out_dir: Path) -> dict[str, Any]:
+               out_dir: Path) -> JSONObject:
     sid = int(summ.top_sample_ids[lat, k])
     rec = store.samples[sid] if sid in store.samples else {}
-    entry: dict[str, Any] = {"sample_id": sid, "activation": float(summ.top_values[lat, k]),
+    entry: JSONObject = {"sample_id": sid, "activation": float(summ.top_values[lat, k]),
                              "label": rec.get("label") or "", "text": str(rec.get("text") or "")[:300],
                              "heatmap": None}
     pos = summ.top_positions[lat, k]
@@ -47,7 +48,7 @@ def _top_entry(store: "ActivationStore", summ: "LatentSummaries", lat: int, k: i
 def latent_entries(store: "ActivationStore", summ: "LatentSummaries", live: np.ndarray, words: Sequence[str],
                    cand_idx: np.ndarray, cand_cos: np.ndarray, mono: "MonosemanticityScores | None", carded: set[int],
                    images: ImageSource | None, tokens: TokenSource | None, opts: NamingOptions,
-                   out_dir: Path) -> list[dict[str, Any]]:
+                   out_dir: Path) -> list[JSONObject]:
     """Entries for the ``live`` latents in order; rows in ``carded`` get heatmaps / token strings; ``mono``: the
     latents' Monosemanticity Scores (Pach et al.'s under mono_score, the centred variant under mono_score_centred)."""
     def score(which: str, lat: int) -> float | None:
