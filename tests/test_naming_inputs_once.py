@@ -13,6 +13,7 @@ from PIL import Image
 
 import saekit.data
 import saekit.models
+import saekit.models.text_encoder
 from saekit.capture import CaptureConfig, capture
 from saekit.cli.main import main
 from saekit.sae import SAE, SAEConfig
@@ -24,9 +25,10 @@ WORDS = ["cat", "dog", "car", "tree", "boat", "house"]
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts of store opens, dataset loads and model loads, by path / spec."""
+    """Counts of store opens, dataset loads, model loads and text-encoder loads, by path / spec."""
     calls: Counter = Counter()
     open_store, load_dataset, load_model = ActivationStore.open.__func__, saekit.data.load_dataset, saekit.models.load_model
+    load_text_encoder = saekit.models.text_encoder.load_text_encoder
 
     def counting_open(cls, path, *args, **kwargs):
         calls[("store", str(path))] += 1
@@ -40,7 +42,12 @@ def counted(monkeypatch):
         calls[("model", str(spec))] += 1
         return load_model(spec, *args, **kwargs)
 
+    def counting_text_encoder(spec, *args, **kwargs):
+        calls[("text encoder", str(spec))] += 1
+        return load_text_encoder(spec, *args, **kwargs)
+
     monkeypatch.setattr(ActivationStore, "open", classmethod(counting_open))
+    monkeypatch.setattr(saekit.models.text_encoder, "load_text_encoder", counting_text_encoder)
     monkeypatch.setattr(saekit.data, "load_dataset", counting_dataset)
     monkeypatch.setattr(saekit.models, "load_model", counting_model)
     return calls
@@ -94,4 +101,5 @@ def test_a_text_name_run_opens_the_store_and_loads_the_model_once(tmp_path, coun
     _name(tmp_path, store, counted)
     assert counted[("store", str(store))] == 1, counted
     assert counted[("model", "random:gpt2")] == 1, counted  # the token strings
+    assert counted[("text encoder", "offline:minilm")] == 1, counted  # names and the Monosemanticity Score
     assert all(n == 1 for n in counted.values()), counted
