@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from saekit.analysis.naming.config import NamingOptions
 from saekit.analysis.naming.embeddings import SampleEmbeddings
 from saekit.analysis.naming.text_side import TextSide
-from saekit.common.jsontypes import JSONObject
 from saekit.results import NamesDocument
+from saekit.results.names import LatentName
 
 if TYPE_CHECKING:
     from saekit.analysis.monosemanticity.score import MonosemanticityScores
@@ -32,7 +32,7 @@ class NamingParts:
     mono_embedding: SampleEmbeddings | None  # what the Monosemanticity Scores compared samples by
     mono: "MonosemanticityScores | None"     # the latents' Monosemanticity Scores (None: not computed)
     notes: list[str]                        # problems worth showing
-    latents: list[JSONObject]               # one names.json entry per named latent (naming.entries)
+    latents: list[LatentName]               # one entry per named latent (naming.entries)
     seconds: float                          # run time
 
 

@@ -38,7 +38,7 @@ def write_index(path: Path, doc: NamesDocument, cards: Sequence[LatentName]) -> 
         head.append(["MS shown", f"MS (Pach et al.): raw cosines; a latent firing alike on every sample scores "
                                  f"{doc.mono_mean_pair_cosine:.3f} (the samples' mean pair cosine); "
                                  "centred: saekit's variant (docs/evaluation.md)"])
-    grid = '<div class="grid">' + "\n".join(_card(lat) for lat in cards) + "</div>"
+    grid = "\n".join(['<div class="grid">', *(_card(lat) for lat in cards), "</div>"])
     notes = "".join(f"<p class='muted'>{esc(n)}</p>" for n in doc.notes)
     write_report(path, "Named SAE latents", [("Run", [["field", "value"]] + head),
                                              (f"Best-named latents ({len(cards)})", notes + grid)])
