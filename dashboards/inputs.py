@@ -227,7 +227,8 @@ def load_inputs(sae_dir: str | os.PathLike, store_path: str | os.PathLike, *, na
     """Open the SAE and store, load (or compute once and save) the latent summaries next to the
     SAE, then attach and check the optional output directories. The model (`model`, else the
     store's model_id) is only loaded when a page first needs it (DashboardInputs.get_model)."""
-    from saekit.analysis.summaries import load_or_compute, open_store
+    from saekit.analysis.summaries import load_or_compute
+    from saekit.inputs.checks import open_store
     from saekit.sae import load_sae, SAE
     from stores import ActivationStore
 

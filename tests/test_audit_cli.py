@@ -75,7 +75,7 @@ def test_cli_writes_a_complete_report(clip_setup, tmp_path, capsys):
 
 def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     data, sae = clip_setup
-    from saekit.analysis.summaries import sae_fingerprint
+    from saekit.results.fingerprint import sae_fingerprint
 
     from saekit.results import NamesDocument, SaeRef, StoreRef
     from saekit.results.names import LatentName

@@ -13,7 +13,7 @@ from saekit.results.names import LatentName, TopSample
 
 if TYPE_CHECKING:
     from saekit.analysis.monosemanticity.score import MonosemanticityScores
-    from saekit.analysis.summaries import LatentSummaries
+    from saekit.results.summaries import LatentSummaries
     from stores import ActivationStore
 
 

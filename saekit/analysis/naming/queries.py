@@ -17,7 +17,7 @@ from saekit.common.errors import SaekitError
 from saekit.models.text_encoder import unit_rows
 
 if TYPE_CHECKING:
-    from saekit.analysis.summaries import LatentSummaries
+    from saekit.results.summaries import LatentSummaries
     from saekit.sae import SAE
     from stores import ActivationStore
 

@@ -20,12 +20,13 @@ from saekit.analysis.naming.scoring import score_vocab
 from saekit.analysis.naming.sources import ImageSource, TokenSource, Tokenizer
 from saekit.analysis.naming.text_side import resolve_text_side
 from saekit.analysis.naming.vocab_cache import cached_vocab_embeddings, encoder_name
-from saekit.analysis.summaries import LatentSummaries, load_or_compute
+from saekit.analysis.summaries import load_or_compute
 from saekit.common.atomic import atomic_directory
 from saekit.common.errors import SaekitError
 from saekit.inputs import Inputs
 from saekit.results import NamesDocument
 from saekit.results.store_meta import StoreMetadata
+from saekit.results.summaries import LatentSummaries
 
 if TYPE_CHECKING:
     from saekit.analysis.monosemanticity.score import MonosemanticityScores
