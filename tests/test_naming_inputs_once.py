@@ -73,7 +73,10 @@ def _name(tmp_path, store, counted: Counter, *extra: str) -> None:
     assert rc == 0 and (tmp_path / "names" / "names.json").is_file()
 
 
-def test_an_image_name_run_opens_the_store_and_loads_the_dataset_and_each_model_once(tmp_path, counted):
+@pytest.mark.parametrize("mono_encoder", ["random:vit", "random:clip"])
+def test_an_image_name_run_opens_the_store_and_loads_the_dataset_and_each_model_once(tmp_path, counted, mono_encoder):
+    """random:vit: another encoder for the Monosemanticity Score, loaded once beside CLIP; random:clip: the
+    store's own model serves the text space, its image tower and the Monosemanticity Score, loaded once."""
     rng = np.random.default_rng(0)
     root = tmp_path / "imgs"
     for lab in ("cat", "dog"):
@@ -83,11 +86,11 @@ def test_an_image_name_run_opens_the_store_and_loads_the_dataset_and_each_model_
     store = tmp_path / "clip.h5"
     capture(CaptureConfig(model="random:clip", data=str(root), hooks=(HOOK,), out=str(store), tokens="all",
                           dtype="float32", device="cpu", progress=False))
-    _name(tmp_path, store, counted, "--mono-encoder", "random:vit")
+    _name(tmp_path, store, counted, "--mono-encoder", mono_encoder)
     assert counted[("store", str(store))] == 1, counted
     assert counted[("dataset", str(root))] == 1, counted  # heatmaps, CLIP's image tower and the MS embedding
     assert counted[("model", "random:clip")] == 1, counted  # the text space and its image tower
-    assert counted[("model", "random:vit")] == 1, counted   # the Monosemanticity Score's image encoder
+    assert counted[("model", mono_encoder)] == 1, counted   # the Monosemanticity Score's image encoder
     assert all(n == 1 for n in counted.values()), counted
 
 
