@@ -1,7 +1,7 @@
 """Does the Monosemanticity Score separate latents on the quickstart? The paper's raw cosines vs centred ones.
 
 On the quickstart SAE (DINOv2 ViT-S/14, blocks.10, clipart): embeds a seeded subset of the store's images
-with the encoder naming chooses (saekit.analysis.mono_embedding: for this SAE the model's final CLS on the
+with the encoder naming chooses (saekit.analysis.monosemanticity.embedding: for this SAE the model's final CLS on the
 reloaded images), takes each image's activation of each latent as naming does (its maximum over the
 image's tokens), and scores every latent twice: with the paper's raw cosines and with cosines of
 embeddings centred on the subset's mean (saekit's ms_centred variant). For each score it reports
@@ -94,8 +94,8 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
-    from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
+    from saekit.analysis.monosemanticity.embedding import choose_mono_embedding, store_dataset
+    from saekit.analysis.monosemanticity.score import centred_embeddings, monosemanticity_score
     from saekit.sae import load_sae, SAE
     from stores import ActivationStore
 

@@ -70,6 +70,7 @@ def main() -> int:
     from saekit.results import AlignDocument
     from saekit.capture import CaptureConfig, capture
     from saekit.data.vocab import load_vocab
+    from saekit.inputs import Inputs
     from saekit.sae import load_sae
     from saekit.train import train
     from saekit.train.config import TrainConfig
@@ -118,8 +119,8 @@ def main() -> int:
         log(f"name ({method}) ...")
         t = time.time()
         out = work / f"names-{method}"
-        doc = run_naming(sae, str(store), str(out), sae_dir=str(sae_dir), text_space=str(align_dir), dataset=subset,
-                         cfg=NamingOptions(method=method, top_n=10, heatmap_latents=50 if i == 0 else 0,
+        doc = run_naming(Inputs(sae=sae, store=str(store), data=subset), str(out), sae_dir=str(sae_dir),
+                         text_space=str(align_dir), options=NamingOptions(method=method, top_n=10, heatmap_latents=50 if i == 0 else 0,
                                         mono=(i == 0), seed=args.seed), progress=True).to_json()
         lats = [l for l in doc["latents"] if len(l["top"]) >= 10]
         rate = hit_rate(lats, [l["name"] for l in lats])

@@ -43,7 +43,7 @@ def main() -> None:
 
     import torch
 
-    from saekit.analysis.monosemanticity import monosemanticity_score
+    from saekit.analysis.monosemanticity.score import monosemanticity_score
     from saekit.eval.encode import encode_rows
     from saekit.eval.localization import feature_localization, image_grid
     from saekit.eval.ms import chosen_embeddings, ms_distribution

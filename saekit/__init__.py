@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "saekit.eval",
     "Inputs": "saekit.inputs",
     "TrainResult": "saekit.train.command",
-    "NamingOptions": "saekit.analysis.naming.options",
+    "NamingOptions": "saekit.analysis.naming.config",
     "AlignConfig": "saekit.analysis.alignment.config",
     "Evaluation": "saekit.eval",
     "run_eval": "saekit.eval",

@@ -257,7 +257,7 @@ def synthetic_summaries(d_sae: int, n_samples: int, tokens: int = 256, top_k: in
                         store_fingerprint: str = "synthetic") -> Any:
     """LatentSummaries with the documented shapes, built directly (no SAE pass): latent i's top
     samples carry a Gaussian blob centred on patch (i mod g, i div g mod g) of a g x g grid."""
-    from saekit.analysis.summaries import LatentSummaries
+    from saekit.results.summaries import LatentSummaries
 
     rng = np.random.default_rng(seed)
     L, K, T = d_sae, top_k, tokens

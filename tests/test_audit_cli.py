@@ -105,7 +105,7 @@ def test_audit_opens_each_input_once(clip_setup, tmp_path, monkeypatch):
 
 def test_cli_uses_names_json(clip_setup, tmp_path, capsys):
     data, sae = clip_setup
-    from saekit.analysis.summaries import sae_fingerprint
+    from saekit.results.fingerprint import sae_fingerprint
 
     from saekit.results import NamesDocument, SaeRef, StoreRef
     from saekit.results.names import LatentName

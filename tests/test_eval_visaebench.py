@@ -119,7 +119,7 @@ def test_ms_is_the_papers_formula_on_a_hand_computed_case():
     """Pach et al.: ã = min-max normalised activations, MS = Σ_{n<m} ã_n ã_m cos(e_n, e_m) / Σ_{n<m} ã_n ã_m.
     Activations 1, 2, 3, 5 give ã = 0, 1/4, 1/2, 1; the weighted pairs are (1,2) 1/8, (1,3) 1/4, (2,3) 1/2 with
     cosines 0.8, 0.96, 0.6, so MS = (0.1 + 0.24 + 0.3) / 0.875 = 128/175. The six pair cosines average 3.76/6."""
-    from saekit.analysis.monosemanticity import mean_pair_cosine, monosemanticity_score
+    from saekit.analysis.monosemanticity.score import mean_pair_cosine, monosemanticity_score
 
     emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]]) * np.array([[1.0], [2.0], [0.5], [3.0]])
     acts = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 0.0], [5.0, 0.0]])  # latent 1: images 0 and 1 only: cos 0.6
@@ -130,7 +130,7 @@ def test_ms_is_the_papers_formula_on_a_hand_computed_case():
 def test_ms_equals_visaebench_monosemanticity_over_all_images(tmp_path):
     """ViSAEBench's M5 with top_k_images = every image is the paper's score (its weights are min-max normalised
     over all images); one token per image, so its max-pooling and saekit's mean-pooling coincide."""
-    from saekit.analysis.monosemanticity import monosemanticity_score
+    from saekit.analysis.monosemanticity.score import monosemanticity_score
 
     rng = np.random.default_rng(5)
     n_img, n_lat, d_emb = 40, 30, 16

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from saekit.analysis.mono_embedding import FALLBACK_ENCODER, VIT_FINAL, choose_mono_embedding
+from saekit.analysis.monosemanticity.embedding import FALLBACK_ENCODER, VIT_FINAL, choose_mono_embedding
 from saekit.capture import CaptureConfig, capture
 from saekit.data import load_dataset
 from saekit.common.errors import SaekitError
@@ -110,7 +110,7 @@ def test_clip_style_stores_are_embedded_by_dinov2_as_in_the_paper(vit_store, tmp
 
 
 def test_eval_and_name_score_ms_alike_with_the_chosen_encoder_and_the_flag_overrides_it(vit_store, tmp_path):
-    from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score
+    from saekit.analysis.monosemanticity.score import centred_embeddings, monosemanticity_score
     from saekit.eval import EvalConfig, run_eval
     from saekit.sae import SAE, SAEConfig
 
@@ -144,12 +144,16 @@ def test_eval_and_name_score_ms_alike_with_the_chosen_encoder_and_the_flag_overr
     from saekit.analysis.naming import NamingOptions
     from saekit.analysis.naming.embeddings import mono_embeddings
     from saekit.analysis.naming.run import summaries_and_mono
+    from saekit.analysis.naming.sources import ImageSource
+    from saekit.inputs import Inputs
 
     opts = NamingOptions(mono_max_samples=None)
     with ActivationStore.open(path) as s:
-        emb, note = mono_embeddings(s, HOOK, opts, "image", SimpleNamespace(embed=None, encoder_spec="-"), ds, "cpu")
+        inputs = Inputs(sae=sae, store=s, hook=HOOK, data=ds)
+        emb, note = mono_embeddings(inputs, opts, "image", SimpleNamespace(embed=None, encoder_spec="-"),
+                                    ImageSource.of(inputs))
         assert note is None and emb.described.startswith(ms["embeddings"] + "; ")
-        _, named = summaries_and_mono(sae, s, HOOK, None, opts, emb, progress=False)
+        _, named = summaries_and_mono(inputs, None, opts, emb, progress=False)
     ok = np.isfinite(named.ms) & np.isfinite(named.ms_centred)
     assert ok.sum() == ms["n_latents"]
     for key, values in (("ms", named.ms[ok]), ("ms_centred", named.ms_centred[ok])):

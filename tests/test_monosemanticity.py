@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saekit.analysis.monosemanticity import (
+from saekit.analysis.monosemanticity.score import (
     MonosemanticityAccumulator,
     monosemanticity_score,
     monosemanticity_score_pairwise,
@@ -63,7 +63,7 @@ def test_centring_removes_the_common_component_that_makes_every_latent_score_ali
     """Embeddings = a large shared direction + one direction per class (as clip-art under one encoder):
     with raw cosines a class latent and a latent firing at random both score near the shared cosine;
     centred, the random latent scores about 0 and the class latent stays high."""
-    from saekit.analysis.monosemanticity import centred_embeddings
+    from saekit.analysis.monosemanticity.score import centred_embeddings
 
     rng = np.random.default_rng(0)
     N, C, D = 600, 6, 32
@@ -79,7 +79,7 @@ def test_centring_removes_the_common_component_that_makes_every_latent_score_ali
 def test_both_scores_from_batches_in_any_order_equal_the_definitions():
     """monosemanticity_scores (what eval and naming both call): Pach et al.'s score on raw cosines, the centred
     variant on embeddings centred over all N samples, and the mean pair cosine, fed in shuffled batches."""
-    from saekit.analysis.monosemanticity import centred_embeddings, mean_pair_cosine, monosemanticity_scores
+    from saekit.analysis.monosemanticity.score import centred_embeddings, mean_pair_cosine, monosemanticity_scores
 
     rng = np.random.default_rng(3)
     N, L, D = 45, 6, 8

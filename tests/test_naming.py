@@ -16,6 +16,7 @@ from saekit.analysis.alignment import LinearTextSpace
 from saekit.analysis.naming import NamingOptions, run_naming
 from saekit.common.errors import SaekitError
 from saekit.common.imaging import colormap
+from saekit.inputs import Inputs
 from stores import ActivationStore
 from test_summaries_fakes import LinearReluSAE
 
@@ -99,8 +100,8 @@ def test_planted_cat_latent_is_named_cat(tmp_path, method):
     store, labels = _image_store(tmp_path)
     sae, space = _sae_and_space()
     out = tmp_path / f"names-{method}"
-    doc = run_naming(sae, store, out, vocab=WORDS, text_space=space,
-                     cfg=NamingOptions(method=method, top_n=8, n_candidates=3)).to_json()
+    doc = run_naming(Inputs(sae=sae, store=store), out, vocab=WORDS, text_space=space,
+                     options=NamingOptions(method=method, top_n=8, n_candidates=3)).to_json()
     by = {l["latent"]: l for l in doc["latents"]}
     assert sorted(by) == [0, 1, 2]  # the dead latent is not named
     for j, lab in enumerate(LABELS):
@@ -137,7 +138,7 @@ def _check_both_monosemanticity_scores(store, sae, doc):
     """mono_score is Pach et al.'s score (raw cosines of the model's final CLS, the O(N^2) definition), mono_score_centred
     the same on embeddings centred over the scored samples, with their mean pair cosine; each sample's activation
     is its latents' mean over its rows."""
-    from saekit.analysis.monosemanticity import centred_embeddings, monosemanticity_score_pairwise
+    from saekit.analysis.monosemanticity.score import centred_embeddings, monosemanticity_score_pairwise
 
     with ActivationStore.open(store) as s:
         ids = np.asarray(s.sample_ids)
@@ -178,8 +179,8 @@ def test_text_store_gets_token_highlights_and_names(tmp_path):
             return WORDS[ids[0]]
 
     sae, _ = _sae_and_space()
-    doc = run_naming(sae, path, tmp_path / "tn", vocab=WORDS, text_encoder=OneHotEncoder(), tokenizer=WS(),
-                     cfg=NamingOptions(top_n=5)).to_json()
+    doc = run_naming(Inputs(sae=sae, store=path), tmp_path / "tn", vocab=WORDS, text_encoder=OneHotEncoder(),
+                     tokenizer=WS(), options=NamingOptions(top_n=5)).to_json()
     by = {l["latent"]: l for l in doc["latents"]}
     # latent 2 reads axis 2 = "tree" tokens in this store
     assert by[2]["name"] == "tree" and by[0]["name"] == "cat"
@@ -194,13 +195,13 @@ def test_bad_inputs(tmp_path):
     sae, space = _sae_and_space()
     wrong = LinearReluSAE(torch.eye(4), torch.eye(4), hook=HOOK)
     with pytest.raises(SaekitError, match="dimension 4 .* dimension 8"):
-        run_naming(wrong, store, tmp_path / "x", vocab=WORDS, text_space=space)
+        run_naming(Inputs(sae=wrong, store=store), tmp_path / "x", vocab=WORDS, text_space=space)
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n\n")
     with pytest.raises(SaekitError, match="holds no words"):
-        run_naming(sae, store, tmp_path / "x", vocab=empty, text_space=space)
+        run_naming(Inputs(sae=sae, store=store), tmp_path / "x", vocab=empty, text_space=space)
     with pytest.raises(SaekitError, match="needs a text space"):
-        run_naming(sae, store, tmp_path / "x", vocab=WORDS)
+        run_naming(Inputs(sae=sae, store=store), tmp_path / "x", vocab=WORDS)
     assert not (tmp_path / "x").exists()
 
 
@@ -244,12 +245,14 @@ def test_clip_store_names_with_its_own_text_tower(tmp_path):
         sae.W_dec.copy_(torch.from_numpy(t))
         sae.W_encT.copy_(torch.from_numpy(t))
         sae.b_enc.fill_(100.0)  # every latent fires on every image: all are live
-    doc = run_naming(sae, store, tmp_path / "n1", vocab=WORDS, cfg=NamingOptions(method="decoder", top_n=3)).to_json()
+    doc = run_naming(Inputs(sae=sae, store=store), tmp_path / "n1", vocab=WORDS,
+                     options=NamingOptions(method="decoder", top_n=3)).to_json()
     assert doc["text_space"]["kind"] == "clip"
     assert [l["name"] for l in doc["latents"]] == WORDS
 
     sae2 = SAE.create(SAEConfig(arch="topk", d_in=48, d_sae=16, k=4, hook="blocks.1.hook_resid_post"))
-    doc2 = run_naming(sae2, store, tmp_path / "n2", vocab=WORDS, cfg=NamingOptions(top_n=3)).to_json()
+    doc2 = run_naming(Inputs(sae=sae2, store=store), tmp_path / "n2", vocab=WORDS,
+                      options=NamingOptions(top_n=3)).to_json()
     assert doc2["method"] == "top-images" and doc2["n_named"] > 0
     assert all(l["name"] in WORDS for l in doc2["latents"])
     assert doc2["mono_embedding"].startswith("offline:dinov2-small CLS token of ln_final.hook_normalized on the images")

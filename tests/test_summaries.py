@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from saekit.analysis.summaries import LatentSummaries, compute_summaries, decoder_neighbours
+from saekit.analysis.summaries import compute_summaries, decoder_neighbours
+from saekit.results.summaries import LatentSummaries
 from saekit.common.errors import SaekitError
 from test_summaries_fakes import ArrayStore, LinearReluSAE
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from saekit.eval.command import Evaluation
-    from saekit.results import NamesDocument
 
 
 def _print_tree(prefix: str, value: Any) -> None:
@@ -25,15 +24,6 @@ def evaluation(result: Evaluation, cfg: Any) -> None:
     split = result.details["split"]
     print(f"split: {split['name']} (fraction {split['fraction']}){'; ' + split['note'] if split['note'] else ''}")
     _print_tree("", result.details["metrics"])
-
-
-def name(doc: NamesDocument, cfg: Any) -> None:
-    for note in doc.notes:
-        print(f"note: {note}")
-    best = sorted(doc.latents, key=lambda l: -l.score)[:5]
-    print(f"named {doc.n_named} of {doc.n_live} live latents ({doc.method}); best: "
-          + ", ".join(f"#{l.latent} {l.name} ({l.score:.2f})" for l in best))
-    print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")
 
 
 def explain(result: Any, cfg: Any) -> None:

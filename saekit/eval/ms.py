@@ -6,7 +6,7 @@ Two scores per latent, both reported with the samples' mean pair cosine:
                pair of images scores about 0 instead of the mean pair cosine (docs/evaluation.md: why)
 Per-image activation of a latent = its mean over the image's rows (the pooled latents of the
 encoding pass); image embeddings come from an encoder other than the SAE's input. By default the
-encoder saekit.analysis.mono_embedding chooses from the store's model (the model's final image
+encoder saekit.analysis.monosemanticity.embedding chooses from the store's model (the model's final image
 embedding on the reloaded images when the SAE sits at an earlier hook, offline DINOv2 when it reads
 that final embedding, the offline text encoder over the samples' texts for text stores), except for
 CLIP-style stores, whose images are embedded by offline DINOv2 as in the paper; on at most
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saekit.analysis.monosemanticity import monosemanticity_scores
+from saekit.analysis.monosemanticity.score import monosemanticity_scores
 from saekit.common.errors import SaekitError
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
@@ -62,8 +62,8 @@ def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Activatio
 def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, device: str, max_samples: int | None,
                       seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
-    saekit.analysis.mono_embedding chooses for the store's model."""
-    from saekit.analysis.mono_embedding import choose_mono_embedding, store_dataset
+    saekit.analysis.monosemanticity.embedding chooses for the store's model."""
+    from saekit.analysis.monosemanticity.embedding import choose_mono_embedding, store_dataset
     from saekit.results.store_meta import StoreMetadata
 
     modality = StoreMetadata.from_store(source).sample_modality

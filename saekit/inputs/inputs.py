@@ -4,8 +4,8 @@
 activation store, the hook the SAE reads, the dataset behind the store and a model. Each command
 builds one ``Inputs`` from its config and hands it down, so no pass opens the store again or loads
 the dataset or a model a second time (a `saekit name` run used to load the dataset and the model
-twice each). Anything may be given already loaded (an ``SAE`` or ``ActivationStore`` object) or as
-a spec (a path, ``saelens:...``, ``bundled:...``); specs are resolved on first use. Other models and
+twice each). Anything may be given already loaded (an ``SAE``, ``ActivationStore``, ``Dataset`` or
+model object) or as a spec (a path, ``saelens:...``, ``bundled:...``); specs are resolved on first use. Other models and
 datasets a pass needs (an embedding model, a test split) come from ``load_model`` / ``load_dataset``,
 cached by spec.
 
@@ -32,9 +32,10 @@ class Inputs:
 
     def __init__(self, *, sae: "SAE | str | os.PathLike | None" = None,
                  store: "ActivationStore | str | os.PathLike | None" = None, hook: str | None = None,
-                 data: str | None = None, model: "HookedModel | str | None" = None, device: str = "cpu"):
-        self._sae_in, self._store_in, self._model_in = sae, store, model
-        self.hook_given, self.data_given, self.device = hook, data, device
+                 data: "Dataset | str | None" = None, model: "HookedModel | str | None" = None, device: str = "cpu"):
+        self._sae_in, self._store_in, self._model_in, self._data_in = sae, store, model, data
+        self.hook_given, self.device = hook, device
+        self.data_given = data if isinstance(data, str) else None
         self._datasets: dict[str, "Dataset"] = {}
         self._models: dict[tuple[str, str], "HookedModel"] = {}
         self._opened_store: "ActivationStore | None" = None
@@ -98,6 +99,9 @@ class Inputs:
 
     @cached_property
     def dataset(self) -> "Dataset":
+        """The given dataset, else the one of ``data_spec``, loaded once."""
+        if self._data_in is not None and not isinstance(self._data_in, str):
+            return self._data_in
         spec = self.data_spec
         if not spec:
             raise SaekitError("the store does not record its dataset (attribute 'data'); pass --data")

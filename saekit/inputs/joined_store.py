@@ -18,6 +18,7 @@ from saekit.common.errors import SaekitError
 if TYPE_CHECKING:
     from saekit.sae import SAE
     from stores import ActivationStore
+    from stores.batching import Batch
 
 
 class JoinedHooksStore:
@@ -29,7 +30,7 @@ class JoinedHooksStore:
         self._store, self.joined_name, self.joined_hooks = store, name, hooks
         self._n = check_aligned(store, hooks)
 
-    def __getattr__(self, attr: str) -> Any:
+    def __getattr__(self, attr: str) -> Any:  # whatever the wrapped store has under that name
         return getattr(self._store, attr)
 
     def __enter__(self) -> "JoinedHooksStore":
@@ -60,7 +61,7 @@ class JoinedHooksStore:
         return self._store.read_index(self.joined_hooks[0] if hook == self.joined_name else hook, start, stop)
 
     def iter_batches(self, hook: str, batch_size: int, shuffle: bool = False, with_index: bool = False,
-                     **kwargs: Any) -> Iterator[Any]:
+                     **kwargs: object) -> Iterator["Batch"]:
         if hook != self.joined_name:
             yield from self._store.iter_batches(hook, batch_size, shuffle=shuffle, with_index=with_index, **kwargs)
             return

@@ -113,12 +113,11 @@ def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[s
 
 
 def _name(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:
-    from saekit.analysis.naming import run_naming
-    from saekit.sae import load_sae
+    from saekit.analysis.naming.config import NameConfig
+    from saekit.analysis.naming.run import name
 
-    sae = load_sae(paths.sae, device=device)
-    doc = run_naming(sae, str(paths.store), str(paths.names), sae_dir=str(paths.sae), text_space=str(paths.align),
-                     device=device, progress=cfg.progress)
+    doc = name(NameConfig(sae=str(paths.sae), store=str(paths.store), out=str(paths.names), text_space=str(paths.align),
+                          device=device, progress=cfg.progress))
     return {"named": len(doc.latents)}
 
 

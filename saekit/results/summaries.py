@@ -58,7 +58,7 @@ class LatentSummaries(Document, kind="latent_summaries", filename="summaries.jso
         """Bool [L]: latents that fired at least once."""
         return self.freq > 0
 
-    def top_examples(self, latent: int) -> list[dict[str, Any]]:
+    def top_examples(self, latent: int) -> list[dict[str, int | float | np.ndarray]]:
         """The latent's top samples, best first: {sample_id, activation, token_acts [T'], positions [T']}
         with padding removed."""
         out = []

@@ -19,20 +19,22 @@ For every live latent (it fired at least once in the store):
   Word embeddings are centred on the vocabulary mean before the cosine, for the same reason.
   For text stores the text space is the text encoder itself and the top samples are their texts.
 - the Monosemanticity Scores of the latent's per-sample mean activations, against an embedding of
-  each sample independent of the SAE's input (chosen by saekit.analysis.mono_embedding: offline DINOv2
+  each sample independent of the SAE's input (chosen by saekit.analysis.monosemanticity.embedding: offline DINOv2
   for CLIP stores, as Pach et al.; another image encoder's final embedding; or the text encoder over
   the sample texts), on up to ``mono_max_samples`` samples: Pach et al.'s score (``mono_score``) and
   saekit's centred variant (``mono_score_centred``), with the samples' mean pair cosine, computed as
   `saekit eval` computes them (saekit.analysis.monosemanticity.monosemanticity_scores).
 
-``run_naming`` (and the `name` command) writes OUT/names.json (a saekit.results.NamesDocument;
-fields in docs/formats.md), OUT/heatmaps/*.png and OUT/index.html, atomically (a temp directory renamed at the end).
+``name(NameConfig)`` (the `saekit name` command) opens its inputs once (saekit.inputs.Inputs: the SAE,
+the store, the dataset behind it and every model a step needs) and runs ``run_naming`` on them, which
+writes OUT/names.json (a saekit.results.NamesDocument; fields in docs/formats.md), OUT/heatmaps/*.png and
+OUT/index.html, atomically (a temp directory renamed at the end), and returns the document.
 
-One module per step: ``options`` (what naming can be told), ``text_side`` (text space or text
-encoder), ``embeddings`` (per-sample embeddings), ``queries`` (method choice and query vectors),
-``scoring`` (vocabulary candidates), ``sources`` (images and token strings of samples),
-``entries`` (one names.json entry per latent), ``report`` (index.html), ``run`` (the steps in
-order, on objects in memory) and ``command`` (``name(NameConfig)``: the `saekit name` command).
+One module per step: ``config`` (NameConfig and NamingOptions: what naming can be told), ``text_side``
+(text space or text encoder), ``embeddings`` (per-sample embeddings), ``queries`` (method choice and
+query vectors), ``scoring`` (vocabulary candidates), ``sources`` (images and token strings of samples),
+``entries`` (one names.json entry per latent), ``document`` (names.json from the computed parts),
+``report`` (index.html), ``run`` (``name`` and the steps in order) and ``summary`` (what the CLI prints).
 """
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ from saekit.common.lazy import lazy_exports
 __all__ = ["FORMAT_VERSION", "METHODS", "ImageSource", "NameConfig", "NamingOptions", "TokenSource", "name",
            "run_naming", "score_vocab"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "METHODS": "saekit.analysis.naming.options", "NamingOptions": "saekit.analysis.naming.options",
-    "NameConfig": "saekit.analysis.naming.command", "name": "saekit.analysis.naming.command",
+    "METHODS": "saekit.analysis.naming.config", "NamingOptions": "saekit.analysis.naming.config",
+    "NameConfig": "saekit.analysis.naming.config", "name": "saekit.analysis.naming.run",
     "FORMAT_VERSION": "saekit.analysis.naming.run", "run_naming": "saekit.analysis.naming.run",
     "score_vocab": "saekit.analysis.naming.scoring", "ImageSource": "saekit.analysis.naming.sources",
     "TokenSource": "saekit.analysis.naming.sources"})

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saekit.analysis.alignment import pooled_features
-from saekit.analysis.naming.options import NamingOptions
+from saekit.analysis.naming.config import NamingOptions
+from saekit.analysis.naming.sources import ImageSource
 from saekit.analysis.naming.text_side import TextSide
 from saekit.common.errors import SaekitError
 
 if TYPE_CHECKING:
-    from saekit.data import Dataset
+    from saekit.inputs import Inputs
     from stores import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -48,22 +49,22 @@ def text_space_embeddings(store: "ActivationStore", side: TextSide, progress: bo
                             f"text space ({space.kind}) of {space.pooling}-pooled {space.feature_hook}")
 
 
-def mono_embeddings(store: "ActivationStore", hook: str, opts: NamingOptions, modality: str, side: TextSide,
-                    dataset: Dataset | None, device: str) -> tuple[SampleEmbeddings | None, str | None]:
+def mono_embeddings(inputs: "Inputs", opts: NamingOptions, modality: str, side: TextSide,
+                    images: ImageSource | None) -> tuple[SampleEmbeddings | None, str | None]:
     """What the Monosemanticity Score compares samples by: an embedding independent of the SAE's input
-    (saekit.analysis.mono_embedding), and a note when none could be had (then the score is skipped;
-    an explicit --mono-hook / --mono-encoder that fails is an error instead)."""
-    from saekit.analysis.mono_embedding import choose_mono_embedding
-    from saekit.analysis.naming.sources import ImageSource
+    (saekit.analysis.monosemanticity.embedding; an image encoder through ``inputs.load_model`` on the
+    images of ``images``), and a note when none could be had (then the score is skipped; an explicit
+    --mono-hook / --mono-encoder that fails is an error instead)."""
+    from saekit.analysis.monosemanticity.embedding import choose_mono_embedding
 
     if not opts.mono:
         return None, None
-    images = dataset if dataset is not None or modality == "text" else ImageSource(store).ds
     try:
-        me = choose_mono_embedding(store, hook, modality=modality, mono_hook=opts.mono_hook, encoder=opts.mono_encoder,
-                                   dataset=images, embed_texts=side.embed, max_samples=opts.mono_max_samples,
+        me = choose_mono_embedding(inputs.store, inputs.hook, modality=modality, mono_hook=opts.mono_hook,
+                                   encoder=opts.mono_encoder, dataset=images.ds if images is not None else None,
+                                   embed_texts=side.embed, max_samples=opts.mono_max_samples,
                                    text_encoder_name=f"text encoder {side.encoder_spec}", seed=opts.seed,
-                                   device=device)
+                                   device=inputs.device, load_model=inputs.load_model)
     except SaekitError as exc:
         if opts.mono_hook is not None or opts.mono_encoder is not None:
             raise

@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,8 +17,7 @@ from saekit.common.errors import SaekitError
 from saekit.models.text_encoder import unit_rows
 
 if TYPE_CHECKING:
-    from saekit.analysis.summaries import LatentSummaries
-    from saekit.data import Dataset
+    from saekit.results.summaries import LatentSummaries
     from saekit.sae import SAE
     from stores import ActivationStore
 
@@ -32,13 +31,13 @@ def decoder_ok(side: TextSide, sae: "SAE", hook: str) -> bool:
 
 
 def choose_method(method: str, side: TextSide, sae: "SAE", hook: str, in_text_space: SampleEmbeddings | None,
-                  store: "ActivationStore", dataset: Dataset | None) -> str:
+                  images: ImageSource | None) -> str:
     """``method`` itself, or for "auto": "top-images" when the samples' embeddings can be had, else "decoder"."""
     if method != "auto":
         return method
     space = side.space
     top_ok = space is None or in_text_space is not None or (
-        space.kind == "clip" and ImageSource(store, dataset).available)
+        space.kind == "clip" and images is not None and images.available)
     return "top-images" if top_ok or not decoder_ok(side, sae, hook) else "decoder"
 
 
@@ -51,13 +50,13 @@ def decoder_query(side: TextSide, sae: "SAE", hook: str, live: np.ndarray, metho
     return unit_rows(side.space.direction_to_text(W))
 
 
-def _clip_image_embeddings(store: "ActivationStore", side: TextSide, dataset: Dataset | None, top_ids: np.ndarray,
+def _clip_image_embeddings(store: "ActivationStore", side: TextSide, src: ImageSource | None, top_ids: np.ndarray,
                            seed: int) -> tuple[SampleEmbeddings, np.ndarray]:
     """CLIP without image_embeds in the store: embed the images involved with its own tower."""
-    src = ImageSource(store, dataset)
-    if not src.available:
+    if src is None or not src.available:
+        why = src.problem if src is not None else "not an image store"
         raise SaekitError(f"--method top-images with {side.space.describe().get('model')}: the store has no "
-                          f"image_embeds and its images cannot be reloaded ({src.problem})")
+                          f"image_embeds and its images cannot be reloaded ({why})")
     all_ids = np.asarray(store.sample_ids, dtype=np.int64)
     background = np.random.default_rng(seed).choice(all_ids, size=min(len(all_ids), 512), replace=False)
     needed = np.unique(np.concatenate([top_ids[top_ids >= 0], background]))
@@ -81,14 +80,14 @@ def _text_sample_embeddings(store: "ActivationStore", side: TextSide, summ: "Lat
 
 
 def top_samples_query(store: "ActivationStore", side: TextSide, summ: "LatentSummaries", live: np.ndarray,
-                      top_n: int, in_text_space: SampleEmbeddings | None, dataset: Dataset | None,
+                      top_n: int, in_text_space: SampleEmbeddings | None, images: ImageSource | None,
                       seed: int) -> np.ndarray:
     top_ids = summ.top_sample_ids[live, :top_n]
     space = side.space
     if space is None:
         emb, mean_all = _text_sample_embeddings(store, side, summ, live, top_ids, seed)
     elif in_text_space is None and space.kind == "clip":
-        emb, mean_all = _clip_image_embeddings(store, side, dataset, top_ids, seed)
+        emb, mean_all = _clip_image_embeddings(store, side, images, top_ids, seed)
     elif in_text_space is None:
         raise SaekitError(f"--method top-images needs the text space's features (hook "
                           f"{space.feature_hook!r}) in the store; it has {sorted(store.hooks)}")
@@ -104,11 +103,11 @@ def top_samples_query(store: "ActivationStore", side: TextSide, summ: "LatentSum
 
 def build_query(method: str, side: TextSide, sae: "SAE", hook: str, store: "ActivationStore",
                 summ: "LatentSummaries", live: np.ndarray, top_n: int, in_text_space: SampleEmbeddings | None,
-                dataset: Dataset | None, seed: int) -> np.ndarray:
+                images: ImageSource | None, seed: int) -> np.ndarray:
     """The query per live latent [len(live), D]: one of the two, or for "both" their sum."""
     queries = []
     if method in ("decoder", "both"):
         queries.append(decoder_query(side, sae, hook, live, method))
     if method in ("top-images", "both"):
-        queries.append(top_samples_query(store, side, summ, live, top_n, in_text_space, dataset, seed))
+        queries.append(top_samples_query(store, side, summ, live, top_n, in_text_space, images, seed))
     return sum(queries)

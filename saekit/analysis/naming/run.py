@@ -1,43 +1,52 @@
-"""`run_naming`: the naming steps in order, on objects in memory; `name`: the `saekit name` command
-(paths in, names.json document out)."""
+"""`saekit name`: ``name(NameConfig)`` opens the command's inputs once (``saekit.inputs.Inputs``) and runs
+``run_naming``, the naming steps in order on them; both return the names.json document."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from saekit.analysis.naming.config import NameConfig, NamingOptions
+from saekit.analysis.naming.document import NamingParts, names_document
 from saekit.analysis.naming.embeddings import SampleEmbeddings, mono_embeddings, text_space_embeddings
 from saekit.analysis.naming.entries import latent_entries
-from saekit.analysis.naming.options import NamingOptions
 from saekit.analysis.naming.queries import build_query, choose_method
 from saekit.analysis.naming.report import write_index
 from saekit.analysis.naming.scoring import score_vocab
+from saekit.analysis.naming.sources import ImageSource, TokenSource, Tokenizer
+from saekit.analysis.naming.text_side import resolve_text_side
 from saekit.analysis.naming.vocab_cache import cached_vocab_embeddings, encoder_name
-from saekit.analysis.naming.sources import ImageSource, TokenSource
-from saekit.analysis.naming.text_side import TextSide, resolve_text_side
-from saekit.analysis.summaries import (LatentSummaries, check_sae_matches_store, load_or_compute, open_store,
-                                       resolve_hook)
+from saekit.analysis.summaries import load_or_compute
 from saekit.common.atomic import atomic_directory
 from saekit.common.errors import SaekitError
+from saekit.inputs import Inputs
 from saekit.results import NamesDocument
 from saekit.results.store_meta import StoreMetadata
+from saekit.results.summaries import LatentSummaries
 
 if TYPE_CHECKING:
-    from saekit.analysis.alignment import TextSpace
-    from saekit.analysis.monosemanticity import MonosemanticityScores
-    from saekit.data import Dataset
+    from saekit.analysis.monosemanticity.score import MonosemanticityScores
+    from saekit.analysis.text_space import TextSpace
     from saekit.models.text_encoder import TextEncoder
-    from saekit.sae import SAE
-    from stores import ActivationStore
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = NamesDocument.FORMAT_VERSION
+
+
+def name(cfg: NameConfig) -> NamesDocument:
+    """Name the live latents of the SAE in ``cfg.sae`` over ``cfg.store``; write ``cfg.out``; return names.json."""
+    from saekit.common.device import resolve_device
+    from saekit.sae.formats import work_dir
+
+    with Inputs(sae=cfg.sae, store=cfg.store, hook=cfg.hook, data=cfg.data,
+                device=str(resolve_device(cfg.device))) as inputs:
+        return run_naming(inputs, cfg.out, sae_dir=work_dir(cfg.sae), vocab=cfg.vocab, text_space=cfg.text_space,
+                          text_encoder=cfg.text_encoder, options=cfg.options, progress=cfg.progress)
 
 
 def load_words(vocab: "Sequence[str] | str | os.PathLike | None") -> tuple[list[str], str]:
@@ -52,13 +61,14 @@ def load_words(vocab: "Sequence[str] | str | os.PathLike | None") -> tuple[list[
     return words, "given"
 
 
-def summaries_and_mono(sae: "SAE", store: "ActivationStore", hook: str, sae_dir: str | os.PathLike | None,
-                       opts: NamingOptions, mono_emb: SampleEmbeddings | None,
+def summaries_and_mono(inputs: Inputs, sae_dir: str | os.PathLike | None, opts: NamingOptions,
+                       mono_emb: SampleEmbeddings | None,
                        progress: bool) -> tuple[LatentSummaries, MonosemanticityScores | None]:
     """The latent summaries (reused from SAE_DIR when fresh) and the latents' Monosemanticity Scores, the
-    paper's and the centred one (None without an embedding; saekit.analysis.mono_embedding.mono_scores)."""
-    from saekit.analysis.mono_embedding import MonoEmbedding, mono_scores
+    paper's and the centred one (None without an embedding; saekit.analysis.monosemanticity.embedding.mono_scores)."""
+    from saekit.analysis.monosemanticity.embedding import MonoEmbedding, mono_scores
 
+    sae, store, hook = inputs.sae, inputs.store, inputs.hook
     summ = load_or_compute(sae, sae_dir, store, hook, min_top_k=opts.top_n,
                            top_k=max(opts.summaries_top_k, opts.top_n), batch_size=opts.batch_size,
                            seed=opts.seed, progress=progress)
@@ -78,86 +88,54 @@ def live_latents(summ: LatentSummaries, max_latents: int | None, hook: str) -> n
 
 
 def run_naming(
-    sae: "SAE",
-    store: "ActivationStore | str | os.PathLike",
+    inputs: Inputs,
     out: str | os.PathLike,
     *,
-    hook: str | None = None,
     sae_dir: str | os.PathLike | None = None,
     vocab: Sequence[str] | str | os.PathLike | None = None,
     text_space: "TextSpace | str | os.PathLike | None" = None,
     text_encoder: "TextEncoder | str" = "offline:minilm",
-    dataset: Dataset | None = None,
-    tokenizer: Any = None,
-    cfg: NamingOptions = NamingOptions(),
-    device: str = "cpu",
+    tokenizer: Tokenizer | None = None,
+    options: NamingOptions = NamingOptions(),
     progress: bool = False,
 ) -> NamesDocument:
-    """Name the live latents of ``sae`` over ``store`` and write OUT (see ``saekit.analysis.naming``).
+    """Name the live latents of ``inputs.sae`` over ``inputs.store`` at ``inputs.hook`` and write OUT (see
+    ``saekit.analysis.naming``); images come from ``inputs.dataset``, models through ``inputs.load_model``.
 
     ``text_space``: a TextSpace, an align output directory or a CLIP spec; None picks CLIP's own
     for CLIP stores and the text encoder on sample texts for text stores. ``vocab``: words, a
-    file, or None for the default vocabulary. ``dataset``/``tokenizer`` override what the store
-    records for reloading images / token strings. Returns the names.json document (NamesDocument)."""
+    file, or None for the default vocabulary. ``tokenizer`` overrides the store's model's for token
+    strings. ``sae_dir``: where cached latent summaries live. Returns the names.json document."""
     t0 = time.time()
-    store_path = str(store) if isinstance(store, (str, os.PathLike)) else str(getattr(store, "path", ""))
-    store = open_store(store, sae)
-    hook = resolve_hook(sae, store, hook)
-    check_sae_matches_store(sae, store, hook)
+    sae, store, hook = inputs.sae, inputs.store, inputs.hook
     modality = StoreMetadata.from_store(store).sample_modality
     words, vocab_src = load_words(vocab)
-    side = resolve_text_side(store, modality, text_space, text_encoder, device)
+    side = resolve_text_side(inputs, modality, text_space, text_encoder)
+    images = ImageSource.of(inputs) if modality == "image" else None
     in_text_space = text_space_embeddings(store, side, progress)
-    mono_emb, mono_note = mono_embeddings(store, hook, cfg, modality, side, dataset, device)
-    summ, mono = summaries_and_mono(sae, store, hook, sae_dir, cfg, mono_emb, progress)
-    live = live_latents(summ, cfg.max_latents, hook)
+    mono_emb, mono_note = mono_embeddings(inputs, options, modality, side, images)
+    summ, mono = summaries_and_mono(inputs, sae_dir, options, mono_emb, progress)
+    live = live_latents(summ, options.max_latents, hook)
 
     vocab_emb = cached_vocab_embeddings(words, encoder_name(side.space, side.encoder_spec), side.embed)
     if vocab_emb.shape[0] != len(words):
         raise SaekitError("the text encoder returned a different number of embeddings than vocabulary words")
-    method = choose_method(cfg.method, side, sae, hook, in_text_space, store, dataset)
-    query = build_query(method, side, sae, hook, store, summ, live, cfg.top_n, in_text_space, dataset, cfg.seed)
-    cand_idx, cand_cos = score_vocab(query, vocab_emb, cfg.n_candidates)
-    best = np.argsort(-cand_cos[:, 0], kind="stable")[: cfg.heatmap_latents]
+    method = choose_method(options.method, side, sae, hook, in_text_space, images)
+    query = build_query(method, side, sae, hook, store, summ, live, options.top_n, in_text_space, images, options.seed)
+    cand_idx, cand_cos = score_vocab(query, vocab_emb, options.n_candidates)
+    best = np.argsort(-cand_cos[:, 0], kind="stable")[: options.heatmap_latents]
 
     with atomic_directory(Path(out)) as tmp:
         (tmp / "heatmaps").mkdir()
-        images = ImageSource(store, dataset) if modality == "image" else None
-        tokens = TokenSource(store, tokenizer) if modality == "text" else None
+        tokens = TokenSource.of(inputs, tokenizer) if modality == "text" else None
         latents = latent_entries(store, summ, live, words, cand_idx, cand_cos, mono, set(int(i) for i in best),
-                                 images, tokens, cfg, tmp)
+                                 images, tokens, options, tmp)
         notes = [f"{what}: {src.problem}" for what, src in (("heatmaps", images), ("tokens", tokens))
                  if src is not None and src.problem] + ([mono_note] if mono_note else [])
-        doc = NamesDocument.of(names_document(summ, sae_dir, store_path, modality, hook, vocab_src, len(words), method,
-                                              side, mono_emb, mono, cfg, notes, latents, time.time() - t0))
+        parts = NamingParts(summaries=summ, modality=modality, vocab_source=vocab_src, vocab_size=len(words),
+                            method=method, side=side, mono_embedding=mono_emb, mono=mono, notes=notes,
+                            latents=latents, seconds=time.time() - t0)
+        doc = names_document(inputs=inputs, sae_dir=sae_dir, parts=parts, options=options)
         doc.save(tmp)
-        write_index(tmp / "index.html", doc.to_json(), [latents[int(i)] for i in best])
+        write_index(tmp / "index.html", doc, [doc.latents[int(i)] for i in best])
     return doc
-
-
-def names_document(summ: LatentSummaries, sae_dir: str | os.PathLike | None, store_path: str,
-                   modality: str, hook: str, vocab_src: str, vocab_size: int, method: str, side: TextSide,
-                   mono_emb: SampleEmbeddings | None, mono: MonosemanticityScores | None, opts: NamingOptions,
-                   notes: list[str],
-                   latents: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """The fields of the names.json document (saekit.results.NamesDocument; docs/formats.md)."""
-    return {
-        "kind": "names",
-        "format_version": FORMAT_VERSION,
-        "sae": {"path": str(sae_dir) if sae_dir is not None else "", "fingerprint": summ.sae_fingerprint,
-                "hook": hook, "d_sae": summ.d_sae},
-        "store": {"path": store_path, "fingerprint": summ.store_fingerprint,
-                  "modality": modality, "n_samples": summ.n_samples},
-        "vocab": {"source": vocab_src, "size": vocab_size},
-        "method": method,
-        "text_space": side.describe(),
-        "mono_embedding": mono_emb.described if mono_emb is not None else None,
-        "mono_mean_pair_cosine": mono.mean_pair_cosine if mono is not None else None,
-        "params": dataclasses.asdict(opts),
-        "n_live": int(summ.live.sum()),
-        "n_named": len(latents),
-        "notes": notes,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "seconds": round(seconds, 1),
-        "latents": latents,
-    }

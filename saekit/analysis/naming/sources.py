@@ -1,47 +1,66 @@
 """The samples behind a store, reloaded for display: images as the model saw them (with a latent's
-patch activations shaded on them) and the token strings of text samples."""
+patch activations shaded on them) and the token strings of text samples. The dataset and the model
+come from the command's ``Inputs`` (``ImageSource.of`` / ``TokenSource.of``), so they are loaded once."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
 from saekit.common.imaging import heat_overlay, place_on_grid, save_png, store_view
+from saekit.inputs import Inputs
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
     from saekit.data import Dataset
+    from saekit.models.base import HookedModel
     from stores import ActivationStore
 
 
+class Tokenizer(Protocol):
+    """What token strings need of a Hugging Face tokenizer."""
+
+    def __call__(self, texts: list[str], return_tensors: str | None = None) -> Mapping[str, "torch.Tensor"]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+def _dataset_of(inputs: Inputs) -> tuple["Dataset | None", str | None]:
+    """(the inputs' dataset, None), or (None, why it cannot be had)."""
+    spec = inputs.data_spec
+    try:
+        return inputs.dataset, None
+    except Exception as exc:  # noqa: BLE001 - any failure means: no images, say why
+        if not spec:
+            return None, "the store does not record its dataset (attribute 'data'); pass --data"
+        return None, f"dataset {spec!r} recorded in the store cannot be reloaded: {exc}"
+
+
 class ImageSource:
-    """Reloads the images of a store's samples from the dataset spec recorded at capture (attrs
-    ``data``), as the model saw them (resize short side, centre crop to the model's input size)."""
+    """The images of a store's samples, from the given dataset (by default the one the store recorded at
+    capture, attribute ``data``), as the model saw them (resize short side, centre crop to its input size)."""
 
-    def __init__(self, store: "ActivationStore", dataset: Dataset | None = None):
+    def __init__(self, store: "ActivationStore", dataset: "Dataset | None" = None, problem: str | None = None):
         self.attrs = dict(store.attrs)
-        self.problem: str | None = None
-        self.ds = dataset
-        if self.ds is None:
-            spec = self.attrs.get("data")
-            if not spec:
-                self.problem = "the store does not record its dataset (attribute 'data'); pass --data"
-            else:
-                try:
-                    from saekit.data import load_dataset
-
-                    self.ds = load_dataset(str(spec))
-                except Exception as exc:  # noqa: BLE001 - any failure means: no images, say why
-                    self.problem = f"dataset {spec!r} recorded in the store cannot be reloaded: {exc}"
+        self.ds, self.problem = dataset, problem
+        if self.ds is None and self.problem is None:  # a caller without a command's Inputs: the store's own
+            self.ds, self.problem = _dataset_of(Inputs(store=store))
         if self.ds is not None and getattr(self.ds, "modality", "image") == "text":
             self.problem, self.ds = "the store's dataset has no images", None
         grid = self.attrs.get("patch_grid")
         self.grid = (int(grid[0]), int(grid[1])) if grid else None
         self.n_prefix = int(self.attrs.get("n_prefix_tokens", 1 if grid else 0))
-        self._cache: dict[int, Any] = {}
+        self._cache: dict[int, "Image.Image"] = {}
+
+    @classmethod
+    def of(cls, inputs: Inputs) -> "ImageSource":
+        """The images of ``inputs.store``'s samples from ``inputs.dataset`` (a note instead when it cannot be had)."""
+        dataset, problem = _dataset_of(inputs)
+        return cls(inputs.store, dataset, problem)
 
     @property
     def available(self) -> bool:
@@ -79,25 +98,27 @@ class ImageSource:
 
 
 class TokenSource:
-    """Token strings of a text store's samples, by re-tokenising /samples text with the model's
-    tokenizer (positions in the store are token indices in that sequence)."""
+    """Token strings of a text store's samples, by re-tokenising /samples text with the store's model's
+    tokenizer (positions in the store are token indices in that sequence), or with ``tokenizer``."""
 
-    def __init__(self, store: "ActivationStore", tokenizer: Any = None):
-        self.tokenizer = tokenizer
-        self.problem: str | None = None
-        self.samples = store.samples
-        if self.tokenizer is None:
-            model_id = store.attrs.get("model_id")
-            try:
-                from saekit.models import load_model
-
-                m = load_model(str(model_id))
-                self._tokenize = m.tokenize
-                self.tokenizer = m.tokenizer
-            except Exception as exc:  # noqa: BLE001
-                self.problem = f"the tokenizer of {model_id!r} could not be loaded ({exc}); tokens shown by position"
-        else:
+    def __init__(self, store: "ActivationStore", tokenizer: Tokenizer | None = None, *,
+                 model: "HookedModel | None" = None, problem: str | None = None):
+        self.tokenizer, self.problem, self.samples = tokenizer, problem, store.samples
+        if self.tokenizer is None and model is None and problem is None:  # a caller without a command's Inputs
+            model, self.problem = _model_of(Inputs(store=store))
+        if model is not None:
+            self._tokenize = model.tokenize
+            self.tokenizer = model.tokenizer
+        elif self.tokenizer is not None:
             self._tokenize = lambda texts: {"input_ids": self.tokenizer(list(texts), return_tensors="pt")["input_ids"]}
+
+    @classmethod
+    def of(cls, inputs: Inputs, tokenizer: Tokenizer | None = None) -> "TokenSource":
+        """Token strings by ``tokenizer``, else by ``inputs.model``'s (a note instead when it cannot be loaded)."""
+        if tokenizer is not None:
+            return cls(inputs.store, tokenizer)
+        model, problem = _model_of(inputs)
+        return cls(inputs.store, model=model, problem=problem)
 
     def tokens(self, sample_id: int) -> list[str] | None:
         if self.tokenizer is None:
@@ -105,3 +126,11 @@ class TokenSource:
         text = str(self.samples[int(sample_id)].get("text") or "")
         ids = self._tokenize([text])["input_ids"][0].tolist()
         return [self.tokenizer.decode([i]) for i in ids]
+
+
+def _model_of(inputs: Inputs) -> tuple["HookedModel | None", str | None]:
+    """(the inputs' model, None), or (None, why its tokenizer cannot be had)."""
+    try:
+        return inputs.model, None
+    except Exception as exc:  # noqa: BLE001 - any failure means: tokens shown by position, say why
+        return None, f"the tokenizer of {inputs.model_spec!r} could not be loaded ({exc}); tokens shown by position"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def load_cached(target: Path, sae: "SAE", hook: str, min_top_k: int | None) -> L
 def load_or_compute(sae: "SAE", sae_dir: str | os.PathLike | None, store: "str | os.PathLike | ActivationStore",
                     hook: str | None = None, *, min_top_k: int | None = None,
                     on_samples: Callable[[np.ndarray, "torch.Tensor"], None] | None = None,
-                    progress: bool = True, **kwargs: Any) -> LatentSummaries:
+                    progress: bool = True, **kwargs: "int | str | torch.device | None") -> LatentSummaries:
     """Fresh summaries from SAE_DIR/summaries/<store-fp>/, or computed (and saved there when
     ``sae_dir`` is given). ``min_top_k`` (default: ``top_k`` in kwargs) is the fewest top samples
     a cached copy may keep. ``on_samples`` sees every batch of per-sample max activations either

@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from saekit.analysis.monosemanticity import MonosemanticityScores, monosemanticity_scores
+from saekit.analysis.monosemanticity.score import MonosemanticityScores, monosemanticity_scores
 from saekit.common.errors import SaekitError
+
+if TYPE_CHECKING:
+    from saekit.data import Dataset
+    from saekit.models.base import HookedModel
+    from saekit.sae import SAE
+    from stores import ActivationStore
+
+#: loads a model by spec (a command's ``Inputs.load_model``, so each is loaded once per run)
+ModelLoader = Callable[[str], "HookedModel"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,8 @@ def sample_subset(ids: np.ndarray, max_samples: int | None, seed: int) -> np.nda
     return np.sort(np.random.default_rng(seed).choice(ids, size=max_samples, replace=False))
 
 
-def mean_latent_batches(sae: Any, store: Any, hook: str, sample_ids: np.ndarray, batch_size: int = 16384):
+def mean_latent_batches(sae: "SAE", store: "ActivationStore", hook: str, sample_ids: np.ndarray,
+                        batch_size: int = 16384) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (sample ids [b], activations [b, d_sae]): each of ``sample_ids``' latents averaged over its rows."""
     import torch
 
@@ -78,7 +88,7 @@ def mean_latent_batches(sae: Any, store: Any, hook: str, sample_ids: np.ndarray,
         yield ids[starts], np.add.reduceat(z, starts, axis=0) / counts[:, None]
 
 
-def mono_scores(sae: Any, store: Any, hook: str, me: MonoEmbedding) -> MonosemanticityScores:
+def mono_scores(sae: "SAE", store: "ActivationStore", hook: str, me: MonoEmbedding) -> MonosemanticityScores:
     """Both Monosemanticity Scores [d_sae] of every latent over the embedded samples of ``me``."""
     order = np.argsort(me.sample_ids)
     batches = ((order[np.searchsorted(me.sample_ids, ids, sorter=order)], acts)
@@ -86,7 +96,7 @@ def mono_scores(sae: Any, store: Any, hook: str, me: MonoEmbedding) -> Monoseman
     return monosemanticity_scores(batches, me.emb, int(sae.W_dec.shape[0]))
 
 
-def store_dataset(store: Any) -> Any:
+def store_dataset(store: "ActivationStore") -> "Dataset":
     """The image dataset recorded in the store (attribute ``data``), reloaded; one-line error when it cannot be."""
     spec = store.attrs.get("data")
     if not spec:
@@ -99,7 +109,7 @@ def store_dataset(store: Any) -> Any:
         raise SaekitError(f"the store's dataset {spec!r} cannot be reloaded: {exc}") from None
 
 
-def final_hook(model: Any) -> str:
+def final_hook(model: "HookedModel") -> str:
     """The hook holding a vision model's final image embedding (CLIP's image_embeds, else ln_final)."""
     names = set(model.hook_names())
     if CLIP_FINAL in names:
@@ -110,7 +120,7 @@ def final_hook(model: Any) -> str:
                       f"pass --mono-hook or --mono-encoder for the Monosemanticity Score")
 
 
-def embed_images_with(model: Any, dataset: Any, sample_ids: np.ndarray, batch_size: int = 16) -> np.ndarray:
+def embed_images_with(model: "HookedModel", dataset: "Dataset", sample_ids: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """[N, D] final embeddings of `model` (pooled vector, or the CLS token) for dataset samples."""
     hook = final_hook(model)
     out = []
@@ -122,13 +132,16 @@ def embed_images_with(model: Any, dataset: Any, sample_ids: np.ndarray, batch_si
     return np.concatenate(out)
 
 
-def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook: str | None = None,
-                          encoder: str | None = None, dataset: Any = None,
+def choose_mono_embedding(store: "ActivationStore", sae_hook: str, *, modality: str, mono_hook: str | None = None,
+                          encoder: str | None = None, dataset: "Dataset | None" = None,
                           embed_texts: Callable[[Sequence[str]], np.ndarray] | None = None,
                           text_encoder_name: str = "text encoder", max_samples: int | None = 1024, seed: int = 0,
-                          device: str = "cpu", candidate_ids: np.ndarray | None = None) -> MonoEmbedding:
+                          device: str = "cpu", candidate_ids: np.ndarray | None = None,
+                          load_model: ModelLoader | None = None) -> MonoEmbedding:
     """The Monosemanticity Score's embedding for an SAE at `sae_hook` of `store` (module docstring);
-    ``candidate_ids``: draw the samples from these (e.g. an evaluation split) instead of the whole store."""
+    ``candidate_ids``: draw the samples from these (e.g. an evaluation split) instead of the whole store;
+    ``load_model``: how an image encoder is loaded (a command's ``Inputs.load_model``; None: loaded here on
+    ``device``)."""
     from saekit.analysis.alignment import pooled_features
 
     if mono_hook is not None:
@@ -167,9 +180,12 @@ def choose_mono_embedding(store: Any, sae_hook: str, *, modality: str, mono_hook
     if dataset is None:
         raise SaekitError(f"the Monosemanticity Score embeds the images with {spec}, but the store's images cannot be "
                           f"reloaded; pass --data (or --mono-hook HOOK)")
-    from saekit.models import load_model
+    if load_model is None:
+        import saekit.models
 
-    model = load_model(spec, device)
+        model = saekit.models.load_model(spec, device)
+    else:
+        model = load_model(spec)
     hook = final_hook(model)
     if spec == own_model and hook == sae_hook:
         raise SaekitError(f"--mono-encoder {spec} at {hook} is the SAE's own input; choose another encoder")

@@ -1,4 +1,5 @@
-"""What the naming of SAE latents can be told: the method and how much it keeps and draws."""
+"""What `saekit name` can be told: which SAE, store and vocabulary (``NameConfig``), and how latents are
+named: the method and how much it keeps and draws (``NamingOptions``). Torch-free."""
 from __future__ import annotations
 
 import dataclasses
@@ -46,3 +47,23 @@ class NamingOptions:
             raise SaekitError(f"--method {self.method!r} is not one of {', '.join(METHODS)}")
         if self.top_n < 1 or self.n_candidates < 1:
             raise SaekitError("--top-n and --candidates must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class NameConfig:
+    """Which SAE, store and vocabulary to name latents with, and how (``options``)."""
+
+    sae: str = dataclasses.field(metadata={"help": "SAE: a saekit checkpoint directory or FORMAT:PATH (saelens:, "
+                                                   "sparsify:, dictlearn:, saev:, gemmascope:; PATH may be hf:REPO/PATH)"})
+    store: str = dataclasses.field(metadata={"help": "activation store (.h5 file or shard directory)"})
+    out: str = dataclasses.field(metadata={"help": "output directory"})
+    hook: str | None = None  # store hook (default: the SAE's hook)
+    vocab: str | None = None  # vocabulary file, one word or phrase a line (default: the shipped one)
+    text_space: str | None = dataclasses.field(default=None, metadata={
+        "help": "`saekit align` output directory or a CLIP model spec (default: the store's own CLIP model, "
+                "or for text stores the text encoder on sample texts)"})
+    text_encoder: str = "offline:minilm"  # text encoder for text stores
+    data: str | None = None  # dataset spec to reload images from (default: the one recorded in the store)
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    progress: bool = True  # show progress bars
+    options: NamingOptions = NamingOptions()

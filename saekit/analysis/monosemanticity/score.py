@@ -26,14 +26,20 @@ mean over the scored samples) and those samples' mean pair cosine, which a raw s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable, Union
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
 
+if TYPE_CHECKING:
+    import torch
 
-def _as_f64(x: Any) -> np.ndarray:
+    #: activations or embeddings as numpy arrays or torch tensors (on any device)
+    Array = Union[np.ndarray, torch.Tensor]
+
+
+def _as_f64(x: Array) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
@@ -51,7 +57,7 @@ def _check(acts: np.ndarray, emb: np.ndarray) -> None:
             f"got {acts.shape} and {emb.shape}")
 
 
-def centred_embeddings(emb_ND: Any) -> np.ndarray:
+def centred_embeddings(emb_ND: Array) -> np.ndarray:
     """Unit embeddings minus their mean over the given images (float64 [N, D]); the score's cosines are then
     those of the centred vectors, so a random pair of images scores about 0 instead of the common component's
     cosine (saekit's ``ms_centred`` variant; docs/evaluation.md: why it is reported beside the paper's)."""
@@ -59,7 +65,7 @@ def centred_embeddings(emb_ND: Any) -> np.ndarray:
     return e - e.mean(axis=0, keepdims=True)
 
 
-def mean_pair_cosine(emb_ND: Any) -> float:
+def mean_pair_cosine(emb_ND: Array) -> float:
     """The mean cosine of the embeddings over distinct pairs: the raw MS of a latent that weighs every pair alike."""
     e = _unit_rows(_as_f64(emb_ND))
     n = len(e)
@@ -78,7 +84,7 @@ class MonosemanticityScores:
     mean_pair_cosine: float   # what ``ms`` of a latent weighing every pair alike comes to on these samples
 
 
-def monosemanticity_scores(batches: Iterable[tuple[Any, Any]], emb_ND: Any, n_latents: int) -> MonosemanticityScores:
+def monosemanticity_scores(batches: Iterable[tuple[np.ndarray, Array]], emb_ND: Array, n_latents: int) -> MonosemanticityScores:
     """Pach et al.'s score and the centred variant of ``n_latents`` latents over the samples embedded by
     ``emb_ND`` [N, D]. ``batches`` yields (rows of ``emb_ND`` [B], the latents' activations there [B, L]),
     each sample at most once; the centring uses the mean over all N embeddings."""
@@ -92,7 +98,7 @@ def monosemanticity_scores(batches: Iterable[tuple[Any, Any]], emb_ND: Any, n_la
     return MonosemanticityScores(raw_acc.result(), centred_acc.result(), mean_pair_cosine(e))
 
 
-def monosemanticity_score(acts_NL: Any, emb_ND: Any) -> np.ndarray:
+def monosemanticity_score(acts_NL: Array, emb_ND: Array) -> np.ndarray:
     """MS for every latent (column) of ``acts_NL`` against image embeddings ``emb_ND``, in O(N·D·L).
 
     Returns float64 [L]; NaN where undefined (constant activations or fewer than two images).
@@ -105,7 +111,7 @@ def monosemanticity_score(acts_NL: Any, emb_ND: Any) -> np.ndarray:
     return acc.result()
 
 
-def monosemanticity_score_pairwise(acts_NL: Any, emb_ND: Any) -> np.ndarray:
+def monosemanticity_score_pairwise(acts_NL: Array, emb_ND: Array) -> np.ndarray:
     """The O(N^2) definition, literally: a reference for tests and small N."""
     a = _as_f64(acts_NL)
     e = _unit_rows(_as_f64(emb_ND))
@@ -140,7 +146,7 @@ class MonosemanticityAccumulator:
         self.min_a = np.full(self.L, np.inf)
         self.max_a = np.full(self.L, -np.inf)
 
-    def update(self, acts_BL: Any, emb_BD: Any) -> None:
+    def update(self, acts_BL: Array, emb_BD: Array) -> None:
         a = _as_f64(acts_BL)
         e = _unit_rows(_as_f64(emb_BD))
         _check(a, e)
