@@ -30,7 +30,7 @@ from saekit.results.summaries import LatentSummaries
 
 if TYPE_CHECKING:
     from saekit.analysis.monosemanticity.score import MonosemanticityScores
-    from saekit.analysis.text_space import TextSpace
+    from saekit.analysis.alignment.text_space import TextSpace
     from saekit.models.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from saekit.analysis.text_space import ClipTextSpace, TextSpace, load_text_space, read_align_json
+from saekit.analysis.alignment.text_space import ClipTextSpace, TextSpace, load_text_space
+from saekit.results.alignment import AlignDocument
 from saekit.common.errors import SaekitError
 from saekit.common.jsontypes import JSONObject
 from saekit.models.text_encoder import embed_texts, resolve_text_encoder
@@ -59,10 +60,10 @@ def given_text_space(inputs: "Inputs", text_space: "TextSpace | str | os.PathLik
         return text_space
     clip_spec = str(text_space)
     if Path(text_space).is_dir():
-        meta = read_align_json(Path(text_space))
-        if meta.get("method") != "clip":
+        meta = AlignDocument.load(Path(text_space))
+        if meta.method != "clip":
             return load_text_space(text_space)
-        clip_spec = str(meta["text_space"]["model"])
+        clip_spec = str(meta.text_space.model)
     elif ":" not in clip_spec:
         return load_text_space(text_space)  # its one-line error
     return ClipTextSpace(inputs.load_model(clip_spec), clip_spec)
