@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Union
 
 from saekit.common.errors import SaekitError
 from saekit.common.jsontypes import JSONObject
@@ -57,7 +57,7 @@ class SAEConfig:
     holdout_salt: str = ""
     # SAEs opened from another library's files (saekit.sae.formats): its format, its own hook name,
     # config and where the files came from; empty for SAEs trained here
-    source: dict[str, Any] = field(default_factory=dict)
+    source: JSONObject = field(default_factory=dict)
     # massive-activation tokens left out of the store (saekit.capture.massive), so also left out of
     # splicing: the first position, and rows above massive_norm_ratio x the median norm (None: none)
     skip_first_position: bool = False

@@ -13,13 +13,14 @@ import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 import torch
 
 from saekit.capture.massive import rule_from_record
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
+from saekit.common.jsontypes import JSONObject
 from saekit.sae.config import SAEFields
 from saekit.sae.registry import arch_class
 from saekit.sae.checkpoint import save_sae
@@ -91,6 +92,27 @@ def renormalize_decoder(W_dec: torch.nn.Parameter) -> None:
     W_dec /= W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+class TrainerState(TypedDict):
+    """One member's trainer state (saekit.train.state writes it next to the checkpoint for --resume)."""
+
+    version: int
+    train_cfg: JSONObject
+    sae_cfg: JSONObject
+    sae: dict[str, torch.Tensor]  # the whole dictionary's tensors (a latent-sharded run gathers them)
+    optimizer: dict[str, object]  # torch.optim.Optimizer.state_dict()
+    step: int
+    epoch: int
+    position: int
+    since_fired: torch.Tensor
+    metric_lines: int
+    done: bool
+    torch_rng: torch.Tensor
+
+
+#: one metrics.jsonl line: step, tokens, lr, loss, mse, fve, l0, dead_frac, aux_loss, tokens_per_s
+MetricsRecord = dict[str, float]
+
+
 class MetricWindow:
     """Metric sums between two log lines."""
 
@@ -134,7 +156,7 @@ class Member:
     """One SAE of a run (a single run has one; a sweep one per variant)."""
 
     def __init__(self, cfg: TrainConfig, source: BatchSource, device: torch.device, info: D.DistInfo,
-                 state: dict[str, Any] | None, init: SharedInit | None = None) -> None:
+                 state: TrainerState | None, init: SharedInit | None = None) -> None:
         self.cfg, self.info, self.device = cfg, info, device
         self.out = Path(cfg.out)
         sae_cfg = SAEConfig.from_dict(state["sae_cfg"]) if state is not None else build_sae_config(cfg, source)
@@ -237,7 +259,7 @@ class Member:
                 D.broadcast_(p.data, self.info)
             self.tracker.since_fired[dead] = 0
 
-    def log(self, step: int, rows_per_s: float) -> dict[str, Any]:
+    def log(self, step: int, rows_per_s: float) -> MetricsRecord:
         """Reduce the metric window into one metrics.jsonl line (every rank must call this)."""
         sums = D.all_reduce_(self.window.sums.clone(), self.info)
         sse, sstot, nnz, rows, loss_sum, aux_sum = sums.tolist()
@@ -252,7 +274,7 @@ class Member:
             self.metric_lines += 1
         return rec
 
-    def state(self, step: int, epoch: int, position: int, done: bool) -> dict[str, Any]:
+    def state(self, step: int, epoch: int, position: int, done: bool) -> TrainerState:
         if self.metrics_f is not None and not self.metrics_f.closed:
             self.metrics_f.flush()
         return {
