@@ -46,7 +46,7 @@ def _relu_run(tmp_path, monkeypatch, name: str, **kw) -> tuple[list[float], int]
     """ctx.l1_scale of every step, and how often the trainer looked for latents to resample."""
     scales: list[float] = []
     resampled = []
-    from saekit.sae.relu import ReLUSAE
+    from saekit.sae.archs.relu import ReLUSAE
 
     orig = ReLUSAE.training_step
 

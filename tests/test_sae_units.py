@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from saekit.common.errors import SaekitError
 from saekit.sae import load_sae, SAE, SAEConfig, TrainContext
-from saekit.sae.jumprelu import _JumpReLU, _Step
+from saekit.sae.archs.jumprelu import _JumpReLU, _Step
 from saekit.sae.topk_training import select_batch_topk
 
 

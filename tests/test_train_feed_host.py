@@ -11,7 +11,7 @@ import pytest
 
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE, TrainContext
-from saekit.sae.config import ARCHS, NORMALIZATIONS, TOPK_STYLE, SAEConfig
+from saekit.sae.config import ARCH_CLASSES, ARCHS, NORMALIZATIONS, SAEConfig
 from saekit.sae.normalization import normalize, normalize_float32
 from saekit.train.feed import HostBuffers, check_rows
 
@@ -50,7 +50,7 @@ def test_one_nan_or_inf_anywhere_in_a_batch_makes_every_architectures_training_l
     """What the CPU feed's check relies on: the step tests its loss, not the rows."""
     torch.manual_seed(0)
     for normalization in NORMALIZATIONS:
-        cfg = SAEConfig(arch=arch, d_in=16, d_sae=64, k=4 if arch in TOPK_STYLE else None, normalization=normalization)
+        cfg = SAEConfig(arch=arch, d_in=16, d_sae=64, k=4 if ARCH_CLASSES[arch].selects_top_k else None, normalization=normalization)
         sae = SAE.create(cfg, seed=0).train()
         for dtype, autocast, sparse in ((torch.float16, None, True), (torch.bfloat16, torch.bfloat16, False),
                                         (torch.float32, None, False)):

@@ -21,7 +21,7 @@ from saekit.train.dead import DeadLatentTracker
 from saekit.train.geometric_median import geometric_median
 from saekit.train.resample import resample_dead
 from saekit.train.schedule import lr_at
-from saekit.train.trainer import project_out_parallel_grad
+from saekit.train.member import project_out_parallel_grad
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -5,19 +5,24 @@ Parameters (all in the normalised input space):
   gathered), b_enc [d_sae], W_dec [d_sae, d_out] with unit-norm rows, b_dec [d_out]; d_out = d_in
   except for transcoders, whose decoder writes the target hook (in its own normalised space) and whose
   encoder reads the input without subtracting b_dec; a skip transcoder adds W_skip [d_out, d_in].
-Architectures subclass SAE in their own module and register themselves in ARCH_CLASSES.
+Architectures subclass SAE in their own module; the class statement registers them (ARCH_CLASSES) and
+names their training hyper-parameters (``options``, a frozen dataclass whose fields become flags of
+``saekit train``) and their training behaviour (the class attributes and methods below the
+"training behaviour" line), so the trainer never asks which architecture it drives.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from saekit.common.errors import SaekitError
-from saekit.sae.config import ARCH_CLASSES, SAEConfig
+from saekit.sae.config import SAEConfig, SAEFields
+from saekit.sae.options import ArchOptions
+from saekit.sae.registry import ARCH_CLASSES, ARCH_PACKAGE, arch_class, builtin_arch_names
 from saekit.sae.construct import random_init_enabled
 from saekit.sae.normalization import NormState, denormalize, normalize
 
@@ -51,19 +56,36 @@ class StepOutput:
     min_active: torch.Tensor | None = None  # smallest selected activation (batchtopk threshold EMA)
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What an architecture asks of the trainer besides its loss."""
+
+    resample_every: int = 0  # resample latents dead for N steps, every N steps of the first half; 0 = never
+    penalty_warmup_steps: int = 0  # steps over which TrainContext.l1_scale ramps from 0 to 1
+    k_aux: int = 256  # AuxK latents (TrainContext.k_aux)
+    aux_coeff: float = 1 / 32  # AuxK loss weight (TrainContext.aux_coeff)
+
+
 class SAE(nn.Module):
     """The base of every architecture. A subclass names itself in its class statement, which also
-    registers it in ARCH_CLASSES: ``class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae"})``."""
+    registers it in ARCH_CLASSES: ``class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae"},
+    options=GatedOptions)``."""
 
     arch: ClassVar[str] = ""
     extra_tensors: ClassVar[dict[str, str]] = {}  # name -> "scalar" | "d_sae"
+    options: ClassVar[type[ArchOptions]] = ArchOptions
 
     def __init_subclass__(cls, arch: str | None = None, extra_tensors: dict[str, str] | None = None,
-                          **kwargs: Any) -> None:
+                          options: type[ArchOptions] | None = None, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if extra_tensors is not None:
             cls.extra_tensors = extra_tensors
+        if options is not None:
+            cls.options = options
         if arch is not None:
+            home = f"{ARCH_PACKAGE}.{arch}"
+            if arch in builtin_arch_names() and cls.__module__ != home:
+                raise SaekitError(f"SAE architecture {arch!r} is the module {home}; {cls.__qualname__} needs another name")
             cls.arch = arch
             ARCH_CLASSES[arch] = cls
 
@@ -85,10 +107,7 @@ class SAE(nn.Module):
     @staticmethod
     def create(cfg: SAEConfig, seed: int = 0) -> "SAE":
         """A fresh SAE of cfg.arch with the recipe's init (unit-norm decoder rows, W_enc = W_dec^T)."""
-        cls = ARCH_CLASSES.get(cfg.arch)
-        if cls is None:
-            raise SaekitError(f"unknown SAE architecture {cfg.arch!r} (expected one of {', '.join(ARCH_CLASSES)})")
-        sae = cls(cfg)
+        sae = arch_class(cfg.arch)(cfg)
         sae.reset_parameters(torch.Generator().manual_seed(seed))
         return sae
 
@@ -199,6 +218,32 @@ class SAE(nn.Module):
 
     def after_step(self, out: StepOutput) -> None:
         """Per-step state updates that are not gradient steps (e.g. the batchtopk threshold EMA)."""
+
+    # ---- training behaviour (the trainer reads these instead of the arch name) ----------------------
+    #: the encoder picks latents by a top-k of pre-activations: the step gets the dead latents (for
+    #: AuxK), and bf16 autocast covers only the selection GEMM (values are recomputed in fp32)
+    selects_top_k: ClassVar[bool] = False
+    #: StepOutput.min_active feeds a threshold shared by the whole batch: data-parallel ranks take the minimum
+    shares_min_active: ClassVar[bool] = False
+
+    @classmethod
+    def check_config(cls, cfg: SAEConfig) -> SAEFields:
+        """Raise SaekitError if cfg's architecture fields are invalid; returns defaults to fill in."""
+        return {}
+
+    # (class methods of cfg, not of an instance: a latent-sharded run trains a slice of the SAE, another module)
+    @classmethod
+    def constrain_decoder(cls, cfg: SAEConfig) -> bool:
+        """Keep decoder rows unit-norm during training (gradients projected, rows renormalised)."""
+        return True
+
+    @classmethod
+    def training_plan(cls, cfg: SAEConfig, opts: ArchOptions, n_steps: int) -> TrainingPlan:
+        """The trainer's duties for an SAE of ``cfg`` (``opts``: the run's TrainConfig, an instance of ``cls.options``)."""
+        return TrainingPlan()
+
+    def before_save(self) -> None:
+        """Bring the trained weights to the checkpoint's conventions (e.g. unit-norm decoder rows)."""
 
     def to_save(self) -> dict[str, torch.Tensor]:
         """Tensors as written to weights.safetensors (W_enc in its public [d_in, d_sae] layout)."""

@@ -4,18 +4,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Union
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
+from saekit.sae.registry import ARCH_CLASSES, ARCHS, arch_class
 
-if TYPE_CHECKING:
-    from saekit.sae.base import SAE
+__all__ = ["ARCH_CLASSES", "ARCHS", "NORMALIZATIONS", "SAEConfig", "SAEFields"]
 
-ARCHS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka", "gated")
-#: arch name -> SAE subclass; each architecture registers its class by naming its arch (class X(SAE, arch="x"))
-ARCH_CLASSES: dict[str, type["SAE"]] = {}
 NORMALIZATIONS = ("scale", "layernorm", "none")
-TOPK_STYLE = ("topk", "batchtopk", "matryoshka")
+#: SAEConfig field name -> value, for a config's fields set by name (an architecture's defaults, its options)
+SAEFields = dict[str, Union[int, float, str, bool, tuple[int, ...], tuple[str, ...], None]]
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class SAEConfig:
     holdout_salt: str = ""
     # SAEs opened from another library's files (saekit.sae.formats): its format, its own hook name,
     # config and where the files came from; empty for SAEs trained here
-    source: dict[str, Any] = field(default_factory=dict)
+    source: JSONObject = field(default_factory=dict)
     # massive-activation tokens left out of the store (saekit.capture.massive), so also left out of
     # splicing: the first position, and rows above massive_norm_ratio x the median norm (None: none)
     skip_first_position: bool = False
@@ -76,8 +75,7 @@ class SAEConfig:
     in_hooks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise SaekitError(f"unknown SAE architecture {self.arch!r} (expected one of {', '.join(ARCHS)})")
+        arch = arch_class(self.arch)  # raises naming the known architectures
         if self.d_in <= 0 or self.d_sae <= 0:
             raise SaekitError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
         if self.normalization not in NORMALIZATIONS:
@@ -99,21 +97,10 @@ class SAEConfig:
             raise SaekitError(f"target_scale must be a positive finite number, got {self.target_scale}")
         if self.l1_coeff is None:
             object.__setattr__(self, "l1_coeff", 5.0 / math.sqrt(self.d_in))
-        if self.arch in TOPK_STYLE:
-            if self.k is None or self.k <= 0:
-                raise SaekitError(f"--k must be a positive integer for arch {self.arch!r}, got {self.k}")
-            if self.k >= self.d_sae:
-                raise SaekitError(f"k={self.k} must be smaller than the SAE width d_sae={self.d_sae}")
-        if self.arch == "matryoshka":
-            prefixes = self.matryoshka_prefixes or default_prefixes(self.d_sae)
-            object.__setattr__(self, "matryoshka_prefixes", tuple(int(p) for p in prefixes))
-            p = self.matryoshka_prefixes
-            if any(b <= a for a, b in zip(p, p[1:])) or p[0] <= 0 or p[-1] != self.d_sae:
-                raise SaekitError(
-                    f"matryoshka_prefixes must increase strictly and end at d_sae={self.d_sae}, got {list(p)}"
-                )
+        for name, value in arch.check_config(self).items():
+            object.__setattr__(self, name, value)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         d = dataclasses.asdict(self)
         d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
         d["target_hooks"], d["in_hooks"] = list(self.target_hooks), list(self.in_hooks)
@@ -134,7 +121,7 @@ class SAEConfig:
         return self.target_hooks or self.input_hooks
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
+    def from_dict(cls, d: JSONObject) -> "SAEConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -148,11 +135,6 @@ class SAEConfig:
         except TypeError as exc:
             raise SaekitError(f"SAE config is incomplete: {exc}") from exc
 
-    def replace(self, **changes: Any) -> "SAEConfig":
-        return dataclasses.replace(self, **changes)
-
-
-def default_prefixes(d_sae: int) -> tuple[int, ...]:
-    """Nested groups doubling in size: d/16, d/8, d/4, d/2, d (duplicates and zeros dropped)."""
-    ends = sorted({d_sae // 2**i for i in range(4, -1, -1)} - {0})
-    return tuple(ends)
+    def replace(self, **changes: int | float | str | bool | tuple[int, ...] | tuple[str, ...] | JSONObject | None
+                ) -> "SAEConfig":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ import contextlib
 import contextvars
 from typing import TYPE_CHECKING, Iterator
 
-from saekit.common.errors import SaekitError
-from saekit.sae.config import ARCH_CLASSES, SAEConfig
+from saekit.sae.config import SAEConfig
+from saekit.sae.registry import arch_class
 
 if TYPE_CHECKING:
     import torch
@@ -35,9 +35,7 @@ def skip_random_init() -> Iterator[None]:
 def from_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor], where: str = "checkpoint") -> SAE:
     """The ``cfg.arch`` SAE holding ``tensors`` (checked by ``SAE.load_tensors``, which sets every
     state tensor), built without the random init."""
-    arch = ARCH_CLASSES.get(cfg.arch)
-    if arch is None:
-        raise SaekitError(f"unknown SAE architecture {cfg.arch!r} (expected one of {', '.join(ARCH_CLASSES)})")
+    arch = arch_class(cfg.arch)
     with skip_random_init():
         sae = arch(cfg)
     sae.load_tensors(tensors, where=where)

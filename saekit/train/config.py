@@ -1,12 +1,22 @@
-"""TrainConfig: one frozen dataclass for a training run (the CLI's flags map onto it one to one)."""
+"""TrainConfig: one frozen dataclass for a training run (the CLI's flags map onto it one to one).
+
+The run's own fields are declared here (RunFields); the architectures' hyper-parameters (``--k``,
+``--l1``, ``--bandwidth``, ...) are the fields of their options dataclasses (saekit.sae.options, named
+by each architecture's class), which TrainConfig inherits: so ``TrainConfig(k=32)``, a sweep over
+``k`` and the flags keep their plain names, and ``--help`` imports no torch.
+"""
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
+from saekit.sae.options import option_groups
+from saekit.sae.registry import ARCHS
 from stores.split import DEFAULT_SALT as HOLDOUT_SALT
 
 #: OpenAI's TopK recipe (Gao et al. 2024) scales Adam's learning rate as 1/sqrt(width):
@@ -32,19 +42,38 @@ def auto_lr(d_sae: int) -> float:
     return BASE_LR / math.sqrt(d_sae / BASE_WIDTH)
 
 
+OPTION_GROUPS = option_groups()
+
+
+class _ArchFlagHelp(Mapping[str, dict[str, str]]):
+    """TrainConfig.CLI (saekit.cli.configcli): --arch's help names the architectures registered when the
+    parser is built, so one defined after this module (a plug-in, a test) is listed too."""
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        if name != "arch":
+            raise KeyError(name)
+        return {"help": "SAE architecture: " + " | ".join(ARCHS)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("arch",))
+
+    def __len__(self) -> int:
+        return 1
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class RunFields:
+    """A training run's fields that belong to no architecture (TrainConfig adds the architectures')."""
+
     hook: str = field(metadata={"join": ",", "help": "hook point to train on, e.g. blocks.6.hook_resid_post; "
                                 "several (repeated, or joined by commas) train a crosscoder on all of them"})
-    arch: str = field(metadata={"help": "relu | topk | batchtopk | jumprelu | matryoshka"})
+    arch: str  # (help: TrainConfig.CLI, the architectures known when the parser is built)
     tokens: int = field(metadata={"help": "training tokens (rows) to process"})
     out: str = field(metadata={"help": "output directory for the checkpoint"})
     store: str | None = field(default=None, metadata={
         "help": "activation store (.h5 file or shard directory); required unless a source object is passed"})
     expansion: float = field(default=16.0, metadata={"help": "d_sae / d_in"})
     d_sae: int | None = None  # number of latents; overrides --expansion
-    k: int | None = None  # active latents per token (topk, batchtopk, matryoshka)
-    l1: float | None = None  # L1 coefficient for relu (default 5 / sqrt(d_in))
     batch_size: int = 4096  # global batch size: split evenly over distributed ranks
     lr: float | None = field(default=None, metadata={
         "help": "Adam learning rate or 'auto' (default): 2e-4 / sqrt(d_sae / 16384), as in Gao et al. 2024"})
@@ -57,16 +86,7 @@ class TrainConfig:
     warmup_steps: int | None = None  # LR warm-up steps (default 5% of the steps, at most 1000)
     decay_frac: float = 0.2  # linear decay to 0 over this final fraction of the steps
     grad_clip: float = 1.0  # gradient-norm clip
-    k_aux: int | None = None  # AuxK latents (default d_in / 2)
-    aux_coeff: float = 1 / 32  # AuxK loss weight
     dead_tokens: int | None = None  # tokens without firing after which a latent counts as dead (default min(10M, tokens/10))
-    resample_every: int | None = None  # relu: resample dead latents every N steps (default steps // 8; never with l1_decoder_norm, as in Anthropic's April 2024 update), 0 = never
-    l1_decoder_norm: bool = False  # relu: weight L1 by decoder norms (free decoder norms)
-    l1_warmup_frac: float | None = None  # relu: ramp L1 from 0 over this fraction of steps (default 0.05 with l1_decoder_norm, else 0)
-    l0_coeff: float | None = None  # jumprelu L0 coefficient
-    bandwidth: float | None = None  # jumprelu straight-through kernel width
-    init_threshold: float | None = None  # jumprelu initial threshold
-    matryoshka_prefixes: tuple[int, ...] = ()  # nested prefix sizes, e.g. 512,2048,8192,16384
     shard_latents: int = 1  # ranks one dictionary is split over by latent (0: all; the rest train other data), topk/batchtopk
     data_partitions: int | None = None  # store partitions that make up a global batch (default: the number of processes)
     sparse_kernels: bool = True  # decode from the k active latents (embedding_bag) instead of dense codes
@@ -103,7 +123,17 @@ class TrainConfig:
         "help": "FIELD=V1,V2,...: train one SAE per value (repeat for a grid, e.g. --sweep k=16,32,64 "
                 "--sweep expansion=8,16) from one pass over the data, each into --out/<name>"})
 
+
+
+@dataclass(frozen=True)
+class TrainConfig(*OPTION_GROUPS, RunFields):  # type: ignore[misc]  # bases from the architecture registry
+    """One training run: RunFields, then every architecture's options (their flags follow the run's)."""
+
+    CLI: ClassVar[Mapping[str, dict[str, str]]] = _ArchFlagHelp()
+
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise SaekitError(f"unknown SAE architecture {self.arch!r} (expected one of {', '.join(ARCHS)})")
         if self.tokens <= 0:
             raise SaekitError(f"--tokens must be positive, got {self.tokens}")
         if self.batch_size <= 0:
@@ -114,8 +144,6 @@ class TrainConfig:
             raise SaekitError(f"--lr must be positive or 'auto', got {self.lr}")
         if not self.shuffle_buffer_mib > 0:
             raise SaekitError(f"--shuffle-buffer-mib must be positive, got {self.shuffle_buffer_mib}")
-        if self.l1_warmup_frac is not None and not 0 <= self.l1_warmup_frac <= 1:
-            raise SaekitError(f"--l1-warmup-frac must be in [0, 1], got {self.l1_warmup_frac}")
         if self.autocast not in ("auto", "bf16", "off"):
             raise SaekitError(f"autocast must be auto, bf16 or off, got {self.autocast!r}")
         if not 0.0 <= self.holdout < 1.0:
@@ -124,31 +152,27 @@ class TrainConfig:
             raise SaekitError(f"--data-on-device must be auto, on or off, got {self.data_on_device!r}")
         if self.device_memory_budget is not None and self.device_memory_budget < 0:
             raise SaekitError(f"--device-memory-budget must be non-negative, got {self.device_memory_budget}")
-        object.__setattr__(self, "matryoshka_prefixes", tuple(self.matryoshka_prefixes))
-        object.__setattr__(self, "sweep", tuple(self.sweep))
-        object.__setattr__(self, "target_hook", tuple(self.target_hook))
+        self.validate()  # the architectures' options
+        for f in dataclasses.fields(self):  # repeatable flags may arrive as lists
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
         if self.skip and not self.target_hook:
             raise SaekitError("--skip adds a transcoder's linear skip path: it needs --target-hook")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["matryoshka_prefixes"] = list(self.matryoshka_prefixes)
-        d["sweep"] = list(self.sweep)
-        d["target_hook"] = list(self.target_hook)
-        return d
+    def to_dict(self) -> JSONObject:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @property
     def n_steps(self) -> int:
         return max(1, math.ceil(self.tokens / self.batch_size))
 
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: int | float | str | bool | tuple[str, ...] | tuple[int, ...] | None) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 #: fields that must match when --resume continues a run (the rest may change, e.g. device, progress)
 RESUME_KEYS = (
-    "hook", "arch", "tokens", "expansion", "d_sae", "k", "l1", "batch_size", "lr", "seed", "normalization",
-    "warmup_steps", "decay_frac", "grad_clip", "k_aux", "aux_coeff", "dead_tokens", "resample_every",
-    "l1_decoder_norm", "l1_warmup_frac", "l0_coeff", "bandwidth", "init_threshold", "matryoshka_prefixes",
+    "hook", "arch", "tokens", "expansion", "d_sae", "batch_size", "lr", "seed", "normalization",
+    "warmup_steps", "decay_frac", "grad_clip", "dead_tokens",
     "data_partitions", "holdout", "holdout_salt", "shuffle_buffer_mib", "target_hook", "skip",
-)
+) + tuple(dict.fromkeys(f.name for group in OPTION_GROUPS for f in dataclasses.fields(group)))  # every architecture's

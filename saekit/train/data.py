@@ -11,18 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Union
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
 from stores.split import numbering_source
 
+if TYPE_CHECKING:
+    import torch
+
+#: one batch as a source yields it: rows [B, d], (rows, (sample_id, position)) with with_index, or what
+#: the caller's ``cut`` made of a window's rows (the device feed's tensors)
+Batch = Union[np.ndarray, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]], "torch.Tensor", tuple["torch.Tensor", ...]]
+#: a hook's statistics (n, mean [d], var [d], mean_sq_norm), as stores.ActivationStore.stats gives them
+HookStats = dict[str, Union[int, float, np.ndarray]]
+#: the keyword arguments of iter_batches / row_order (shuffle, seed, epoch, rank, world_size, keep_rows, cut, ...)
+BatchOption = Union[int, bool, None, np.ndarray, Callable[[np.ndarray, np.ndarray], Batch]]
+
 
 N_NAMED = 5  # bad rows an error names
 
 
-def close_if_closable(it: Any) -> None:
+def close_if_closable(it: object) -> None:
     """Close an iterator that can be closed (a generator, a BatchStream): its source's read-ahead stops
     and its buffers go back now, not at garbage collection."""
     getattr(it, "close", lambda: None)()
@@ -35,10 +46,10 @@ class BatchSource(Protocol):
 
     def d(self, hook: str) -> int: ...
     def n_rows(self, hook: str) -> int: ...
-    def stats(self, hook: str) -> dict[str, Any]: ...
-    def iter_batches(self, hook: str, batch_size: int, **kw: Any) -> Iterator[Any]:
+    def stats(self, hook: str) -> HookStats: ...
+    def iter_batches(self, hook: str, batch_size: int, **kw: BatchOption) -> Iterator[Batch]:
         """The store's batches; ``cut`` (optional to honour) takes a batch out of a shuffle window."""
-    def row_order(self, hook: str, batch_size: int, **kw: Any) -> Iterator[np.ndarray]: ...
+    def row_order(self, hook: str, batch_size: int, **kw: BatchOption) -> Iterator[np.ndarray]: ...
     def read_raw(self, hook: str, start: int, stop: int) -> np.ndarray: ...
     def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -49,7 +60,7 @@ class ArraySource:
     dtype = "float32"  # the storage dtype name, as ActivationStore.dtype
     filters_rows = True  # iter_batches / row_order take keep_rows, as the store's do
 
-    def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, Any] | None = None):
+    def __init__(self, acts: dict[str, np.ndarray], attrs: dict[str, object] | None = None):
         self._acts = {h: np.ascontiguousarray(a, dtype=np.float32) for h, a in acts.items()}
         self.hooks = list(self._acts)
         self.attrs = dict(attrs or {})
@@ -68,16 +79,16 @@ class ArraySource:
     def read_rows(self, hook: str, start: int, stop: int) -> np.ndarray:
         return self._get(hook)[start:stop].copy()
 
-    def stats(self, hook: str) -> dict[str, Any]:
+    def stats(self, hook: str) -> HookStats:
         a = self._get(hook).astype(np.float64)
         return {"n": len(a), "mean": a.mean(0), "var": a.var(0), "mean_sq_norm": float((a**2).sum(1).mean())}
 
     def iter_batches(
         self, hook: str, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0, rank: int = 0,
         world_size: int = 1, buffer_rows: int | None = None, drop_last: bool = False, with_index: bool = False,
-        raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+        raw: bool = False, prefetch: bool = True, cut: Callable[[np.ndarray, np.ndarray], Batch] | None = None,
         keep_rows: np.ndarray | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[Batch]:
         """Same batches as row_order() gives indices for; raw and prefetch change nothing (rows are float32).
         cut(rows, take) takes each batch out of the whole array, as the store's cut does from its windows."""
         a = self._get(hook)
@@ -139,7 +150,7 @@ def nonfinite_error(bad: np.ndarray, sample_id: np.ndarray | None, position: np.
     return nonfinite_error_named(len(bad), first, named, where)
 
 
-def nonfinite_error_named(n_bad: int, first: np.ndarray, named: list[tuple[Any, Any]] | None,
+def nonfinite_error_named(n_bad: int, first: np.ndarray, named: list[tuple[int | np.integer, int | np.integer]] | None,
                           where: str) -> SaekitError:
     """The same error from the first bad rows' (sample_id, position), when known."""
     if named is not None:
@@ -212,10 +223,10 @@ class BatchStream:
         # 5% of a warm pass, and only an error that names rows needs them (index-only twin, _rows_of)
         self._index_source = numbering_source(source)
         self._replayable = hasattr(source, "row_order")  # a user's own source may lack it: errors then name batch rows
-        self._cut: Callable[[np.ndarray, np.ndarray], Any] | None = None
-        self._join: Callable[[list[Any]], Any] = np.concatenate
+        self._cut: Callable[[np.ndarray, np.ndarray], Batch] | None = None
+        self._join: Callable[[list[Batch]], Batch] = np.concatenate
 
-    def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Any], join: Callable[[list[Any]], Any]) -> None:
+    def cut_with(self, cut: Callable[[np.ndarray, np.ndarray], Batch], join: Callable[[list[Batch]], Batch]) -> None:
         """Take each batch out of the store's windows with ``cut(window_rows, take)`` instead of numpy's
         gather (the store's ``iter_batches(cut=...)``), and join the partitions' parts with ``join``.
         Before the first batch only."""

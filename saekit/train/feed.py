@@ -28,7 +28,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ import torch
 from saekit.train.data import N_NAMED, BatchStream, RawBatch, close_if_closable, nonfinite_error_named
 
 _DONE = object()
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,10 @@ class HostFeed:
         self.stream.close()
 
 
-class Prefetcher:
+class Prefetcher(Generic[Item, Result]):
     """Runs ``fn`` over ``items`` in a background thread, up to ``depth`` results ahead of ``get``."""
 
-    def __init__(self, items: Iterator[Any], fn: Callable[[Any], Any], depth: int, name: str,
+    def __init__(self, items: Iterator[Item], fn: Callable[[Item], Result], depth: int, name: str,
                  setup: Callable[[], None] | None = None) -> None:
         """``setup`` runs first in the thread."""
         self.items, self.fn, self.setup = items, fn, setup
@@ -184,7 +186,7 @@ class Prefetcher:
             self.error = exc
         self.q.put(_DONE)
 
-    def get(self) -> Any:
+    def get(self) -> Result:
         item = self.q.get()
         if item is _DONE:
             self.q.put(_DONE)  # later calls fail the same way

@@ -6,13 +6,16 @@ once per group, not once per rank.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from saekit.common.errors import SaekitError
 from saekit.train.feed import BatchFeed, DeviceBatch
+
+if TYPE_CHECKING:
+    from saekit.train.shard_latents import LatentSharding
 
 
 ROW_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # a batch's rows come in the store's dtype
@@ -21,7 +24,7 @@ ROW_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # a batch's rows co
 class GroupFeed:
     """The group's first rank's feed, broadcast to the group (see the module docstring)."""
 
-    def __init__(self, feed: BatchFeed | None, group: Any, d: int, device: torch.device) -> None:
+    def __init__(self, feed: BatchFeed | None, group: dist.ProcessGroup, d: int, device: torch.device) -> None:
         self.feed, self.group, self.d, self.device = feed, group, d, device
         self.first = dist.get_global_rank(group, 0)
 
@@ -65,7 +68,7 @@ class GroupFeed:
             self.feed.close()
 
 
-def group_feed(open_feed: Callable[[], BatchFeed], sharding: Any, d: int, device: torch.device) -> BatchFeed:
+def group_feed(open_feed: Callable[[], BatchFeed], sharding: LatentSharding | None, d: int, device: torch.device) -> BatchFeed:
     """open_feed() for an unsharded run; for a latent-sharded one, the group's first rank's feed broadcast."""
     if sharding is None:
         return open_feed()

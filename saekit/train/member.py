@@ -13,15 +13,17 @@ import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, TypedDict
 
 import torch
 
 from saekit.capture.massive import rule_from_record
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
+from saekit.common.jsontypes import JSONObject
+from saekit.sae.config import SAEFields
+from saekit.sae.registry import arch_class
 from saekit.sae.checkpoint import save_sae
-from saekit.sae.config import TOPK_STYLE
 from saekit.sae.normalization import scale_from_mean_sq_norm
 from saekit.sae.paired import split_rows
 from saekit.train import distributed as D
@@ -51,11 +53,7 @@ def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
         norm_scale = (scale_from_mean_sq_norm(float(source.stats(cfg.hook)["mean_sq_norm"])) if layout is None
                       else layout.joint_scale(layout.in_hooks))
     attrs = getattr(source, "attrs", {}) or {}
-    extra: dict[str, Any] = {}
-    for name, value in (("l1_coeff", cfg.l1), ("l0_coeff", cfg.l0_coeff), ("bandwidth", cfg.bandwidth),
-                        ("init_threshold", cfg.init_threshold)):
-        if value is not None:
-            extra[name] = value
+    extra: SAEFields = cfg.sae_fields()  # every architecture's options (k, l1_coeff, ...), as the checkpoint records them
     massive = rule_from_record(attrs.get("massive_tokens"))  # what the store left out, for splicing
     if massive is not None:
         extra["skip_first_position"] = massive.first_position
@@ -67,8 +65,7 @@ def build_sae_config(cfg: TrainConfig, source: BatchSource) -> SAEConfig:
     elif cfg.skip:
         raise SaekitError("--skip adds a transcoder's linear skip path: it needs --target-hook")
     return SAEConfig(
-        arch=cfg.arch, d_in=d_in, d_sae=d_sae, k=cfg.k, hook=cfg.hook, normalization=cfg.normalization,
-        norm_scale=norm_scale, l1_decoder_norm=cfg.l1_decoder_norm, matryoshka_prefixes=cfg.matryoshka_prefixes,
+        arch=cfg.arch, d_in=d_in, d_sae=d_sae, hook=cfg.hook, normalization=cfg.normalization, norm_scale=norm_scale,
         model_id=str(attrs.get("model_id", "")), tokens=str(attrs.get("tokens", "all")),
         holdout=cfg.holdout, holdout_salt=cfg.holdout_salt if cfg.holdout > 0 else "", **extra,
     )
@@ -93,6 +90,27 @@ def project_out_parallel_grad(W_dec: torch.nn.Parameter) -> None:
 @torch.no_grad()
 def renormalize_decoder(W_dec: torch.nn.Parameter) -> None:
     W_dec /= W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class TrainerState(TypedDict):
+    """One member's trainer state (saekit.train.state writes it next to the checkpoint for --resume)."""
+
+    version: int
+    train_cfg: JSONObject
+    sae_cfg: JSONObject
+    sae: dict[str, torch.Tensor]  # the whole dictionary's tensors (a latent-sharded run gathers them)
+    optimizer: dict[str, object]  # torch.optim.Optimizer.state_dict()
+    step: int
+    epoch: int
+    position: int
+    since_fired: torch.Tensor
+    metric_lines: int
+    done: bool
+    torch_rng: torch.Tensor
+
+
+#: one metrics.jsonl line: step, tokens, lr, loss, mse, fve, l0, dead_frac, aux_loss, tokens_per_s
+MetricsRecord = dict[str, float]
 
 
 class MetricWindow:
@@ -138,7 +156,7 @@ class Member:
     """One SAE of a run (a single run has one; a sweep one per variant)."""
 
     def __init__(self, cfg: TrainConfig, source: BatchSource, device: torch.device, info: D.DistInfo,
-                 state: dict[str, Any] | None, init: SharedInit | None = None) -> None:
+                 state: TrainerState | None, init: SharedInit | None = None) -> None:
         self.cfg, self.info, self.device = cfg, info, device
         self.out = Path(cfg.out)
         sae_cfg = SAEConfig.from_dict(state["sae_cfg"]) if state is not None else build_sae_config(cfg, source)
@@ -170,20 +188,19 @@ class Member:
             init = init if init is not None else SharedInit(source, cfg.hook, cfg.seed, cfg.gm_sample)
             with torch.no_grad():
                 sae.b_dec.copy_(init.b_dec(sae_cfg, device))
-        self.is_topk_style = sae_cfg.arch in TOPK_STYLE
-        ac_dtype = autocast_dtype(cfg, device, self.is_topk_style)
+        # the architecture's training behaviour, from its class (a latent-sharded run's module is a slice of it)
+        self.arch = arch = arch_class(sae_cfg.arch)
+        self.selects_top_k = arch.selects_top_k
+        ac_dtype = autocast_dtype(cfg, device, self.selects_top_k)
+        plan = arch.training_plan(sae_cfg, cfg, self.n_steps)
         self.ctx = TrainContext(
-            k_aux=cfg.k_aux if cfg.k_aux is not None else max(1, sae_cfg.d_in // 2), aux_coeff=cfg.aux_coeff,
-            sparse_kernels=cfg.sparse_kernels, autocast_dtype=ac_dtype if self.is_topk_style else None,
+            k_aux=plan.k_aux, aux_coeff=plan.aux_coeff,
+            sparse_kernels=cfg.sparse_kernels, autocast_dtype=ac_dtype if self.selects_top_k else None,
         )
-        self.dense_autocast = (ac_dtype is not None and not self.is_topk_style, ac_dtype)
-        self.constrain = getattr(sae, "constrain_decoder", True)
-        if cfg.resample_every is not None:
-            self.resample_every = cfg.resample_every
-        else:  # Anthropic's decoder-norm L1 update does not resample
-            self.resample_every = 0 if sae_cfg.l1_decoder_norm else max(1, self.n_steps // 8)
-        warm = cfg.l1_warmup_frac if cfg.l1_warmup_frac is not None else (0.05 if sae_cfg.l1_decoder_norm else 0.0)
-        self.l1_warmup_steps = int(round(warm * self.n_steps))
+        self.dense_autocast = (ac_dtype is not None and not self.selects_top_k, ac_dtype)
+        self.constrain = arch.constrain_decoder(sae_cfg)
+        self.resample_every = plan.resample_every
+        self.l1_warmup_steps = plan.penalty_warmup_steps
         self.params = list(sae.parameters())
         self.window = MetricWindow(device)
         self.lr_now = self.lr
@@ -196,7 +213,7 @@ class Member:
         the gradients are shared or the weights move: it raises naming the bad rows."""
         sae, cfg, info, tracker = self.sae, self.cfg, self.info, self.tracker
         xn, self.ctx.target = split_rows(sae.cfg, x)  # a transcoder's row holds its input, then its target
-        self.ctx.dead_idx = tracker.dead_idx() if self.is_topk_style else None
+        self.ctx.dead_idx = tracker.dead_idx() if self.selects_top_k else None
         self.ctx.l1_scale = l1_scale_at(step, self.l1_warmup_steps)
         self.lr_now = lr_at(step, self.n_steps, self.lr, self.warmup, cfg.decay_frac)
         for g in self.opt.param_groups:
@@ -218,7 +235,7 @@ class Member:
         self.opt.step()
         if self.constrain:
             renormalize_decoder(sae.W_dec)
-        if info.enabled and sae.cfg.arch in ("batchtopk", "matryoshka"):
+        if info.enabled and self.arch.shares_min_active:
             m = res.min_active if res.min_active is not None else torch.tensor(math.inf, device=self.device)
             m = D.all_reduce_(m.detach().float().reshape(()).clone(), info, "min")
             res.min_active = m if math.isfinite(float(m)) else None
@@ -229,8 +246,7 @@ class Member:
             sstot = (out - out.mean(0)).pow(2).sum()
         self.window.add(res.sse, sstot, res.nnz, xn.shape[0], res.loss, res.aux_loss)
         done = step + 1
-        if (sae.cfg.arch == "relu" and self.resample_every > 0 and done % self.resample_every == 0
-                and done <= self.n_steps // 2):
+        if self.resample_every > 0 and done % self.resample_every == 0 and done <= self.n_steps // 2:
             self._resample(xn, done)
 
     def _resample(self, xn: torch.Tensor, done: int) -> None:
@@ -243,7 +259,7 @@ class Member:
                 D.broadcast_(p.data, self.info)
             self.tracker.since_fired[dead] = 0
 
-    def log(self, step: int, rows_per_s: float) -> dict[str, Any]:
+    def log(self, step: int, rows_per_s: float) -> MetricsRecord:
         """Reduce the metric window into one metrics.jsonl line (every rank must call this)."""
         sums = D.all_reduce_(self.window.sums.clone(), self.info)
         sse, sstot, nnz, rows, loss_sum, aux_sum = sums.tolist()
@@ -258,7 +274,7 @@ class Member:
             self.metric_lines += 1
         return rec
 
-    def state(self, step: int, epoch: int, position: int, done: bool) -> dict[str, Any]:
+    def state(self, step: int, epoch: int, position: int, done: bool) -> TrainerState:
         if self.metrics_f is not None and not self.metrics_f.closed:
             self.metrics_f.flush()
         return {
@@ -273,8 +289,8 @@ class Member:
     def finish(self) -> SAE:
         # latent-sharded: every rank gathers the whole dictionary for the checkpoint
         sae = self.sae.gather_sae() if self.sharding is not None else self.sae  # (the others keep their slice)
-        if sae.cfg.arch == "relu" and sae.cfg.l1_decoder_norm:
-            sae.fold_decoder_norms()
+        if isinstance(sae, SAE):  # (the other ranks of a latent-sharded run keep their slice and save nothing)
+            sae.before_save()
         sae.eval()
         if self.info.is_main:
             save_sae(sae, self.out)  # type: ignore[arg-type] - rank 0 holds the gathered SAE

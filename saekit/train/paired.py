@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.sae.config import SAEFields
 from saekit.sae.normalization import scale_from_mean_sq_norm
 from saekit.train.data import ArraySource, BatchSource
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from stores.samples import SampleTable
 
 INDEX_BLOCK = 1 << 20  # rows of the row index compared at a time
 
@@ -60,9 +64,9 @@ class PairedLayout:
         names = self.in_hooks + self.target_hooks
         return scale_from_mean_sq_norm(sum(self.scales[names.index(h)] ** -2 for h in hooks))
 
-    def sae_fields(self) -> dict[str, Any]:
+    def sae_fields(self) -> SAEFields:
         """SAEConfig fields (besides d_in) of an SAE trained on these rows."""
-        fields: dict[str, Any] = {}
+        fields: SAEFields = {}
         if len(self.in_hooks) > 1:
             fields["in_hooks"] = self.in_hooks
         if self.target_hooks:
@@ -70,7 +74,7 @@ class PairedLayout:
         return fields
 
 
-def check_aligned(store: Any, hooks: tuple[str, ...]) -> int:
+def check_aligned(store: BatchSource, hooks: tuple[str, ...]) -> int:
     """The common row count of ``hooks``; SaekitError unless row i of each is the same (sample, position)."""
     for h in hooks:
         if h not in store.hooks:
@@ -107,7 +111,7 @@ class PairedRows(ArraySource):
                  n, self.layout.d_in, self.layout.d_out)
 
     @property
-    def samples(self) -> Any:
+    def samples(self) -> SampleTable | None:
         """The store's sample table (labels, texts), None for an in-memory source."""
         return getattr(self.store, "samples", None)
 
@@ -129,7 +133,7 @@ def paired_source(source: BatchSource, hook: str, target_hooks: tuple[str, ...])
     return PairedRows(source, hook, in_hooks, tuple(target_hooks))
 
 
-def layout_of(source: Any) -> PairedLayout | None:
+def layout_of(source: BatchSource) -> PairedLayout | None:
     """The paired layout behind ``source`` (through a held-out split view), or None for one hook."""
     inner = getattr(source, "source", source)
     return getattr(inner, "layout", None)

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -36,7 +35,7 @@ from saekit.train.feed import BatchFeed, stream_feed
 from saekit.train.group_feed import group_feed
 from saekit.train.host_memory import keep_freed_host_memory
 from saekit.train.paired import paired_source
-from saekit.train.member import Member, project_out_parallel_grad, warn_if_dominated  # noqa: F401 - re-exported
+from saekit.train.member import Member, TrainerState, warn_if_dominated
 from saekit.train.resident import ResidentFeed, choose_resident, default_budget, load_rows, resident_bytes
 from saekit.train.shard_latents import data_view
 from saekit.train.shared_init import SharedInit
@@ -92,7 +91,7 @@ def _run(cfgs: list[TrainConfig], source: BatchSource | None) -> list[SAE]:
         D.shutdown(info)
 
 
-def _check_resume(saved: dict[str, Any], cfg: TrainConfig) -> None:
+def _check_resume(saved: JSONObject, cfg: TrainConfig) -> None:
     now = cfg.to_dict()
     for key in RESUME_KEYS:
         if saved.get(key) != now.get(key):
@@ -102,8 +101,8 @@ def _check_resume(saved: dict[str, Any], cfg: TrainConfig) -> None:
             )
 
 
-def _load_states(cfgs: list[TrainConfig], info: D.DistInfo) -> list[dict[str, Any] | None]:
-    states: list[dict[str, Any] | None] = []
+def _load_states(cfgs: list[TrainConfig], info: D.DistInfo) -> list[TrainerState | None]:
+    states: list[TrainerState | None] = []
     for cfg in cfgs:
         out = Path(cfg.out)
         if not cfg.resume and (has_state(out) or (out / CONFIG_NAME).exists()):

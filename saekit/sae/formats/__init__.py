@@ -16,8 +16,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import torch
-
 from saekit.common.errors import SaekitError
 from saekit.sae.formats import dictlearn, gemmascope, saelens, saev, sparsify
 from saekit.sae.formats.spec import FORMAT_NAMES, parse_spec, work_dir

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 import torch
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject, JSONValue
 from saekit.sae.construct import from_tensors
 from saekit.sae.config import SAEConfig
 
@@ -32,7 +33,7 @@ def read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise SaekitError(f"{what}: {path} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
 
 
-def read_torch_state(path: Path | Any, what: str) -> dict[str, torch.Tensor]:
+def read_torch_state(path: Path | BinaryIO, what: str) -> dict[str, torch.Tensor]:
     """A torch.save'd state dict (loaded with weights_only=True: no code runs)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -65,7 +66,7 @@ def require(tensors: Mapping[str, torch.Tensor], shapes: Mapping[str, tuple[int,
     return out
 
 
-def int_of(value: Any, what: str, field: str) -> int:
+def int_of(value: object, what: str, field: str) -> int:
     if isinstance(value, torch.Tensor):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or int(value) <= 0:
@@ -84,9 +85,10 @@ def fold_input_bias(W_enc: torch.Tensor, b_enc: torch.Tensor, b_dec: torch.Tenso
     return (b_enc.double() + b_dec.double() @ W_enc.double()).float()
 
 
-def build(arch: str, *, d_in: int, d_sae: int, tensors: dict[str, torch.Tensor], source: dict[str, Any],
+def build(arch: str, *, d_in: int, d_sae: int, tensors: dict[str, torch.Tensor], source: JSONObject,
           k: int | None = None, hook: str = "", model_id: str = "", tokens: str = "all",
-          normalization: str = "none", norm_scale: float = 1.0, **cfg_extra: Any) -> SAE:
+          normalization: str = "none", norm_scale: float = 1.0,
+          **cfg_extra: int | float | str | bool | tuple[int, ...] | tuple[str, ...] | None) -> SAE:
     """A saekit SAE from tensors in saekit's layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in], ...)."""
     if not (math.isfinite(norm_scale) and norm_scale > 0):
         raise SaekitError(f"{source.get('format', 'source')}: scaling factor {norm_scale} is not a positive number")
@@ -96,7 +98,7 @@ def build(arch: str, *, d_in: int, d_sae: int, tensors: dict[str, torch.Tensor],
     return sae.eval()
 
 
-def json_safe(obj: Any) -> Any:
+def json_safe(obj: object) -> JSONValue:
     """obj with anything JSON cannot hold turned into strings (configs are kept in metadata)."""
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}

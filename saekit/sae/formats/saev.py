@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.common.jsonfile import read_json_object
 from saekit.sae.formats.common import build, int_of, json_safe, read_torch_state, require
 from saekit.sae.formats.hooks import from_layer
@@ -30,7 +31,7 @@ def _file(path: Path) -> Path:
     return path / WEIGHTS if path.is_dir() else path
 
 
-def header(path: Path) -> dict[str, Any] | None:
+def header(path: Path) -> JSONObject | None:
     """The JSON header of a saev checkpoint file, or None when the file is not one."""
     f = _file(path)
     if not f.is_file():

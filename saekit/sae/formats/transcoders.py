@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import torch
 
 from saekit.common.atomic import write_json_atomic
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.sae.formats.common import build, json_safe, log_threshold, require
 from saekit.sae.formats.export_common import raw_weights, refuse, staged_dir
 from saekit.sae.formats.hooks import from_module_path, is_transformerlens
@@ -52,7 +53,7 @@ def _hook(name: str) -> str:
     return name if is_transformerlens(name) else (f"module:{name}" if name else "")
 
 
-def load_saelens(cfg: dict[str, Any], raw: dict[str, torch.Tensor], normalization: str, scale: float,
+def load_saelens(cfg: JSONObject, raw: dict[str, torch.Tensor], normalization: str, scale: float,
                  what: str, origin: str) -> SAE:
     arch, skip = SAELENS_ARCHS[cfg["architecture"]]
     if cfg.get("apply_b_dec_to_input", False):
@@ -103,7 +104,7 @@ def export_saelens(sae: SAE, out: Path, weights_name: str, cfg_name: str) -> Pat
         tensors["threshold"] = w.extra["log_threshold"].double().exp().float()
     elif cfg.arch in ("batchtopk", "matryoshka"):
         tensors["threshold"] = torch.full((cfg.d_sae,), max(float(w.extra["threshold"]), 0.0))
-    doc: dict[str, Any] = {
+    doc: JSONObject = {
         "architecture": arch, "d_in": cfg.d_in, "d_sae": cfg.d_sae, "d_out": cfg.d_out, "dtype": "float32",
         "device": "cpu", "apply_b_dec_to_input": False, "normalize_activations": "none", "reshape_activations": "none",
         "metadata": {"model_name": cfg.model_id or None, "hook_name": cfg.hook.removeprefix("module:") or None,
@@ -116,7 +117,7 @@ def export_saelens(sae: SAE, out: Path, weights_name: str, cfg_name: str) -> Pat
     return out
 
 
-def load_sparsify(cfg: dict[str, Any], raw: dict[str, torch.Tensor], d: int, m: int, k: int, hookpoint: str,
+def load_sparsify(cfg: JSONObject, raw: dict[str, torch.Tensor], d: int, m: int, k: int, hookpoint: str,
                   what: str, origin: str) -> SAE:
     skip = bool(cfg.get("skip_connection"))
     shapes = {"encoder.weight": (m, d), "encoder.bias": (m,), "W_dec": (m, d), "b_dec": (d,)}
@@ -138,7 +139,7 @@ def load_sparsify(cfg: dict[str, Any], raw: dict[str, torch.Tensor], d: int, m: 
                  d_out=d, skip=skip)
 
 
-def sparsify_transcoder_doc(sae: SAE) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def sparsify_transcoder_doc(sae: SAE) -> tuple[JSONObject, dict[str, torch.Tensor]]:
     """(cfg.json fields, tensors) of a saekit TopK transcoder as a sparsify SparseCoder with transcode=true."""
     cfg = sae.cfg
     if cfg.d_out != cfg.d_in:

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 import torch
 
+from saekit.common.errors import SaekitError
 from saekit.sae.base import TrainContext
-from saekit.sae.batchtopk import BatchTopKSAE
+from saekit.sae.archs.batchtopk import BatchTopKSAE
+from saekit.sae.config import SAEConfig, SAEFields
 from saekit.sae.sparse_ops import SparseCode
+from saekit.sae.options import MatryoshkaOptions
 from saekit.sae.topk_training import decode_code
 
 
-class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka"):
+def default_prefixes(d_sae: int) -> tuple[int, ...]:
+    """Nested groups doubling in size: d/16, d/8, d/4, d/2, d (duplicates and zeros dropped)."""
+    ends = sorted({d_sae // 2**i for i in range(4, -1, -1)} - {0})
+    return tuple(ends)
+
+
+class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka", options=MatryoshkaOptions):
+
+    @classmethod
+    def check_config(cls, cfg: SAEConfig) -> SAEFields:
+        super().check_config(cfg)
+        p = tuple(int(e) for e in (cfg.matryoshka_prefixes or default_prefixes(cfg.d_sae)))
+        if any(b <= a for a, b in zip(p, p[1:])) or p[0] <= 0 or p[-1] != cfg.d_sae:
+            raise SaekitError(f"matryoshka_prefixes must increase strictly and end at d_sae={cfg.d_sae}, got {list(p)}")
+        return {"matryoshka_prefixes": p}
 
     def _loss(self, xn_BD, x_c, code: SparseCode, ctx: TrainContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ends = torch.tensor(self.cfg.matryoshka_prefixes, device=code.col.device)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import SAE, StepOutput, TrainContext
+from saekit.sae.archs.topk import TopKFamily
+from saekit.sae.base import StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
+from saekit.sae.options import TopKOptions
 from saekit.sae.topk_training import (auxk_loss, encode_for_training, fired_counts, reconstruction_sse,
                                       select_batch_topk)
 
@@ -18,7 +20,8 @@ from saekit.sae.topk_training import (auxk_loss, encode_for_training, fired_coun
 THRESHOLD_EMA = 0.99
 
 
-class BatchTopKSAE(SAE, arch="batchtopk", extra_tensors={"threshold": "scalar"}):
+class BatchTopKSAE(TopKFamily, arch="batchtopk", extra_tensors={"threshold": "scalar"}, options=TopKOptions):
+    shares_min_active = True  # the threshold EMA follows the smallest selected activation of the global batch
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

@@ -12,6 +12,7 @@ from torch import nn
 
 from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
+from saekit.sae.options import JumpReLUOptions
 
 
 def _rect(u: torch.Tensor) -> torch.Tensor:
@@ -49,7 +50,7 @@ class _Step(torch.autograd.Function):
         return torch.zeros_like(pre), grad_theta, None
 
 
-class JumpReLUSAE(SAE, arch="jumprelu", extra_tensors={"log_threshold": "d_sae"}):
+class JumpReLUSAE(SAE, arch="jumprelu", extra_tensors={"log_threshold": "d_sae"}, options=JumpReLUOptions):
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

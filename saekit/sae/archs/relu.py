@@ -11,14 +11,37 @@ from __future__ import annotations
 
 import torch
 
-from saekit.sae.base import SAE, StepOutput, TrainContext
+from saekit.sae.base import SAE, StepOutput, TrainContext, TrainingPlan
+from saekit.sae.config import SAEConfig
+from saekit.sae.options import ArchOptions, ReLUOptions
+
+#: Anthropic's April 2024 update ramps lambda from 0 over the first 5% of the steps
+DECODER_NORM_L1_WARMUP = 0.05
+#: resample dead latents every steps // 8 by default (Bricken et al. 2023 resample a few times per run)
+RESAMPLES_PER_RUN = 8
 
 
-class ReLUSAE(SAE, arch="relu"):
+class ReLUSAE(SAE, arch="relu", options=ReLUOptions):
 
-    @property
-    def constrain_decoder(self) -> bool:
-        return not self.cfg.l1_decoder_norm
+    @classmethod
+    def constrain_decoder(cls, cfg: SAEConfig) -> bool:
+        return not cfg.l1_decoder_norm
+
+    @classmethod
+    def training_plan(cls, cfg: SAEConfig, opts: ArchOptions, n_steps: int) -> TrainingPlan:
+        assert isinstance(opts, ReLUOptions)
+        decoder_norm = cfg.l1_decoder_norm
+        every = opts.resample_every
+        if every is None:  # Anthropic's decoder-norm L1 update does not resample
+            every = 0 if decoder_norm else max(1, n_steps // RESAMPLES_PER_RUN)
+        warm = opts.l1_warmup_frac
+        if warm is None:
+            warm = DECODER_NORM_L1_WARMUP if decoder_norm else 0.0
+        return TrainingPlan(resample_every=every, penalty_warmup_steps=int(round(warm * n_steps)))
+
+    def before_save(self) -> None:
+        if self.cfg.l1_decoder_norm:
+            self.fold_decoder_norms()
 
     def _encode_n(self, xn_BD: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.pre_acts(xn_BD))

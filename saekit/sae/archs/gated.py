@@ -16,9 +16,10 @@ from torch import nn
 
 from saekit.sae.base import SAE, StepOutput, TrainContext
 from saekit.sae.config import SAEConfig
+from saekit.sae.options import L1Options
 
 
-class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae", "r_mag": "d_sae"}):
+class GatedSAE(SAE, arch="gated", extra_tensors={"b_mag": "d_sae", "r_mag": "d_sae"}, options=L1Options):
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
