@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from saekit.autointerp.config import ExplainConfig
+from saekit.autointerp.progress_log import LatentRecord
 from saekit.autointerp.runner import TokenCount
 from saekit.autointerp.selection import Skipped
 from saekit.common.errors import SaekitError
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from stores import ActivationStore
 
 
-def explanation_of(rec: dict[str, Any], client: str, latent: int) -> Explanation:
+def explanation_of(rec: LatentRecord, client: str, latent: int) -> Explanation:
     block = {"text": rec["explanation"], "client": client, "explained_on": list(rec.get("explained_on", [])),
              "detection": rec.get("detection"), "fuzzing": rec.get("fuzzing"),
              "fuzzing_active": rec.get("fuzzing_active"), "window_freq": rec.get("window_freq")}
@@ -39,7 +40,7 @@ def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore)
         method="explain", n_live=int(summ.live.sum()), n_named=0, notes=(), latents=())
 
 
-def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: LatentSummaries,
+def write_names(out: Path, records: dict[int, LatentRecord], cfg: ExplainConfig, summ: LatentSummaries,
                 store: ActivationStore, client: str, count: TokenCount, skipped: tuple[Skipped, ...] = (),
                 n_windows: int = 0) -> NamesDocument:
     if cfg.names:

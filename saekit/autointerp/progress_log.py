@@ -7,7 +7,11 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+
+from saekit.common.jsontypes import JSONObject
+
+#: one finished latent: latent, explanation, window_freq, explained_on and its scores (detection, fuzzing, ...)
+LatentRecord = JSONObject
 
 
 class ProgressLog:
@@ -15,8 +19,8 @@ class ProgressLog:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def load(self) -> dict[int, dict[str, Any]]:
-        done: dict[int, dict[str, Any]] = {}
+    def load(self) -> dict[int, LatentRecord]:
+        done: dict[int, LatentRecord] = {}
         if not self.path.is_file():
             return done
         text = self.path.read_text()
@@ -32,7 +36,7 @@ class ProgressLog:
                 continue
         return done
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: LatentRecord) -> None:
         line = json.dumps(record) + "\n"
         with self._lock, open(self.path, "a") as f:
             f.write(line)

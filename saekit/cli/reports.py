@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from saekit.capture.run import CaptureResult
-    from saekit.eval.command import Evaluation
     from saekit.results import ArtifactsDocument, AuditDocument, NamesDocument, SteeringDocument
     from saekit.store_commands import StoreCheck, StoreInfo
 
@@ -52,23 +51,6 @@ def list_hooks(model: str, device: str) -> None:
 def capture(res: CaptureResult, cfg: Any) -> None:
     rows = ", ".join(f"{h}: {n} rows" for h, n in res.rows.items())
     print(f"wrote {res.shard} ({res.n_samples} samples; {rows})" + (f"; store {res.path}" if res.path != res.shard else ""))
-
-
-def _print_tree(prefix: str, value: Any) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k not in ("per_class", "hist", "hist_centred", "density_hist"):
-                _print_tree(f"{prefix}.{k}" if prefix else str(k), v)
-    elif isinstance(value, float):
-        print(f"{prefix:<44} {value:.6g}")
-    else:
-        print(f"{prefix:<44} {value}")
-
-
-def evaluation(result: Evaluation, cfg: Any) -> None:
-    split = result.details["split"]
-    print(f"split: {split['name']} (fraction {split['fraction']}){'; ' + split['note'] if split['note'] else ''}")
-    _print_tree("", result.details["metrics"])
 
 
 def audit(doc: AuditDocument, cfg: Any) -> None:
@@ -138,30 +120,6 @@ def name(doc: NamesDocument, cfg: Any) -> None:
     print(f"wrote {cfg.out}/names.json and {cfg.out}/index.html")
 
 
-def explain(result: Any, cfg: Any) -> None:
-    t = result.tokens
-    dense = [s for s in result.skipped if s.reason == "dense"]
-    if dense:
-        print(f"{len(dense)} dense latents (firing in more than {cfg.dense_fraction:.0%} of windows) not explained: "
-              + ", ".join(f"#{s.latent} ({s.window_freq:.0%})" for s in dense[:10]) + (" ..." if len(dense) > 10 else ""))
-    for s in result.skipped:
-        if s.reason != "dense":
-            print(f"latent {s.latent} not explained: {s.reason} ({s.n_windows} of {result.n_windows} windows)")
-    if result.dry_run:
-        images = f", {result.images} images" if result.images else ""
-        print(f"dry run: {len(result.latents)} latents of {result.n_windows} windows would cost {t.calls} calls, "
-              f"about {t.prompt_tokens} prompt tokens{images} and at most {t.completion_tokens} completion tokens; "
-              f"nothing was asked and nothing written to {result.out}")
-        return
-    scores = [r["detection"]["balanced_accuracy"] for r in result.latents.values()
-              if r["detection"]["balanced_accuracy"] is not None]
-    mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
-    print(f"explained {len(result.latents)} latents ({result.n_resumed} resumed) in {result.seconds:.1f} s; "
-          f"{len(scores)} with a detection score, mean balanced accuracy {mean}; {t.calls} calls, "
-          f"{t.cache_hits} cached, {t.prompt_tokens} prompt + {t.completion_tokens} completion tokens")
-    print(f"wrote {result.out}/names.json")
-
-
 def export(out: Path, cfg: Any) -> None:
     print(f"wrote {out} ({cfg.format})")
 
@@ -173,14 +131,6 @@ def align(meta: dict[str, Any], cfg: Any) -> None:
         line += f", shuffled-caption fit {m[f'baseline_shuffled_recall_at_{k}']:.3f}"
     print(line + ")")
     print(f"wrote {cfg.out}/align.json")
-
-
-def compare(res: dict[str, Any], cfg: Any) -> None:
-    for e in res["saes"]:
-        core = e["metrics"].get("core", {})
-        print(f"{e['name']:<24} L0={core.get('l0', float('nan')):.2f} FVE={core.get('fve', float('nan')):.4f} "
-              f"dead={core.get('dead_frac', float('nan')):.3f}")
-    print(f"wrote {cfg.out}/compare.json and report.html ({res['split']['name']} split, {res['n_rows']} rows)")
 
 
 def quickstart(result: Any, cfg: Any) -> None:

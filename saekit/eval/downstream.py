@@ -30,6 +30,7 @@ from saekit.sae import SAE
 if TYPE_CHECKING:
     from saekit.data import Dataset
     from saekit.data import Sample
+    from saekit.eval.rows import SplitInfo
     from saekit.models.base import HookedModel
 
 _EPS = 1e-12
@@ -191,14 +192,14 @@ def evaluate_downstream(sae: SAE, model: HookedModel, samples: Sequence[Sample],
     return res
 
 
-def split_samples(dataset: Dataset | None, split: dict[str, Any], n: int) -> list[Any]:
+def split_samples(dataset: Dataset, split: SplitInfo, n: int) -> list[Sample]:
     """The first n dataset samples on the evaluated side of ``split`` (store sample ids = dataset indices)."""
     import numpy as np
 
     from stores.split import holdout_mask
 
     ids = np.arange(len(dataset), dtype=np.int64)
-    if split["name"] != "all":
-        held = holdout_mask(ids, float(split["fraction"]), str(split["salt"]))
-        ids = ids[held if split["name"] == "holdout" else ~held]
+    if split.name != "all":
+        held = holdout_mask(ids, float(split.fraction), str(split.salt))
+        ids = ids[held if split.name == "holdout" else ~held]
     return [dataset[int(i)] for i in ids[:n]]

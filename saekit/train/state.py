@@ -9,9 +9,10 @@ import torch
 
 from saekit.common.errors import SaekitError
 from saekit.common.atomic import write_bytes_atomic
+from saekit.results.metrics_log import METRICS_FILENAME
 
 STATE_NAME = "trainer_state.pt"
-METRICS_NAME = "metrics.jsonl"
+METRICS_NAME = METRICS_FILENAME  # one MetricsRecord a line (saekit.results.metrics_log)
 
 
 def save_state(out_dir: Path, state: dict[str, Any]) -> None:
