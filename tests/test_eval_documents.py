@@ -74,3 +74,23 @@ def test_explain_run_json_without_kind_loads_and_names_changed_settings(tmp_path
     assert run.changed_settings({"sae": "a", "seed": 0}) == []
     with pytest.raises(SaekitError, match="holds no explain run"):
         ExplainRunDocument.load(tmp_path / "nothing")
+
+
+def test_progress_log_reads_both_line_layouts_and_skips_what_is_no_record(tmp_path):
+    from saekit.autointerp.progress_log import ProgressLog
+    from saekit.results.explain_run import ExplainedLatent
+    from saekit.results.names import Explanation, Judgement
+
+    det = {"balanced_accuracy": 0.75, "auc": None, "n_positive": 2, "n_negative": 2, "judged": [],
+           "precision": 1.0, "recall": 0.5, "f1": 2 / 3}
+    flat = {"latent": 3, "explanation": "cats", "window_freq": 0.1, "explained_on": [5, 6], "detection": det}
+    nested = ExplainedLatent(latent=4, explanation=Explanation(text="dogs", client="c", explained_on=(7,),
+                                                               detection=Judgement(**{**det, "judged": ()})))
+    log = ProgressLog(tmp_path / "progress.jsonl")
+    log.path.write_text(json.dumps(flat) + "\n[1, 2]\n{\"latent\": 9}\n")
+    log.append(nested)
+    done = log.load("old-client")
+    assert sorted(done) == [3, 4] and done[4] == nested
+    old = done[3].explanation
+    assert (old.text, old.client, old.explained_on) == ("cats", "old-client", (5, 6))
+    assert old.detection.balanced_accuracy == 0.75

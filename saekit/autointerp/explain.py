@@ -26,8 +26,8 @@ from saekit.autointerp.config import ExplainConfig
 from saekit.autointerp.dryrun import DryRunClient
 from saekit.autointerp.evidence import EvidenceBuilder, LatentEvidence
 from saekit.autointerp.judging import score
-from saekit.autointerp.output import explanation_of, write_names
-from saekit.autointerp.progress_log import LatentRecord, ProgressLog
+from saekit.autointerp.output import write_names
+from saekit.autointerp.progress_log import ProgressLog
 from saekit.autointerp.prompts import explain_messages, parse_explanation
 from saekit.autointerp.render import Renderer
 from saekit.autointerp.runner import CallRunner
@@ -37,7 +37,7 @@ from saekit.common.errors import SaekitError
 from saekit.common.jsontypes import JSONObject
 from saekit.inputs import Inputs
 from saekit.results.explain_run import ExplainedLatent, ExplainOutcome, ExplainRunDocument, TokenCounts
-from saekit.results.names import SkippedLatent
+from saekit.results.names import Explanation, Judgement
 
 if TYPE_CHECKING:
     from saekit.autointerp.tokenizer import Tokenizer
@@ -76,24 +76,26 @@ def _check_run(cfg: ExplainConfig, out: Path, run: ExplainRunDocument) -> None:
     run.save(out)
 
 
-def explain_latent(ev: LatentEvidence, renderer: Renderer, runner: CallRunner, cfg: ExplainConfig) -> LatentRecord:
+def explain_latent(ev: LatentEvidence, renderer: Renderer, runner: CallRunner, cfg: ExplainConfig) -> ExplainedLatent:
     """Explanation + scores of one latent (the record appended to progress.jsonl)."""
     shown = [renderer.explain_view(ex, ev.max_act) for ex in ev.explain]
-    explanation = runner.ask(ChatRequest(explain_messages(shown, renderer.modality), max_tokens=cfg.max_tokens),
-                             lambda reply: parse_explanation(reply.text))
-    rec: LatentRecord = {"latent": ev.latent, "explanation": explanation, "window_freq": ev.window_freq,
-                           "explained_on": [ex.sample_id for ex in ev.explain]}
-    kinds = ["detection"]
-    if renderer.modality == "text":
-        kinds += ["fuzzing"] * cfg.fuzzing + ["fuzzing_active"] * cfg.fuzzing_active
-    for kind in kinds:
-        rec[kind] = score(kind, explanation, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens,
-                          cfg.logprobs)
-    return rec
+    text = runner.ask(ChatRequest(explain_messages(shown, renderer.modality), max_tokens=cfg.max_tokens),
+                      lambda reply: parse_explanation(reply.text))
+
+    def judge(kind: str) -> Judgement:
+        return score(kind, text, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens, cfg.logprobs)
+
+    text_only = renderer.modality == "text"  # the scores run in this order: detection, fuzzing, fuzzing_active
+    explanation = Explanation(
+        text=text, client=runner.client.name, explained_on=tuple(int(ex.sample_id) for ex in ev.explain),
+        window_freq=float(ev.window_freq), detection=judge("detection"),
+        fuzzing=judge("fuzzing") if text_only and cfg.fuzzing else None,
+        fuzzing_active=judge("fuzzing_active") if text_only and cfg.fuzzing_active else None)
+    return ExplainedLatent(latent=int(ev.latent), explanation=explanation)
 
 
 def _run_all(todo: list[int], build: Callable[[int], LatentEvidence], renderer: Renderer, runner: CallRunner,
-             cfg: ExplainConfig, plog: ProgressLog | None, done: dict[int, LatentRecord], workers: int,
+             cfg: ExplainConfig, plog: ProgressLog | None, done: dict[int, ExplainedLatent], workers: int,
              bar: tqdm) -> BaseException | None:
     """Explain `todo` on `workers` threads; the first failure stops new latents and is returned."""
     stop = threading.Event()
@@ -173,11 +175,11 @@ def _explain(cfg: ExplainConfig, inputs: Inputs, client: ChatClient | None, toke
     fingerprint: JSONObject = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
     run = ExplainRunDocument.of({"fingerprint": fingerprint, "config": cfg.public()})
     plog = None
-    done: dict[int, LatentRecord] = {}
+    done: dict[int, ExplainedLatent] = {}
     if not cfg.dry_run:
         _check_run(cfg, out, run)
         plog = ProgressLog(out / "progress.jsonl")
-        done = {k: v for k, v in plog.load().items() if k in set(latents)}
+        done = {k: v for k, v in plog.load(client.name).items() if k in set(latents)}
     todo = [i for i in latents if i not in done]
     log.info("%d latents to explain (%d already done, %d skipped)", len(todo), len(done), len(choice.skipped))
     cache = None if cfg.dry_run else ResponseCache(cfg.cache_dir or out / "cache")
@@ -196,14 +198,14 @@ def _explain(cfg: ExplainConfig, inputs: Inputs, client: ChatClient | None, toke
         if isinstance(failure, (ClientError, SaekitError)):
             raise SaekitError(f"{failure} ({kept})") from None
         raise failure
-    records = {i: done[i] for i in latents}
     if not cfg.dry_run:
-        write_names(out, records, cfg, summ, store, client.name, runner.count, choice.skipped, table.n_windows)
+        write_names(out, {i: done[i].explanation for i in latents}, cfg, summ, store, client.name, runner.count,
+                    choice.skipped, table.n_windows)
     outcome = ExplainOutcome(
         out=str(out), client=client.name, tokens=TokenCounts(**runner.count.as_dict()),
-        latents=tuple(ExplainedLatent(i, explanation_of(records[i], client.name, i)) for i in latents),
+        latents=tuple(done[i] for i in latents),
         n_resumed=len(latents) - len(todo), seconds=time.time() - t0, n_windows=table.n_windows,
-        skipped=tuple(SkippedLatent(s.latent, s.reason, s.window_freq, s.n_windows) for s in choice.skipped),
+        skipped=choice.skipped,
         dry_run=cfg.dry_run, images=client.images if isinstance(client, DryRunClient) else 0)
     run = ExplainRunDocument(fingerprint=run.fingerprint, config=run.config, outcome=outcome)
     if not cfg.dry_run:

@@ -22,8 +22,8 @@ from saekit.autointerp.evidence import Example, LatentEvidence
 from saekit.autointerp.logprobs import verdict_probabilities
 from saekit.autointerp.prompts import parse_list, judge_messages, parse_verdicts
 from saekit.autointerp.render import Renderer, Shown
-from saekit.common.jsontypes import JSONObject
 from saekit.autointerp.scoring import classification, roc_auc
+from saekit.results.names import JudgedSample, Judgement
 
 Verdicts = tuple[list[bool], list[float] | None]
 Ask = Callable[[ChatRequest, Callable[[ChatReply], Verdicts]], Verdicts]  # CallRunner.ask, parsing verdicts
@@ -39,7 +39,7 @@ def read_verdicts(reply: ChatReply, n: int) -> Verdicts:
 
 
 def judge(kind: str, explanation: str, items: list[tuple[Example, Shown, bool]], ask: Ask, batch: int,
-          max_tokens: int, logprobs: bool) -> JSONObject:
+          max_tokens: int, logprobs: bool) -> Judgement:
     """Verdicts on `items` (example, what is shown, truth) and their scores."""
     verdicts: list[bool] = []
     probs: list[float | None] = []
@@ -51,11 +51,13 @@ def judge(kind: str, explanation: str, items: list[tuple[Example, Shown, bool]],
         verdicts.extend(v)
         probs.extend(p if p is not None else [None] * len(v))
     truth = [t for _, _, t in items]
-    judged = [{"sample_id": ex.sample_id, "truth": bool(t), "answer": 1.0 if v else 0.0, "probability": p,
-               "activation": ex.activation, "quantile": ex.quantile, "start": ex.start, "stop": ex.stop,
-               "shown": s.text} for (ex, s, t), v, p in zip(items, verdicts, probs)]
-    return {**classification(verdicts, truth), "auc": roc_auc(probs, truth),
-            "n_positive": int(sum(truth)), "n_negative": int(len(truth) - sum(truth)), "judged": judged}
+    judged = tuple(JudgedSample(sample_id=int(ex.sample_id), truth=bool(t), answer=1.0 if v else 0.0,
+                                probability=None if p is None else float(p), activation=float(ex.activation),
+                                quantile=int(ex.quantile), start=int(ex.start),
+                                stop=None if ex.stop is None else int(ex.stop), shown=s.text)
+                   for (ex, s, t), v, p in zip(items, verdicts, probs))
+    return Judgement(**classification(verdicts, truth), auc=roc_auc(probs, truth), n_positive=int(sum(truth)),
+                     n_negative=int(len(truth) - sum(truth)), judged=judged)
 
 
 def _shuffled(items: list, rng: np.random.Generator) -> list:
@@ -83,7 +85,7 @@ def items_for(kind: str, ev: LatentEvidence, renderer: Renderer, rng: np.random.
 
 
 def score(kind: str, explanation: str, ev: LatentEvidence, renderer: Renderer, ask: Ask, seed: int, batch: int = 5,
-          max_tokens: int = 60, logprobs: bool = True) -> JSONObject:
+          max_tokens: int = 60, logprobs: bool = True) -> Judgement:
     """One of SCORES for one latent's explanation."""
     rng = np.random.default_rng([seed, ev.latent, _SALT[kind]])
     items = _shuffled(items_for(kind, ev, renderer, rng), rng)
