@@ -12,6 +12,7 @@ a client that only counts, and writes nothing to OUT (the latent summaries, cach
 SAE as for every run, are the one thing it may leave behind)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -207,7 +208,7 @@ def _explain(cfg: ExplainConfig, inputs: Inputs, client: ChatClient | None, toke
         n_resumed=len(latents) - len(todo), seconds=time.time() - t0, n_windows=table.n_windows,
         skipped=choice.skipped,
         dry_run=cfg.dry_run, images=client.images if isinstance(client, DryRunClient) else 0)
-    run = ExplainRunDocument(fingerprint=run.fingerprint, config=run.config, outcome=outcome)
+    run = dataclasses.replace(run, outcome=outcome)
     if not cfg.dry_run:
         run.save(out)
     return run
