@@ -84,23 +84,23 @@ def test_scores_equal_delphis_on_the_same_judgements(tmp_path):
     groups, ours, windows, expected_marks, test_sets, n_wrong = [], [], [], [], [], []
     sae = load_sae(sae_dir)
     store = ActivationStore.open(store_path)
-    for lat, rec in sorted(res.latents.items()):
+    for lat, rec in sorted(res.outcome.by_latent().items()):
         for kind in ("detection", "fuzzing", "fuzzing_active"):
-            j = rec[kind]["judged"]
-            groups.append({"activating": [x["truth"] for x in j], "prediction": [x["answer"] == 1.0 for x in j],
-                           "probability": [x["probability"] for x in j]})
-            ours.append(rec[kind])
-        fuzz = rec["fuzzing"]["judged"]
+            j = getattr(rec, kind).judged
+            groups.append({"activating": [x.truth for x in j], "prediction": [x.answer == 1.0 for x in j],
+                           "probability": [x.probability for x in j]})
+            ours.append(getattr(rec, kind))
+        fuzz = rec.fuzzing.judged
         tests = []
-        for x in (x for x in fuzz if x["truth"]):
-            toks = [""] + list(texts[x["sample_id"]])  # BOS shows as nothing
-            a = _window_acts(store, sae, lat, x["sample_id"], x["start"], x["stop"], len(toks))
-            windows.append({"str_tokens": toks[x["start"]:x["stop"]], "activations": a.tolist()})
-            expected_marks.append(x["shown"])
+        for x in (x for x in fuzz if x.truth):
+            toks = [""] + list(texts[x.sample_id])  # BOS shows as nothing
+            a = _window_acts(store, sae, lat, x.sample_id, x.start, x.stop, len(toks))
+            windows.append({"str_tokens": toks[x.start:x.stop], "activations": a.tolist()})
+            expected_marks.append(x.shown)
             tests.append(a.tolist())
         test_sets.append(tests)
-        wrong = [x for x in fuzz if not x["truth"]]
-        n_wrong.append({sum(len(s) for s in re.findall(r"<<(.*?)>>", x["shown"])) for x in wrong})
+        wrong = [x for x in fuzz if not x.truth]
+        n_wrong.append({sum(len(s) for s in re.findall(r"<<(.*?)>>", x.shown)) for x in wrong})
     got = _delphi(tmp_path, {
         "replies": [{"text": r.text, "n": k, "logprobs": [t.as_json() for t in r.logprobs]}
                     for r, k in zip(replies, n)],
@@ -112,11 +112,11 @@ def test_scores_equal_delphis_on_the_same_judgements(tmp_path):
         assert probs == pytest.approx(theirs["probabilities"], abs=1e-12)
     assert any(0 < m["accuracy"] < 1 for m in got["metrics"])  # the judge is neither right nor wrong throughout
     for mine, theirs in zip(ours, got["metrics"]):
-        assert mine["balanced_accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-12)
-        assert mine["precision"] == pytest.approx(theirs["precision"], abs=1e-12)
-        assert mine["recall"] == pytest.approx(theirs["recall"], abs=1e-12)
-        assert mine["f1"] == pytest.approx(theirs["f1_score"], abs=1e-12)
-        assert mine["auc"] == pytest.approx(theirs["auc"], abs=1e-12)
+        assert mine.balanced_accuracy == pytest.approx(theirs["accuracy"], abs=1e-12)
+        assert mine.precision == pytest.approx(theirs["precision"], abs=1e-12)
+        assert mine.recall == pytest.approx(theirs["recall"], abs=1e-12)
+        assert mine.f1 == pytest.approx(theirs["f1_score"], abs=1e-12)
+        assert mine.auc == pytest.approx(theirs["auc"], abs=1e-12)
     assert [" ".join(m.split()) for m in got["marked"]] == expected_marks
     # every wrongly marked window carries delphi's number of wrong marks (windows have enough tokens)
     assert n_wrong == [{k} for k in got["n_incorrect"]]

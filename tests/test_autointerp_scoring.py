@@ -71,20 +71,20 @@ def _run(tmp_path, client, name, **kw):
 
 def test_oracle_scores_one_and_explains_the_planted_word(tmp_path):
     res = _run(tmp_path, oracle_client(), "oracle")
-    assert sorted(res.latents) == [0, 1, 2]  # latent 3 never fires
+    assert sorted(res.outcome.by_latent()) == [0, 1, 2]  # latent 3 never fires
     for lat, word in enumerate(PLANTED):
-        rec = res.latents[lat]
-        assert rec["explanation"] == f"the word {word}"
-        det, fuz = rec["detection"], rec["fuzzing"]
-        assert det["balanced_accuracy"] == 1.0 and det["f1"] == 1.0 and det["auc"] is None  # no logprobs: no AUC
-        assert det["n_negative"] == 50 and det["n_positive"] >= 10
-        assert fuz["balanced_accuracy"] == 1.0 and fuz["n_positive"] == det["n_positive"] and fuz["n_negative"] == 50
-        judged = {(j["sample_id"], j["start"]) for j in det["judged"]}
-        assert len(judged) == len(det["judged"]), "a window judged twice"
-        assert {j["quantile"] for j in det["judged"] if j["truth"]} == set(range(10))  # across every quantile
-        for j in det["judged"]:  # shown plainly: no marks leak the answer
-            assert "<<" not in j["shown"] and (word in j["shown"]) == j["truth"]
-            assert len(j["shown"]) <= 32
+        rec = res.outcome.by_latent()[lat]
+        assert rec.text == f"the word {word}"
+        det, fuz = rec.detection, rec.fuzzing
+        assert det.balanced_accuracy == 1.0 and det.f1 == 1.0 and det.auc is None  # no logprobs: no AUC
+        assert det.n_negative == 50 and det.n_positive >= 10
+        assert fuz.balanced_accuracy == 1.0 and fuz.n_positive == det.n_positive and fuz.n_negative == 50
+        judged = {(j.sample_id, j.start) for j in det.judged}
+        assert len(judged) == len(det.judged), "a window judged twice"
+        assert {j.quantile for j in det.judged if j.truth} == set(range(10))  # across every quantile
+        for j in det.judged:  # shown plainly: no marks leak the answer
+            assert "<<" not in j.shown and (word in j.shown) == j.truth
+            assert len(j.shown) <= 32
     doc = json.loads((tmp_path / "oracle" / "names.json").read_text())
     assert doc["kind"] == "names" and doc["sae"]["hook"] == HOOK and doc["explanations"]["n_windows"] == 120
     by = {e["latent"]: e for e in doc["latents"]}
@@ -96,12 +96,12 @@ def test_oracle_scores_one_and_explains_the_planted_word(tmp_path):
 
 def test_always_activates_scores_half(tmp_path):
     res = _run(tmp_path, always_yes_client(), "yes", fuzzing_active=True)
-    for rec in res.latents.values():
-        assert rec["detection"]["balanced_accuracy"] == 0.5 and rec["detection"]["recall"] == 1.0
-        assert rec["fuzzing"]["balanced_accuracy"] == 0.5 and rec["fuzzing_active"]["balanced_accuracy"] == 0.5
+    for rec in res.outcome.by_latent().values():
+        assert rec.detection.balanced_accuracy == 0.5 and rec.detection.recall == 1.0
+        assert rec.fuzzing.balanced_accuracy == 0.5 and rec.fuzzing_active.balanced_accuracy == 0.5
         # the active variant judges each held-out window twice, once with true and once with wrong marks
-        act = rec["fuzzing_active"]
-        assert act["n_positive"] == act["n_negative"] == rec["detection"]["n_positive"]
+        act = rec.fuzzing_active
+        assert act.n_positive == act.n_negative == rec.detection.n_positive
 
 
 def test_random_judge_scores_about_half(tmp_path):
@@ -110,8 +110,8 @@ def test_random_judge_scores_about_half(tmp_path):
     cfg = ExplainConfig(sae=str(sae), store=str(store), client="random", out=str(tmp_path / "r"), progress=False,
                         concurrency=1, fuzzing=False)
     res = explain(cfg, client=random_client(0))
-    ba = [r["detection"]["balanced_accuracy"] for r in res.latents.values()]
-    assert all(r["detection"]["n_positive"] >= 40 and r["detection"]["n_negative"] == 50 for r in res.latents.values())
+    ba = [r.detection.balanced_accuracy for r in res.outcome.by_latent().values()]
+    assert all(r.detection.n_positive >= 40 and r.detection.n_negative == 50 for r in res.outcome.by_latent().values())
     assert abs(float(np.mean(ba)) - 0.5) < 0.1, ba
 
 

@@ -215,6 +215,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
 # ---- compare ------------------------------------------------------------------------------------
 def test_compare_writes_json_and_html_over_the_same_rows(tmp_path):
     from saekit.eval.compare import CompareConfig, compare
+    from saekit.results import CompareDocument
 
     store = _store(tmp_path / "s.h5")
     a = identity_sae(6)
@@ -226,14 +227,14 @@ def test_compare_writes_json_and_html_over_the_same_rows(tmp_path):
     b.save(tmp_path / "b")
     res = compare(CompareConfig(saes=(str(tmp_path / "a"), str(tmp_path / "b")), store=str(store),
                                 out=str(tmp_path / "cmp"), device="cpu"))
-    assert res["split"]["name"] == "holdout"
-    assert [e["name"] for e in res["saes"]] == ["a", "b"]
-    fa, fb = (e["metrics"]["core"]["fve"] for e in res["saes"])
+    assert res.split.name == "holdout"
+    assert [e.name for e in res.saes] == ["a", "b"]
+    fa, fb = (e.metrics["core"]["fve"] for e in res.saes)
     assert fa == pytest.approx(1.0) and fb < 0.9
-    assert res["saes"][0]["metrics"]["core"]["n_rows"] == res["saes"][1]["metrics"]["core"]["n_rows"] == res["n_rows"]
-    assert res["stability"][0]["a"] == "a" and 0 <= res["stability"][0]["frac_matched"] <= 1
-    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert saved["n_rows"] == res["n_rows"]
+    assert res.saes[0].metrics["core"]["n_rows"] == res.saes[1].metrics["core"]["n_rows"] == res.n_rows
+    assert res.stability[0].a == "a" and 0 <= res.stability[0].frac_matched <= 1
+    saved = CompareDocument.load(tmp_path / "cmp")
+    assert saved.n_rows == res.n_rows
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert "L0 vs FVE" in html and "<svg" in html and "dead fraction" in html and "skipped" in html
 

@@ -1,7 +1,6 @@
 """Trainer: recipe pieces with known answers, bad input, resume after SIGKILL, torchrun DDP on gloo."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from saekit.common.errors import SaekitError
+from saekit.results import MetricsLog
 from saekit.sae import load_sae, SAE, SAEConfig
 from saekit.train import ArraySource, TrainConfig, auto_lr, train
 from saekit.train.dead import DeadLatentTracker
@@ -198,10 +198,10 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path, on_device):
     a, b = load_file(str(tmp_path / "ref" / "weights.safetensors")), load_file(str(out / "weights.safetensors"))
     for name in a:
         assert torch.equal(a[name], b[name]), name
-    ref_lines = (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
-    res_lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["step"] for x in res_lines] == [json.loads(x)["step"] for x in ref_lines]
-    assert json.loads(res_lines[-1])["fve"] == pytest.approx(json.loads(ref_lines[-1])["fve"])
+    ref_lines = MetricsLog.load(tmp_path / "ref").records
+    res_lines = MetricsLog.load(out).records
+    assert [x.step for x in res_lines] == [x.step for x in ref_lines]
+    assert res_lines[-1].fve == pytest.approx(ref_lines[-1].fve)
 
 
 # ---- DDP ----------------------------------------------------------------------------------------

@@ -314,7 +314,7 @@ def test_summaries_compare_and_export_take_transcoders(gpt2_transcoder, tmp_path
     assert s.d_sae == 128 and s.freq.max() > 0
     res = compare(CompareConfig(saes=(str(root / "tc"), str(root / "skip")), store=str(store), out=str(tmp_path / "c"),
                                 suite="core"))
-    assert [e["metrics"]["transcoder"]["fve"] > 0 for e in res["saes"]] == [True, True]
+    assert [e.metrics["transcoder"]["fve"] > 0 for e in res.saes] == [True, True]
     export_sae(sae, "sparsify", tmp_path / "sp")
     back = load_sae(f"sparsify:{tmp_path / 'sp'}")
     x = torch.randn(5, 64)

@@ -79,16 +79,18 @@ def main() -> None:
             t0, c0 = time.perf_counter(), time.process_time()
             res = explain(cfg)
             secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-    n = len(res.latents)
-    t = res.tokens
-    per = [{"latent": k, "window_freq": round(r["window_freq"], 4), "explanation": r["explanation"][:60],
-            "detection": r["detection"]["balanced_accuracy"], "detection_auc": r["detection"]["auc"],
-            "fuzzing": r.get("fuzzing", {}).get("balanced_accuracy")} for k, r in sorted(res.latents.items())]
+    outcome = res.outcome
+    n = len(outcome.latents)
+    t = outcome.tokens
+    per = [{"latent": k, "window_freq": round(r.window_freq, 4), "explanation": r.text[:60],
+            "detection": r.detection.balanced_accuracy, "detection_auc": r.detection.auc,
+            "fuzzing": r.fuzzing.balanced_accuracy if r.fuzzing else None}
+           for k, r in sorted(outcome.by_latent().items())]
     scored = sum(p["detection"] is not None for p in per)
     print(json.dumps({
         "bench": "autointerp", "endpoint": "local rule server", "latency_ms": args.latency_ms,
-        "concurrency": cfg.concurrency, "latents": n, "with_detection": scored, "n_windows": res.n_windows,
-        "dense": sum(s.reason == "dense" for s in res.skipped), "seconds": round(secs, 1),
+        "concurrency": cfg.concurrency, "latents": n, "with_detection": scored, "n_windows": outcome.n_windows,
+        "dense": sum(s.reason == "dense" for s in outcome.skipped), "seconds": round(secs, 1),
         "cpu_seconds": round(cpu, 1),  # this process (explain and the server), all threads: a figure load hardly moves
         "latents_per_minute": round(60 * n / secs, 1), "calls_per_latent": round(t.calls / max(n, 1), 1),
         "prompt_tokens_per_latent": round(t.prompt_tokens / max(n, 1)), "per_latent": per,

@@ -17,6 +17,7 @@ Prints one JSON line: per figure [saekit, reference].
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -71,7 +72,7 @@ def word_activations(model: str, hook: str, n_words: int, cache: Path) -> dict:
         z = np.load(key)
         return {"train": z["train"].tolist(), "test": z["test"].tolist(),
                 **{k: z[k] for k in ("x_train", "x_test", "x_fresh")}}
-    data = absorption_activations(model, hook, "cpu", n_words, 0)
+    data = dataclasses.asdict(absorption_activations(model, hook, "cpu", n_words, 0))
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(key, **{k: np.asarray(v) for k, v in data.items()})
     return data

@@ -135,6 +135,7 @@ def worker_saelens(work: Path, meta: dict) -> dict:
 def worker_saekit(work: Path, meta: dict) -> dict:
     import torch
 
+    from saekit.results import MetricsLog
     from saekit.train import TrainConfig, train
 
     out = work / "saekit_run"
@@ -145,7 +146,7 @@ def worker_saekit(work: Path, meta: dict) -> dict:
     t0 = time.perf_counter()
     sae = train(cfg)
     wall = time.perf_counter() - t0
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    last = MetricsLog.load(out).records[-1]
 
     @torch.no_grad()
     def enc_dec(x):
@@ -155,7 +156,7 @@ def worker_saekit(work: Path, meta: dict) -> dict:
     held = np.load(work / "held.npy")
     fve, dead = pooled_fve_and_dead(enc_dec, held, sae.cfg.d_sae)
     return {"tokens_per_s": meta["steps"] * BATCH / wall, "wall_s": wall, "heldout_fve": fve, "dead_frac": dead,
-            "loop_tokens_per_s": last["tokens_per_s"], "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}
+            "loop_tokens_per_s": last.tokens_per_s, "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}
 
 
 WORKERS = {"saekit": worker_saekit, "dictionary_learning": worker_dictionary_learning, "saelens": worker_saelens}

@@ -47,6 +47,7 @@ def capture_store(args: argparse.Namespace) -> None:
 
 
 def train_one(name: str, store: str, out: Path, tokens: int, args: argparse.Namespace, **kw: Any) -> dict[str, Any]:
+    from saekit.results import MetricsLog
     from saekit.train.config import TrainConfig
     from saekit.train.trainer import train
 
@@ -56,9 +57,9 @@ def train_one(name: str, store: str, out: Path, tokens: int, args: argparse.Name
     train(TrainConfig(arch="topk", k=args.k, expansion=args.expansion, tokens=tokens, store=store, out=str(out),
                       progress=False, device="cpu", **kw))
     seconds = time.perf_counter() - t0
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    last = MetricsLog.load(out).records[-1]
     return {"train_seconds": round(seconds, 1), "rows_per_s": round(tokens / seconds, 1),
-            "rows_per_s_last_window": round(last["tokens_per_s"], 1), "train_fve_last_window": round(last["fve"], 4)}
+            "rows_per_s_last_window": round(last.tokens_per_s, 1), "train_fve_last_window": round(last.fve, 4)}
 
 
 def evaluate(out: Path, store: str, model: str | None, data: str | None, n: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from saekit.common.device import resolve_device  # noqa: E402
+from saekit.results import MetricsLog  # noqa: E402
 from saekit.train import TrainConfig, train  # noqa: E402
 from stores import ActivationStore  # noqa: E402
 from stores.dtypes import to_storage  # noqa: E402
@@ -77,12 +78,12 @@ def run(store: Path, out: Path, args: argparse.Namespace, mode: str) -> dict:
     train(cfg)
     wall = time.perf_counter() - t0
     util = sampler.stop()
-    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    recs = MetricsLog.load(out).records
     a, b = recs[args.warm - 1], recs[-1]
     # tokens_per_s in each line is cumulative since the loop started: recover the time stamps
-    t_a, t_b = a["tokens"] / a["tokens_per_s"], b["tokens"] / b["tokens_per_s"]
-    return {"tokens_per_s": round((b["tokens"] - a["tokens"]) / (t_b - t_a), 1), "wall_s": round(wall, 2),
-            "final_fve": round(b["fve"], 4), **util}
+    t_a, t_b = a.tokens / a.tokens_per_s, b.tokens / b.tokens_per_s
+    return {"tokens_per_s": round((b.tokens - a.tokens) / (t_b - t_a), 1), "wall_s": round(wall, 2),
+            "final_fve": round(b.fve, 4), **util}
 
 
 def main() -> None:

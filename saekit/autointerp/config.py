@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 
 CLIENT_MODALITIES = ("auto", "text", "image")
 #: size -> (n_explain, n_score, n_negative, n_quantiles)
@@ -110,14 +111,14 @@ class ExplainConfig:
         given = (self.n_explain, self.n_score, self.n_negative, self.n_quantiles)
         return tuple(b if g is None else int(g) for b, g in zip(base, given))  # type: ignore[return-value]
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JSONObject:
         """The fields written to outputs: everything but the API key."""
         d = dataclasses.asdict(self)
         d.pop("api_key")
         d["latents"] = list(self.latents)
         return d
 
-    def judged_params(self) -> dict[str, Any]:
+    def judged_params(self) -> JSONObject:
         """What decides the results (a --resume must not change it)."""
         keep = ("client", "client_modality", "fuzzing", "fuzzing_active", "score_batch", "logprobs", "negatives",
                 "context_tokens", "image_px", "max_tokens", "seed", "hook", "dense_fraction", "min_windows")

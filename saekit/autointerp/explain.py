@@ -12,16 +12,14 @@ a client that only counts, and writes nothing to OUT (the latent summaries, cach
 SAE as for every run, are the one thing it may leave behind)."""
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
-from saekit.common.atomic import write_json_atomic
 from saekit.autointerp.cache import ResponseCache
 from saekit.autointerp.chat import ChatClient, ChatRequest, ClientError
 from saekit.autointerp.clients import loading_bars, make_client
@@ -32,79 +30,74 @@ from saekit.autointerp.judging import score
 from saekit.autointerp.output import write_names
 from saekit.autointerp.progress_log import ProgressLog
 from saekit.autointerp.prompts import explain_messages, parse_explanation
-from saekit.autointerp.runner import CallRunner, TokenCount
-from saekit.autointerp.selection import Skipped, choose_latents
+from saekit.autointerp.render import Renderer
+from saekit.autointerp.runner import CallRunner
+from saekit.autointerp.selection import choose_latents
 from saekit.autointerp.windows import collect_windows, scan_windows
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
+from saekit.inputs import Inputs
+from saekit.results.explain_run import ExplainedLatent, ExplainOutcome, ExplainRunDocument, TokenCounts
+from saekit.results.names import Explanation, Judgement
 
 if TYPE_CHECKING:
+    from saekit.autointerp.tokenizer import Tokenizer
     from saekit.data import Dataset
     from stores import ActivationStore
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ExplainResult:
-    out: Path
-    latents: dict[int, dict[str, Any]]  # latent -> record (explanation, window_freq, detection, fuzzing, ...)
-    tokens: TokenCount
-    n_resumed: int
-    seconds: float
-    skipped: tuple[Skipped, ...] = ()   # latents not explained (dense, too rare, never firing), with the reason
-    n_windows: int = 0                  # windows the store was cut into
-    dry_run: bool = False               # nothing was asked: `tokens` counts what the run would send
-    images: int = 0                     # images a dry run would send
-
-
-def _renderer(cfg: ExplainConfig, modality: str, store: ActivationStore, client: ChatClient, tokenizer: Any,
-              dataset: Dataset | None):
+def _renderer(cfg: ExplainConfig, modality: str, store: ActivationStore, client: ChatClient,
+              tokenizer: Tokenizer | None, dataset: Callable[[], Dataset]) -> Renderer:
     from saekit.autointerp.render import ImageRenderer, TextRenderer
 
     if modality == "image":
         if cfg.client_modality == "text" or not client.accepts_images:
             raise SaekitError(f"the store holds images but --client {cfg.client} takes text only; use a "
                               "vision-language model (an openai:MODEL endpoint that accepts images)")
-        return ImageRenderer(store, dataset, px=cfg.image_px)
+        return ImageRenderer(store, dataset(), px=cfg.image_px)
     if cfg.client_modality == "image":
         raise SaekitError(f"the store holds text but --client-modality image asks for an image model; "
                           "use --client-modality text or auto")
     return TextRenderer(store, tokenizer)
 
 
-def _check_run(cfg: ExplainConfig, out: Path, fingerprint: dict[str, Any]) -> None:
+def _check_run(cfg: ExplainConfig, out: Path, run: ExplainRunDocument) -> None:
     """OUT/run.json records what a run judges with; a new run refuses an old OUT, --resume a different one."""
-    run = out / "run.json"
-    if run.is_file():
-        old = json.loads(run.read_text())
+    if ExplainRunDocument.path_in(out).is_file():
+        old = ExplainRunDocument.load(out)
         if not cfg.resume:
             raise SaekitError(f"{out} already holds an explain run; pass --resume to continue it or choose a new --out")
-        if old.get("fingerprint") != fingerprint:
-            changed = sorted(k for k in set(old.get("fingerprint", {})) | set(fingerprint)
-                             if old.get("fingerprint", {}).get(k) != fingerprint.get(k))
+        changed = old.changed_settings(run.fingerprint)
+        if changed:
             raise SaekitError(f"--resume: {out} was run with different settings ({', '.join(changed)}); "
                               "use the same ones or a new --out")
-    write_json_atomic(run, {"fingerprint": fingerprint, "config": cfg.public()}, indent=2)
+    run.save(out)
 
 
-def explain_latent(ev: LatentEvidence, renderer: Any, runner: CallRunner, cfg: ExplainConfig) -> dict[str, Any]:
+def explain_latent(ev: LatentEvidence, renderer: Renderer, runner: CallRunner, cfg: ExplainConfig) -> ExplainedLatent:
     """Explanation + scores of one latent (the record appended to progress.jsonl)."""
     shown = [renderer.explain_view(ex, ev.max_act) for ex in ev.explain]
-    explanation = runner.ask(ChatRequest(explain_messages(shown, renderer.modality), max_tokens=cfg.max_tokens),
-                             lambda reply: parse_explanation(reply.text))
-    rec: dict[str, Any] = {"latent": ev.latent, "explanation": explanation, "window_freq": ev.window_freq,
-                           "explained_on": [ex.sample_id for ex in ev.explain]}
-    kinds = ["detection"]
-    if renderer.modality == "text":
-        kinds += ["fuzzing"] * cfg.fuzzing + ["fuzzing_active"] * cfg.fuzzing_active
-    for kind in kinds:
-        rec[kind] = score(kind, explanation, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens,
-                          cfg.logprobs)
-    return rec
+    text = runner.ask(ChatRequest(explain_messages(shown, renderer.modality), max_tokens=cfg.max_tokens),
+                      lambda reply: parse_explanation(reply.text))
+
+    def judge(kind: str) -> Judgement:
+        return score(kind, text, ev, renderer, runner.ask, cfg.seed, cfg.score_batch, cfg.max_tokens, cfg.logprobs)
+
+    text_only = renderer.modality == "text"  # the scores run in this order: detection, fuzzing, fuzzing_active
+    explanation = Explanation(
+        text=text, client=runner.client.name, explained_on=tuple(int(ex.sample_id) for ex in ev.explain),
+        window_freq=float(ev.window_freq), detection=judge("detection"),
+        fuzzing=judge("fuzzing") if text_only and cfg.fuzzing else None,
+        fuzzing_active=judge("fuzzing_active") if text_only and cfg.fuzzing_active else None)
+    return ExplainedLatent(latent=int(ev.latent), explanation=explanation)
 
 
-def _run_all(todo: list[int], build, renderer: Any, runner: CallRunner, cfg: ExplainConfig, plog: ProgressLog | None,
-             done: dict[int, dict[str, Any]], workers: int, bar: Any) -> BaseException | None:
+def _run_all(todo: list[int], build: Callable[[int], LatentEvidence], renderer: Renderer, runner: CallRunner,
+             cfg: ExplainConfig, plog: ProgressLog | None, done: dict[int, ExplainedLatent], workers: int,
+             bar: tqdm) -> BaseException | None:
     """Explain `todo` on `workers` threads; the first failure stops new latents and is returned."""
     stop = threading.Event()
 
@@ -139,24 +132,35 @@ def _run_all(todo: list[int], build, renderer: Any, runner: CallRunner, cfg: Exp
     return failed.exception() if failed is not None else None
 
 
-def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: Any = None,
-            dataset: Dataset | None = None) -> ExplainResult:
-    """Explain and score latents (see the module docstring). `client`, `tokenizer` and `dataset`
-    override what the config and the store would load (tests, notebooks)."""
+def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: Tokenizer | None = None,
+            dataset: Dataset | None = None, inputs: Inputs | None = None) -> ExplainRunDocument:
+    """Explain and score latents (see the module docstring); the run document (OUT/run.json) with its
+    outcome. `client`, `tokenizer` and `dataset` override what the config and the store would load
+    (tests, notebooks); `inputs` gives the SAE, store and dataset already open (default: from cfg)."""
+    from saekit.common.device import resolve_device
+
+    own = inputs is None
+    inputs = inputs or Inputs(sae=cfg.sae, store=cfg.store, hook=cfg.hook, data=cfg.data,
+                              device=str(resolve_device(cfg.device)))
+    try:
+        return _explain(cfg, inputs, client, tokenizer, dataset)
+    finally:
+        if own:
+            inputs.close()
+
+
+def _explain(cfg: ExplainConfig, inputs: Inputs, client: ChatClient | None, tokenizer: Tokenizer | None,
+             dataset: Dataset | None) -> ExplainRunDocument:
     from tqdm.auto import tqdm
 
-    from saekit.analysis import summaries as S
-    from saekit.common.device import resolve_device
+    from saekit.analysis.summaries.reuse import load_or_compute
     from saekit.results.store_meta import StoreMetadata
-    from saekit.sae import load_sae, SAE
 
     t0 = time.time()
     out = Path(cfg.out)
-    sae = load_sae(cfg.sae, device=str(resolve_device(cfg.device)))
-    store = S.open_store(cfg.store, sae)  # a crosscoder's hooks side by side
-    hook = S.resolve_hook(sae, store, cfg.hook)
+    sae, store, hook = inputs.sae, inputs.store, inputs.hook  # a crosscoder's hooks side by side
     modality = StoreMetadata.from_store(store).sample_modality
-    summ = S.load_or_compute(sae, cfg.sae, store, hook, progress=cfg.progress)
+    summ = load_or_compute(sae, cfg.sae, store, hook, progress=cfg.progress)
     table = scan_windows(sae, store, hook, None if modality == "image" else cfg.context_tokens, cfg.progress)
     choice = choose_latents(table, cfg.latents, cfg.choose, cfg.max_latents, cfg.dense_fraction, cfg.min_windows,
                             cfg.seed)
@@ -167,15 +171,16 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
                                   and not cfg.client.startswith("local:"))
         elif client is None:
             client = make_client(cfg, modality)
-        renderer = _renderer(cfg, modality, store, client, tokenizer, dataset if dataset is not None or not cfg.data
-                             else _dataset(cfg.data))
-    fingerprint = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
+        renderer = _renderer(cfg, modality, store, client, tokenizer,
+                             lambda: dataset if dataset is not None or not cfg.data else inputs.dataset)
+    fingerprint: JSONObject = {"sae": summ.sae_fingerprint, "store": summ.store_fingerprint, **cfg.judged_params()}
+    run = ExplainRunDocument.of({"fingerprint": fingerprint, "config": cfg.public()})
     plog = None
-    done: dict[int, dict[str, Any]] = {}
+    done: dict[int, ExplainedLatent] = {}
     if not cfg.dry_run:
-        _check_run(cfg, out, fingerprint)
+        _check_run(cfg, out, run)
         plog = ProgressLog(out / "progress.jsonl")
-        done = {k: v for k, v in plog.load().items() if k in set(latents)}
+        done = {k: v for k, v in plog.load(client.name).items() if k in set(latents)}
     todo = [i for i in latents if i not in done]
     log.info("%d latents to explain (%d already done, %d skipped)", len(todo), len(done), len(choice.skipped))
     cache = None if cfg.dry_run else ResponseCache(cfg.cache_dir or out / "cache")
@@ -194,16 +199,16 @@ def explain(cfg: ExplainConfig, *, client: ChatClient | None = None, tokenizer: 
         if isinstance(failure, (ClientError, SaekitError)):
             raise SaekitError(f"{failure} ({kept})") from None
         raise failure
-    records = {i: done[i] for i in latents}
     if not cfg.dry_run:
-        write_names(out, records, cfg, summ, store, client.name, runner.count, choice.skipped, table.n_windows)
-    return ExplainResult(out=out, latents=records, tokens=runner.count, n_resumed=len(latents) - len(todo),
-                         seconds=time.time() - t0, skipped=choice.skipped, n_windows=table.n_windows,
-                         dry_run=cfg.dry_run, images=getattr(client, "images", 0))
-
-
-def _dataset(spec: str) -> Dataset:
-    from saekit.data import load_dataset
-
-    return load_dataset(spec)
-
+        write_names(out, {i: done[i].explanation for i in latents}, cfg, summ, store, client.name, runner.count,
+                    choice.skipped, table.n_windows)
+    outcome = ExplainOutcome(
+        out=str(out), client=client.name, tokens=TokenCounts(**runner.count.as_dict()),
+        latents=tuple(done[i] for i in latents),
+        n_resumed=len(latents) - len(todo), seconds=time.time() - t0, n_windows=table.n_windows,
+        skipped=choice.skipped,
+        dry_run=cfg.dry_run, images=client.images if isinstance(client, DryRunClient) else 0)
+    run = dataclasses.replace(run, outcome=outcome)
+    if not cfg.dry_run:
+        run.save(out)
+    return run

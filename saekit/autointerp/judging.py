@@ -13,7 +13,7 @@ result keeps every window it was judged on."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -21,15 +21,17 @@ from saekit.autointerp.chat import ChatReply, ChatRequest
 from saekit.autointerp.evidence import Example, LatentEvidence
 from saekit.autointerp.logprobs import verdict_probabilities
 from saekit.autointerp.prompts import parse_list, judge_messages, parse_verdicts
-from saekit.autointerp.render import Shown
+from saekit.autointerp.render import Renderer, Shown
 from saekit.autointerp.scoring import classification, roc_auc
+from saekit.results.names import JudgedSample, Judgement
 
-Ask = Callable[[ChatRequest, Callable[[ChatReply], Any]], Any]
+Verdicts = tuple[list[bool], list[float] | None]
+Ask = Callable[[ChatRequest, Callable[[ChatReply], Verdicts]], Verdicts]  # CallRunner.ask, parsing verdicts
 SCORES = ("detection", "fuzzing", "fuzzing_active")
 _SALT = {kind: i + 1 for i, kind in enumerate(SCORES)}
 
 
-def read_verdicts(reply: ChatReply, n: int) -> tuple[list[bool], list[float] | None]:
+def read_verdicts(reply: ChatReply, n: int) -> Verdicts:
     """The n verdicts of a judging answer and, for a list answer with log-probabilities, their P(yes)."""
     verdicts = parse_verdicts(reply.text, n)
     listed = parse_list(reply.text or "", n) is not None
@@ -37,7 +39,7 @@ def read_verdicts(reply: ChatReply, n: int) -> tuple[list[bool], list[float] | N
 
 
 def judge(kind: str, explanation: str, items: list[tuple[Example, Shown, bool]], ask: Ask, batch: int,
-          max_tokens: int, logprobs: bool) -> dict[str, Any]:
+          max_tokens: int, logprobs: bool) -> Judgement:
     """Verdicts on `items` (example, what is shown, truth) and their scores."""
     verdicts: list[bool] = []
     probs: list[float | None] = []
@@ -49,25 +51,27 @@ def judge(kind: str, explanation: str, items: list[tuple[Example, Shown, bool]],
         verdicts.extend(v)
         probs.extend(p if p is not None else [None] * len(v))
     truth = [t for _, _, t in items]
-    judged = [{"sample_id": ex.sample_id, "truth": bool(t), "answer": 1.0 if v else 0.0, "probability": p,
-               "activation": ex.activation, "quantile": ex.quantile, "start": ex.start, "stop": ex.stop,
-               "shown": s.text} for (ex, s, t), v, p in zip(items, verdicts, probs)]
-    return {**classification(verdicts, truth), "auc": roc_auc(probs, truth),
-            "n_positive": int(sum(truth)), "n_negative": int(len(truth) - sum(truth)), "judged": judged}
+    judged = tuple(JudgedSample(sample_id=int(ex.sample_id), truth=bool(t), answer=1.0 if v else 0.0,
+                                probability=None if p is None else float(p), activation=float(ex.activation),
+                                quantile=int(ex.quantile), start=int(ex.start),
+                                stop=None if ex.stop is None else int(ex.stop), shown=s.text)
+                   for (ex, s, t), v, p in zip(items, verdicts, probs))
+    return Judgement(**classification(verdicts, truth), auc=roc_auc(probs, truth), n_positive=int(sum(truth)),
+                     n_negative=int(len(truth) - sum(truth)), judged=judged)
 
 
 def _shuffled(items: list, rng: np.random.Generator) -> list:
     return [items[i] for i in rng.permutation(len(items))]
 
 
-def n_wrong_marks(ev: LatentEvidence, renderer: Any) -> int:
+def n_wrong_marks(ev: LatentEvidence, renderer: Renderer) -> int:
     """Mean number of activating tokens per held-out activating window, rounded up (delphi's n_incorrect)."""
     if not ev.positives:
         return 0
     return math.ceil(sum(renderer.n_active(ex) for ex in ev.positives) / len(ev.positives))
 
 
-def items_for(kind: str, ev: LatentEvidence, renderer: Any, rng: np.random.Generator
+def items_for(kind: str, ev: LatentEvidence, renderer: Renderer, rng: np.random.Generator
               ) -> list[tuple[Example, Shown, bool]]:
     """The (example, shown, truth) triples a score judges, before shuffling."""
     if kind == "detection":
@@ -80,8 +84,8 @@ def items_for(kind: str, ev: LatentEvidence, renderer: Any, rng: np.random.Gener
     return [(ex, s, t) for ex, s, t in items if s is not None]
 
 
-def score(kind: str, explanation: str, ev: LatentEvidence, renderer: Any, ask: Ask, seed: int, batch: int = 5,
-          max_tokens: int = 60, logprobs: bool = True) -> dict[str, Any]:
+def score(kind: str, explanation: str, ev: LatentEvidence, renderer: Renderer, ask: Ask, seed: int, batch: int = 5,
+          max_tokens: int = 60, logprobs: bool = True) -> Judgement:
     """One of SCORES for one latent's explanation."""
     rng = np.random.default_rng([seed, ev.latent, _SALT[kind]])
     items = _shuffled(items_for(kind, ev, renderer, rng), rng)

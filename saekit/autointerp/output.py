@@ -9,26 +9,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from saekit.autointerp.config import ExplainConfig
 from saekit.autointerp.runner import TokenCount
-from saekit.autointerp.selection import Skipped
 from saekit.common.errors import SaekitError
 from saekit.results import NamesDocument, SaeRef, StoreMetadata, StoreRef
-from saekit.results.codec import decode
 from saekit.results.names import ExplainRun, Explanation, LatentName, SkippedLatent
 
 if TYPE_CHECKING:
     from saekit.results.summaries import LatentSummaries
     from stores import ActivationStore
-
-
-def explanation_of(rec: dict[str, Any], client: str, latent: int) -> Explanation:
-    block = {"text": rec["explanation"], "client": client, "explained_on": list(rec.get("explained_on", [])),
-             "detection": rec.get("detection"), "fuzzing": rec.get("fuzzing"),
-             "fuzzing_active": rec.get("fuzzing_active"), "window_freq": rec.get("window_freq")}
-    return decode(Explanation, block, f"explanation of latent {latent}")
 
 
 def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore) -> NamesDocument:
@@ -39,8 +30,8 @@ def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore)
         method="explain", n_live=int(summ.live.sum()), n_named=0, notes=(), latents=())
 
 
-def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfig, summ: LatentSummaries,
-                store: ActivationStore, client: str, count: TokenCount, skipped: tuple[Skipped, ...] = (),
+def write_names(out: Path, records: dict[int, Explanation], cfg: ExplainConfig, summ: LatentSummaries,
+                store: ActivationStore, client: str, count: TokenCount, skipped: tuple[SkippedLatent, ...] = (),
                 n_windows: int = 0) -> NamesDocument:
     if cfg.names:
         doc = NamesDocument.load(Path(cfg.names))
@@ -49,16 +40,16 @@ def write_names(out: Path, records: dict[int, dict[str, Any]], cfg: ExplainConfi
     else:
         doc = _base_doc(cfg, summ, store)
     by_latent = doc.by_latent()
-    for lat, rec in sorted(records.items()):
+    for lat, explanation in sorted(records.items()):
         entry = by_latent.get(lat) or LatentName(
-            latent=lat, name=rec["explanation"][:80], score=0.0, candidates=(), mono_score=None,
+            latent=lat, name=explanation.text[:80], score=0.0, candidates=(), mono_score=None,
             freq=float(summ.freq[lat]), sample_freq=float(summ.sample_freq[lat]), mean_act=float(summ.mean_act[lat]),
             max_act=float(summ.max_act[lat]), top=())
-        by_latent[lat] = dataclasses.replace(entry, explanation=explanation_of(rec, client, lat))
+        by_latent[lat] = dataclasses.replace(entry, explanation=explanation)
     latents = tuple(by_latent[k] for k in sorted(by_latent))
     run = ExplainRun(client=client, params=cfg.public(), n_explained=len(records), tokens=count.as_dict(),
                      created=time.strftime("%Y-%m-%dT%H:%M:%S"), n_windows=n_windows,
-                     skipped=tuple(SkippedLatent(s.latent, s.reason, s.window_freq, s.n_windows) for s in skipped))
+                     skipped=skipped)
     doc = dataclasses.replace(doc, latents=latents, n_named=len(latents), explanations=run)
     doc.save(out)
     return doc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from saekit.common.errors import SaekitError
 from saekit.common.imaging import to_png
 
 if TYPE_CHECKING:
+    from saekit.autointerp.tokenizer import Tokenizer
     from saekit.data import Dataset
     from stores import ActivationStore
 
@@ -33,6 +34,20 @@ class Shown:
 
     text: str
     image_url: str | None = None
+
+
+class Renderer(Protocol):
+    """How a store's windows are shown: TextRenderer or ImageRenderer."""
+
+    modality: str
+
+    def explain_view(self, ex: Example, max_act: float) -> Shown: ...
+
+    def plain_view(self, ex: Example, rng: np.random.Generator) -> Shown: ...
+
+    def n_active(self, ex: Example) -> int: ...
+
+    def fuzz_view(self, ex: Example, correct: bool, n_wrong: int, rng: np.random.Generator) -> Shown | None: ...
 
 
 def _is_special(tok: str) -> bool:
@@ -62,7 +77,7 @@ def join_marked(tokens: list[str], marked: set[int], start: int, stop: int) -> s
 class TextRenderer:
     modality = "text"
 
-    def __init__(self, store: ActivationStore, tokenizer: Any = None):
+    def __init__(self, store: ActivationStore, tokenizer: Tokenizer | None = None):
         from saekit.analysis.naming import TokenSource
 
         self.source = TokenSource(store, tokenizer or tokenizer_only(str(store.attrs.get("model_id", ""))))

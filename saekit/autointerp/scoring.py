@@ -9,19 +9,19 @@ half; without probabilities there is no AUC (yes/no answers would only repeat th
 accuracy). Every score is None when one class is missing: delphi would report half a rate."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 
-def _valid(values: Sequence[Any], truth: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _valid(values: Sequence[float | bool | None], truth: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
     keep = [i for i, v in enumerate(values) if v is not None]
     v = np.asarray([float(values[i]) for i in keep], dtype=np.float64)
     t = np.asarray([bool(truth[i]) for i in keep], dtype=bool)
     return v, t
 
 
-def classification(predictions: Sequence[Any], truth: Sequence[bool]) -> dict[str, float | None]:
+def classification(predictions: Sequence[float | bool | None], truth: Sequence[bool]) -> dict[str, float | None]:
     """balanced_accuracy, precision, recall and f1 of the verdicts (None where one class is missing)."""
     v, t = _valid(predictions, truth)
     if t.all() or not t.any():
@@ -36,11 +36,11 @@ def classification(predictions: Sequence[Any], truth: Sequence[bool]) -> dict[st
     return {"balanced_accuracy": (recall + tn / neg) / 2, "precision": precision, "recall": recall, "f1": f1}
 
 
-def balanced_accuracy(predictions: Sequence[Any], truth: Sequence[bool]) -> float | None:
+def balanced_accuracy(predictions: Sequence[float | bool | None], truth: Sequence[bool]) -> float | None:
     return classification(predictions, truth)["balanced_accuracy"]
 
 
-def roc_auc(probabilities: Sequence[Any], truth: Sequence[bool]) -> float | None:
+def roc_auc(probabilities: Sequence[float | bool | None], truth: Sequence[bool]) -> float | None:
     """ROC AUC of the probabilities that are known (None without any, or with one class missing)."""
     s, t = _valid(probabilities, truth)
     pos, neg = s[t], s[~t]

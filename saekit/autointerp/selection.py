@@ -14,20 +14,13 @@ import numpy as np
 
 from saekit.autointerp.windows import WindowTable
 from saekit.common.errors import SaekitError
-
-
-@dataclass(frozen=True)
-class Skipped:
-    latent: int
-    reason: str          # "dense", "too rare" or "never fires"
-    window_freq: float
-    n_windows: int       # windows it fires in
+from saekit.results.names import SkippedLatent
 
 
 @dataclass(frozen=True)
 class Choice:
     latents: tuple[int, ...]      # to explain, by index
-    skipped: tuple[Skipped, ...]  # asked for (or dense) but not explained, with the reason
+    skipped: tuple[SkippedLatent, ...]  # asked for (or dense) but not explained, with the reason
     n_eligible: int               # latents the sample was drawn from
 
 
@@ -42,8 +35,8 @@ def _reason(table: WindowTable, latent: int, dense_fraction: float, min_windows:
     return None
 
 
-def _skip(table: WindowTable, latent: int, reason: str) -> Skipped:
-    return Skipped(latent=int(latent), reason=reason, window_freq=float(table.window_freq[latent]),
+def _skip(table: WindowTable, latent: int, reason: str) -> SkippedLatent:
+    return SkippedLatent(latent=int(latent), reason=reason, window_freq=float(table.window_freq[latent]),
                    n_windows=int(table.fire_count[latent]))
 
 

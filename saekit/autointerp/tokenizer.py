@@ -11,7 +11,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase as Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +23,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("SAEKIT_CACHE", Path.home() / ".cache" / "saekit"))
 
 
-def _smollm2_tokenizer() -> Any:
+def _smollm2_tokenizer() -> Tokenizer:
     from transformers import AutoTokenizer
 
     from saekit.models.offline import SMOLLM2_GGUF, _dist_version, package_dir, require_offline
@@ -46,7 +49,7 @@ def _smollm2_tokenizer() -> Any:
     return tok
 
 
-def tokenizer_only(model_id: str) -> Any:
+def tokenizer_only(model_id: str) -> Tokenizer | None:
     """The tokenizer of a store's model spec when it can be had without loading the model (else None)."""
     if model_id == "random:gpt2":
         from saekit.models.tiny_tokenizer import byte_tokenizer

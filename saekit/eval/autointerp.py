@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 
 
-def autointerp_scores(names_dir: str | None, sae_fingerprint: str | None = None) -> dict[str, Any]:
+def autointerp_scores(names_dir: str | None, sae_fingerprint: str | None = None) -> JSONObject:
     if names_dir is None:
         return {"skipped": "no explanations given (--names DIR with scores from `saekit explain`)"}
     from saekit.results.names import NamesDocument

@@ -8,8 +8,8 @@ metrics of an SAE already in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.config import EvalConfig
 from saekit.results import EvaluationDocument
 
@@ -20,16 +20,17 @@ class Evaluation:
     and per-class tables included (what ``--json`` prints)."""
 
     document: EvaluationDocument
-    details: dict[str, Any]  # sae, store, hook, arch, d_in, d_sae, suite, split, metrics
+    details: JSONObject  # sae, store, hook, arch, d_in, d_sae, suite, split, metrics
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return self.details
 
 
 def eval(cfg: EvalConfig) -> Evaluation:  # noqa: A001 - named like the command
     """The chosen metric suite of cfg.sae on cfg.store's chosen split; eval.json in cfg.out when set."""
-    from saekit.eval.suite import evaluate_suite
+    from saekit.eval.suite import eval_inputs, evaluate_suite
 
-    details, document = evaluate_suite(cfg, document=True)
+    with eval_inputs(cfg) as inputs:
+        details, document = evaluate_suite(cfg, inputs, document=True)
     assert document is not None
     return Evaluation(document, details)

@@ -7,10 +7,8 @@ SAEs that record one; stability is measured for every pair.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from saekit.common.atomic import atomic_directory
 from saekit.common.errors import SaekitError
@@ -21,6 +19,8 @@ from saekit.eval.config import CompareConfig
 from saekit.eval.registry import MetricInputs, suite_metrics
 from saekit.eval.suite import applicable, run_metrics
 from saekit.eval.transcoder import is_paired, paired_rows
+from saekit.inputs import Inputs
+from saekit.results.compare import CompareDocument
 from saekit.sae import load_sae, SAE
 
 log = logging.getLogger(__name__)
@@ -55,22 +55,26 @@ def common_split(saes: list[SAE], labels: list[str], split: str, holdout: float 
     return chosen
 
 
-def compare(cfg: CompareConfig) -> dict[str, Any]:
+def compare(cfg: CompareConfig) -> CompareDocument:
     """Run cfg.suite on every SAE over the same rows of cfg.store; write compare.json and report.html to cfg.out."""
     from saekit.common.device import resolve_device
-    from saekit.train.data import open_source
 
-    device = resolve_device(cfg.device)
-    saes = [load_sae(p, device=device) for p in cfg.saes]
+    device = str(resolve_device(cfg.device))
+    with Inputs(store=cfg.store, model=cfg.model, device=device) as inputs:
+        return _compare(cfg, inputs)
+
+
+def _compare(cfg: CompareConfig, inputs: Inputs) -> CompareDocument:
+    saes = [load_sae(p, device=inputs.device) for p in cfg.saes]
     labels = list(cfg.names) or _default_names(cfg.saes)
     check_same_space(saes, labels)
-    source = open_source(cfg.store)
+    source = inputs.store
     split = common_split(saes, labels, cfg.split, cfg.holdout)
     rows: EvalRows = (paired_rows(saes[0], source, split, cfg.max_rows, cfg.max_samples) if is_paired(saes[0])
                       else load_rows(source, cfg.hook or saes[0].cfg.hook, split, cfg.max_rows, cfg.max_samples))
     metrics = tuple(m for m in applicable(suite_metrics(cfg.suite), saes[0])
                     if "second_sae" not in m.inputs)  # pairs: below
-    inp = MetricInputs(source, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, str(device), cfg.ms_max_samples)
+    inp = MetricInputs(inputs, None, cfg.ms_embeddings, None, cfg.seed, cfg.model, inputs.device, cfg.ms_max_samples)
     entries = []
     for name, path, sae in zip(labels, cfg.saes, saes):
         log.info("evaluating %s", name)
@@ -85,13 +89,13 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
             except SaekitError as exc:
                 st = {"skipped": str(exc)}
             pairs.append({"a": labels[i], "b": labels[j], **st})
-    result = {"store": cfg.store, "hook": rows.hook, "suite": cfg.suite, "split": split.to_dict(),
-              "n_rows": rows.n_rows, "n_samples": int(len(set(rows.sample_id.tolist()))), "saes": entries,
-              "stability": pairs}
+    doc = CompareDocument.of({"store": cfg.store, "hook": rows.hook, "suite": cfg.suite, "split": split.to_dict(),
+                              "n_rows": rows.n_rows, "n_samples": int(len(set(rows.sample_id.tolist()))),
+                              "saes": entries, "stability": pairs})
     with atomic_directory(Path(cfg.out)) as tmp:
-        (tmp / "compare.json").write_text(json.dumps(result, indent=1, default=float))
-        write_compare_report(tmp / "report.html", result)
-    return result
+        doc.save(tmp)
+        write_compare_report(tmp / "report.html", doc)
+    return doc
 
 
 def _default_names(paths: tuple[str, ...]) -> list[str]:

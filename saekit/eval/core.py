@@ -15,10 +15,10 @@
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.encode import Encoded
 
 DENSE_FREQ = 0.1
@@ -26,7 +26,7 @@ HIST_EDGES = tuple(np.round(np.arange(-7.0, 0.01, 0.5), 2).tolist())
 _EPS = 1e-12
 
 
-def density_histogram(fire_count: np.ndarray, n_rows: int) -> dict[str, Any]:
+def density_histogram(fire_count: np.ndarray, n_rows: int) -> JSONObject:
     freq = fire_count / max(n_rows, 1)
     alive = freq > 0
     logf = np.log10(np.clip(freq[alive], 10 ** HIST_EDGES[0], 1.0))
@@ -34,7 +34,7 @@ def density_histogram(fire_count: np.ndarray, n_rows: int) -> dict[str, Any]:
     return {"log10_edges": list(HIST_EDGES), "counts": counts.tolist(), "dead": int((~alive).sum())}
 
 
-def core_metrics(enc: Encoded, n_rows: int, d_in: int) -> dict[str, Any]:
+def core_metrics(enc: Encoded, n_rows: int, d_in: int) -> JSONObject:
     s, n = enc.sums, max(n_rows, 1)
     freq = enc.fire_count / n
     return {

@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.registry import all_metrics
 from saekit.results.evaluation import EvaluationDocument, Metric
 from saekit.results.refs import SaeRef, StoreRef
@@ -37,7 +38,7 @@ def _counts_samples(name: str) -> bool:
     return any(m.name == name and m.counts == "samples" for m in all_metrics())
 
 
-def evaluation_document(result: dict[str, Any], sae_ref: SaeRef, store_ref: StoreRef | None) -> EvaluationDocument:
+def evaluation_document(result: JSONObject, sae_ref: SaeRef, store_ref: StoreRef | None) -> EvaluationDocument:
     split = result["split"]["name"]
     metrics: dict[str, Metric] = {}
     n_rows = result["metrics"].get("core", {}).get("n_rows")

@@ -25,11 +25,13 @@ from tqdm import tqdm
 
 from saekit.capture.massive import MassiveTokenRule
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.sae import SAE
 
 if TYPE_CHECKING:
     from saekit.data import Dataset
     from saekit.data import Sample
+    from saekit.eval.rows import SplitInfo
     from saekit.models.base import HookedModel
 
 _EPS = 1e-12
@@ -115,7 +117,7 @@ def _lm_batch(sae: SAE, model: HookedModel, inputs: dict, clean: torch.Tensor, a
     add("sl_n_kl", int(scored.sum()))
 
 
-def _lm_result(acc: dict[str, float]) -> dict[str, Any]:
+def _lm_result(acc: dict[str, float]) -> JSONObject:
     n, n_kl = max(acc["sl_n_ce"], 1), max(acc["sl_n_kl"], 1)
     ce = {k: acc[f"sl_ce_{k}_sum"] / n for k in ("clean", "sae", "zero")}
     kl_sae, kl_zero = acc["sl_kl_sae_sum"] / n_kl, acc["sl_kl_zero_sum"] / n_kl
@@ -134,7 +136,7 @@ def _lm_result(acc: dict[str, float]) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate_downstream(sae: SAE, model: HookedModel, samples: Sequence[Sample], batch_size: int = 8,
-                        progress: bool = False) -> dict[str, Any]:
+                        progress: bool = False) -> JSONObject:
     """Fidelity of `sae` spliced into `model` at sae.cfg.hook over `samples` (saekit.data Samples)."""
     if not samples:
         raise SaekitError("downstream evaluation needs at least one sample")
@@ -191,14 +193,14 @@ def evaluate_downstream(sae: SAE, model: HookedModel, samples: Sequence[Sample],
     return res
 
 
-def split_samples(dataset: Dataset | None, split: dict[str, Any], n: int) -> list[Any]:
+def split_samples(dataset: Dataset, split: SplitInfo, n: int) -> list[Sample]:
     """The first n dataset samples on the evaluated side of ``split`` (store sample ids = dataset indices)."""
     import numpy as np
 
     from stores.split import holdout_mask
 
     ids = np.arange(len(dataset), dtype=np.int64)
-    if split["name"] != "all":
-        held = holdout_mask(ids, float(split["fraction"]), str(split["salt"]))
-        ids = ids[held if split["name"] == "holdout" else ~held]
+    if split.name != "all":
+        held = holdout_mask(ids, float(split.fraction), str(split.salt))
+        ids = ids[held if split.name == "holdout" else ~held]
     return [dataset[int(i)] for i in ids[:n]]

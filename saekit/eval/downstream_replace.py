@@ -16,11 +16,12 @@ pass cannot run with its output: it gets no downstream number.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.downstream import evaluate_downstream
 from saekit.sae import SAE, SAEConfig
 
@@ -55,7 +56,7 @@ class _Replacement:
 
 @torch.no_grad()
 def evaluate_replacement(sae: SAE, model: HookedModel, samples: Sequence[Sample], batch_size: int = 8,
-                         progress: bool = False) -> dict[str, Any]:
+                         progress: bool = False) -> JSONObject:
     """Fidelity of ``model`` with the transcoder's target hook replaced (see the module docstring)."""
     c = sae.cfg
     if not c.target_hooks:

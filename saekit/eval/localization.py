@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 from saekit.eval.spatial import patch_grid
@@ -177,7 +178,7 @@ def m1_scores(maps: ValidMaps, d_sae: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def feature_localization(rows: EvalRows, enc: Encoded, seed: int = SEED, chunk_images: int = CHUNK_IMAGES
-                         ) -> dict[str, Any]:
+                         ) -> JSONObject:
     """ViSAEBench's M1 and its summary on the evaluated images; ``m1_morans_i`` is None (with the reason in
     ``m1_note``) when no latent has MIN_IMAGES valid images."""
     grid = image_grid(rows, enc)

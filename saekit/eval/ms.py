@@ -18,16 +18,19 @@ CLIP-style stores, whose images are embedded by offline DINOv2 as in the paper; 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saekit.analysis.monosemanticity.score import monosemanticity_scores
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 
 if TYPE_CHECKING:
+    from saekit.data import Dataset
+    from saekit.inputs import Inputs
     from stores import ActivationStore
 
 
@@ -59,11 +62,25 @@ def sample_embeddings(spec: str, rows: EvalRows, enc: Encoded, source: Activatio
     return np.asarray(emb[ids], dtype=np.float64)
 
 
+def _store_dataset(source: ActivationStore, inputs: Inputs | None) -> Dataset:
+    """The image dataset the store records, loaded once by ``inputs`` when given."""
+    from saekit.analysis.monosemanticity.embedding import store_dataset
+
+    spec = source.attrs.get("data")
+    if inputs is None or not spec:
+        return store_dataset(source)
+    try:
+        return inputs.load_dataset(str(spec))
+    except SaekitError as exc:
+        raise SaekitError(f"the store's dataset {spec!r} cannot be reloaded: {exc}") from None
+
+
 def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, device: str, max_samples: int | None,
-                      seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+                      seed: int, inputs: Inputs | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """(positions in enc.sample_ids, their embeddings, what embedded them) from the encoder
-    saekit.analysis.monosemanticity.embedding chooses for the store's model."""
-    from saekit.analysis.monosemanticity.embedding import choose_mono_embedding, store_dataset
+    saekit.analysis.monosemanticity.embedding chooses for the store's model; the store's dataset comes from ``inputs``
+    (loaded once per command) when given."""
+    from saekit.analysis.monosemanticity.embedding import choose_mono_embedding
     from saekit.results.store_meta import StoreMetadata
 
     modality = StoreMetadata.from_store(source).sample_modality
@@ -71,9 +88,10 @@ def chosen_embeddings(rows: EvalRows, enc: Encoded, source: ActivationStore, dev
     if modality == "text":
         from saekit.models.text_encoder import DEFAULT_TEXT_ENCODER, embed_texts as embed
     me = choose_mono_embedding(source, rows.hook, modality=modality, dataset=None if modality == "text" else
-                               store_dataset(source), embed_texts=embed, max_samples=max_samples, seed=seed,
+                               _store_dataset(source, inputs), embed_texts=embed, max_samples=max_samples, seed=seed,
                                text_encoder_name=f"text encoder {DEFAULT_TEXT_ENCODER}" if embed else "", device=device,
-                               candidate_ids=enc.sample_ids)
+                               candidate_ids=enc.sample_ids,
+                               load_model=inputs.load_model if inputs is not None else None)
     order = np.argsort(enc.sample_ids)
     pos = order[np.searchsorted(enc.sample_ids, me.sample_ids, sorter=order)]
     return pos, me.emb, me.source
@@ -86,7 +104,7 @@ def _summary(prefix: str, v: np.ndarray) -> dict[str, float]:
 
 
 def ms_distribution(enc: Encoded, emb: np.ndarray, source_name: str, positions: np.ndarray | None = None
-                    ) -> dict[str, Any]:
+                    ) -> JSONObject:
     """Both scores of every latent over the evaluated samples (or those at ``positions``, the rows of ``emb``):
     ``ms_*`` with the paper's raw cosines, ``ms_centred_*`` with the embeddings centred on those samples'
     mean, and the samples' mean pair cosine (what the raw score of an indiscriminate latent comes to)."""

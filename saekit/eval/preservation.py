@@ -16,11 +16,12 @@ saekit's own implementation of what ViSAEBench 0.1.0 computes with its default s
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 
 TEST_SIZE = 0.2
 SEED = 42  # ViSAEBench's default
@@ -29,7 +30,7 @@ MAX_ITER = 1000
 
 
 def visaebench_preservation(pooled_x: np.ndarray, pooled_xhat: np.ndarray, labels: Sequence[str],
-                            seed: int = SEED) -> dict[str, Any]:
+                            seed: int = SEED) -> JSONObject:
     """M3 on the labelled samples (unlabelled ones, label "", are left out)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression

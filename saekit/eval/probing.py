@@ -20,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.saebench_probing import balanceable, class_accuracies, class_sets, split_classes
 
 KS = (1, 2, 5, 10, 20)
@@ -50,7 +51,7 @@ def check_labels(labels: Sequence[str], what: str) -> list[str]:
 
 
 def sparse_probing(pooled_z: np.ndarray, pooled_x: np.ndarray, labels: Sequence[str], ks: Sequence[int] = KS,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0) -> JSONObject:
     """SAEBench's sparse probing on the labelled samples (saekit.eval.saebench_probing): `acc[k]` is its
     sae_top_{k}_test_accuracy, `raw_acc_top[k]` its llm_top_{k}_test_accuracy and `raw_acc` its
     llm_test_accuracy, each the mean over classes."""
@@ -79,7 +80,7 @@ def sparse_probing(pooled_z: np.ndarray, pooled_x: np.ndarray, labels: Sequence[
 
 
 def downstream_preservation(pooled_x: np.ndarray, pooled_xhat: np.ndarray, labels: Sequence[str],
-                            seed: int = 0) -> dict[str, Any]:
+                            seed: int = 0) -> JSONObject:
     y_all = np.asarray(labels, dtype=object).astype(str)
     classes = check_labels(list(y_all), "downstream preservation")
     keep = np.isin(y_all, classes)

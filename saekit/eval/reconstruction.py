@@ -5,8 +5,8 @@ saekit.eval.core. ``result["split"]`` says which rows were used.
 """
 from __future__ import annotations
 
-from typing import Any
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.core import core_metrics
 from saekit.eval.encode import encode_rows
 from saekit.eval.rows import load_rows, resolve_split
@@ -15,7 +15,7 @@ from saekit.train.data import BatchSource
 
 
 def evaluate(sae: SAE, source: BatchSource | str, hook: str | None = None, max_rows: int | None = None,
-             batch_size: int = 4096, split: str = "auto", holdout: float | None = None) -> dict[str, Any]:
+             batch_size: int = 4096, split: str = "auto", holdout: float | None = None) -> JSONObject:
     """Core metrics of `sae` on `split` of `hook` (default: the SAE's hook), at most max_rows rows."""
     if isinstance(source, str):
         from saekit.train.data import open_source

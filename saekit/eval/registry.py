@@ -27,15 +27,20 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
+
+import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.config import SUITE_NAMES
 
 if TYPE_CHECKING:
     from saekit.eval.encode import Encoded
     from saekit.eval.rows import EvalRows
+    from saekit.inputs import Inputs
     from saekit.sae import SAE
+    from stores import ActivationStore
 
 INPUTS = ("rows", "labels", "patch_grid", "embedding", "second_sae", "names", "model", "dataset", "paired")
 STORE_INPUTS = frozenset({"rows", "labels", "patch_grid", "paired"})
@@ -43,9 +48,10 @@ STORE_INPUTS = frozenset({"rows", "labels", "patch_grid", "paired"})
 
 @dataclass(frozen=True)
 class MetricInputs:
-    """What a metric may use besides the SAE and its encoding (the caller's flags, opened once)."""
+    """What a metric may use besides the SAE and its encoding: the caller's flags, and the command's inputs
+    (its store, and the datasets and models a metric loads), each opened once."""
 
-    source: Any
+    inputs: Inputs
     reference: SAE | None = None
     ms_embeddings: str | None = None
     names: str | None = None
@@ -53,12 +59,17 @@ class MetricInputs:
     model: str | None = None  # the SAE's model spec (feature absorption, --downstream)
     device: str = "cpu"  # where the Monosemanticity Score's encoder and the downstream model run
     ms_max_samples: int | None = 1024
-    ms_cache: dict = field(default_factory=dict)  # the chosen embedding, once for every SAE of a comparison
+    ms_cache: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray, str]] = field(default_factory=dict)  # the chosen embedding, once for every SAE of a comparison
     data: str | None = None  # dataset spec for --downstream
     downstream: bool = False  # the caller asked for the downstream splice (--downstream)
     n_samples: int = 64  # samples for --downstream
     downstream_batch_size: int = 8
     progress: bool = False
+
+    @property
+    def source(self) -> ActivationStore:
+        """The evaluated store."""
+        return self.inputs.store
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ class Column:
 @dataclass(frozen=True)
 class Metric:
     name: str  # the result key, e.g. "spatial_coherence"
-    compute: Callable[[MetricCall], dict[str, Any]]
+    compute: Callable[[MetricCall], JSONObject]  # the result, or {"skipped": reason}
     suites: tuple[str, ...]  # the named suites that run it ("all" runs every metric)
     inputs: tuple[str, ...]  # from INPUTS
     counts: Literal["rows", "samples"]  # what the result's n counts (the evaluation document's Metric.n)

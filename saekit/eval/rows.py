@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.sae import SAE
 from saekit.train.data import BatchSource, check_finite, check_hook
 from stores.split import DEFAULT_SALT, SplitView
@@ -32,7 +33,7 @@ class SplitInfo:
     salt: str
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"name": self.name, "fraction": self.fraction, "salt": self.salt, "note": self.note}
 
 

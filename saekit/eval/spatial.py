@@ -14,11 +14,11 @@ random (seeded), which keeps each map's values and destroys only their arrangeme
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.encode import Encoded
 from saekit.eval.rows import EvalRows
 
@@ -102,7 +102,7 @@ def latent_coherence(rows: EvalRows, enc: Encoded, top_images: int = TOP_IMAGES,
 
 
 def rook_top8_coherence(rows: EvalRows, enc: Encoded, top_images: int = TOP_IMAGES, max_latents: int | None = None,
-                        seed: int = 0) -> dict[str, Any]:
+                        seed: int = 0) -> JSONObject:
     """The rook, top-image estimator's summary over latents, its keys prefixed so no reader takes it for M1."""
     gh, gw, _ = patch_grid(rows)
     _, s_arr, b_arr = latent_coherence(rows, enc, top_images, max_latents, seed)

@@ -7,13 +7,13 @@ whose partner has cosine >= threshold. An SAE against itself or a permutation of
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.sae import SAE
 
 THRESHOLD = 0.7
@@ -34,7 +34,7 @@ def check_comparable(a: SAE, b: SAE) -> None:
 
 
 @torch.no_grad()
-def decoder_stability(a: SAE, b: SAE, threshold: float = THRESHOLD) -> dict[str, Any]:
+def decoder_stability(a: SAE, b: SAE, threshold: float = THRESHOLD) -> JSONObject:
     check_comparable(a, b)
     A, B = _unit_decoder(a), _unit_decoder(b)
     if max(len(A), len(B)) > MAX_EXACT:

@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.config import EvalConfig
 from saekit.eval.encode import encode_rows
 from saekit.eval.registry import Metric, MetricCall, MetricInputs, suite_metrics
 from saekit.eval.rows import EvalRows, load_rows, resolve_split
 from saekit.eval.transcoder import is_paired, paired_rows
+from saekit.inputs import Inputs
 from saekit.sae import load_sae, SAE
 
 if TYPE_CHECKING:
     from saekit.results import EvaluationDocument
+    from stores import ActivationStore
 
 log = logging.getLogger(__name__)
 
 
 def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[Metric, ...], inp: MetricInputs, strict: bool,
-                batch_size: int = 4096) -> dict[str, Any]:
+                batch_size: int = 4096) -> dict[str, JSONObject]:
     """{metric: result or {"skipped": reason}} plus "timing_s", from one encoding pass (none for the paired
     rows of a transcoder or crosscoder). With ``strict`` (a named suite), a data metric whose input the
     store lacks raises instead of being skipped."""
@@ -38,7 +41,7 @@ def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[Metric, ...], inp: Metr
     enc = None if is_paired(sae) else encode_rows(sae, rows, batch_size)
     timing = {"encode": time.perf_counter() - t0}
     call = MetricCall(sae, rows, enc, inp)
-    out: dict[str, Any] = {}
+    out: dict[str, JSONObject] = {}
     for metric in metrics:
         if metric.on_request and not inp.downstream:
             continue
@@ -56,8 +59,8 @@ def run_metrics(sae: SAE, rows: EvalRows, metrics: tuple[Metric, ...], inp: Metr
     return out
 
 
-def open_rows(sae: SAE, source: Any, hook: str | None, split: str, holdout: float | None, max_rows: int | None,
-              max_samples: int | None) -> EvalRows:
+def open_rows(sae: SAE, source: ActivationStore, hook: str | None, split: str, holdout: float | None,
+              max_rows: int | None, max_samples: int | None) -> EvalRows:
     """The split's rows of the SAE's hook (``hook`` overrides it); a transcoder's or crosscoder's paired rows."""
     if is_paired(sae):
         if hook and hook != sae.cfg.hook:
@@ -73,29 +76,34 @@ def applicable(metrics: tuple[Metric, ...], sae: SAE) -> tuple[Metric, ...]:
     return tuple(m for m in metrics if ("paired" in m.inputs) == paired)
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+def eval_inputs(cfg: EvalConfig) -> Inputs:
+    """The inputs of one `saekit eval` run: the SAE, the store, and the model and dataset --downstream splices."""
+    from saekit.common.device import resolve_device
+
+    return Inputs(sae=cfg.sae, store=cfg.store, data=cfg.data, model=cfg.model, device=str(resolve_device(cfg.device)))
+
+
+def run_eval(cfg: EvalConfig) -> JSONObject:
     """The chosen suite of metrics of cfg.sae on cfg.store's chosen split, as one dict (what
     `saekit eval --json` prints); eval.json is written when cfg.out is set."""
-    return evaluate_suite(cfg, document=bool(cfg.out))[0]
+    with eval_inputs(cfg) as inputs:
+        return evaluate_suite(cfg, inputs, document=bool(cfg.out))[0]
 
 
-def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], EvaluationDocument | None]:
-    """(the metrics dict, the evaluation document when ``document``; saved into cfg.out when set)."""
-    from saekit.common.device import resolve_device
-    from saekit.train.data import open_source
-
-    device = resolve_device(cfg.device)
-    sae = load_sae(cfg.sae, device=device)
-    source = open_source(cfg.store)
+def evaluate_suite(cfg: EvalConfig, inputs: Inputs, document: bool) -> tuple[JSONObject, EvaluationDocument | None]:
+    """(the metrics dict, the evaluation document when ``document``; saved into cfg.out when set), each input
+    opened once by ``inputs``."""
+    sae, source = inputs.sae, inputs.store
     rows = open_rows(sae, source, cfg.hook, cfg.split, cfg.holdout, cfg.max_rows, cfg.max_samples)
-    reference = load_sae(cfg.reference_sae, device=device) if cfg.reference_sae else None
-    inp = MetricInputs(source, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, str(device),
+    reference = load_sae(cfg.reference_sae, device=inputs.device) if cfg.reference_sae else None
+    inp = MetricInputs(inputs, reference, cfg.ms_embeddings, cfg.names, cfg.seed, cfg.model, inputs.device,
                        cfg.ms_max_samples, data=cfg.data, downstream=cfg.downstream,
                        n_samples=cfg.n_samples, downstream_batch_size=cfg.downstream_batch_size, progress=cfg.progress)
     metrics = run_metrics(sae, rows, applicable(suite_metrics(cfg.suite), sae), inp, strict=cfg.suite != "all",
                           batch_size=cfg.batch_size)
-    result = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch, "d_in": sae.cfg.d_in,
-              "d_sae": sae.cfg.d_sae, "suite": cfg.suite, "split": rows.split.to_dict(), "metrics": metrics}
+    result: JSONObject = {"sae": cfg.sae, "store": cfg.store, "hook": rows.hook, "arch": sae.cfg.arch,
+                          "d_in": sae.cfg.d_in, "d_sae": sae.cfg.d_sae, "suite": cfg.suite,
+                          "split": rows.split.to_dict(), "metrics": metrics}
     if not (document or cfg.out):
         return result, None
     from saekit.eval.document import evaluation_document, sae_ref, store_ref
@@ -105,4 +113,3 @@ def evaluate_suite(cfg: EvalConfig, document: bool) -> tuple[dict[str, Any], Eva
     if cfg.out:
         doc.save(cfg.out)
     return result, doc
-

@@ -13,15 +13,19 @@ token, `saekit.train.paired`), on the split the SAE records (held-out samples by
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.core import DENSE_FREQ
 from saekit.eval.rows import EvalRows, SplitInfo, load_rows
 from saekit.sae import SAE
 from saekit.train.paired import PairedRows
+
+if TYPE_CHECKING:
+    from stores import ActivationStore
 
 _EPS = 1e-12
 
@@ -31,7 +35,7 @@ def is_paired(sae: SAE) -> bool:
     return bool(sae.cfg.target_hooks or sae.cfg.in_hooks)
 
 
-def paired_rows(sae: SAE, store: Any, split: SplitInfo, max_rows: int | None = None,
+def paired_rows(sae: SAE, store: ActivationStore, split: SplitInfo, max_rows: int | None = None,
                 max_samples: int | None = None) -> EvalRows:
     """The split's rows of the SAE's input hooks then its target hooks, side by side."""
     source = PairedRows(store, sae.cfg.hook, sae.cfg.input_hooks, tuple(sae.cfg.target_hooks))
@@ -47,7 +51,7 @@ def _blocks(sae: SAE, store_widths: list[int]) -> list[tuple[str, int, int]]:
 
 
 @torch.no_grad()
-def transcoder_metrics(sae: SAE, rows: EvalRows, widths: list[int], batch_size: int = 4096) -> dict[str, Any]:
+def transcoder_metrics(sae: SAE, rows: EvalRows, widths: list[int], batch_size: int = 4096) -> JSONObject:
     """The metrics above for ``rows`` (input columns, then target columns; a crosscoder's are its input)."""
     sae.eval()
     c = sae.cfg
@@ -90,8 +94,8 @@ def transcoder_metrics(sae: SAE, rows: EvalRows, widths: list[int], batch_size: 
     return out
 
 
-def evaluate_paired(sae: SAE, store: Any, split: SplitInfo, max_rows: int | None = None,
-                    max_samples: int | None = None, batch_size: int = 4096) -> tuple[EvalRows, dict[str, Any]]:
+def evaluate_paired(sae: SAE, store: ActivationStore, split: SplitInfo, max_rows: int | None = None,
+                    max_samples: int | None = None, batch_size: int = 4096) -> tuple[EvalRows, JSONObject]:
     """(the evaluated rows, the metrics) of a transcoder or crosscoder on ``store``'s ``split``."""
     rows = paired_rows(sae, store, split, max_rows, max_samples)
     widths = [store.d(h) for h in sae.cfg.output_hooks]

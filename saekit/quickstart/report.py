@@ -6,7 +6,6 @@ relative paths into the naming output.
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 from saekit.common.atomic import write_text_atomic
 from saekit.common.html_report import write_page
 from saekit.common.jsontypes import JSONObject
-from saekit.results import AlignDocument, EvaluationDocument, NamesDocument
+from saekit.results import AlignDocument, CompareDocument, EvaluationDocument, MetricsLog, MetricsRecord, NamesDocument
 
 GRID_FEATURES = 24
 
@@ -28,7 +27,7 @@ def write_report(out: Path, *, config: JSONObject, metrics_jsonl: Path, eval_jso
 
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "plotly.min.js", plotly.offline.get_plotlyjs())
-    curves = _read_jsonl(metrics_jsonl)
+    curves = MetricsLog.load(metrics_jsonl).records
     metrics = _eval_figures(eval_json)
     align = AlignDocument.load(align_dir)
     names = NamesDocument.load(names_dir)
@@ -44,12 +43,6 @@ def write_report(out: Path, *, config: JSONObject, metrics_jsonl: Path, eval_jso
     ]
     return write_page(out / "index.html", "saekit quickstart report", "\n".join(sections), style=_STYLE,
                       head='<script src="plotly.min.js"></script>')
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _latent_frequencies(sae_dir: Path, store: Path, hook: str) -> np.ndarray | None:
@@ -78,17 +71,16 @@ def _compare_section(compare_dir: Path | None, out: Path) -> str:
     """The small comparison (quickstart --compare-k): a row per SAE and a link to the full report."""
     if compare_dir is None or not (compare_dir / "compare.json").exists():
         return ""
-    res = json.loads((compare_dir / "compare.json").read_text())
+    doc = CompareDocument.load(compare_dir)
     head = "<tr><th>SAE</th><th>L0</th><th>FVE</th><th>dead</th><th>probe acc k=1</th><th>M1 Moran's I</th></tr>"
     rows = []
-    for e in res["saes"]:
-        m = e["metrics"]
-        cells = [m.get("core", {}).get("l0"), m.get("core", {}).get("fve"), m.get("core", {}).get("dead_frac"),
-                 m.get("sparse_probing", {}).get("acc", {}).get("1"), m.get("spatial_coherence", {}).get("m1_morans_i")]
-        rows.append(f"<tr><td>{html.escape(e['name'])}</td>"
+    for e in doc.saes:
+        cells = [e.value("core", "l0"), e.value("core", "fve"), e.value("core", "dead_frac"),
+                 e.value("sparse_probing", "acc", "1"), e.value("spatial_coherence", "m1_morans_i")]
+        rows.append(f"<tr><td>{html.escape(e.name)}</td>"
                     + "".join(f"<td>{'skipped' if v is None else format(v, '.3f')}</td>" for v in cells) + "</tr>")
     link = os.path.relpath(compare_dir / "report.html", out)
-    return (f"<h2>Comparison</h2><p>On the same {html.escape(res['split']['name'])} rows ({res['n_rows']} rows); "
+    return (f"<h2>Comparison</h2><p>On the same {html.escape(doc.split.name)} rows ({doc.n_rows} rows); "
             f"<a href='{html.escape(link)}'>full comparison report</a>.</p><table>{head}{''.join(rows)}</table>")
 
 
@@ -134,14 +126,14 @@ def _step_time(step: dict[str, Any]) -> str:
     return "reused" if step["reused"] else f"{step['seconds']:.1f} s"
 
 
-def _training_figure(curves: list[dict[str, Any]]):
+def _training_figure(curves: tuple[MetricsRecord, ...]):
     from plotly.subplots import make_subplots
     import plotly.graph_objects as go
 
     fig = make_subplots(rows=1, cols=4, subplot_titles=("loss", "FVE", "L0", "dead fraction"))
-    tokens = [c["tokens"] for c in curves]
+    tokens = [c.tokens for c in curves]
     for col, key in enumerate(("loss", "fve", "l0", "dead_frac"), start=1):
-        fig.add_trace(go.Scatter(x=tokens, y=[c.get(key) for c in curves], mode="lines", name=key), row=1, col=col)
+        fig.add_trace(go.Scatter(x=tokens, y=[getattr(c, key) for c in curves], mode="lines", name=key), row=1, col=col)
         fig.update_xaxes(title_text="tokens", row=1, col=col)
     fig.update_layout(height=320, showlegend=False, margin=dict(l=40, r=20, t=40, b=40))
     return fig

@@ -101,7 +101,7 @@ def _compare(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict
     names = [f"k={cfg.k}"] + [f"k={k}" for k in cfg.compare_k]
     res = compare(CompareConfig(saes=tuple(saes), names=tuple(names), store=str(paths.store),
                                 out=str(paths.root / "compare"), hook=cfg.hook, device=device, seed=cfg.seed))
-    return {"saes": len(res["saes"]), "split": res["split"]["name"]}
+    return {"saes": len(res.saes), "split": res.split.name}
 
 
 def _align(cfg: QuickstartConfig, paths: QuickstartPaths, device: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from saekit.common.jsontypes import JSONObject
 from saekit.results.document import Document
 from saekit.results.refs import SaeRef, StoreRef
 
@@ -42,7 +43,7 @@ class EvaluationDocument(Document, kind="evaluation", filename="eval.json", vers
         return None if m is None else m.value
 
     @classmethod
-    def unversioned(cls, data: dict[str, Any], where: str) -> int:
+    def unversioned(cls, data: JSONObject, where: str) -> int:
         if "kind" not in data and any(isinstance(v, (int, float)) for v in data.values()):
             return 0
         return super().unversioned(data, where)
@@ -51,7 +52,7 @@ class EvaluationDocument(Document, kind="evaluation", filename="eval.json", vers
 _SAE_KEYS = ("hook", "arch", "d_in", "d_sae")
 
 
-def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
+def _from_flat(data: dict[str, Any]) -> JSONObject:
     """Version 0 (a flat object of metrics, downstream ones nested under "downstream") -> version 1."""
     sae = {k: data[k] for k in _SAE_KEYS if k in data}
     n = data.get("n_rows") if isinstance(data.get("n_rows"), int) else None

@@ -7,7 +7,6 @@ configuration.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from saekit.capture.massive import rule_from_record
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.common.jsontypes import JSONObject
+from saekit.results.metrics_log import MetricsRecord
 from saekit.sae.config import SAEFields
 from saekit.sae.registry import arch_class
 from saekit.sae.checkpoint import save_sae
@@ -110,7 +110,6 @@ class TrainerState(TypedDict):
 
 
 #: one metrics.jsonl line: step, tokens, lr, loss, mse, fve, l0, dead_frac, aux_loss, tokens_per_s
-MetricsRecord = dict[str, float]
 
 
 class MetricWindow:
@@ -263,14 +262,14 @@ class Member:
         """Reduce the metric window into one metrics.jsonl line (every rank must call this)."""
         sums = D.all_reduce_(self.window.sums.clone(), self.info)
         sse, sstot, nnz, rows, loss_sum, aux_sum = sums.tolist()
-        rec = {
-            "step": step, "tokens": step * self.cfg.batch_size, "lr": self.lr_now, "loss": loss_sum / rows,
-            "mse": sse / rows / self.sae.cfg.d_out, "fve": 1 - sse / max(sstot, 1e-30), "l0": nnz / rows,
-            "dead_frac": self.sharding.dead_frac(self.tracker) if self.sharding else self.tracker.dead_frac(), "aux_loss": aux_sum / rows, "tokens_per_s": rows_per_s,
-        }
+        rec = MetricsRecord(
+            step=step, tokens=step * self.cfg.batch_size, lr=self.lr_now, loss=loss_sum / rows,
+            mse=sse / rows / self.sae.cfg.d_out, fve=1 - sse / max(sstot, 1e-30), l0=nnz / rows,
+            dead_frac=self.sharding.dead_frac(self.tracker) if self.sharding else self.tracker.dead_frac(),
+            aux_loss=aux_sum / rows, tokens_per_s=rows_per_s)
         self.window.reset()
         if self.metrics_f is not None:
-            self.metrics_f.write(json.dumps(rec) + "\n")
+            self.metrics_f.write(rec.dumps() + "\n")
             self.metric_lines += 1
         return rec
 

@@ -9,17 +9,18 @@ import torch
 
 from saekit.common.errors import SaekitError
 from saekit.common.atomic import write_bytes_atomic
+from saekit.results.metrics_log import METRICS_FILENAME
 
 STATE_NAME = "trainer_state.pt"
-METRICS_NAME = "metrics.jsonl"
+METRICS_NAME = METRICS_FILENAME  # one MetricsRecord a line (saekit.results.metrics_log)
 
 
-def save_state(out_dir: Path, state: dict[str, Any]) -> None:
+def save_state(out_dir: Path, state: dict[str, Any]) -> None:  # Any: tensors, optimiser state, configs
     """Streamed to a temp file (no second in-memory copy of the optimiser state), fsynced, renamed."""
     save_states([(out_dir, state)])
 
 
-def save_states(states: list[tuple[Path, dict[str, Any]]]) -> None:
+def save_states(states: list[tuple[Path, dict[str, Any]]]) -> None:  # Any: as save_state
     """Several runs' states (a sweep's members): every temp file written and fsynced first, then
     renamed one after the other, so the members' checkpoints move together."""
     moves = []
@@ -35,7 +36,7 @@ def save_states(states: list[tuple[Path, dict[str, Any]]]) -> None:
         os.replace(tmp, path)
 
 
-def load_state(out_dir: Path) -> dict[str, Any]:
+def load_state(out_dir: Path) -> dict[str, Any]:  # Any: what save_state pickled (TrainMember.state)
     path = out_dir / STATE_NAME
     try:
         return torch.load(path, map_location="cpu", weights_only=False)

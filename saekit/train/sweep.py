@@ -11,14 +11,16 @@ import itertools
 from pathlib import Path
 
 from saekit.common.errors import SaekitError
+from saekit.results.sweep import SweepDocument, SweepMember
 from saekit.train.config import TrainConfig
 
-SWEEP_NAME = "sweep.json"
+SWEEP_NAME = SweepDocument.FILENAME
 SWEEPABLE = {"k": int, "expansion": float, "d_sae": int, "lr": float, "l1": float, "aux_coeff": float,
              "k_aux": int, "l0_coeff": float, "arch": str}
+SweepValue = int | float | str
 
 
-def parse_axis(spec: str) -> tuple[str, list[tuple[str, object]]]:
+def parse_axis(spec: str) -> tuple[str, list[tuple[str, SweepValue]]]:
     """'k=16,32' -> ('k', [('16', 16), ('32', 32)])."""
     key, sep, values = spec.partition("=")
     key = key.strip().replace("-", "_")
@@ -53,3 +55,10 @@ def sweep_configs(cfg: TrainConfig) -> list[TrainConfig]:
             changes["d_sae"] = None
         members.append(cfg.replace(sweep=(), out=str(Path(cfg.out) / name), **changes))
     return members
+
+
+def sweep_document(cfg: TrainConfig, members: list[TrainConfig]) -> SweepDocument:
+    """sweep.json of the sweep ``cfg`` whose variants are ``members`` (sweep_configs(cfg))."""
+    return SweepDocument(sweep=tuple(cfg.sweep), members=tuple(
+        SweepMember(name=Path(m.out).name, out=Path(m.out).name, arch=m.arch, k=m.k, expansion=m.expansion,
+                    d_sae=m.d_sae, lr=m.lr, l1=m.l1) for m in members))

@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from saekit.common.atomic import write_json_atomic
 from saekit.common.device import resolve_device
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE
@@ -40,7 +39,7 @@ from saekit.train.resident import ResidentFeed, choose_resident, default_budget,
 from saekit.train.shard_latents import data_view
 from saekit.train.shared_init import SharedInit
 from saekit.train.state import has_state, load_state, remove_stale_tmp, save_states
-from saekit.train.sweep import SWEEP_NAME, sweep_configs
+from saekit.train.sweep import sweep_configs, sweep_document
 from stores.split import SplitView, numbering_source
 
 log = logging.getLogger(__name__)
@@ -58,11 +57,7 @@ def train_sweep(cfg: TrainConfig, source: BatchSource | None = None) -> list[SAE
     members = sweep_configs(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        write_json_atomic(Path(cfg.out) / SWEEP_NAME, {
-            "version": 1, "sweep": list(cfg.sweep),
-            "members": [{"name": Path(m.out).name, "out": Path(m.out).name, **{k: getattr(m, k) for k in
-                         ("arch", "k", "expansion", "d_sae", "lr", "l1")}} for m in members],
-        }, indent=2)
+        sweep_document(cfg, members).save(cfg.out)
     return _run(members, source)
 
 
@@ -201,7 +196,7 @@ def _train(cfgs: list[TrainConfig], source: BatchSource | None, device: torch.de
             if step % cfg.log_every == 0 or step == n_steps:
                 rate = (step - step_start) * cfg.batch_size / max(time.monotonic() - t_start, 1e-9)
                 recs = [m.log(step, rate) for m in members]
-                bar.set_postfix(L0=f"{recs[0]['l0']:.1f}", FVE=f"{recs[0]['fve']:.3f}", dead=f"{recs[0]['dead_frac']:.3f}")
+                bar.set_postfix(L0=f"{recs[0].l0:.1f}", FVE=f"{recs[0].fve:.3f}", dead=f"{recs[0].dead_frac:.3f}")
             bar.update(1)
 
             due = cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0

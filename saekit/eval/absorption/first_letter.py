@@ -12,12 +12,13 @@ test words in fresh prompts (SAEBench scores absorption on new prompts of the pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.absorption.ksparse import MAX_K, F1_JUMP, fit_sparse_probes, letter_f1, letter_main_latents
 from saekit.eval.absorption.probes import LETTER_PROBE, train_probe
 from saekit.eval.absorption.scoring import mean_scores, word_absorption
@@ -38,7 +39,7 @@ class AbsorptionSettings:
 
 def first_letter_absorption(x_train: np.ndarray, train_words: Sequence[str], x_test: np.ndarray,
                             test_words: Sequence[str], x_fresh: np.ndarray, sae: SAE, seed: int = 0,
-                            settings: AbsorptionSettings = AbsorptionSettings()) -> dict[str, Any]:
+                            settings: AbsorptionSettings = AbsorptionSettings()) -> JSONObject:
     """SAEBench's absorption scores; x_fresh [len(test_words), d] are the test words in fresh prompts."""
     if not (len(x_train) == len(train_words) and len(x_test) == len(test_words) == len(x_fresh)):
         raise SaekitError("feature absorption: activations and words differ in number")

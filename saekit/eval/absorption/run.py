@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
 from saekit.common.errors import SaekitError
+from saekit.common.jsontypes import JSONObject
 from saekit.eval.absorption.first_letter import first_letter_absorption
 from saekit.eval.absorption.prompts import TEMPLATE, TOKEN_POS, icl_prompt, split_words
 from saekit.eval.absorption.vocab import alpha_words, sample_words
@@ -49,8 +51,19 @@ def _check_template(tokenizer: Any) -> None:
                           f"{-TOKEN_POS - 1}, so the word's token is not at position {TOKEN_POS}")
 
 
+@dataclass(frozen=True)
+class AbsorptionWords:
+    """The task's words and their activations at the SAE's hook."""
+
+    train: list[str]        # probe-training words
+    test: list[str]         # probe-test words
+    x_train: np.ndarray     # [len(train), d] activations of the training prompts
+    x_test: np.ndarray      # [len(test), d] activations of the test prompts
+    x_fresh: np.ndarray     # [len(test), d] activations of the fresh prompts absorption is scored on
+
+
 @functools.lru_cache(maxsize=2)
-def absorption_activations(model_spec: str, hook: str, device: str, n_words: int, seed: int) -> dict[str, Any]:
+def absorption_activations(model_spec: str, hook: str, device: str, n_words: int, seed: int) -> AbsorptionWords:
     """The words and their activations, cached: `saekit compare` scores several SAEs on the same ones."""
     from saekit.models import load_model
 
@@ -68,17 +81,16 @@ def absorption_activations(model_spec: str, hook: str, device: str, n_words: int
                + [icl_prompt(w, words, rng) for w in test])
     acts = prompt_activations(model, hook, prompts)
     a, b = len(train), len(train) + len(test)
-    return {"train": train, "test": test, "x_train": acts[:a], "x_test": acts[a:b], "x_fresh": acts[b:]}
+    return AbsorptionWords(train=train, test=test, x_train=acts[:a], x_test=acts[a:b], x_fresh=acts[b:])
 
 
-def feature_absorption(sae: SAE, model_spec: str | None, seed: int = 0, n_words: int = N_WORDS) -> dict[str, Any]:
+def feature_absorption(sae: SAE, model_spec: str | None, seed: int = 0, n_words: int = N_WORDS) -> JSONObject:
     """SAEBench's first-letter absorption of an LM SAE on its model (e.g. offline:smollm2-135m)."""
     if not model_spec:
         raise SaekitError("feature absorption needs the SAE's language model (--model, e.g. offline:smollm2-135m)")
     data = absorption_activations(model_spec, sae.cfg.hook, str(sae.device), n_words, seed)
-    if data["x_train"].shape[1] != sae.cfg.d_in:
-        raise SaekitError(f"{model_spec} gives d={data['x_train'].shape[1]} at {sae.cfg.hook!r} but the SAE expects "
+    if data.x_train.shape[1] != sae.cfg.d_in:
+        raise SaekitError(f"{model_spec} gives d={data.x_train.shape[1]} at {sae.cfg.hook!r} but the SAE expects "
                           f"{sae.cfg.d_in}")
-    res = first_letter_absorption(data["x_train"], data["train"], data["x_test"], data["test"], data["x_fresh"], sae,
-                                  seed)
-    return {"model": model_spec, "prompt": TEMPLATE, "n_words": len(data["train"]) + len(data["test"]), **res}
+    res = first_letter_absorption(data.x_train, data.train, data.x_test, data.test, data.x_fresh, sae, seed)
+    return {"model": model_spec, "prompt": TEMPLATE, "n_words": len(data.train) + len(data.test), **res}

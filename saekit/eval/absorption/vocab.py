@@ -6,15 +6,18 @@ A word is a vocabulary token that reads as ASCII letters, optionally after one l
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 LETTERS = string.ascii_lowercase
 _ALPHA = frozenset(string.ascii_letters)
 
 
-def token_text(token: str, tokenizer: Any) -> str:
+def token_text(token: str, tokenizer: PreTrainedTokenizerBase) -> str:
     """The token as text; sentencepiece's '▁' word marker becomes the leading space it stands for."""
     text = tokenizer.convert_tokens_to_string([token])
     if token.startswith("▁") and not text.startswith(" "):
@@ -27,7 +30,7 @@ def is_alpha_word(text: str) -> bool:
     return bool(core) and all(c in _ALPHA for c in core)
 
 
-def alpha_words(tokenizer: Any) -> list[str]:
+def alpha_words(tokenizer: PreTrainedTokenizerBase) -> list[str]:
     """Every vocabulary token that is letters (optionally after one space), sorted, so the list does
     not depend on the tokenizer's dict order."""
     return sorted({t for t in (token_text(tok, tokenizer) for tok in tokenizer.get_vocab()) if is_alpha_word(t)})

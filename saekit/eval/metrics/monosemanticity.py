@@ -17,7 +17,8 @@ def _compute(call: MetricCall) -> dict[str, Any]:
     key = (rows.hook, enc.sample_ids.tobytes())
     try:
         if key not in inp.ms_cache:
-            inp.ms_cache[key] = chosen_embeddings(rows, enc, inp.source, inp.device, inp.ms_max_samples, inp.seed)
+            inp.ms_cache[key] = chosen_embeddings(rows, enc, inp.source, inp.device, inp.ms_max_samples, inp.seed,
+                                                  inp.inputs)
     except SaekitError as exc:
         raise SaekitError(f"no independent embedding ({exc}); pass --ms-embeddings hook:OTHER_HOOK, text "
                           "or FILE.npy") from None
