@@ -330,6 +330,8 @@ def test_name_and_the_dashboard_take_a_transcoder(gpt2_transcoder, tmp_path, cap
                  "--no-progress"]) == 0
     names = json.loads((tmp_path / "names" / "names.json").read_text())
     assert names["sae"]["hook"] == IN_HOOK and len(names["latents"]) > 0
+    tc = load_sae(root / "tc").cfg  # names.json's SAE block describes the transcoder, not only its hook
+    assert (names["sae"]["d_in"], names["sae"]["arch"], names["sae"]["d_sae"]) == (tc.d_in, tc.arch, tc.d_sae)
     assert main(["dashboard", "--sae", str(root / "tc"), "--store", str(store), "--check"]) == 0
     assert f"{IN_HOOK} → {OUT_HOOK} (transcoder)" in capsys.readouterr().out
 
@@ -434,6 +436,7 @@ def test_name_explain_and_the_dashboard_take_a_crosscoder(gpt2_transcoder, tmp_p
                      "--endpoint", srv.url, "--out", str(tmp_path / "ex"), "--no-progress", "--size", "small",
                      "--latents", "1,3"]) == 0
     ex = json.loads((tmp_path / "ex" / "names.json").read_text())
+    assert ex["sae"]["arch"] == load_sae(root / "cc").cfg.arch and ex["sae"]["d_in"] == names["sae"]["d_in"]
     for e in ex["latents"]:
         assert e["max_act"] == pytest.approx(float(z[:, e["latent"]].max()), rel=1e-4)
     assert main(["dashboard", "--sae", str(root / "cc"), "--store", str(store), "--check"]) == 0

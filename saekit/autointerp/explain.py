@@ -200,7 +200,7 @@ def _explain(cfg: ExplainConfig, inputs: Inputs, client: ChatClient | None, toke
             raise SaekitError(f"{failure} ({kept})") from None
         raise failure
     if not cfg.dry_run:
-        write_names(out, {i: done[i].explanation for i in latents}, cfg, summ, store, client.name, runner.count,
+        write_names(out, {i: done[i].explanation for i in latents}, cfg, summ, store, sae, client.name, runner.count,
                     choice.skipped, table.n_windows)
     outcome = ExplainOutcome(
         out=str(out), client=client.name, tokens=TokenCounts(**runner.count.as_dict()),

@@ -18,27 +18,28 @@ from saekit.results import NamesDocument, SaeRef, StoreMetadata, StoreRef
 from saekit.results.names import ExplainRun, Explanation, LatentName, SkippedLatent
 
 if TYPE_CHECKING:
+    from saekit.sae import SAE
     from saekit.results.summaries import LatentSummaries
     from stores import ActivationStore
 
 
-def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore) -> NamesDocument:
+def _base_doc(cfg: ExplainConfig, summ: LatentSummaries, store: ActivationStore, sae: SAE) -> NamesDocument:
     return NamesDocument(
-        sae=SaeRef(path=str(cfg.sae), fingerprint=summ.sae_fingerprint, hook=summ.hook, d_sae=summ.d_sae),
+        sae=SaeRef.of(sae.cfg, path=str(cfg.sae), fingerprint=summ.sae_fingerprint, hook=summ.hook),
         store=StoreRef(path=str(cfg.store), fingerprint=summ.store_fingerprint,
                        modality=StoreMetadata.from_store(store).sample_modality, n_samples=summ.n_samples),
         method="explain", n_live=int(summ.live.sum()), n_named=0, notes=(), latents=())
 
 
 def write_names(out: Path, records: dict[int, Explanation], cfg: ExplainConfig, summ: LatentSummaries,
-                store: ActivationStore, client: str, count: TokenCount, skipped: tuple[SkippedLatent, ...] = (),
+                store: ActivationStore, sae: SAE, client: str, count: TokenCount, skipped: tuple[SkippedLatent, ...] = (),
                 n_windows: int = 0) -> NamesDocument:
     if cfg.names:
         doc = NamesDocument.load(Path(cfg.names))
         if doc.sae.fingerprint not in ("", summ.sae_fingerprint):
             raise SaekitError(f"--names {cfg.names} was made for another SAE; name this SAE first")
     else:
-        doc = _base_doc(cfg, summ, store)
+        doc = _base_doc(cfg, summ, store, sae)
     by_latent = doc.by_latent()
     for lat, explanation in sorted(records.items()):
         entry = by_latent.get(lat) or LatentName(

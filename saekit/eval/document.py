@@ -61,9 +61,7 @@ def evaluation_document(result: JSONObject, sae_ref: SaeRef, store_ref: StoreRef
 def sae_ref(sae: SAE, path: str) -> SaeRef:
     from saekit.results.fingerprint import sae_fingerprint
 
-    c = sae.cfg
-    return SaeRef(path=str(path), fingerprint=sae_fingerprint(sae), hook=c.hook, d_sae=c.d_sae, d_in=c.d_in,
-                  arch=c.arch, tokens=c.tokens)
+    return SaeRef.of(sae.cfg, path=str(path), fingerprint=sae_fingerprint(sae))
 
 
 def store_ref(source: ActivationStore, path: str, hook: str) -> StoreRef:

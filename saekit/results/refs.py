@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from saekit.sae.config import SAEConfig
 
 
 @dataclass(frozen=True)
@@ -13,6 +17,15 @@ class SaeRef:
     d_in: int | None = None        # input width
     arch: str | None = None        # architecture: topk, relu, jumprelu, batchtopk, ...
     tokens: str | None = None      # the token selection it was trained on
+
+    @classmethod
+    def of(cls, cfg: "SAEConfig", *, path: str, fingerprint: str, hook: str | None = None) -> "SaeRef":
+        """The reference to an SAE with config ``cfg`` (its hook unless ``hook`` names the one it was read at,
+        e.g. a crosscoder's joined hooks)."""
+        d_in = getattr(cfg, "d_in", None)  # getattr: stand-in SAEs of tests and foreign loaders carry less
+        return cls(path=path, fingerprint=fingerprint, hook=hook or cfg.hook, d_sae=int(cfg.d_sae),
+                   d_in=int(d_in) if d_in is not None else None, arch=getattr(cfg, "arch", None),
+                   tokens=getattr(cfg, "tokens", None))
 
 
 @dataclass(frozen=True)

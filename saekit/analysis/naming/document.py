@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from saekit.analysis.naming.config import NamingOptions
 from saekit.analysis.naming.embeddings import SampleEmbeddings
 from saekit.analysis.naming.text_side import TextSide
-from saekit.results import NamesDocument
+from saekit.results import NamesDocument, SaeRef
 from saekit.results.names import LatentName
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ def names_document(*, inputs: "Inputs", sae_dir: str | os.PathLike | None, parts
     summ = parts.summaries
     store_path = inputs.store_path or str(getattr(inputs.store, "path", ""))
     return NamesDocument.of({
-        "sae": {"path": str(sae_dir) if sae_dir is not None else "", "fingerprint": summ.sae_fingerprint,
-                "hook": inputs.hook, "d_sae": summ.d_sae},
+        "sae": SaeRef.of(inputs.sae.cfg, path=str(sae_dir) if sae_dir is not None else "",
+                         fingerprint=summ.sae_fingerprint, hook=inputs.hook),
         "store": {"path": store_path, "fingerprint": summ.store_fingerprint,
                   "modality": parts.modality, "n_samples": summ.n_samples},
         "vocab": {"source": parts.vocab_source, "size": parts.vocab_size},
