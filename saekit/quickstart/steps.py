@@ -7,7 +7,6 @@ resumed); a step that was interrupted (no marker yet) finds its partial outputs 
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from saekit.common.atomic import write_json_atomic
+from saekit.common.errors import SaekitError
+from saekit.common.jsonfile import read_json_object
 from saekit.common.jsontypes import JSONObject
 from saekit.results.fingerprint import fingerprint
 
@@ -24,6 +25,31 @@ log = logging.getLogger(__name__)
 
 def config_hash(config: JSONObject) -> str:
     return fingerprint(config)
+
+
+@dataclass(frozen=True)
+class StepMarker:
+    """``.steps/<name>.json``: the finished step's configuration hash, its duration and what it reported."""
+
+    hash: str
+    seconds: float
+    info: JSONObject
+
+    @classmethod
+    def load(cls, path: Path) -> "StepMarker | None":
+        """The marker at ``path``; None when there is none, or when it is unreadable (a marker torn by a
+        crash only means the step runs again)."""
+        if not path.exists():
+            return None
+        try:
+            data = read_json_object(path)
+            return cls(hash=str(data["hash"]), seconds=float(data.get("seconds", 0.0)), info=dict(data.get("info") or {}))
+        except (SaekitError, KeyError, TypeError, ValueError) as exc:
+            log.warning("step marker %s is unreadable (%s): the step runs again", path, exc)
+            return None
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, {"hash": self.hash, "seconds": self.seconds, "info": self.info}, default=str)
 
 
 @dataclass(frozen=True)
@@ -48,23 +74,23 @@ class StepRunner:
             owned: list[Path] = ()) -> StepResult:
         digest = config_hash({"config": config, "upstream": self._upstream})
         marker = self.marker_dir / f"{name}.json"
-        recorded = json.loads(marker.read_text()) if marker.exists() else None
-        if recorded is not None and recorded.get("hash") != digest:
+        recorded = StepMarker.load(marker)
+        if recorded is not None and recorded.hash != digest:
             log.info("step %s: configuration changed, removing its old outputs", name)
             for path in owned:
                 _remove(Path(path))
         if recorded is not None and all(Path(p).exists() for p in outputs):
-            if recorded.get("hash") == digest:
+            if recorded.hash == digest:
                 log.info("step %s: reusing finished outputs", name)
                 self._upstream = digest
-                result = StepResult(name, True, 0.0, recorded.get("info", {}))
+                result = StepResult(name, True, 0.0, recorded.info)
                 self.results.append(result)
                 return result
         marker.unlink(missing_ok=True)
         start = time.perf_counter()
         info = fn() or {}
         seconds = time.perf_counter() - start
-        write_json_atomic(marker, {"hash": digest, "seconds": seconds, "info": info}, default=str)
+        StepMarker(digest, seconds, info).save(marker)
         self._upstream = digest
         result = StepResult(name, False, seconds, info)
         self.results.append(result)
