@@ -166,6 +166,69 @@ def select_batch_topk(k: int) -> Selector:
     return select
 
 
+DENSE_AUXK_FACTOR = 2  # AuxK runs densely over the dead latents while there are at most this many times k_aux
+
+
+def dense_auxk(n_dead: int, kk: int) -> bool:
+    """Whether AuxK runs as dense products over every dead latent (non-chosen ones masked) instead of the
+    sparse kernels over the chosen ones. Dense GEMMs are about three times faster per entry on a CPU than
+    embedding_bag and sampled_addmm, so they win while the dead latents are few; the decision depends only on
+    counts of the whole dictionary, so a latent-sharded run takes the same path as one process."""
+    return n_dead <= DENSE_AUXK_FACTOR * kk
+
+
+class _DeadPre(torch.autograd.Function):
+    """The dead latents' pre-activations P[b, i] = <x_c[b], W_encT[dead_i]> + b_enc[dead_i], their values taken
+    from the step's encoder GEMM (not recomputed); the backward is three dense products: grad W = g^T x_c,
+    grad b = sum_b g, grad x_c = g W (or, when x_c = xn - b_dec came detached, grad b_dec = -(sum_b g) W)."""
+
+    @staticmethod
+    def forward(ctx, pre_BN, x_c, W_NDin, b_N, b_dec):  # type: ignore[override]
+        ctx.save_for_backward(x_c, W_NDin)
+        return pre_BN.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x_c, W = ctx.saved_tensors
+        grad_x = g @ W if ctx.needs_input_grad[1] else None
+        grad_W = g.t() @ x_c if ctx.needs_input_grad[2] else None
+        per_latent = g.sum(0) if ctx.needs_input_grad[3] or ctx.needs_input_grad[4] else None
+        grad_b_dec = -(per_latent @ W) if ctx.needs_input_grad[4] else None
+        return None, grad_x, grad_W, per_latent if ctx.needs_input_grad[3] else None, grad_b_dec
+
+
+def dense_dead_decode(pre_BN: torch.Tensor, chosen_BN: torch.Tensor | None, x_c: torch.Tensor, W_encT: torch.Tensor,
+                      b_enc: torch.Tensor, W_dec: torch.Tensor, dead: torch.Tensor,
+                      b_dec: torch.Tensor | None) -> torch.Tensor:
+    """sum over the chosen dead latents of relu(pre) W_dec[dead] per row [B, d_out], no bias, as dense products
+    over [B, n_dead] (every dead latent when chosen_BN is None, else those it marks). ``pre_BN`` holds the dead
+    latents' exact pre-activations; shared by one process and each rank of a latent-sharded run."""
+    W_e = W_encT.index_select(0, dead)
+    if b_dec is not None and x_c.requires_grad:
+        raise ValueError("dense_dead_decode: pass x_c detached when b_dec carries its gradient")
+    act = torch.relu(_DeadPre.apply(pre_BN, x_c, W_e, b_enc.index_select(0, dead), b_dec))
+    if chosen_BN is not None:
+        act = act * chosen_BN
+    return act @ W_dec.index_select(0, dead)
+
+
+@torch.no_grad()
+def dead_pre(pre: torch.Tensor, dead: torch.Tensor, x_c: torch.Tensor, W_encT: torch.Tensor, b_enc: torch.Tensor,
+             ctx: TrainContext) -> torch.Tensor:
+    """The dead latents' columns of the step's pre-activations [B, n_dead]; under autocast, where the GEMM only
+    chose latents, recomputed exactly in fp32."""
+    if ctx.autocast_dtype is None:
+        return pre.index_select(1, dead)
+    return torch.addmm(b_enc[dead], x_c.float(), W_encT[dead].t())
+
+
+def auxk_of(e_hat: torch.Tensor, residual_BD: torch.Tensor, ctx: TrainContext) -> torch.Tensor:
+    """AuxK's loss for the dead latents' reconstruction e_hat of the residual, normalised by its variance."""
+    e = residual_BD.detach()
+    denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
+    return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
+
+
 def auxk_loss(
     sae: SAE, pre: torch.Tensor, x_c: torch.Tensor, residual_BD: torch.Tensor, ctx: TrainContext
 ) -> torch.Tensor | None:
@@ -174,6 +237,15 @@ def auxk_loss(
         return None
     dead = ctx.dead_idx
     kk = min(ctx.k_aux, dead.numel())
+    if ctx.sparse_kernels and dense_auxk(dead.numel(), kk):
+        pre_dead = dead_pre(pre, dead, x_c, sae.W_encT, sae.b_enc, ctx)
+        chosen = None
+        if kk < dead.numel():  # chosen by the step's GEMM values, as the sparse path and a sharded run do
+            loc = pre.index_select(1, dead).topk(kk, dim=1, sorted=False).indices
+            chosen = torch.zeros_like(pre_dead).scatter_(1, loc, 1.0)
+        e_hat = dense_dead_decode(pre_dead, chosen, x_c, sae.W_encT, sae.b_enc, sae.W_dec, dead,
+                                  _b_dec_beside(sae, x_c))
+        return auxk_of(e_hat, residual_BD, ctx)
     chosen, loc = pre.index_select(1, dead).topk(kk, dim=1, sorted=False)
     crow, col, chosen = fixed_k_crow(pre.shape[0], kk, pre.device), dead[loc].reshape(-1), chosen.reshape(-1)
     by_col = None
@@ -186,9 +258,7 @@ def auxk_loss(
         pre_g = torch.addmm(sae.b_enc, x_c, sae.W_encT.t())
         val = torch.relu(pre_g[rows, col])
     e_hat = decode_code(sae, SparseCode(crow, col, val, by_col), ctx, bias=False)
-    e = residual_BD.detach()
-    denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
-    return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
+    return auxk_of(e_hat, residual_BD, ctx)
 
 
 def fired_counts(code: SparseCode, d_sae: int) -> torch.Tensor:
