@@ -8,7 +8,8 @@ time it took, and their ratios (transcoder / SAE), with the number of dead laten
 part of the recipe, runs only while a member has dead latents: --aux-coeff 0 times the steps without it).
 The SAE reads the transcoder's input hook. A short run marks latents dead early (the window is a tenth of
 --steps' tokens) and the two kinds need not have the same number: --dead N pins the same N dead latents on
-both, so the ratio compares steps of equal AuxK work. --sparse-auxk also times every step with AuxK on the
+both, so the ratio compares steps of equal AuxK work (--dead 0 50: none on the SAE, 50 on the transcoder,
+the counts of whole 1M-row runs). --sparse-auxk also times every step with AuxK on the
 sparse kernels (the path taken beyond DENSE_AUXK_FACTOR * k_aux dead latents), interleaved the same way.
 Prints ONE JSON line.
 
@@ -35,7 +36,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--aux-coeff", type=float, default=1 / 32)
-    p.add_argument("--dead", type=int, default=None, help="pin these many dead latents (the same ones) on both")
+    p.add_argument("--dead", type=int, nargs="+", default=None,
+                   help="pin these many dead latents (the same ones) on both, or N_SAE N_TRANSCODER on each")
     p.add_argument("--sparse-auxk", action="store_true", help="also time each step with AuxK's sparse kernels")
     args = p.parse_args()
 
@@ -64,9 +66,9 @@ def main() -> None:
         batches[name] = [torch.from_numpy(source.read_rows(args.hook, a, a + args.batch_size))
                          for a in range(0, n - args.batch_size, n // 4)][:4]
     if args.dead is not None:  # the same latents on both, whatever fires (a bench-only override of the tracker)
-        pinned = torch.randperm(members["sae"].sae.cfg.d_sae, generator=torch.Generator().manual_seed(0))[:args.dead]
-        for m in members.values():
-            m.tracker.dead_idx = lambda window=None, idx=pinned.sort().values: idx
+        order = torch.randperm(members["sae"].sae.cfg.d_sae, generator=torch.Generator().manual_seed(0))
+        for m, n in zip(members.values(), args.dead * 2 if len(args.dead) == 1 else args.dead):
+            m.tracker.dead_idx = lambda window=None, idx=order[:n].sort().values: idx
     dense_factor = topk_training.DENSE_AUXK_FACTOR
     modes = {"": dense_factor, **({"sparse_auxk_": 0} if args.sparse_auxk else {})}
     runs = [f"{mode}{name}" for mode in modes for name in members]
