@@ -58,7 +58,7 @@ def _fast_auxk(sae: SAE, x: torch.Tensor, target: torch.Tensor | None, dead: tor
     return T.auxk_loss(sae, pre, x_c, residual, ctx), residual
 
 
-# n_dead <= k_aux: every dead latent, dense; k_aux < n_dead <= 2 k_aux: dense, masked; beyond: sparse kernels
+# n_dead <= k_aux: every dead latent, dense; k_aux < n_dead <= 4 k_aux: dense, masked; beyond: sparse kernels
 @pytest.mark.parametrize("n_dead,dense", [(12, True), (29, True), (90, False)])
 @pytest.mark.parametrize("kind", ["sae", "transcoder", "skip"])
 def test_auxk_equals_its_definition_with_many_dead_latents(kind, n_dead, dense):
