@@ -200,13 +200,13 @@ class _DenseDeadDecode(torch.autograd.Function):
             act = act * chosen_BN
         W_e, W_d = W_encT.detach().index_select(0, dead), W_dec.detach().index_select(0, dead)
         ctx.save_for_backward(act, x_c, W_e, W_d, dead)
-        ctx.shapes = (W_encT, b_enc, W_dec)
+        ctx.like = (W_encT, b_enc, W_dec)  # the gradients' shapes
         return act @ W_d
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         act, x_c, W_e, W_d, dead = ctx.saved_tensors
-        W_encT, b_enc, W_dec = ctx.shapes
+        W_encT, b_enc, W_dec = ctx.like
         need = ctx.needs_input_grad
         g_pre = (g @ W_d.t()).mul_(act > 0)  # act > 0: chosen and through the ReLU
         grad_x = g_pre @ W_e if need[2] else None
