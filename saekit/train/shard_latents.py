@@ -35,6 +35,7 @@ from saekit.sae.base import StepOutput
 from saekit.sae.config import ARCH_CLASSES
 from saekit.sae.construct import skip_random_init
 from saekit.sae.sparse_ops import SparseCode, column_index, gather_pre, sampled_rows_dot, sparse_decode
+from saekit.sae.topk_training import auxk_of, dead_pre, dense_auxk, dense_dead_decode
 from saekit.train import distributed as D
 from saekit.train.dead import DeadLatentTracker
 
@@ -257,10 +258,21 @@ class ShardedSAE(nn.Module):
         n_dead = int(D.all_reduce_(torch.tensor([dead.numel()], device=pre.device), _group_info(self.groups.latent_group)))
         if n_dead == 0 or ctx.aux_coeff == 0:
             return None
-        rows, cols = self._choose_per_row(pre, min(ctx.k_aux, n_dead), dead)
+        kk = min(ctx.k_aux, n_dead)
+        if dense_auxk(n_dead, kk):  # as one process does: dense products over this slice's dead latents
+            chosen = None
+            if kk < n_dead:
+                rows, cols = self._choose_per_row(pre, kk, dead)
+                at = torch.empty(self.m, dtype=torch.int64, device=pre.device)
+                at[dead] = torch.arange(dead.numel(), device=pre.device)
+                chosen = torch.zeros(pre.shape[0], dead.numel(), dtype=pre.dtype, device=pre.device)
+                chosen[rows, at[cols]] = 1.0
+            part = dense_dead_decode(dead_pre(pre, dead, x_c, self.W_encT, self.b_enc, ctx), chosen, x_c,
+                                     self.W_encT, self.b_enc, self.W_dec, dead, b_dec_enc)
+            return auxk_of(_SumOverGroup.apply(part, self.groups.latent_group), e, ctx)
+        rows, cols = self._choose_per_row(pre, kk, dead)
         e_hat, _, _ = self._decode(pre, rows, cols, x_c, b_dec_enc, ctx)
-        denom = (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
-        return ctx.aux_coeff * (e - e_hat).pow(2).sum() / denom
+        return auxk_of(e_hat, e, ctx)
 
     @torch.no_grad()
     def after_step(self, out: StepOutput) -> None:
