@@ -225,6 +225,9 @@ class SAE(nn.Module):
     selects_top_k: ClassVar[bool] = False
     #: StepOutput.min_active feeds a threshold shared by the whole batch: data-parallel ranks take the minimum
     shares_min_active: ClassVar[bool] = False
+    #: how a latent-sharded run (saekit.train.shard_latents) selects the active latents over its ranks: "row"
+    #: (each row's top k), "batch" (the batch's top k * B, with the inference threshold); None: not shardable
+    shard_selection: ClassVar[str | None] = None
 
     @classmethod
     def check_config(cls, cfg: SAEConfig) -> SAEFields:

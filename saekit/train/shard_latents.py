@@ -32,7 +32,7 @@ from torch import nn
 from saekit.common.errors import SaekitError
 from saekit.sae import SAE, SAEConfig, TrainContext
 from saekit.sae.base import StepOutput
-from saekit.sae.config import ARCH_CLASSES
+from saekit.sae.registry import ARCHS, arch_class
 from saekit.sae.construct import skip_random_init
 from saekit.sae.sparse_ops import SparseCode, column_index, gather_pre, sampled_rows_dot, sparse_decode
 from saekit.sae.topk_training import auxk_of, dead_pre, dense_auxk, dense_dead_decode
@@ -41,7 +41,10 @@ from saekit.train.dead import DeadLatentTracker
 
 log = logging.getLogger(__name__)
 
-SHARDABLE = ("topk", "batchtopk")
+def _check_shardable(arch: str) -> None:
+    if arch_class(arch).shard_selection is None:
+        shardable = sorted(a for a in ARCHS if arch_class(a).shard_selection is not None)
+        raise SaekitError(f"--shard-latents supports {', '.join(shardable)}, not --arch {arch}")
 SLICED = ("W_encT", "b_enc", "W_dec")  # the tensors split by latent (dim 0)
 
 
@@ -152,11 +155,10 @@ class ShardedSAE(nn.Module):
 
     def __init__(self, cfg: SAEConfig, groups: LatentGroups, seed: int, device: torch.device) -> None:
         super().__init__()
-        if cfg.arch not in SHARDABLE:
-            raise SaekitError(f"--shard-latents supports {', '.join(SHARDABLE)}, not --arch {cfg.arch}")
+        _check_shardable(cfg.arch)
         if cfg.d_sae % groups.n:
             raise SaekitError(f"--shard-latents {groups.n}: the {cfg.d_sae} latents must split evenly over the ranks")
-        self.cfg, self.groups, self.full_cls = cfg, groups, ARCH_CLASSES[cfg.arch]
+        self.cfg, self.groups, self.full_cls = cfg, groups, arch_class(cfg.arch)
         m = cfg.d_sae // groups.n
         self.lo, self.m = groups.index * m, m
         W = recipe_init_rows(cfg, seed, self.lo, self.lo + m).to(device)
@@ -164,7 +166,7 @@ class ShardedSAE(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(m, device=device))
         self.W_dec = nn.Parameter(W)
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in, device=device))
-        if cfg.arch == "batchtopk":  # BatchTopK's inference threshold, "not estimated yet"
+        if self.full_cls.shard_selection == "batch":  # BatchTopK's inference threshold, "not estimated yet"
             self.register_buffer("threshold", torch.tensor(-1.0, device=device))
         log.info("latent shard %d of %d: latents [%d, %d), %d bytes of parameters", groups.index, groups.n,
                  self.lo, self.lo + m, self.param_bytes())
@@ -231,7 +233,7 @@ class ShardedSAE(nn.Module):
         with torch.no_grad(), (torch.autocast(self.b_dec.device.type, ctx.autocast_dtype) if ctx.autocast_dtype
                                else nullcontext()):
             pre = torch.addmm(self.b_enc, x_c, self.W_encT.t()).float()
-        if self.cfg.arch == "batchtopk":
+        if self.full_cls.shard_selection == "batch":
             rows, cols = self._choose_batch(pre, int(self.cfg.k))
         else:
             rows, cols = self._choose_per_row(pre, int(self.cfg.k))
@@ -246,7 +248,7 @@ class ShardedSAE(nn.Module):
         fired = torch.bincount(cols[live], minlength=self.m)
         nnz = D.all_reduce_(fired.sum().reshape(1).clone(), _group_info(grp))
         min_active = None
-        if self.cfg.arch == "batchtopk":  # the smallest selected activation of the whole group
+        if self.full_cls.shares_min_active:  # the smallest selected activation of the whole group
             m = vals.detach()[live].min() if bool(live.any()) else torch.tensor(torch.inf, device=vals.device)
             m = D.all_reduce_(m.reshape(1).clone(), _group_info(grp), "min")[0]
             min_active = m if bool(torch.isfinite(m)) else None
@@ -318,15 +320,15 @@ class LatentSharding:
         """None when the run is not latent-sharded (--shard-latents 1, or a single process)."""
         if group_size(shard_latents, info.world_size) == 1:
             return None
-        if arch not in SHARDABLE:
-            raise SaekitError(f"--shard-latents supports {', '.join(SHARDABLE)}, not --arch {arch}")
+        _check_shardable(arch)
         return LatentSharding(info, shard_latents)
 
     def create_sae(self, cfg: SAEConfig, seed: int, device: torch.device) -> ShardedSAE:
         """This rank's slice of SAE.create(cfg, seed) (never materialising the whole dictionary)."""
         return ShardedSAE(cfg, self.groups, seed, device)
 
-    def local_state(self, sae: ShardedSAE, state: dict[str, Any]) -> tuple[dict, dict, torch.Tensor]:
+    def local_state(self, sae: ShardedSAE, state: dict[str, Any]  # Any: a trainer state (tensors, optimiser state, counters)
+                    ) -> tuple[dict, dict, torch.Tensor]:
         """(SAE tensors, optimizer state, since_fired) of this slice from a whole-dictionary trainer state."""
         opt = {"param_groups": state["optimizer"]["param_groups"], "state": {}}
         names = [n for n, _ in sae.named_parameters()]
@@ -335,7 +337,8 @@ class LatentSharding:
                                    and v.dim() else v) for k, v in entry.items()}
         return sae.local_tensors(state["sae"]), opt, state["since_fired"][sae.lo : sae.lo + sae.m]
 
-    def full_optimizer_state(self, sae: ShardedSAE, opt: torch.optim.Optimizer) -> dict[str, Any]:
+    def full_optimizer_state(self, sae: ShardedSAE, opt: torch.optim.Optimizer
+                             ) -> dict[str, Any]:  # Any: torch's optimizer state_dict (tensors and hyper-parameters)
         sd = opt.state_dict()
         names = [n for n, _ in sae.named_parameters()]
         for i, entry in sd["state"].items():

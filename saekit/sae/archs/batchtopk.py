@@ -21,6 +21,7 @@ THRESHOLD_EMA = 0.99
 
 
 class BatchTopKSAE(TopKFamily, arch="batchtopk", extra_tensors={"threshold": "scalar"}, options=TopKOptions):
+    shard_selection = "batch"
     shares_min_active = True  # the threshold EMA follows the smallest selected activation of the global batch
 
     def __init__(self, cfg: SAEConfig):

@@ -24,6 +24,7 @@ def default_prefixes(d_sae: int) -> tuple[int, ...]:
 
 
 class MatryoshkaSAE(BatchTopKSAE, arch="matryoshka", options=MatryoshkaOptions):
+    shard_selection = None  # its nested prefixes' losses need every latent on one rank
 
     @classmethod
     def check_config(cls, cfg: SAEConfig) -> SAEFields:

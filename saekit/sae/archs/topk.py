@@ -34,6 +34,7 @@ class TopKFamily(SAE):
 
 
 class TopKSAE(TopKFamily, arch="topk", options=TopKOptions):
+    shard_selection = "row"
 
     def _encode_sparse_n(self, xn_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vals, idx = self.pre_acts(xn_BD).topk(self.cfg.k, dim=1)
