@@ -12,10 +12,11 @@ crosscoder: per-layer FVE) and, for the transcoders, with the MLP's output repla
 (`--downstream`: CE loss recovered against zero-ablating that MLP) on --eval-samples held-out
 paragraphs. With --vit-store (a DINOv2 store of the same two hooks) a ViT transcoder is added, its
 downstream number the output-embedding cosine, replaced and with the MLP zero-ablated.
-Training speed: rows/s of the whole train() call and of the last metrics line (steady state). On a
-shared machine one run each is at the mercy of the other processes: --speed-pairs N alternates N
-SAE and N transcoder runs of --speed-tokens rows (SAE, transcoder, SAE, ...) and reports the median
-ratio. Prints ONE JSON line.
+Training speed: rows/s of the whole train() call (wall, and per second of this process's CPU time,
+every thread counted) and of the last metrics line (steady state). On a shared machine wall time is at
+the mercy of the other processes, CPU time much less so: --speed-pairs N alternates N SAE and N
+transcoder runs of --speed-tokens rows (SAE, transcoder, SAE, ...) and reports the median ratios.
+Prints ONE JSON line.
 
     PYTHONPATH=. python experiments/bench/transcoder_bench.py --store smol.h5 --out /tmp/tc_bench
 """
@@ -53,12 +54,13 @@ def train_one(name: str, store: str, out: Path, tokens: int, args: argparse.Name
 
     if out.exists():
         shutil.rmtree(out)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train(TrainConfig(arch="topk", k=args.k, expansion=args.expansion, tokens=tokens, store=store, out=str(out),
                       progress=False, device="cpu", **kw))
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     last = MetricsLog.load(out).records[-1]
     return {"train_seconds": round(seconds, 1), "rows_per_s": round(tokens / seconds, 1),
+            "train_cpu_seconds": round(cpu_seconds, 1), "rows_per_cpu_s": round(tokens / cpu_seconds, 1),
             "rows_per_s_last_window": round(last.tokens_per_s, 1), "train_fve_last_window": round(last.fve, 4)}
 
 
@@ -94,9 +96,12 @@ def speed_pairs(args: argparse.Namespace, out: Path, plan: dict[str, dict[str, A
             runs[name].append(train_one(name, args.store, out / f"speed_{name}_{i}", args.speed_tokens, args, **plan[name]))
     ratios = [t["rows_per_s_last_window"] / s["rows_per_s_last_window"] for s, t in zip(runs["sae"], runs["transcoder"])]
     whole = [t["rows_per_s"] / s["rows_per_s"] for s, t in zip(runs["sae"], runs["transcoder"])]
+    cpu = [t["rows_per_cpu_s"] / s["rows_per_cpu_s"] for s, t in zip(runs["sae"], runs["transcoder"])]
     return {"tokens": args.speed_tokens, "runs": runs, "ratio_last_window": [round(r, 3) for r in ratios],
-            "ratio_whole_call": [round(r, 3) for r in whole], "median_ratio_last_window": round(statistics.median(ratios), 3),
-            "median_ratio_whole_call": round(statistics.median(whole), 3)}
+            "ratio_whole_call": [round(r, 3) for r in whole], "ratio_whole_call_cpu": [round(r, 3) for r in cpu],
+            "median_ratio_last_window": round(statistics.median(ratios), 3),
+            "median_ratio_whole_call": round(statistics.median(whole), 3),
+            "median_ratio_whole_call_cpu": round(statistics.median(cpu), 3)}
 
 
 def main() -> None:
