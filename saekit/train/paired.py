@@ -2,27 +2,32 @@
 
 A transcoder (input hook -> target hook) and a crosscoder (several hooks read and reconstructed
 together) need row i of every hook to be the same token, which one `saekit capture --hook A --hook B`
-gives (checked here from the stores' row index). `PairedRows` holds those rows as one array
-[N, d_in + d_out] (input hooks first, then the target hooks) behind the store's batch API, under the
+gives (checked here from the stores' row index). A paired source shows those rows as one hook of
+width d_in + d_out (input hooks first, then the target hooks) behind the store's batch API, under the
 name of the run's `--hook`, so the trainer's feeds, shuffling, held-out split, resume and DDP handle
 them exactly as they handle one hook; each training step splits the row again
 (`saekit.sae.paired.split_rows`).
 
-The paired rows are read into host memory once (float32): a transcoder on 1M tokens of a 576-wide
-model takes 4.6 GB. Streaming paired rows from disk is not implemented.
+`StreamedPairs` (training on a store whose hooks are chunked alike, as one capture writes hooks of
+one width) reads them as the store reads one hook: each hook through the store's own shuffled
+windows, with the same arguments. The store's order depends only on the hook's chunks, the shuffle
+window's rows and the arguments, so equal chunks and one window size give every hook the same row
+numbers in the same order, and a batch is the hooks' batches side by side. `PairedRows` holds them
+in host memory instead (float32; 4.6 GB for 1M rows of a 576-wide model): for hooks chunked
+differently (different widths) and for evaluation, which loads its rows anyway.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from saekit.common.errors import SaekitError
 from saekit.sae.config import SAEFields
 from saekit.sae.normalization import scale_from_mean_sq_norm
-from saekit.train.data import ArraySource, BatchSource
+from saekit.train.data import ArraySource, Batch, BatchOption, BatchSource, HookStats, close_if_closable
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +125,103 @@ class PairedRows(ArraySource):
         return self.store.read_index(self.first, start, stop)
 
 
+class StreamedPairs:
+    """The rows of ``in_hooks`` then ``target_hooks`` side by side as one hook ``name``, read batch by batch
+    through the store's windows (see the module docstring for why the hooks' batches hold the same rows)."""
+
+    filters_rows = True  # iter_batches / row_order take keep_rows, passed on to the store
+
+    def __init__(self, store: BatchSource, name: str, in_hooks: tuple[str, ...], target_hooks: tuple[str, ...]):
+        hooks = in_hooks + target_hooks
+        self.n = check_aligned(store, hooks)
+        self.store, self.name, self.parts, self.first = store, name, hooks, hooks[0]
+        self.hooks = [name]
+        self.dtype = store.dtype  # type: ignore[attr-defined] - streams only from a store (see streams_alike)
+        self.attrs = getattr(store, "attrs", {})
+        widths = tuple(store.d(h) for h in hooks)
+        scales = tuple(scale_from_mean_sq_norm(float(store.stats(h)["mean_sq_norm"])) for h in hooks)
+        self.layout = PairedLayout(in_hooks, target_hooks, widths, scales)
+        log.info("paired rows %s -> %s streamed: %d rows, d_in %d, d_out %d", ",".join(in_hooks),
+                 ",".join(target_hooks) or "(same)", self.n, self.layout.d_in, self.layout.d_out)
+
+    def _check(self, hook: str) -> None:
+        if hook != self.name:
+            raise SaekitError(f"hook {hook!r} is not in this source; it has: {self.name}")
+
+    @property
+    def samples(self) -> SampleTable | None:
+        """The store's sample table (labels, texts)."""
+        return getattr(self.store, "samples", None)
+
+    def d(self, hook: str) -> int:
+        self._check(hook)
+        return sum(self.layout.widths)
+
+    def n_rows(self, hook: str) -> int:
+        self._check(hook)
+        return self.n
+
+    def stats(self, hook: str) -> HookStats:
+        """n, mean, var and mean_sq_norm of the joined rows, from the hooks' own statistics."""
+        self._check(hook)
+        per = [self.store.stats(h) for h in self.parts]
+        return {"n": self.n, "mean": np.concatenate([np.asarray(s["mean"]) for s in per]),
+                "var": np.concatenate([np.asarray(s["var"]) for s in per]),
+                "mean_sq_norm": float(sum(float(s["mean_sq_norm"]) for s in per))}
+
+    def _window(self, buffer_rows: int | None) -> int:
+        """One shuffle window size for every hook (a store's default depends on the hook's width)."""
+        return self.store.default_buffer_rows(self.first) if buffer_rows is None else buffer_rows  # type: ignore[attr-defined]
+
+    def iter_batches(self, hook: str, batch_size: int, with_index: bool = False, buffer_rows: int | None = None,
+                     cut: object = None, **kw: BatchOption) -> Iterator[Batch]:
+        """The hooks' batches of the same arguments side by side (``cut`` is not honoured: the parts are
+        joined anyway); with ``with_index``, every hook's index is read and checked to be the same."""
+        self._check(hook)
+        its = [iter(self.store.iter_batches(h, batch_size, with_index=with_index, buffer_rows=self._window(buffer_rows),
+                                            **kw)) for h in self.parts]
+        try:
+            for parts in zip(*its):
+                if not with_index:
+                    yield np.concatenate(parts, axis=1)
+                    continue
+                sid, pos = parts[0][1], parts[0][2]
+                if any(not (np.array_equal(p[1], sid) and np.array_equal(p[2], pos)) for p in parts[1:]):
+                    raise SaekitError(f"the store's batches of {', '.join(self.parts)} are not the same tokens")
+                yield np.concatenate([p[0] for p in parts], axis=1), sid, pos
+        finally:
+            for it in its:
+                close_if_closable(it)
+
+    def row_order(self, hook: str, batch_size: int, buffer_rows: int | None = None,
+                  **kw: BatchOption) -> Iterator[np.ndarray]:
+        self._check(hook)
+        return self.store.row_order(self.first, batch_size, buffer_rows=self._window(buffer_rows), **kw)
+
+    def read_raw(self, hook: str, start: int, stop: int) -> np.ndarray:
+        self._check(hook)
+        return np.concatenate([self.store.read_raw(h, start, stop) for h in self.parts], axis=1)
+
+    def read_rows(self, hook: str, start: int, stop: int) -> np.ndarray:
+        self._check(hook)
+        return np.concatenate([self.store.read_rows(h, start, stop) for h in self.parts], axis=1)  # type: ignore[attr-defined]
+
+    def read_index(self, hook: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        self._check(hook)
+        return self.store.read_index(self.first, start, stop)
+
+
+def streams_alike(source: BatchSource, hooks: tuple[str, ...]) -> bool:
+    """Whether ``source`` is a store whose ``hooks`` are chunked alike, so that its batches of each hook with
+    the same arguments (and one window size) hold the same rows."""
+    if not all(hasattr(source, a) for a in ("segments", "default_buffer_rows", "read_rows", "dtype")):
+        return False
+    if any(h not in source.hooks for h in hooks):
+        return False  # PairedRows names the missing hook
+    first = source.segments(hooks[0])  # type: ignore[attr-defined]
+    return all(source.segments(h) == first for h in hooks[1:])  # type: ignore[attr-defined]
+
+
 def paired_source(source: BatchSource, hook: str, target_hooks: tuple[str, ...]) -> BatchSource:
     """``source`` itself for an SAE on one hook; the paired rows of a transcoder or crosscoder."""
     in_hooks = split_hooks(hook)
@@ -128,9 +230,11 @@ def paired_source(source: BatchSource, hook: str, target_hooks: tuple[str, ...])
     overlap = set(in_hooks) & set(target_hooks)
     if overlap:
         raise SaekitError(f"--target-hook {sorted(overlap)[0]!r} is also an input hook")
-    if isinstance(source, PairedRows):
+    if isinstance(source, (PairedRows, StreamedPairs)):
         return source
-    return PairedRows(source, hook, in_hooks, tuple(target_hooks))
+    hooks = in_hooks + tuple(target_hooks)
+    paired = StreamedPairs if streams_alike(source, hooks) else PairedRows
+    return paired(source, hook, in_hooks, tuple(target_hooks))
 
 
 def layout_of(source: BatchSource) -> PairedLayout | None:
