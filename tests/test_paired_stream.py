@@ -109,3 +109,13 @@ def test_a_streamed_transcoder_resumes_bitwise_and_the_resident_copy_trains_alik
     for name, value in ref.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
         assert torch.equal(value, other.state_dict()[name]), name
+
+
+def test_one_window_size_serves_every_hook_when_the_stores_defaults_differ(store, monkeypatch):
+    monkeypatch.setattr(store, "default_buffer_rows", lambda hook: {"a": 128, "b": 320, "c": 192}[hook])
+    src = paired_source(store, "a", ("b", "c"))
+    whole = np.concatenate([store.read_rows(h, 0, N) for h in ("a", "b", "c")], axis=1)
+    rows = list(src.row_order("a", 64, shuffle=True, seed=2))
+    assert all(map(np.array_equal, rows, store.row_order("a", 64, shuffle=True, seed=2, buffer_rows=128)))
+    batches = list(src.iter_batches("a", 64, shuffle=True, seed=2, with_index=True))
+    assert len(batches) == len(rows) and all(np.array_equal(b[0], whole[r]) for b, r in zip(batches, rows))
