@@ -100,20 +100,28 @@ def check_aligned(store: BatchSource, hooks: tuple[str, ...]) -> int:
     return n
 
 
+def paired_layout(store: BatchSource, in_hooks: tuple[str, ...], target_hooks: tuple[str, ...], n: int,
+                  how: str) -> PairedLayout:
+    """The layout of ``store``'s rows of ``in_hooks`` then ``target_hooks`` (logged with ``how`` they are read)."""
+    hooks = in_hooks + target_hooks
+    widths = tuple(store.d(h) for h in hooks)
+    scales = tuple(scale_from_mean_sq_norm(float(store.stats(h)["mean_sq_norm"])) for h in hooks)
+    layout = PairedLayout(in_hooks, target_hooks, widths, scales)
+    log.info("paired rows %s -> %s, %s: %d rows, d_in %d, d_out %d", ",".join(in_hooks),
+             ",".join(target_hooks) or "(same)", how, n, layout.d_in, layout.d_out)
+    return layout
+
+
 class PairedRows(ArraySource):
     """The rows of ``in_hooks`` then ``target_hooks`` side by side, as one hook named ``name``."""
 
     def __init__(self, store: BatchSource, name: str, in_hooks: tuple[str, ...], target_hooks: tuple[str, ...]):
         hooks = in_hooks + target_hooks
         n = check_aligned(store, hooks)
-        widths = tuple(store.d(h) for h in hooks)
         parts = [store.read_rows(h, 0, n) if hasattr(store, "read_rows") else store.read_raw(h, 0, n) for h in hooks]
-        scales = tuple(scale_from_mean_sq_norm(float(store.stats(h)["mean_sq_norm"])) for h in hooks)
         super().__init__({name: np.concatenate(parts, axis=1)}, attrs=getattr(store, "attrs", {}))
         self.store, self.first = store, hooks[0]
-        self.layout = PairedLayout(in_hooks, target_hooks, widths, scales)
-        log.info("paired rows %s -> %s: %d rows, d_in %d, d_out %d", ",".join(in_hooks), ",".join(target_hooks) or "(same)",
-                 n, self.layout.d_in, self.layout.d_out)
+        self.layout = paired_layout(store, in_hooks, target_hooks, n, "held in memory")
 
     @property
     def samples(self) -> SampleTable | None:
@@ -138,11 +146,7 @@ class StreamedPairs:
         self.hooks = [name]
         self.dtype = store.dtype  # type: ignore[attr-defined] - streams only from a store (see streams_alike)
         self.attrs = getattr(store, "attrs", {})
-        widths = tuple(store.d(h) for h in hooks)
-        scales = tuple(scale_from_mean_sq_norm(float(store.stats(h)["mean_sq_norm"])) for h in hooks)
-        self.layout = PairedLayout(in_hooks, target_hooks, widths, scales)
-        log.info("paired rows %s -> %s streamed: %d rows, d_in %d, d_out %d", ",".join(in_hooks),
-                 ",".join(target_hooks) or "(same)", self.n, self.layout.d_in, self.layout.d_out)
+        self.layout = paired_layout(store, in_hooks, target_hooks, self.n, "streamed")
 
     def _check(self, hook: str) -> None:
         if hook != self.name:
