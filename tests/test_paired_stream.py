@@ -12,6 +12,7 @@ import pytest
 from saekit.common.errors import SaekitError
 from saekit.train.paired import PairedRows, StreamedPairs, paired_source
 from stores import ActivationStore
+from interrupted_training import interrupted_then_resumed
 
 N = 1000
 
@@ -86,25 +87,14 @@ def test_hooks_chunked_differently_are_held_in_memory(tmp_path):
 def test_a_streamed_transcoder_resumes_bitwise_and_the_resident_copy_trains_alike(tmp_path, monkeypatch, data_on_device):
     import torch
 
-    from saekit.train import TrainConfig, member, train
+    from saekit.train import TrainConfig, train
 
     path = _store(tmp_path / "t.h5", {"in": 8, "out": 6}, {"in": 128, "out": 128}, dtype="float32")
     cfg = TrainConfig(store=str(path), hook="in", target_hook=("out",), skip=True, arch="topk", k=3, expansion=2,
                       tokens=6_400, batch_size=128, lr=3e-3, out=str(tmp_path / "ref"), progress=False, device="cpu",
                       checkpoint_every_steps=10, holdout=0.1, data_on_device=data_on_device, shuffle_buffer_mib=0.01)
     ref = train(cfg)
-    real_step = member.Member.step
-
-    def step(self, xb, i, verify=None):
-        if i == 25:
-            raise KeyboardInterrupt
-        return real_step(self, xb, i, verify)
-
-    monkeypatch.setattr(member.Member, "step", step)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg.replace(out=str(tmp_path / "cut")))
-    monkeypatch.setattr(member.Member, "step", real_step)
-    resumed = train(cfg.replace(out=str(tmp_path / "cut"), resume=True))
+    resumed = interrupted_then_resumed(cfg.replace(out=str(tmp_path / "cut")), monkeypatch, at_step=25)
     other = train(cfg.replace(out=str(tmp_path / "other"), data_on_device="on" if data_on_device == "off" else "off"))
     for name, value in ref.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name

@@ -13,6 +13,7 @@ from saekit.models.base import HookedModel
 from saekit.sae import load_sae, SAE
 from saekit.train import ArraySource, TrainConfig, train
 from saekit.train.paired import PairedRows
+from interrupted_training import interrupted_then_resumed
 
 NEW_HOOKS = ("ln2.hook_normalized", "hook_mlp_in", "hook_mlp_out", "hook_attn_out")
 
@@ -165,26 +166,13 @@ def test_skip_needs_a_target_and_transcoders_refuse_layernorm():
 
 
 def test_resumed_transcoder_run_ends_with_the_uninterrupted_weights(tmp_path, monkeypatch):
-    from saekit.train import member
-
     x, y = _planted(n=2048)
     src = ArraySource({"in": x, "out": y})
     cfg = TrainConfig(hook="in", target_hook=("out",), skip=True, arch="topk", k=4, expansion=2, tokens=12_800,
                       batch_size=128, lr=3e-3, out=str(tmp_path / "ref"), progress=False, device="cpu",
                       checkpoint_every_steps=20, holdout=0.1)
     ref = train(cfg, source=src)
-    real_step = member.Member.step
-
-    def step(self, xb, i, verify=None):
-        if i == 50:
-            raise KeyboardInterrupt
-        return real_step(self, xb, i, verify)
-
-    monkeypatch.setattr(member.Member, "step", step)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg.replace(out=str(tmp_path / "cut")), source=src)
-    monkeypatch.setattr(member.Member, "step", real_step)
-    resumed = train(cfg.replace(out=str(tmp_path / "cut"), resume=True), source=src)
+    resumed = interrupted_then_resumed(cfg.replace(out=str(tmp_path / "cut")), monkeypatch, at_step=50, source=src)
     for name, value in ref.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
 

@@ -136,17 +136,13 @@ class Inputs:
 
     def load_model(self, spec: str, device: str | None = None) -> "HookedModel":
         """The model of ``spec`` on ``device`` (default: the inputs' device), loaded once per (spec, device);
-        the command's own model when ``spec`` names it."""
+        the command's own model (``model``, given as a spec) is one of them."""
         device = device or self.device
         key = (spec, device)
         if key not in self._models:
-            if (self._model_in is not None and not isinstance(self._model_in, str)
-                    and spec == getattr(self._model_in, "spec", None)):
-                self._models[key] = self._model_in
-            else:
-                from saekit.models import load_model
+            from saekit.models import load_model
 
-                self._models[key] = load_model(spec, device=device)
+            self._models[key] = load_model(spec, device=device)
         return self._models[key]
 
     # ---- lifetime ------------------------------------------------------------------------------
